@@ -1,0 +1,61 @@
+"""The `digitlab` command: one sub-command module each, errors as one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import DigitlabError
+from . import baseline_cmd, data_cmd, show_cmd
+from .common import Context
+
+COMMANDS = (data_cmd, baseline_cmd, show_cmd)
+
+DESCRIPTION = """\
+digitlab: train and understand handwritten-digit classifiers from first principles
+(fastbook chapter 4, "Under the Hood: Training a Digit Classifier").
+
+examples:
+  digitlab data list                         the named datasets and whether they are cached
+  digitlab baseline                          pixel similarity on 3s and 7s (the chapter's first model)
+  digitlab baseline --data mnist --metric rmse --valid ../shared/data/mnist-test
+  digitlab show mnist_sample:0               one digit as a shaded table of pixel values
+
+Data is cached in $DIGITLAB_HOME (default ~/.cache/digitlab). DIGITLAB_OFFLINE=1 skips downloads
+and uses the offline mirror; DIGITLAB_DOWNLOAD_BASE=URL fetches the canonical files from your own mirror.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="digitlab", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"digitlab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args, Context.from_args(args)) or 0
+    except DigitlabError as e:
+        if getattr(args, "debug", False):
+            raise
+        print(f"digitlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""What every sub-command shares: common flags, settings, logging, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..progress import Log, quiet_log, stderr_log
+
+
+def common_flags() -> argparse.ArgumentParser:
+    """Flags accepted by every sub-command (after its name)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--json", action="store_true", help="print one machine-readable JSON object on stdout")
+    flags.add_argument("--quiet", action="store_true", help="no status lines on stderr")
+    flags.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return flags
+
+
+def add_command(commands, name: str, help: str, examples: str, run) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help, description=f"{help}\n\nexamples:\n{examples}",
+                                 parents=[common_flags()], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(run=run)
+    return parser
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    log: Log  # status lines for people (stderr); never mixed into --json output
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Context:
+        quiet = getattr(args, "quiet", False)
+        return cls(Settings.from_env(), quiet_log if quiet else stderr_log)
+
+
+def print_json(payload: dict) -> None:
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")

