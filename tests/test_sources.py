@@ -84,6 +84,7 @@ def test_npm_mirror_for_real(session_home):
     assert sample.classes == ("3", "7") and len(sample.all_training_data()) == 1032 + 1070
     tiny = sources.resolve("mnist_tiny", settings, lines.append)
     assert len(tiny.all_training_data()) == 1400
+    assert sources.cache_state(sources.NAMED["mnist"], settings) == "offline mirror"
 
 
 def test_unknown_name_lists_choices():

@@ -85,7 +85,7 @@ def _load_folder(root: Path, settings: Settings, log: Log, key: str | None, name
     if len(npz_files) == 1 and not any(p.is_dir() for p in inner.iterdir()):
         return load_npz(npz_files[0], name=name)
     if key is None:  # a plain folder of images: cache by content so the second load is fast
-        key = cache.folder_sha256(inner)[:32]
+        key = cache.folder_fingerprint(inner)[:32]
         cached = cache.load_cached(settings.home, key)
         if cached is not None:
             log(f"{name}: decoded from cache")

@@ -163,6 +163,15 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
     return dataset
 
 
+def cache_state(spec: NamedDataset, settings: Settings) -> str:
+    """'canonical', 'offline mirror' or '' (not cached): what `data list` shows."""
+    if is_cached(spec, settings):
+        return "canonical"
+    if (settings.home / "decoded" / f"{_mirror_key(spec)}.v{cache.FORMAT}.npz").exists():
+        return "offline mirror"
+    return ""
+
+
 def cache_paths(name: str, settings: Settings) -> dict[str, str]:
     """Where a named dataset's files live in the cache (for `data info`)."""
     return {"downloads": str(settings.home / "downloads" / name), "decoded": str(settings.home / "decoded")}

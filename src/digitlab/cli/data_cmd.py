@@ -55,13 +55,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
     rows = [{"name": spec.name, "description": spec.description, "urls": [f.url for f in spec.files],
-             "cached_canonical": sources.is_cached(spec, ctx.settings)} for spec in sources.NAMED.values()]
+             "cached": sources.cache_state(spec, ctx.settings)} for spec in sources.NAMED.values()]
     if args.json:
         print_json({"datasets": rows, "cache": str(ctx.settings.home)})
         return 0
     table = Table("name", "description", "cached")
     for row in rows:
-        table.add_row(row["name"], row["description"], "yes" if row["cached_canonical"] else "")
+        table.add_row(row["name"], row["description"], row["cached"])
     Console().print(table)
     print(f"cache: {ctx.settings.home}")
     return 0
