@@ -29,6 +29,17 @@ def session_home(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One thread: on a busy 2-core machine torch's second thread spins and makes tiny fits ~100x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, session_home):
     monkeypatch.setenv("DIGITLAB_HOME", str(session_home))
     monkeypatch.setenv("DIGITLAB_DOWNLOAD_BASE", closed_port_url())

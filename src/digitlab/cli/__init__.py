@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import DigitlabError
-from . import baseline_cmd, data_cmd, show_cmd
+from . import baseline_cmd, data_cmd, demo_cmd, show_cmd, train_cmd
 from .common import Context
 
-COMMANDS = (data_cmd, baseline_cmd, show_cmd)
+COMMANDS = (data_cmd, baseline_cmd, show_cmd, train_cmd, demo_cmd)
 
 DESCRIPTION = """\
 digitlab: train and understand handwritten-digit classifiers from first principles
@@ -21,6 +21,8 @@ examples:
   digitlab baseline                          pixel similarity on 3s and 7s (the chapter's first model)
   digitlab baseline --data mnist --metric rmse --valid ../shared/data/mnist-test
   digitlab show mnist_sample:0               one digit as a shaded table of pixel values
+  digitlab train --model simple_net          SGD from scratch: linear, simple_net or cnn
+  digitlab evaluate runs/X --data mnist      accuracy, per class, confusion matrix
 
 Data is cached in $DIGITLAB_HOME (default ~/.cache/digitlab). DIGITLAB_OFFLINE=1 skips downloads
 and uses the offline mirror; DIGITLAB_DOWNLOAD_BASE=URL fetches the canonical files from your own mirror.

@@ -1,0 +1,96 @@
+"""`digitlab train` and `digitlab evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..digits import evaluation_split
+from ..errors import DigitlabError
+from ..loading import load_dataset
+from ..models import MODELS
+from ..runs import evaluate, train_run
+from ..serialization import load_model
+from ..training import MODEL_DEFAULTS, TrainConfig
+from .common import Context, add_command, print_json
+
+TRAIN_EXAMPLES = """\
+  digitlab train                                       the book's linear model on 3s and 7s
+  digitlab train --model simple_net --valid ../shared/data/mnist-test
+  digitlab train --model cnn --data mnist --out runs/cnn10
+  digitlab train --model simple_net --data mnist --lr 50   watch the divergence guard stop it
+
+defaults (the book's runs for linear and simple_net):
+""" + "\n".join(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for name, d in MODEL_DEFAULTS.items()) + """
+  epochs for linear and simple_net: the book's number of SGD steps (20 and 40 epochs of
+  MNIST_SAMPLE's 12,396 images in batches of 256), so more epochs on a smaller dataset"""
+
+EVALUATE_EXAMPLES = """\
+  digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test
+  digitlab evaluate runs/sample-linear/model.json --data mnist_sample --json
+"""
+
+
+def add_parser(commands) -> None:
+    parser = add_command(commands, "train", "train a linear model, simple_net or a CNN with SGD", TRAIN_EXAMPLES, run_train)
+    parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
+    parser.add_argument("--valid", help="validate on this dataset or path (then all of --data is trained on)")
+    parser.add_argument("--model", choices=list(MODELS), default="linear", help="which model (default: linear)")
+    parser.add_argument("--epochs", type=int, help="passes over the training data (default: the model's; see below)")
+    parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
+    parser.add_argument("--bs", type=int, default=256, help="batch size (default: 256)")
+    parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)")
+    evaluate_parser = add_command(commands, "evaluate", "accuracy, per-class accuracy and confusion matrix of a saved model",
+                                  EVALUATE_EXAMPLES, run_evaluate)
+    evaluate_parser.add_argument("model_path", metavar="MODEL", type=Path, help="a run folder or its model.json/.safetensors")
+    evaluate_parser.add_argument("--data", default="mnist_sample", help="dataset name or path; its test/valid split is used")
+
+
+def run_train(args: argparse.Namespace, ctx: Context) -> int:
+    if args.epochs is not None and args.epochs < 1:
+        raise DigitlabError("--epochs must be at least 1")
+    if args.bs < 1:
+        raise DigitlabError("--bs must be at least 1")
+    config = TrainConfig(model=args.model, epochs=args.epochs, lr=args.lr, bs=args.bs, seed=args.seed, threads=args.threads)
+    result = train_run(config, args.data, args.valid, args.out, ctx.settings, ctx.log, progress=not args.quiet)
+    if args.json:
+        print_json(result)
+        return 0
+    _print_report(result, f"{args.model} on {args.data}")
+    Console(highlight=False).print(f"trained in {result['fit_seconds']:.2f} s (validation included); "
+                                   f"saved {result['model_path']}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace, ctx: Context) -> int:
+    saved = load_model(args.model_path)
+    dataset = load_dataset(args.data, ctx.settings, ctx.log)
+    digits = evaluation_split(dataset)
+    reduced = digits.with_classes(saved.classes)
+    note = None
+    if len(reduced) < len(digits):
+        note = f"kept the classes the model knows ({', '.join(saved.classes)}): {len(reduced):,} of {len(digits):,} images"
+        ctx.log(note)
+    report = {**evaluate(saved, reduced), "classes": list(saved.classes), "model_path": str(args.model_path),
+              "data": args.data, "reduced_to_model_classes": note}
+    if args.json:
+        print_json(report)
+        return 0
+    _print_report(report, f"{saved.meta['architecture']['name']} on {args.data}")
+    return 0
+
+
+def _print_report(report: dict, title: str) -> None:
+    console = Console(highlight=False)
+    classes = list(report["per_class"])
+    table = Table("class", "accuracy", *[f"pred {c}" for c in classes], title=title)
+    for i, name in enumerate(classes):
+        accuracy = report["per_class"][name]
+        table.add_row(name, "-" if accuracy is None else f"{accuracy:.4f}", *[f"{n:,}" for n in report["confusion"][i]])
+    console.print(table)
+    console.print(f"[bold]accuracy {report['accuracy']:.4f}[/bold] on {report['n_valid']:,} images")

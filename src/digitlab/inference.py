@@ -1,0 +1,42 @@
+"""From uint8 digits to predictions with a trained model: the same preprocessing as training."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CHUNK = 2048  # images per forward pass: bounded memory for any dataset size
+
+
+def to_inputs(images: torch.Tensor, norm: dict[str, float], device: str | torch.device = "cpu") -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 28, 28) float32 on device, scaled to [0, 1] and standardised."""
+    x = images.to(device).float() * norm["scale"]
+    return (x - norm["mean"]) / norm["std"] if (norm["mean"], norm["std"]) != (0.0, 1.0) else x
+
+
+def labels_from_outputs(outputs: torch.Tensor, binary: bool) -> torch.Tensor:
+    """(N, 1) logits of "first class" or (N, C) logits -> (N,) int64 class indices."""
+    if binary:
+        return (outputs[:, 0] <= 0).long()  # sigmoid > 0.5 means the first class
+    return outputs.argmax(1)
+
+
+def probabilities(outputs: torch.Tensor, binary: bool) -> torch.Tensor:
+    """(N, C) class probabilities; binary models give [p(first), 1 - p(first)]."""
+    if binary:
+        first = torch.sigmoid(outputs[:, 0])
+        return torch.stack([first, 1 - first], 1)
+    return torch.softmax(outputs, 1)
+
+
+@torch.no_grad()
+def model_outputs(model: nn.Module, images: torch.Tensor, norm: dict[str, float],
+                  device: str | torch.device = "cpu") -> torch.Tensor:
+    """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk."""
+    was_training = model.training
+    model.eval()
+    try:
+        parts = [model(to_inputs(images[i:i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)]
+    finally:
+        model.train(was_training)
+    return torch.cat(parts) if parts else torch.empty(0, 1)

@@ -1,0 +1,144 @@
+"""The `Learner`: the book's training loop, with everything else in callbacks.
+
+The loop itself only does the seven steps' middle: predict, loss, backward, step, zero_grad,
+over the train and then the valid DataLoader each epoch. Metrics, progress, schedules,
+devices, divergence checks and checkpoints are `Callback`s that run at named events, in
+`order`; a callback can raise a Cancel* exception to skip the rest of a batch, an epoch or
+the whole fit (fastai course part 2's miniai design).
+
+Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after_backward,
+after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
+cleanup_fit, which runs last even when an error ends the fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from .dataloader import DataLoaders
+from .optim import SGD
+
+
+class CancelFitException(Exception):
+    """Raised by a callback to end `fit` early (after_cancel_fit and after_fit still run)."""
+
+
+class CancelEpochException(Exception):
+    """Raised by a callback to skip the rest of the current epoch (train or valid pass)."""
+
+
+class CancelBatchException(Exception):
+    """Raised by a callback to skip the rest of the current batch."""
+
+
+class Callback:
+    """Base class: define methods named after events; lower `order` runs first."""
+
+    order = 0
+    learn: Learner
+
+
+class Learner:
+    """Train `model` on `dls` with `loss_func` and an optimizer made by `opt_func(params, lr)`.
+
+    `opt_func` is digitlab's `SGD` by default; any `torch.optim` class works too.
+    `metrics`: functions (preds, targets) -> 0-dim tensor, averaged over the valid set.
+    """
+
+    def __init__(self, dls: DataLoaders, model: nn.Module, loss_func: Callable, opt_func: Callable = SGD,
+                 lr: float = 0.1, metrics: Sequence[Callable] = (), cbs: Iterable[Callback] = ()) -> None:
+        self.dls, self.model, self.loss_func, self.opt_func, self.lr = dls, model, loss_func, opt_func, lr
+        self.metrics = list(metrics)
+        self.cbs: list[Callback] = []
+        self.opt: Any = None
+        self.add_cbs(cbs)
+
+    # ---- callbacks -------------------------------------------------------------------
+    def add_cbs(self, cbs: Iterable[Callback]) -> None:
+        for cb in cbs:
+            cb.learn = self
+            name = getattr(cb, "name", None) or _snake(type(cb).__name__)
+            setattr(self, name, cb)  # e.g. learn.recorder
+            self.cbs.append(cb)
+        self.cbs.sort(key=lambda cb: cb.order)
+
+    def remove_cbs(self, cbs: Iterable[Callback]) -> None:
+        for cb in cbs:
+            self.cbs.remove(cb)
+            name = getattr(cb, "name", None) or _snake(type(cb).__name__)
+            if getattr(self, name, None) is cb:
+                delattr(self, name)
+
+    def callback(self, event: str) -> None:
+        for cb in self.cbs:
+            method = getattr(cb, event, None)
+            if method is not None:
+                method()
+
+    @contextmanager
+    def _event(self, name: str, cancel: type[Exception]):
+        # after_{name} runs after a cancel too (as in fastai): a cancelled fit still reaches
+        # after_fit, and a cancelled epoch is still recorded.
+        try:
+            self.callback(f"before_{name}")
+            yield
+        except cancel:
+            self.callback(f"after_cancel_{name}")
+        self.callback(f"after_{name}")
+
+    # ---- the loop ----------------------------------------------------------------------
+    def fit(self, n_epoch: int = 1, lr: float | None = None, cbs: Iterable[Callback] = ()) -> Learner:
+        """Train for n_epoch epochs; `cbs` are added for this fit only."""
+        extra = list(cbs)
+        self.add_cbs(extra)
+        try:
+            self.n_epoch, self.epoch = n_epoch, 0
+            self.lr = self.lr if lr is None else lr
+            self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
+            with self._event("fit", CancelFitException):
+                for self.epoch in range(n_epoch):
+                    self.one_epoch(training=True)
+                    with torch.no_grad():
+                        self.one_epoch(training=False)
+        finally:
+            # runs even when an error (a diverged loss, Ctrl-C) skipped after_fit: close progress bars
+            self.callback("cleanup_fit")
+            self.remove_cbs(extra)
+        return self
+
+    def one_epoch(self, training: bool) -> None:
+        self.training = training
+        self.model.train(training)
+        self.dl = self.dls.train if training else self.dls.valid
+        with self._event("epoch", CancelEpochException):
+            for self.iter, self.batch in enumerate(self.dl):
+                with self._event("batch", CancelBatchException):
+                    self.one_batch()
+
+    def one_batch(self) -> None:
+        xb, yb = self.batch[0], self.batch[1]
+        self.preds = self.model(xb)
+        self.callback("after_predict")
+        self.loss = self.loss_func(self.preds, yb)
+        self.callback("after_loss")
+        if self.training:
+            self.loss.backward()
+            self.callback("after_backward")
+            self.opt.step()
+            self.callback("after_step")
+            self.opt.zero_grad()
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.dl)
+
+
+def _snake(name: str) -> str:
+    """RecorderCB -> recorder, ProgressCB -> progress (how the callback is reached on the learner)."""
+    name = name.removesuffix("CB").removesuffix("Callback")
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

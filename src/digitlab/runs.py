@@ -1,0 +1,66 @@
+"""A training run as the CLI does it: load data, train, evaluate, save, report as one dict."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .config import Settings
+from .digits import Digits
+from .inference import labels_from_outputs, model_outputs
+from .loading import train_and_valid
+from .metrics import accuracy_report
+from .progress import Log
+from .serialization import SavedModel, save_model
+from .training import TrainConfig, TrainResult, train
+
+
+def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu") -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a model on digits of its classes."""
+    outputs = model_outputs(saved.model.to(device), digits.images, saved.meta["normalization"], device)
+    predicted = labels_from_outputs(outputs, saved.meta["binary"])
+    return accuracy_report(predicted, digits.labels, digits.classes)
+
+
+def default_out_dir(data: str, model: str) -> Path:
+    stem = Path(data).name or "data"
+    return Path("runs") / f"{stem}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | None, settings: Settings, log: Log,
+              progress: bool = True) -> dict:
+    """Everything `digitlab train` does; returns the JSON-ready result."""
+    dataset, valid_digits, facts = train_and_valid(data, valid, settings, log)
+    train_digits = dataset.train
+    resolved = config.resolved(len(train_digits))
+    log(f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
+        f"validating on {len(valid_digits):,}; {resolved.epochs} epochs, lr {resolved.lr}, bs {resolved.bs}, "
+        f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads")
+    result: TrainResult = train(config, train_digits, valid_digits, progress=progress)
+    model = result.learner.model
+    meta = {
+        "classes": list(train_digits.classes),
+        "binary": result.binary,
+        "normalization": result.normalization,
+        "config": asdict(result.config),
+        "seed": result.config.seed,
+        "data": {"spec": data, "provenance": dataset.provenance, "valid": facts.get("valid"), "n_train": len(train_digits),
+                 "n_valid": len(valid_digits)},
+        "history": result.history,
+        "fit_seconds": round(result.fit_seconds, 4),
+        "versions": {"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    saved = SavedModel(model, meta)
+    report = evaluate(saved, valid_digits, result.config.device)
+    meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"]}
+    out = out or default_out_dir(data, result.config.model)
+    model_path = save_model(model.cpu(), out, meta)
+    return {**report, "model": result.config.model, "epochs": result.config.epochs, "n_train": len(train_digits),
+            "n_valid": len(valid_digits), "fit_seconds": round(result.fit_seconds, 4), "history": result.history,
+            "model_path": str(model_path), "config": asdict(result.config), "classes": list(train_digits.classes),
+            "threads": torch.get_num_threads(), **facts}

@@ -1,0 +1,145 @@
+"""`digitlab train`, `evaluate` and `demo` as a user runs them, on tiny synthetic folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digitlab.cli import main
+from digitlab.formats.idx import write_idx
+from digitlab.serialization import load_model
+
+
+@pytest.fixture
+def sample(tmp_path, png_tree) -> Path:
+    """A fastai-layout 3-vs-7 PNG folder: 40 training and 16 validation images."""
+    root = tmp_path / "sample"
+    png_tree(root, {"train": 20, "valid": 8})
+    return root
+
+
+def run_json(capsys, *argv) -> dict:
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def fails(capsys, *argv) -> str:
+    """Run a command that must fail with exit code 2; returns its stderr (one line, no traceback)."""
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("digitlab: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_train_then_evaluate(capsys, tmp_path, sample):
+    run = tmp_path / "run"
+    result = run_json(capsys, "train", "--data", str(sample), "--model", "linear", "--epochs", "3", "--out", str(run))
+    assert result["accuracy"] >= 0.9
+    assert set(result["per_class"]) == {"3", "7"}
+    assert result["epochs"] == 3 and result["model"] == "linear"
+    assert result["n_train"] == 40 and result["n_valid"] == 16
+    assert result["fit_seconds"] > 0
+    assert len(result["history"]) == 3 and [row["epoch"] for row in result["history"]] == [1, 2, 3]
+    assert {"train_loss", "valid_loss", "batch_accuracy"} <= set(result["history"][0])
+    model_path = Path(result["model_path"])
+    assert model_path.exists() and model_path.parent == run
+    saved = load_model(run)
+    assert saved.classes == ("3", "7") and saved.meta["binary"] is True
+    assert saved.meta["metrics"]["accuracy"] == result["accuracy"]
+    assert without_time(saved.meta["history"]) == without_time(result["history"])
+
+    evaluated = run_json(capsys, "evaluate", str(run), "--data", str(sample))
+    assert evaluated["accuracy"] == result["accuracy"]
+    assert evaluated["per_class"] == result["per_class"] and evaluated["n_valid"] == 16
+    assert evaluated["reduced_to_model_classes"] is None
+    # the model.json path names the same model
+    assert run_json(capsys, "evaluate", str(run / "model.json"), "--data", str(sample))["accuracy"] == result["accuracy"]
+
+
+def test_train_without_json_prints_a_report(capsys, tmp_path, sample):
+    assert main(["train", "--data", str(sample), "--epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    assert "accuracy" in captured.out and "saved" in captured.out
+    assert "train_loss" in captured.err  # the epoch table goes to stderr
+
+
+def test_evaluate_a_two_class_model_on_a_ten_class_idx_test_set(capsys, tmp_path, sample, digits_factory):
+    run = tmp_path / "run"
+    run_json(capsys, "train", "--data", str(sample), "--epochs", "2", "--out", str(run), "--quiet")
+    test_set = tmp_path / "mnist-test"
+    test_set.mkdir()
+    images, labels = digits_factory(5, tuple(range(10)), 3)  # 50 images, 5 per digit
+    write_idx(test_set / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(test_set / "t10k-labels-idx1-ubyte.gz", labels)
+    report = run_json(capsys, "evaluate", str(run), "--data", str(test_set))
+    assert report["classes"] == ["3", "7"] and set(report["per_class"]) == {"3", "7"}
+    assert report["n_valid"] == 10
+    note = report["reduced_to_model_classes"]
+    assert note and "3, 7" in note and "10 of 50" in note
+    assert len(report["confusion"]) == 2
+
+
+def test_train_with_a_huge_learning_rate_stops_with_a_one_line_error(capsys, tmp_path):
+    # Random pixels in 3 classes: not separable, so the linear model's cross-entropy explodes.
+    # (On two classes the book's mnist_loss is bounded in [0, 1] and cannot "diverge".)
+    rng = np.random.default_rng(0)
+    data = tmp_path / "noise"
+    data.mkdir()
+    for split, n in (("train", 60), ("t10k", 30)):
+        write_idx(data / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(data / f"{split}-labels-idx1-ubyte", (np.arange(n) % 3).astype(np.uint8))
+    err = fails(capsys, "train", "--data", str(data), "--model", "linear", "--lr", "1e9", "--epochs", "3",
+                "--out", str(tmp_path / "run"), "--quiet")
+    assert "diverged" in err and "epoch" in err and "1e+09" in err
+    assert not (tmp_path / "run").exists()  # nothing saved
+
+
+def test_train_rejects_zero_epochs(capsys, sample):
+    assert "--epochs" in fails(capsys, "train", "--data", str(sample), "--epochs", "0")
+
+
+def test_evaluate_something_that_is_not_a_model(capsys, tmp_path, sample):
+    assert "not a digitlab model" in fails(capsys, "evaluate", str(sample), "--data", str(sample))
+    assert "not a digitlab model" in fails(capsys, "evaluate", str(tmp_path / "missing"), "--data", str(sample))
+
+
+def test_demo_runs_the_baseline_and_the_linear_model(capsys, sample):
+    report = run_json(capsys, "demo", "--data", str(sample), "--models", "linear", "--quiet")
+    assert [row["model"] for row in report["rows"]] == ["pixel_similarity", "linear"]
+    baseline, linear = report["rows"]
+    assert baseline["accuracy"] == 1.0 and linear["accuracy"] >= 0.9
+    assert linear["book"] == pytest.approx(0.968) and linear["epochs"] >= 1
+    assert report["n_train"] == 40 and report["n_valid"] == 16
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "demo"])
+def test_help_has_examples(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):
+    def history(seed: int, out: str) -> list[dict]:
+        result = run_json(capsys, "train", "--data", str(sample), "--model", "simple_net", "--epochs", "3",
+                          "--lr", "0.5", "--bs", "16", "--seed", str(seed), "--out", str(tmp_path / out), "--quiet")
+        assert result["config"]["seed"] == seed
+        return without_time(result["history"])
+
+    first, again, other = history(3, "a"), history(3, "b"), history(4, "c")
+    assert first == again
+    assert first != other
+    weights = [load_model(tmp_path / name).model.state_dict() for name in ("a", "b")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -1,0 +1,138 @@
+"""`train()` end to end on tiny synthetic digits: binary and multi-class paths, seeds, defaults."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from digitlab.callbacks import CheckpointCB
+from digitlab.digits import Digits
+from digitlab.models import CNN, Linear, SimpleNet
+from digitlab.training import (BOOK_TRAIN_IMAGES, MODEL_DEFAULTS, TrainConfig, default_epochs, is_binary,
+                               targets_for, train)
+
+TEN = tuple(range(10))
+
+
+@pytest.fixture
+def make_digits(digits_factory):
+    def make(n_per_class: int, classes: tuple[int, ...] = (3, 7), seed: int = 0) -> Digits:
+        images, labels = digits_factory(n_per_class, classes, seed)
+        index = torch.tensor([classes.index(int(label)) for label in labels], dtype=torch.int64)
+        return Digits(torch.as_tensor(images), index, tuple(str(c) for c in classes))
+
+    return make
+
+
+def history_without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_targets_for_binary_and_multiclass():
+    labels = torch.tensor([0, 1, 1, 0])
+    binary = targets_for(labels, binary=True)
+    assert binary.dtype == torch.float32 and binary.shape == (4, 1)
+    assert binary.flatten().tolist() == [1.0, 0.0, 0.0, 1.0]  # 1. for the first class (the book's 3s)
+    assert targets_for(labels, binary=False) is labels
+
+
+def test_is_binary_only_for_the_books_models_on_two_classes():
+    assert is_binary("linear", 2) and is_binary("simple_net", 2)
+    assert not is_binary("cnn", 2) and not is_binary("linear", 10) and not is_binary("simple_net", 3)
+
+
+def test_linear_on_two_classes_learns_the_books_binary_form(make_digits):
+    result = train(TrainConfig(model="linear", epochs=4, bs=32), make_digits(40), make_digits(15, seed=1),
+                   progress=False)
+    assert result.binary
+    model = result.learner.model
+    assert isinstance(model, Linear) and model.linear.out_features == 1
+    assert result.learner.dls.train.dataset[1].shape == (80, 1)  # (N, 1) float targets
+    assert result.learner.loss_func.__name__ == "mnist_loss"
+    assert result.config.lr == 1.0 and result.config.epochs == 4  # the default lr, the explicit epochs
+    assert len(result.history) == 4
+    assert result.history[-1]["batch_accuracy"] >= 0.95
+    assert result.history[-1]["valid_loss"] < result.history[0]["valid_loss"]
+    assert result.normalization == {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
+    assert result.fit_seconds > 0
+
+
+def test_simple_net_on_ten_classes_uses_cross_entropy(make_digits):
+    result = train(TrainConfig(model="simple_net", epochs=6, lr=0.5, bs=64), make_digits(20, TEN),
+                   make_digits(8, TEN, seed=1), progress=False)
+    assert not result.binary
+    model = result.learner.model
+    assert isinstance(model, SimpleNet) and model[2].out_features == 10
+    assert result.learner.dls.train.dataset[1].dtype == torch.int64
+    assert result.history[-1]["batch_accuracy"] >= 0.9
+    assert result.history[-1]["valid_loss"] < result.history[0]["valid_loss"]
+
+
+def test_same_seed_same_run_different_seed_different_run(make_digits):
+    train_digits, valid_digits = make_digits(20, TEN), make_digits(5, TEN, seed=1)
+
+    def run(seed: int):
+        result = train(TrainConfig(model="simple_net", epochs=3, lr=0.3, bs=32, seed=seed), train_digits,
+                       valid_digits, progress=False)
+        return history_without_time(result.history), result.learner.model.state_dict()
+
+    history_a, weights_a = run(3)
+    history_b, weights_b = run(3)
+    history_c, weights_c = run(4)
+    assert history_a == history_b
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert history_a != history_c
+    assert not all(torch.equal(weights_a[k], weights_c[k]) for k in weights_a)
+
+
+def test_resolved_fills_the_model_defaults():
+    # on MNIST_SAMPLE's 12,396 training images the defaults are the book's runs: 20 and 40 epochs
+    linear = TrainConfig(model="linear").resolved(BOOK_TRAIN_IMAGES)
+    assert (linear.lr, linear.epochs, linear.mom, linear.wd) == (1.0, 20, 0.0, 0.0)
+    assert linear.one_cycle is False and linear.augment is False
+    simple = TrainConfig(model="simple_net").resolved(BOOK_TRAIN_IMAGES)
+    assert (simple.lr, simple.epochs) == (0.1, 40)
+    cnn = TrainConfig(model="cnn").resolved(BOOK_TRAIN_IMAGES)
+    assert cnn.width == MODEL_DEFAULTS["cnn"]["width"] and cnn.one_cycle is True and cnn.augment is True
+    assert cnn.epochs == MODEL_DEFAULTS["cnn"]["epochs"]
+    assert linear.width is None  # not a linear setting: stays unset
+
+
+def test_default_epochs_keep_the_books_number_of_steps_on_smaller_data():
+    small = TrainConfig(model="linear").resolved(BOOK_TRAIN_IMAGES // 4)
+    assert small.epochs > 20
+    assert small.epochs == default_epochs("linear", BOOK_TRAIN_IMAGES // 4, 256)
+    assert TrainConfig(model="simple_net").resolved(BOOK_TRAIN_IMAGES // 4).epochs > 40
+    assert TrainConfig(model="cnn").resolved(10).epochs == MODEL_DEFAULTS["cnn"]["epochs"]  # not step-matched
+
+
+def test_resolved_keeps_explicit_values_and_does_not_mutate():
+    config = TrainConfig(model="simple_net", lr=0.7, epochs=3, mom=0.5, bs=16, seed=9)
+    resolved = config.resolved(100)
+    assert (resolved.lr, resolved.epochs, resolved.mom, resolved.bs, resolved.seed) == (0.7, 3, 0.5, 16, 9)
+    assert resolved.wd == 0.0
+    assert config.wd is None and config.one_cycle is None  # the original is untouched
+    assert TrainConfig(model="linear", one_cycle=True).resolved(100).one_cycle is True
+    assert TrainConfig(model="linear", lr=0.0).resolved(100).lr == 0.0  # 0 is a value, not "unset"
+
+
+def test_cnn_path_runs_on_a_hundred_images(make_digits):
+    result = train(TrainConfig(model="cnn", epochs=1, width=8, bs=32), make_digits(10, TEN), make_digits(3, TEN, seed=1),
+                   progress=False)
+    assert not result.binary
+    model = result.learner.model
+    assert isinstance(model, CNN) and model.init_kwargs == {"n_out": 10, "width": 8}
+    assert len(result.history) == 1 and all(map(torch.isfinite, map(torch.tensor, result.history[0].values())))
+    assert result.normalization["std"] != 1.0 and result.normalization["mean"] != 0.0  # standardised
+    names = {type(cb).__name__ for cb in result.learner.cbs}
+    assert {"OneCycleCB", "RandomAffineCB", "RecorderCB", "DivergenceGuardCB", "DeviceCB"} <= names
+
+
+def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys):
+    saved = []
+    train(TrainConfig(model="linear", epochs=2), make_digits(10), make_digits(5, seed=1),
+          checkpoint=CheckpointCB(lambda model, epoch: saved.append(epoch)))
+    assert saved == [1, 2]
+    err = capsys.readouterr().err
+    assert "train_loss" in err and len(err.strip().splitlines()) == 3
