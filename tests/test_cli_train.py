@@ -143,3 +143,15 @@ def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):
     assert first != other
     weights = [load_model(tmp_path / name).model.state_dict() for name in ("a", "b")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_checkpoints_are_saved_every_epoch_and_loadable(capsys, tmp_path, png_tree):
+    png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "sample"), "--epochs", "2", "--out", str(out), "--checkpoints",
+                 "--quiet", "--json"]) == 0
+    capsys.readouterr()
+    meta = json.loads((out / "checkpoint" / "model.json").read_text())
+    assert meta["epoch"] == 2 and meta["checkpoint"] is True
+    assert main(["evaluate", str(out / "checkpoint"), "--data", str(tmp_path / "sample"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_valid"] == 6

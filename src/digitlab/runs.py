@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from dataclasses import asdict
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
+from .callbacks import CheckpointCB
 from .config import Settings
 from .digits import Digits
 from .inference import labels_from_outputs, model_outputs
@@ -17,7 +19,7 @@ from .loading import train_and_valid
 from .metrics import accuracy_report
 from .progress import Log
 from .serialization import SavedModel, save_model
-from .training import TrainConfig, TrainResult, train
+from .training import TrainConfig, TrainResult, is_binary, normalization_for, train
 
 
 def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu") -> dict:
@@ -33,15 +35,31 @@ def default_out_dir(data: str, model: str) -> Path:
 
 
 def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | None, settings: Settings, log: Log,
-              progress: bool = True) -> dict:
-    """Everything `digitlab train` does; returns the JSON-ready result."""
+              progress: bool = True, checkpoints: bool = False) -> dict:
+    """Everything `digitlab train` does; returns the JSON-ready result.
+
+    checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
+    loadable by `digitlab evaluate` while training goes on or after it was interrupted.
+    """
     dataset, valid_digits, facts = train_and_valid(data, valid, settings, log)
     train_digits = dataset.train
     resolved = config.resolved(len(train_digits))
+    out = out or default_out_dir(data, resolved.model)
+    checkpoint = None
+    if checkpoints:
+        binary = is_binary(resolved.model, len(train_digits.classes))
+        norm = normalization_for(resolved, train_digits.images)
+
+        def save_checkpoint(model: torch.nn.Module, epoch: int) -> None:
+            meta = {"classes": list(train_digits.classes), "binary": binary, "normalization": norm, "epoch": epoch,
+                    "config": asdict(resolved), "checkpoint": True}
+            save_model(copy.deepcopy(model).cpu(), out / "checkpoint", meta)
+
+        checkpoint = CheckpointCB(save_checkpoint)
     log(f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid_digits):,}; {resolved.epochs} epochs, lr {resolved.lr}, bs {resolved.bs}, "
         f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads")
-    result: TrainResult = train(config, train_digits, valid_digits, progress=progress)
+    result: TrainResult = train(config, train_digits, valid_digits, progress=progress, checkpoint=checkpoint)
     model = result.learner.model
     meta = {
         "classes": list(train_digits.classes),
@@ -58,7 +76,6 @@ def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | Non
     saved = SavedModel(model, meta)
     report = evaluate(saved, valid_digits, result.config.device)
     meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"]}
-    out = out or default_out_dir(data, result.config.model)
     model_path = save_model(model.cpu(), out, meta)
     return {**report, "model": result.config.model, "epochs": result.config.epochs, "n_train": len(train_digits),
             "n_valid": len(valid_digits), "fit_seconds": round(result.fit_seconds, 4), "history": result.history,

@@ -41,9 +41,10 @@ def add_parser(commands) -> None:
     parser.add_argument("--model", choices=list(MODELS), default="linear", help="which model (default: linear)")
     parser.add_argument("--epochs", type=int, help="passes over the training data (default: the model's; see below)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
-    parser.add_argument("--bs", type=int, default=256, help="batch size (default: 256)")
+    parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
     parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--checkpoints", action="store_true", help="save the model after every epoch to OUT/checkpoint")
     parser.add_argument("--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)")
     evaluate_parser = add_command(commands, "evaluate", "accuracy, per-class accuracy and confusion matrix of a saved model",
                                   EVALUATE_EXAMPLES, run_evaluate)
@@ -54,10 +55,11 @@ def add_parser(commands) -> None:
 def run_train(args: argparse.Namespace, ctx: Context) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError("--epochs must be at least 1")
-    if args.bs < 1:
+    if args.bs is not None and args.bs < 1:
         raise DigitlabError("--bs must be at least 1")
     config = TrainConfig(model=args.model, epochs=args.epochs, lr=args.lr, bs=args.bs, seed=args.seed, threads=args.threads)
-    result = train_run(config, args.data, args.valid, args.out, ctx.settings, ctx.log, progress=not args.quiet)
+    result = train_run(config, args.data, args.valid, args.out, ctx.settings, ctx.log, progress=not args.quiet,
+                       checkpoints=args.checkpoints)
     if args.json:
         print_json(result)
         return 0
