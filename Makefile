@@ -20,7 +20,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/digitlab data get mnist_sample
-	$(BIN)/digitlab baseline --data mnist_sample $(if $(TEST_SET),--valid $(TEST_SET))
+	$(BIN)/digitlab demo --data mnist_sample $(if $(TEST_SET),--valid $(TEST_SET))
 
 test: install
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the offline-mirror tests: apt-get install npm"; exit 1; }

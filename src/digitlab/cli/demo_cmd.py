@@ -44,9 +44,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out_root = args.out or Path(tmp)
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-            ctx.log(f"--- {name} ---")
+            ctx.log(f"training {name} ...")
             result = train_run(TrainConfig(model=name), args.data, args.valid, out_root / name, ctx.settings,
-                               lambda message: None, progress=not args.quiet)
+                               lambda message: None, progress=False)  # one line per model, not 200 epoch rows
+            ctx.log(f"{name}: accuracy {result['accuracy']:.4f} after {result['epochs']} epochs, "
+                    f"{result['fit_seconds']:.2f} s")
             rows.append({"model": name, "accuracy": result["accuracy"], "seconds": result["fit_seconds"],
                          "epochs": result["epochs"]})
     for row in rows:
