@@ -155,3 +155,12 @@ def test_checkpoints_are_saved_every_epoch_and_loadable(capsys, tmp_path, png_tr
     assert meta["epoch"] == 2 and meta["checkpoint"] is True
     assert main(["evaluate", str(out / "checkpoint"), "--data", str(tmp_path / "sample"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_valid"] == 6
+
+
+def test_lr_find_prints_a_suggestion_and_trains_nothing(capsys, tmp_path, png_tree):
+    png_tree(tmp_path / "sample", {"train": 20, "valid": 4})
+    assert main(["train", "--data", str(tmp_path / "sample"), "--lr-find", "--json", "--out", str(tmp_path / "run")]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["lrs"][0] == 1e-7 and len(found["lrs"]) == len(found["losses"]) > 10
+    assert found["lrs"][0] <= found["suggestion"] <= found["lrs"][-1]
+    assert not (tmp_path / "run").exists()

@@ -14,7 +14,6 @@ cleanup_fit, which runs last even when an error ends the fit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -80,13 +79,15 @@ class Learner:
             if method is not None:
                 method()
 
-    @contextmanager
-    def _event(self, name: str, cancel: type[Exception]):
-        # after_{name} runs after a cancel too (as in fastai): a cancelled fit still reaches
-        # after_fit, and a cancelled epoch is still recorded.
+    def _with_events(self, name: str, body: Callable[[], None], cancel: type[Exception]) -> None:
+        """before_{name}, body, after_{name}; a `cancel` raised in before_ or body skips to after_.
+
+        after_{name} runs after a cancel too (as in fastai): a cancelled fit still reaches
+        after_fit, and a cancelled epoch is still recorded.
+        """
         try:
             self.callback(f"before_{name}")
-            yield
+            body()
         except cancel:
             self.callback(f"after_cancel_{name}")
         self.callback(f"after_{name}")
@@ -100,25 +101,28 @@ class Learner:
             self.n_epoch, self.epoch = n_epoch, 0
             self.lr = self.lr if lr is None else lr
             self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
-            with self._event("fit", CancelFitException):
-                for self.epoch in range(n_epoch):
-                    self.one_epoch(training=True)
-                    with torch.no_grad():
-                        self.one_epoch(training=False)
+            self._with_events("fit", self._all_epochs, CancelFitException)
         finally:
             # runs even when an error (a diverged loss, Ctrl-C) skipped after_fit: close progress bars
             self.callback("cleanup_fit")
             self.remove_cbs(extra)
         return self
 
+    def _all_epochs(self) -> None:
+        for self.epoch in range(self.n_epoch):
+            self.one_epoch(training=True)
+            with torch.no_grad():
+                self.one_epoch(training=False)
+
     def one_epoch(self, training: bool) -> None:
         self.training = training
         self.model.train(training)
         self.dl = self.dls.train if training else self.dls.valid
-        with self._event("epoch", CancelEpochException):
-            for self.iter, self.batch in enumerate(self.dl):
-                with self._event("batch", CancelBatchException):
-                    self.one_batch()
+        self._with_events("epoch", self._all_batches, CancelEpochException)
+
+    def _all_batches(self) -> None:
+        for self.iter, self.batch in enumerate(self.dl):
+            self._with_events("batch", self.one_batch, CancelBatchException)
 
     def one_batch(self) -> None:
         xb, yb = self.batch[0], self.batch[1]

@@ -113,9 +113,9 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def train(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-          checkpoint: CheckpointCB | None = None) -> TrainResult:
-    """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
+def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
+                  checkpoint: CheckpointCB | None = None) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
+    """The Learner `train` fits (also what `lr_find` probes): (learner, resolved config, binary, normalization)."""
     config = config.resolved(len(train_digits))
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -141,6 +141,13 @@ def train(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progr
         cbs.append(checkpoint)
     opt_func = partial(SGD, mom=config.mom, wd=config.wd)
     learn = Learner(dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs)
+    return learn, config, binary, norm
+
+
+def train(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
+          checkpoint: CheckpointCB | None = None) -> TrainResult:
+    """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
+    learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint)
     started = time.perf_counter()
     learn.fit(config.epochs)
     fit_seconds = time.perf_counter() - started

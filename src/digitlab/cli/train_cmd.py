@@ -14,7 +14,9 @@ from ..loading import load_dataset
 from ..models import MODELS
 from ..runs import evaluate, train_run
 from ..serialization import load_model
-from ..training import MODEL_DEFAULTS, TrainConfig
+from ..loading import train_and_valid
+from ..lr_finder import lr_find
+from ..training import MODEL_DEFAULTS, TrainConfig, build_learner
 from .common import Context, add_command, print_json
 
 TRAIN_EXAMPLES = """\
@@ -22,6 +24,7 @@ TRAIN_EXAMPLES = """\
   digitlab train --model simple_net --valid ../shared/data/mnist-test
   digitlab train --model cnn --data mnist --out runs/cnn10
   digitlab train --model simple_net --data mnist --lr 50   watch the divergence guard stop it
+  digitlab train --model cnn --lr-find                 the learning-rate finder's suggestion
 
 defaults (the book's runs for linear and simple_net):
 """ + "\n".join(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for name, d in MODEL_DEFAULTS.items()) + """
@@ -44,6 +47,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
     parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--lr-find", action="store_true",
+                        help="only run the learning-rate finder on this setup and print its suggestion")
     parser.add_argument("--checkpoints", action="store_true", help="save the model after every epoch to OUT/checkpoint")
     parser.add_argument("--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)")
     evaluate_parser = add_command(commands, "evaluate", "accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -58,6 +63,8 @@ def run_train(args: argparse.Namespace, ctx: Context) -> int:
     if args.bs is not None and args.bs < 1:
         raise DigitlabError("--bs must be at least 1")
     config = TrainConfig(model=args.model, epochs=args.epochs, lr=args.lr, bs=args.bs, seed=args.seed, threads=args.threads)
+    if args.lr_find:
+        return _lr_find(args, ctx, config)
     result = train_run(config, args.data, args.valid, args.out, ctx.settings, ctx.log, progress=not args.quiet,
                        checkpoints=args.checkpoints)
     if args.json:
@@ -66,6 +73,21 @@ def run_train(args: argparse.Namespace, ctx: Context) -> int:
     _print_report(result, f"{args.model} on {args.data}")
     Console(highlight=False).print(f"trained in {result['fit_seconds']:.2f} s (validation included); "
                                    f"saved {result['model_path']}")
+    return 0
+
+
+def _lr_find(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> int:
+    dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)
+    learn, resolved, _, _ = build_learner(config, dataset.train, valid, progress=False)
+    found = lr_find(learn)
+    result = {"model": resolved.model, "suggestion": found.suggestion, "default_lr": resolved.lr,
+              "lrs": found.lrs, "losses": found.losses}
+    if args.json:
+        print_json(result)
+        return 0
+    Console(highlight=False).print(
+        f"lr_find ({resolved.model}, {len(found.lrs)} steps from {found.lrs[0]:.1e} to {found.lrs[-1]:.1e}): "
+        f"suggested lr {found.suggestion:.3g} (steepest fall of the loss); the default is {resolved.lr}")
     return 0
 
 

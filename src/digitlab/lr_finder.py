@@ -1,0 +1,80 @@
+"""Leslie Smith's learning-rate finder, as fastai's `lr_find`: try rising rates on a copy of the
+model, one batch each, and stop when the loss blows up. The model is left as it was."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .learner import CancelEpochException, CancelFitException, Callback, Learner
+
+
+@dataclass
+class LRFind:
+    lrs: list[float]
+    losses: list[float]  # exponentially smoothed training loss at each lr
+    suggestion: float    # the lr where the smoothed loss fell fastest (steepest slope), a safe pick
+
+
+class LRFinderCB(Callback):
+    """Multiply the lr by a constant each training batch; skip validation; stop on divergence."""
+
+    order = -5  # where a schedule sits: it owns the learning rate
+
+    def __init__(self, start: float, end: float, num: int, beta: float = 0.9) -> None:
+        self.start, self.end, self.num, self.beta = start, end, num, beta
+
+    def before_fit(self) -> None:
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed, self.best = 0.0, math.inf
+
+    def before_epoch(self) -> None:
+        if not self.learn.training:
+            raise CancelEpochException()  # no validation: every batch is a step of the search
+
+    def before_batch(self) -> None:
+        lr = self.start * (self.end / self.start) ** (len(self.lrs) / max(self.num - 1, 1))
+        for group in self.learn.opt.param_groups:
+            group["lr"] = lr
+        self.lrs.append(lr)
+
+    def after_loss(self) -> None:
+        loss = self.learn.loss.detach().item()
+        step = len(self.losses) + 1
+        self.smoothed = self.beta * self.smoothed + (1 - self.beta) * loss
+        smoothed = self.smoothed / (1 - self.beta**step)  # bias correction for the first steps
+        self.losses.append(smoothed)
+        self.best = min(self.best, smoothed)
+        if not math.isfinite(loss) or smoothed > 4 * self.best or len(self.losses) >= self.num:
+            raise CancelFitException()
+
+
+def lr_find(learn: Learner, start: float = 1e-7, end: float = 10.0, num: int = 100) -> LRFind:
+    """Run the finder on a copy of learn's model with its data, loss and optimizer.
+
+    A separate Learner with only the finder: learn's model, optimizer and callbacks (its
+    divergence guard would stop the search at the first big loss) are untouched.
+    """
+    finder = LRFinderCB(start, end, num)
+    probe = Learner(learn.dls, copy.deepcopy(learn.model), learn.loss_func, opt_func=learn.opt_func, lr=start,
+                    cbs=[finder])
+    probe.fit(math.ceil(num / max(len(learn.dls.train), 1)))
+    lrs, losses = finder.lrs[: len(finder.losses)], finder.losses
+    return LRFind(lrs, losses, _steepest(lrs, losses))
+
+
+def _steepest(lrs: list[float], losses: list[float]) -> float:
+    """The lr at the most negative slope of loss against log(lr), ignoring the blown-up tail."""
+    if len(losses) < 3:
+        return lrs[0] if lrs else float("nan")
+    end = min(range(len(losses)), key=losses.__getitem__) + 1  # up to the minimum
+    log_lrs = torch.tensor(lrs[:end]).log()
+    values = torch.tensor(losses[:end])
+    if len(values) < 3:
+        return lrs[max(end - 1, 0)] / 10
+    slopes = (values[1:] - values[:-1]) / (log_lrs[1:] - log_lrs[:-1])
+    return float(lrs[int(slopes.argmin())])
