@@ -67,10 +67,15 @@ class DataLoader:
         (None: seeded from torch's global RNG, so `torch.manual_seed` makes it repeatable).
     drop_last: skip the final short batch (keeps every batch the same size).
     device: where batches live; tensors are moved there once, here, not per batch.
+    shard: (rank, world_size) for multi-process training: every rank draws the same
+        permutation (same seed) and takes every world_size-th item from `rank` on. Shuffled
+        loaders give every rank the same number of items (DistributedDataParallel needs equal
+        batch counts); in-order loaders (validation) cover every item exactly once.
     """
 
     def __init__(self, data: Any, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, device: str | torch.device | None = None) -> None:
+                 seed: int | None = None, device: str | torch.device | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise DigitlabError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
@@ -81,6 +86,9 @@ class DataLoader:
             seed = int(torch.randint(0, 2**62, ()).item()) if shuffle else 0
         self.seed = seed
         self._generator = torch.Generator().manual_seed(seed)  # advances once per shuffled epoch
+        self.rank, self.world_size = shard
+        if not 0 <= self.rank < self.world_size:
+            raise DigitlabError(f"shard rank {self.rank} is outside 0..{self.world_size - 1}")
 
         self._single = isinstance(data, torch.Tensor)
         all_tensors = isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data)
@@ -99,28 +107,45 @@ class DataLoader:
             # Needs len() and indexing; a set or a generator is read into a list once.
             self.dataset = data if isinstance(data, Sequence) else list(data)
             self.n = len(self.dataset)
+        if self.world_size > 1 and self._tensors is None:
+            raise DigitlabError("sharding needs tensor data, e.g. DataLoader((x, y), shard=(rank, world_size))")
+
+    @property
+    def n_local(self) -> int:
+        """Items this rank sees per epoch (all of them with one process)."""
+        if self.world_size == 1:
+            return self.n
+        if self.shuffle:
+            return self.n // self.world_size
+        return len(range(self.rank, self.n, self.world_size))
 
     def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
+        full, rest = divmod(self.n_local, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
     def _order(self) -> torch.Tensor | None:
-        """This epoch's permutation, (n,) int64, or None for the natural order."""
-        return torch.randperm(self.n, generator=self._generator) if self.shuffle else None
+        """This epoch's permutation (this rank's part of it), int64, or None for the natural order."""
+        order = torch.randperm(self.n, generator=self._generator) if self.shuffle else None
+        if self.world_size == 1:
+            return order
+        if order is None:
+            order = torch.arange(self.n)
+        return order[self.rank::self.world_size][:self.n_local]
 
     def __iter__(self) -> Iterator[Any]:
         stop = len(self) * self.batch_size  # past the end is fine: slices clip
         order = self._order()
+        n = self.n_local
         if self._tensors is not None:
             tensors = self._tensors
             if order is not None:
                 tensors = tuple(t[order.to(t.device)] for t in tensors)  # one gather per epoch
-            for i in range(0, min(stop, self.n), self.batch_size):
+            for i in range(0, min(stop, n), self.batch_size):
                 batch = tuple(t[i:i + self.batch_size] for t in tensors)  # views, no copy
                 yield batch[0] if self._single else batch
         else:
             index = order.tolist() if order is not None else range(self.n)
-            for i in range(0, min(stop, self.n), self.batch_size):
+            for i in range(0, min(stop, n), self.batch_size):
                 items = [self.dataset[j] for j in index[i:i + self.batch_size]]
                 yield _to(collate(items), self.device)
 
@@ -147,10 +172,11 @@ class DataLoaders:
     @classmethod
     def from_tensors(cls, train_x: torch.Tensor, train_y: torch.Tensor, valid_x: torch.Tensor,
                      valid_y: torch.Tensor, batch_size: int = 256, seed: int | None = None,
-                     device: str | torch.device | None = None) -> DataLoaders:
+                     device: str | torch.device | None = None, shard: tuple[int, int] = (0, 1)) -> DataLoaders:
         """Shuffled training batches; validation in order and twice as large (no gradients kept there)."""
-        train = DataLoader((train_x, train_y), batch_size=batch_size, shuffle=True, seed=seed, device=device)
-        valid = DataLoader((valid_x, valid_y), batch_size=2 * batch_size, shuffle=False, device=device)
+        train = DataLoader((train_x, train_y), batch_size=batch_size, shuffle=True, seed=seed, device=device,
+                           shard=shard)
+        valid = DataLoader((valid_x, valid_y), batch_size=2 * batch_size, shuffle=False, device=device, shard=shard)
         return cls(train, valid)
 
     def __repr__(self) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import platform
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,9 +19,11 @@ from .digits import Digits
 from .inference import labels_from_outputs, model_outputs
 from .loading import train_and_valid
 from .metrics import accuracy_report
-from .progress import Log
+from . import distributed
+from .distributed import DistEnv
+from .progress import Log, quiet_log
 from .serialization import SavedModel, save_model
-from .training import TrainConfig, TrainResult, is_binary, normalization_for, train
+from .training import TrainConfig, TrainResult, is_binary, normalization_for, resolve_device, train
 
 
 def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu") -> dict:
@@ -34,19 +38,42 @@ def default_out_dir(data: str, model: str) -> Path:
     return Path("runs") / f"{stem}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def weights_sha256(model: torch.nn.Module) -> str:
+    """A fingerprint of the weights: equal on every rank after distributed training."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | None, settings: Settings, log: Log,
-              progress: bool = True, checkpoints: bool = False) -> dict:
+              progress: bool = True, checkpoints: bool = False, dist_env: DistEnv | None = None) -> dict:
     """Everything `digitlab train` does; returns the JSON-ready result.
 
     checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
     loadable by `digitlab evaluate` while training goes on or after it was interrupted.
+    dist_env: this process's place in a torchrun job; only rank 0 logs, saves and reports
+    (the others return {"rank", "weights_sha256"}).
     """
+    dist_env = dist_env or DistEnv()
+    if not dist_env.is_main:
+        log = quiet_log
+    try:
+        distributed.init(dist_env, resolve_device(config.device))
+        return _train_run(config, data, valid, out, settings, log, progress, checkpoints, dist_env)
+    finally:
+        distributed.shutdown()
+
+
+def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | None, settings: Settings, log: Log,
+               progress: bool, checkpoints: bool, dist_env: DistEnv) -> dict:
     dataset, valid_digits, facts = train_and_valid(data, valid, settings, log)
     train_digits = dataset.train
     resolved = config.resolved(len(train_digits))
     out = out or default_out_dir(data, resolved.model)
     checkpoint = None
-    if checkpoints:
+    if checkpoints and dist_env.is_main:
         binary = is_binary(resolved.model, len(train_digits.classes))
         norm = normalization_for(resolved, train_digits.images)
 
@@ -59,8 +86,16 @@ def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | Non
     log(f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid_digits):,}; {resolved.epochs} epochs, lr {resolved.lr}, bs {resolved.bs}, "
         f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads")
-    result: TrainResult = train(config, train_digits, valid_digits, progress=progress, checkpoint=checkpoint)
+    if dist_env.enabled:
+        log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
+    result: TrainResult = train(config, train_digits, valid_digits, progress=progress, checkpoint=checkpoint,
+                                dist_env=dist_env)
     model = result.learner.model
+    fingerprint = weights_sha256(model)
+    if dist_env.enabled:
+        print(f"rank {dist_env.rank}: weights sha256 {fingerprint}", file=sys.stderr, flush=True)
+    if not dist_env.is_main:
+        return {"rank": dist_env.rank, "weights_sha256": fingerprint}
     meta = {
         "classes": list(train_digits.classes),
         "binary": result.binary,
@@ -71,6 +106,8 @@ def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | Non
                  "n_valid": len(valid_digits)},
         "history": result.history,
         "fit_seconds": round(result.fit_seconds, 4),
+        "weights_sha256": fingerprint,
+        "world_size": dist_env.world_size,
         "versions": {"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     saved = SavedModel(model, meta)
@@ -80,4 +117,5 @@ def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | Non
     return {**report, "model": result.config.model, "epochs": result.config.epochs, "n_train": len(train_digits),
             "n_valid": len(valid_digits), "fit_seconds": round(result.fit_seconds, 4), "history": result.history,
             "model_path": str(model_path), "config": asdict(result.config), "classes": list(train_digits.classes),
-            "threads": torch.get_num_threads(), **facts}
+            "threads": torch.get_num_threads(), "device": result.config.device, "world_size": dist_env.world_size,
+            "weights_sha256": fingerprint, **facts}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -20,6 +20,8 @@ from .augment import RandomAffineCB
 from .callbacks import CheckpointCB, DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .dataloader import DataLoaders
 from .digits import Digits
+from .distributed import DistEnv, DistributedCB
+from .errors import DigitlabError
 from .learner import Learner
 from .losses import batch_accuracy, cross_entropy, mnist_loss
 from .inference import to_inputs
@@ -42,7 +44,7 @@ class TrainConfig:
     augment: bool | None = None      # random shifts/rotations/scalings of training images
     label_smoothing: float | None = None  # cross-entropy only: soften the one-hot targets
     width: int | None = None         # cnn only: channels of the first stage
-    device: str = "cpu"
+    device: str = "cpu"              # cpu | cuda | mps | auto (the best available)
     threads: int | None = None       # torch threads; None leaves torch's default
 
     def resolved(self, n_train: int) -> TrainConfig:
@@ -113,10 +115,27 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+def resolve_device(requested: str) -> str:
+    """'auto' -> cuda, else mps, else cpu; an explicit device that is not there is an error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (requested.startswith("cuda") and not cuda) or (requested == "mps" and not mps):
+        raise DigitlabError(f"device {requested!r} is not available here (try --device auto or cpu)")
+    return requested
+
+
 def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-                  checkpoint: CheckpointCB | None = None) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
-    """The Learner `train` fits (also what `lr_find` probes): (learner, resolved config, binary, normalization)."""
+                  checkpoint: CheckpointCB | None = None,
+                  dist_env: DistEnv | None = None) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
+    """The Learner `train` fits (also what `lr_find` probes): (learner, resolved config, binary, normalization).
+
+    With `dist_env` of several processes, this rank trains on its shard of every epoch, inside
+    DistributedDataParallel, and only rank 0 shows progress.
+    """
+    dist_env = dist_env or DistEnv()
     config = config.resolved(len(train_digits))
+    config = replace(config, device=dist_env.device(resolve_device(config.device)))
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -128,15 +147,17 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
     dls = DataLoaders.from_tensors(
         to_inputs(train_digits.images, norm, config.device), targets_for(train_digits.labels, binary).to(config.device),
         to_inputs(valid_digits.images, norm, config.device), targets_for(valid_digits.labels, binary).to(config.device),
-        batch_size=config.bs, seed=config.seed, device=config.device)
+        batch_size=config.bs, seed=config.seed, device=config.device, shard=(dist_env.rank, dist_env.world_size))
     loss_func = mnist_loss if binary else partial(cross_entropy, label_smoothing=config.label_smoothing)
     cbs = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
-    if progress:
+    if dist_env.enabled:
+        cbs.append(DistributedCB())
+    if progress and dist_env.is_main:
         cbs.append(ProgressCB())
     if config.one_cycle:
         cbs.append(OneCycleCB())
     if config.augment:
-        cbs.append(RandomAffineCB(seed=config.seed))
+        cbs.append(RandomAffineCB(seed=config.seed + dist_env.rank))  # each rank its own warps
     if checkpoint is not None:
         cbs.append(checkpoint)
     opt_func = partial(SGD, mom=config.mom, wd=config.wd)
@@ -145,9 +166,9 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
 
 
 def train(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-          checkpoint: CheckpointCB | None = None) -> TrainResult:
+          checkpoint: CheckpointCB | None = None, dist_env: DistEnv | None = None) -> TrainResult:
     """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
-    learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint)
+    learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint, dist_env)
     started = time.perf_counter()
     learn.fit(config.epochs)
     fit_seconds = time.perf_counter() - started

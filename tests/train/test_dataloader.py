@@ -169,3 +169,22 @@ def test_errors() -> None:
             DataLoader(range(5), batch_size=bad)
     with pytest.raises(DigitlabError, match="0-dim"):
         DataLoader(torch.tensor(3.0))
+
+
+def test_shards_split_each_epoch_between_ranks():
+    x = torch.arange(103)
+    loaders = [DataLoader((x, x), batch_size=8, shuffle=True, seed=5, shard=(rank, 3)) for rank in range(3)]
+    for _ in range(2):  # two epochs: a new shared permutation each time
+        seen = [torch.cat([xb for xb, _ in dl]) for dl in loaders]
+        assert [len(s) for s in seen] == [34, 34, 34] and len({len(dl) for dl in loaders}) == 1
+        together = torch.cat(seen)
+        assert len(together.unique()) == 102  # disjoint; one item left over this epoch
+    valid = [DataLoader((x, x), batch_size=8, shard=(rank, 3)) for rank in range(3)]
+    assert sorted(torch.cat([xb for dl in valid for xb, _ in dl]).tolist()) == list(range(103))
+
+
+def test_shard_errors():
+    with pytest.raises(DigitlabError, match="outside"):
+        DataLoader((torch.arange(4),), shard=(2, 2))
+    with pytest.raises(DigitlabError, match="tensor data"):
+        DataLoader(range(4), shard=(0, 2))

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..digits import evaluation_split
+from ..distributed import DistEnv
 from ..errors import DigitlabError
 from ..loading import load_dataset
 from ..models import MODELS
@@ -25,6 +26,7 @@ TRAIN_EXAMPLES = """\
   digitlab train --model cnn --data mnist --out runs/cnn10
   digitlab train --model simple_net --data mnist --lr 50   watch the divergence guard stop it
   digitlab train --model cnn --lr-find                 the learning-rate finder's suggestion
+  torchrun --nproc-per-node 2 -m digitlab train --model cnn --data mnist   two processes (DDP)
 
 defaults (the book's runs for linear and simple_net):
 """ + "\n".join(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for name, d in MODEL_DEFAULTS.items()) + """
@@ -46,6 +48,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
     parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
+    parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"],
+                        help="where to train (default: cpu; auto picks cuda, then mps, then cpu)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--lr-find", action="store_true",
                         help="only run the learning-rate finder on this setup and print its suggestion")
@@ -62,11 +66,15 @@ def run_train(args: argparse.Namespace, ctx: Context) -> int:
         raise DigitlabError("--epochs must be at least 1")
     if args.bs is not None and args.bs < 1:
         raise DigitlabError("--bs must be at least 1")
-    config = TrainConfig(model=args.model, epochs=args.epochs, lr=args.lr, bs=args.bs, seed=args.seed, threads=args.threads)
+    config = TrainConfig(model=args.model, epochs=args.epochs, lr=args.lr, bs=args.bs, seed=args.seed,
+                         threads=args.threads, device=args.device)
     if args.lr_find:
         return _lr_find(args, ctx, config)
+    dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     result = train_run(config, args.data, args.valid, args.out, ctx.settings, ctx.log, progress=not args.quiet,
-                       checkpoints=args.checkpoints)
+                       checkpoints=args.checkpoints, dist_env=dist_env)
+    if not dist_env.is_main:
+        return 0  # rank 0 reports for everyone
     if args.json:
         print_json(result)
         return 0
