@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/digitlab demo --data mnist_sample $(if $(TEST_SET),--valid $(TEST_SET))
 
 test: install
-	@command -v npm >/dev/null || { echo "npm (Node.js) is needed for the offline-mirror tests: apt-get install npm"; exit 1; }
+	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
 
 clean:

@@ -38,6 +38,12 @@ def default_out_dir(data: str, model: str) -> Path:
     return Path("runs") / f"{stem}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _subsample(values: list[float], at_most: int) -> list[float]:
+    """Every k-th value so that at most `at_most` remain (a schedule for a plot, not a log)."""
+    step = max(1, -(-len(values) // at_most))
+    return [float(v) for v in values[::step]]
+
+
 def weights_sha256(model: torch.nn.Module) -> str:
     """A fingerprint of the weights: equal on every rank after distributed training."""
     digest = hashlib.sha256()
@@ -105,6 +111,7 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
         "data": {"spec": data, "provenance": dataset.provenance, "valid": facts.get("valid"), "n_train": len(train_digits),
                  "n_valid": len(valid_digits)},
         "history": result.history,
+        "lr_schedule": _subsample(result.learner.recorder.lrs, 1000),
         "fit_seconds": round(result.fit_seconds, 4),
         "weights_sha256": fingerprint,
         "world_size": dist_env.world_size,

@@ -50,6 +50,7 @@ def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     tmp = weights.with_name(weights.name + ".tmp")
     save_file(state, str(tmp))
+    tmp.chmod(0o644)  # a model is meant to be shared like any other file
     tmp.replace(weights)
     full = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": model_config(model), **meta}
     meta_path.write_text(json.dumps(full, indent=2) + "\n")

@@ -14,6 +14,7 @@ from ..errors import DigitlabError
 from ..loading import load_dataset
 from ..models import MODELS
 from ..runs import evaluate, train_run
+from ..report import write_report
 from ..serialization import load_model
 from ..loading import train_and_valid
 from ..lr_finder import lr_find
@@ -53,6 +54,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--lr-find", action="store_true",
                         help="only run the learning-rate finder on this setup and print its suggestion")
+    parser.add_argument("--report", action="store_true", help="also write OUT/report.html (see `digitlab report`)")
     parser.add_argument("--checkpoints", action="store_true", help="save the model after every epoch to OUT/checkpoint")
     parser.add_argument("--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)")
     evaluate_parser = add_command(commands, "evaluate", "accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -75,12 +77,14 @@ def run_train(args: argparse.Namespace, ctx: Context) -> int:
                        checkpoints=args.checkpoints, dist_env=dist_env)
     if not dist_env.is_main:
         return 0  # rank 0 reports for everyone
+    if args.report:
+        result["report"] = str(write_report(Path(result["model_path"]).parent, ctx.settings, ctx.log))
     if args.json:
         print_json(result)
         return 0
     _print_report(result, f"{args.model} on {args.data}")
     Console(highlight=False).print(f"trained in {result['fit_seconds']:.2f} s (validation included); "
-                                   f"saved {result['model_path']}")
+                                   f"saved {result['model_path']}" + (f"; report {result['report']}" if args.report else ""))
     return 0
 
 

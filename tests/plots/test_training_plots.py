@@ -1,0 +1,177 @@
+"""Training and evaluation figures: real PNGs whose numbers match the recorder, metrics and losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from digitlab.callbacks import OneCycleCB, RecorderCB
+from digitlab.dataloader import DataLoaders
+from digitlab.errors import DigitlabError
+from digitlab.learner import Learner
+from digitlab.losses import batch_accuracy, mnist_loss
+from digitlab.metrics import accuracy_report
+from digitlab.models import build_model
+from digitlab.plots.training import (plot_confusion_matrix, plot_linear_weights, plot_loss_curves, plot_lr_find,
+                                     plot_lr_schedule, plot_top_losses, top_losses)
+from digitlab.serialization import load_model, save_model
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CLASSES = ("3", "7", "1")
+PLAIN = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
+
+
+def assert_png(path, size: tuple[int, int]) -> None:
+    """A PNG file of `size` (width, height) pixels with something drawn on it."""
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(path) as image:
+        assert image.size == size
+        gray = np.asarray(image.convert("L"), dtype=np.float64)
+    assert gray.var() > 20  # a blank (all-white) canvas has variance 0
+
+
+@pytest.fixture
+def digits(digits_factory) -> tuple[torch.Tensor, torch.Tensor]:
+    """(24, 28, 28) uint8 images and (24,) int64 labels indexing CLASSES."""
+    images, labels = digits_factory(8, (3, 7, 1), seed=0)
+    return torch.from_numpy(images), torch.tensor([CLASSES.index(str(v)) for v in labels])
+
+
+@pytest.fixture
+def recorder(digits_factory) -> RecorderCB:
+    """A 3-epoch one-cycle fit of the book's linear 3-vs-7 model on 40 synthetic digits (milliseconds)."""
+    torch.manual_seed(0)
+    x, y = digits_factory(20, (3, 7), seed=0)
+    xt = torch.as_tensor(x).float() / 255
+    yt = (torch.as_tensor(y) == 3).float().unsqueeze(1)  # (N, 1), 1. for the first class
+    dls = DataLoaders.from_tensors(xt, yt, xt, yt, batch_size=10, seed=0)
+    rec = RecorderCB()
+    Learner(dls, build_model("linear", 1), mnist_loss, lr=1.0, metrics=[batch_accuracy],
+            cbs=[rec, OneCycleCB()]).fit(3)
+    return rec
+
+
+# ---- runs --------------------------------------------------------------------------------
+
+def test_plot_loss_curves_from_a_real_run(recorder, tmp_path):
+    curves = plot_loss_curves(recorder.history, tmp_path / "loss.png")
+    assert_png(tmp_path / "loss.png", (800, 300))
+    assert curves["epoch"] == [1, 2, 3]
+    for key in ("train_loss", "valid_loss", "batch_accuracy"):
+        assert curves[key] == [row[key] for row in recorder.history]
+
+
+def test_plot_loss_curves_without_metric_and_empty(tmp_path):
+    history = [{"train_loss": 0.5, "valid_loss": 0.6}, {"train_loss": 0.3, "valid_loss": 0.4}]
+    curves = plot_loss_curves(history, tmp_path / "loss.png")
+    assert_png(tmp_path / "loss.png", (800, 300))
+    assert curves["epoch"] == [1, 2] and curves["batch_accuracy"] == []
+    with pytest.raises(DigitlabError):
+        plot_loss_curves([], tmp_path / "none.png")
+
+
+def test_plot_lr_schedule_of_one_cycle(recorder, tmp_path):
+    summary = plot_lr_schedule(recorder.lrs, tmp_path / "lrs.png")
+    assert_png(tmp_path / "lrs.png", (500, 300))
+    assert summary["n_batches"] == len(recorder.lrs) == 12  # 3 epochs x 4 batches
+    assert summary["max_lr"] == max(recorder.lrs) and summary["max_at"] == recorder.lrs.index(max(recorder.lrs))
+    assert summary["first_lr"] < summary["max_lr"] and summary["last_lr"] < summary["first_lr"]
+
+
+def test_plot_lr_find_skips_exploded_losses(tmp_path):
+    lrs = [1e-5 * 1.5 ** i for i in range(30)]
+    losses = [torch.tensor(2.0 - 0.05 * i if i < 20 else 1.0 + (i - 20) ** 2) for i in range(30)]  # 0-dim, as recorded
+    losses[-2], losses[-1] = torch.tensor(float("inf")), torch.tensor(float("nan"))
+    result = plot_lr_find(lrs, losses, tmp_path / "find.png", suggestion=1e-3)
+    assert_png(tmp_path / "find.png", (500, 300))
+    assert result == {"min_loss": pytest.approx(1.0), "lr_at_min": pytest.approx(lrs[20]), "suggestion": 1e-3}
+    with pytest.raises(DigitlabError):
+        plot_lr_find(lrs, losses[:3], tmp_path / "bad.png")
+
+
+# ---- evaluation --------------------------------------------------------------------------
+
+def test_plot_confusion_matrix_accuracy(digits, tmp_path):
+    images, labels = digits
+    torch.manual_seed(1)
+    predicted = build_model("linear", 3)(images.float() / 255).argmax(1)
+    report = accuracy_report(predicted, labels, CLASSES)
+    accuracy = plot_confusion_matrix(report["confusion"], CLASSES, tmp_path / "confusion.png")
+    assert_png(tmp_path / "confusion.png", (300, 300))
+    matrix = np.array(report["confusion"])
+    assert accuracy == pytest.approx(np.trace(matrix) / matrix.sum())
+    assert accuracy == pytest.approx(report["accuracy"])
+    with pytest.raises(DigitlabError):
+        plot_confusion_matrix([[1, 2], [3, 4]], CLASSES, tmp_path / "bad.png")
+
+
+def test_top_losses_multiclass_are_cross_entropy_sorted(digits, tmp_path):
+    images, labels = digits
+    torch.manual_seed(2)
+    model = build_model("simple_net", 3, n_hidden=8)
+    items = top_losses(model, images, labels, {"binary": False, "normalization": PLAIN}, k=9)
+    assert len(items) == 9
+    losses = [it["loss"] for it in items]
+    assert losses == sorted(losses, reverse=True)
+    with torch.no_grad():
+        logits = model(images.float() / 255)
+    per_item = F.cross_entropy(logits, labels, reduction="none")
+    assert max(losses) == pytest.approx(float(per_item.max()), rel=1e-5)
+    for it in items:
+        i = it["index"]
+        assert it["actual"] == int(labels[i]) and it["predicted"] == int(logits[i].argmax())
+        assert it["loss"] == pytest.approx(float(per_item[i]), rel=1e-5)
+        assert it["probability"] == pytest.approx(float(torch.softmax(logits[i], 0).max()), rel=1e-5)
+    titles = plot_top_losses(items, images, CLASSES, tmp_path / "top.png")
+    assert_png(tmp_path / "top.png", (480, 540))  # 3 x 3 panels of 1.6 x 1.8 in
+    first = items[0]
+    assert titles[0] == (f"{CLASSES[first['predicted']]}/{CLASSES[first['actual']]}/"
+                         f"{first['loss']:.2f}/{first['probability']:.2f}")
+    plot_top_losses(items[:5], images, CLASSES, tmp_path / "five.png")
+    assert_png(tmp_path / "five.png", (480, 360))  # 3 columns, 2 rows, one hidden
+
+
+def test_top_losses_binary_from_a_saved_model(digits, tmp_path):
+    images, labels = digits
+    keep = labels < 2  # the 3s and 7s
+    images, labels = images[keep], labels[keep]
+    torch.manual_seed(3)
+    save_model(build_model("linear", 1), tmp_path / "model",
+               {"classes": ["3", "7"], "binary": True, "normalization": PLAIN})
+    saved = load_model(tmp_path / "model")
+    items = top_losses(saved.model, images, labels, saved.meta, k=len(labels))
+    with torch.no_grad():
+        logit = saved.model(images.float() / 255)[:, 0]  # logit of "3"
+    p_actual = torch.where(labels == 0, torch.sigmoid(logit), 1 - torch.sigmoid(logit))
+    for it in items:
+        i = it["index"]
+        assert it["loss"] == pytest.approx(float(-torch.log(p_actual[i])), rel=1e-4)
+        assert it["predicted"] == int(logit[i] <= 0)
+        assert it["probability"] >= 0.5
+    assert [it["loss"] for it in items] == sorted((it["loss"] for it in items), reverse=True)
+
+
+def test_plot_linear_weights(tmp_path):
+    assert plot_linear_weights(build_model("linear", 3), CLASSES, tmp_path / "w3.png") == 3
+    assert_png(tmp_path / "w3.png", (600, 200))
+    assert plot_linear_weights(build_model("linear", 1), ("3", "7"), tmp_path / "w1.png") == 1
+    assert_png(tmp_path / "w1.png", (200, 200))
+    with pytest.raises(DigitlabError):
+        plot_linear_weights(build_model("simple_net", 3), CLASSES, tmp_path / "no.png")
+    with pytest.raises(DigitlabError):
+        plot_linear_weights(build_model("linear", 4), CLASSES, tmp_path / "no.png")
+    assert not (tmp_path / "no.png").exists()
+
+
+def test_figures_are_closed_even_when_drawing_fails(digits, tmp_path):
+    import matplotlib.pyplot as plt
+
+    images, _ = digits
+    plot_confusion_matrix([[3, 1], [0, 4]], ("3", "7"), tmp_path / "ok.png")
+    bad = [{"index": len(images), "actual": 0, "predicted": 1, "probability": 0.9, "loss": 2.3}]  # no such image
+    with pytest.raises(IndexError):
+        plot_top_losses(bad, images, CLASSES, tmp_path / "bad.png")
+    assert plt.get_fignums() == [] and not (tmp_path / "bad.png").exists()
