@@ -163,4 +163,4 @@ def test_lr_find_prints_a_suggestion_and_trains_nothing(capsys, tmp_path, png_tr
     found = json.loads(capsys.readouterr().out)
     assert found["lrs"][0] == 1e-7 and len(found["lrs"]) == len(found["losses"]) > 10
     assert found["lrs"][0] <= found["suggestion"] <= found["lrs"][-1]
-    assert not (tmp_path / "run").exists()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["lr_find.png"]  # the curve, no model

@@ -53,7 +53,8 @@ def add_parser(commands) -> None:
                         help="where to train (default: cpu; auto picks cuda, then mps, then cpu)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--lr-find", action="store_true",
-                        help="only run the learning-rate finder on this setup and print its suggestion")
+                        help="only run the learning-rate finder on this setup and print its suggestion "
+                             "(with --out, also draw OUT/lr_find.png)")
     parser.add_argument("--report", action="store_true", help="also write OUT/report.html (see `digitlab report`)")
     parser.add_argument("--checkpoints", action="store_true", help="save the model after every epoch to OUT/checkpoint")
     parser.add_argument("--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)")
@@ -93,13 +94,19 @@ def _lr_find(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> int
     learn, resolved, _, _ = build_learner(config, dataset.train, valid, progress=False)
     found = lr_find(learn)
     result = {"model": resolved.model, "suggestion": found.suggestion, "default_lr": resolved.lr,
-              "lrs": found.lrs, "losses": found.losses}
+              "lrs": found.lrs, "losses": found.losses, "png": None}
+    if args.out is not None:  # the curve, when there is somewhere to put it
+        from ..plots.training import plot_lr_find
+
+        result["png"] = str(args.out / "lr_find.png")
+        plot_lr_find(found.lrs, found.losses, result["png"], found.suggestion)
     if args.json:
         print_json(result)
         return 0
     Console(highlight=False).print(
         f"lr_find ({resolved.model}, {len(found.lrs)} steps from {found.lrs[0]:.1e} to {found.lrs[-1]:.1e}): "
-        f"suggested lr {found.suggestion:.3g} (steepest fall of the loss); the default is {resolved.lr}")
+        f"suggested lr {found.suggestion:.3g} (steepest fall of the loss); the default is {resolved.lr}"
+        + (f"; curve in {result['png']}" if result["png"] else ""))
     return 0
 
 
