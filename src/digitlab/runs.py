@@ -22,7 +22,8 @@ from .metrics import accuracy_report
 from . import distributed
 from .distributed import DistEnv
 from .progress import Log, quiet_log
-from .serialization import SavedModel, save_model
+from .baseline import ideal_digits
+from .serialization import SavedModel, save_ideal_digits, save_model
 from .training import TrainConfig, TrainResult, is_binary, normalization_for, resolve_device, train
 
 
@@ -121,6 +122,7 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
     report = evaluate(saved, valid_digits, result.config.device)
     meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"]}
     model_path = save_model(model.cpu(), out, meta)
+    save_ideal_digits(model_path.parent, ideal_digits(train_digits))
     return {**report, "model": result.config.model, "epochs": result.config.epochs, "n_train": len(train_digits),
             "n_valid": len(valid_digits), "fit_seconds": round(result.fit_seconds, 4), "history": result.history,
             "model_path": str(model_path), "config": asdict(result.config), "classes": list(train_digits.classes),

@@ -21,6 +21,7 @@ from .models import build_model, model_config
 
 FORMAT, FORMAT_VERSION = "digitlab-model", 1
 WEIGHTS, META = "model.safetensors", "model.json"
+IDEALS = "ideal_digits.safetensors"  # the baseline's mean digits, shown beside the model by `serve`
 
 
 @dataclass
@@ -100,3 +101,27 @@ def load_model(path: Path) -> SavedModel:
     if not classes:
         raise DigitlabError(f"{meta_path}: no classes")
     return SavedModel(model.eval(), meta)
+
+
+def save_ideal_digits(model_dir: Path, ideals: torch.Tensor) -> Path:
+    """Keep the training data's (C, 28, 28) mean digits beside the model."""
+    from safetensors.torch import save_file
+
+    path = _paths(model_dir)[0].with_name(IDEALS)
+    save_file({"ideal_digits": ideals.float().contiguous().cpu()}, str(path))
+    path.chmod(0o644)
+    return path
+
+
+def load_ideal_digits(model_dir: Path) -> torch.Tensor | None:
+    """The (C, 28, 28) ideal digits saved with the model, or None for a model saved without them."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = _paths(model_dir)[0].with_name(IDEALS)
+    if not path.exists():
+        return None
+    try:
+        return load_file(str(path))["ideal_digits"]
+    except (SafetensorError, OSError, KeyError) as e:
+        raise DigitlabError(f"{path}: corrupt ideal digits ({e})") from None

@@ -1,0 +1,188 @@
+"""`digitlab predict`: a saved model reads your own digit photos and drawings."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError, DigitlabError
+from ..inference import labels_from_outputs, model_outputs, probabilities
+from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
+from ..serialization import load_model
+from .common import Context, add_command, print_json
+
+EXAMPLES = """\
+  digitlab predict runs/cnn10 my_seven.jpg           the label and the 3 likeliest classes
+  digitlab predict runs/cnn10 photos/ --top-k 1      every image file in a folder (sorted)
+  digitlab predict runs/cnn10 'scans/*.png' --json   a glob (quoted or not); one JSON object
+  digitlab predict runs/cnn10 a.png b.jpg --show seen.png   each input next to the 28x28 the model saw
+
+Every image is turned into an MNIST digit first (white ink on black, fitted into 20x20, centred
+by centre of mass in 28x28): photos and drawings in any colours, sizes and orientations work.
+A file that cannot be read (not an image, truncated, too large, blank) is reported and the others
+still get answers; the exit code is then 1 (2 for a bad MODEL or no images at all)."""
+
+SHOW_ROWS = 100  # --show draws at most this many images (a row each)
+THUMBNAIL = 160  # inputs are drawn at most this many pixels a side
+
+
+def add_parser(commands) -> None:
+    parser = add_command(commands, "predict", "predict the digit in your own images with a saved model", EXAMPLES, run)
+    parser.add_argument("model_path", metavar="MODEL", type=Path, help="a run folder or its model.json/.safetensors")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders of images, or globs")
+    parser.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes to list (default: 3)")
+    parser.add_argument("--show", metavar="OUT.png", help="save each input next to the 28x28 the model saw")
+
+
+def expand_images(specs: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
+    """Files, folders (their image files, sorted) and globs -> (image paths in order, problems)."""
+    paths: list[Path] = []
+    problems: list[dict[str, str]] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            paths.append(path)
+
+    def add_folder(spec: str, folder: Path) -> None:
+        found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            problems.append({"path": spec, "error": "a folder without image files"})
+        for p in found:
+            add(p)
+
+    for spec in specs:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            add_folder(spec, path)
+        elif path.exists():
+            add(path)
+        elif any(c in spec for c in "*?["):
+            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+            if not matches:
+                problems.append({"path": spec, "error": "no files match"})
+            for match in map(Path, matches):
+                if match.is_dir():
+                    add_folder(str(match), match)
+                else:
+                    add(match)
+        else:
+            problems.append({"path": spec, "error": "no such file or folder"})
+    return paths, problems
+
+
+def _message(error: DataError, path: Path) -> str:
+    """The error without the "PATH: " the library puts first (the path has its own field)."""
+    text = str(error)
+    return text[len(str(path)) + 2:] if text.startswith(f"{path}: ") else text
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.top_k < 1:
+        raise DigitlabError("--top-k must be at least 1")
+    show = Path(args.show).expanduser() if args.show else None
+    if show is not None and not show.resolve().parent.is_dir():
+        raise DigitlabError(f"--show {args.show}: its folder does not exist")
+    saved = load_model(args.model_path)
+    if not isinstance(saved.meta.get("normalization"), dict):
+        raise DigitlabError(f"{args.model_path}: the model's description has no \"normalization\"")
+    paths, errors = expand_images(args.images)
+    if not paths:
+        raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
+    read: list[tuple[Path, torch.Tensor]] = []
+    thumbnails = []
+    for path in paths:
+        try:
+            image = load_image(path)
+            digit = to_mnist(image, source=str(path))
+        except DataError as e:
+            errors.append({"path": str(path), "error": _message(e, path)})
+            continue
+        read.append((path, digit))
+        if show is not None and len(thumbnails) < SHOW_ROWS:
+            thumbnails.append(_thumbnail(image))
+    predictions = _predict(saved, read, args.top_k)
+    if args.json:
+        print_json({"predictions": predictions, "errors": errors})
+    else:
+        width = max((len(p["path"]) for p in predictions), default=0)
+        for p in predictions:
+            ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
+            print(f"{p['path']:<{width}}  {p['label']}   ({ranked})")
+        for e in errors:  # not status lines: shown with --quiet too
+            print(f"digitlab: {e['path']}: {e['error']}", file=sys.stderr)
+    if show is not None:
+        _save_show(show, thumbnails, [digit for _, digit in read], predictions, ctx)
+    if errors:
+        ctx.log(f"{len(errors)} of {len(errors) + len(predictions)} inputs could not be read")
+    return 1 if errors else 0
+
+
+def _predict(saved, read: list[tuple[Path, torch.Tensor]], top_k: int) -> list[dict]:
+    if not read:
+        return []
+    binary = bool(saved.meta.get("binary", False))
+    outputs = model_outputs(saved.model, torch.stack([digit for _, digit in read]), saved.meta["normalization"])
+    probs = probabilities(outputs.double(), binary)  # float64: the top k sum to 1 at most, after rounding down
+    labels = labels_from_outputs(outputs, binary)
+    classes = saved.classes
+    k = min(top_k, len(classes))
+    values, indices = probs.topk(k, dim=1)
+    return [{"path": str(path), "label": classes[int(labels[i])],
+             "top_k": [[classes[int(j)], math.floor(float(v) * 1e6) / 1e6] for v, j in zip(values[i], indices[i])]}
+            for i, (path, _) in enumerate(read)]
+
+
+def _thumbnail(image):
+    """A small RGBA copy of the input for --show (16-bit and float images stretched to 8 bits)."""
+    from PIL import Image
+
+    small = image.copy()
+    small.thumbnail((THUMBNAIL, THUMBNAIL))
+    try:
+        return small.convert("RGBA")
+    except ValueError:
+        a = np.asarray(small.convert("F"), dtype=np.float32)
+        a = (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
+        return Image.fromarray(a.astype(np.uint8)).convert("RGBA")
+
+
+def _save_show(out: Path, thumbnails: list, digits: list[torch.Tensor], predictions: list[dict], ctx: Context) -> None:
+    """One PNG, a row per image: the input as given, and the 28x28 digit the model read."""
+    if not thumbnails:
+        ctx.log(f"--show: no image could be read, {out} not written")
+        return
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.0, 2.3 * len(thumbnails)))
+    FigureCanvasAgg(fig)  # Agg, without pyplot: no global state, nothing to close
+    axes = fig.subplots(len(thumbnails), 2, squeeze=False)
+    for row, (thumbnail, digit, prediction) in enumerate(zip(thumbnails, digits, predictions)):
+        left, right = axes[row]
+        left.imshow(thumbnail)
+        left.set_title(Path(prediction["path"]).name[-32:], fontsize=9)
+        right.imshow(digit.numpy(), cmap="gray", vmin=0, vmax=255)
+        probability = dict(map(tuple, prediction["top_k"]))[prediction["label"]]
+        right.set_title(f"the model saw this: {prediction['label']} ({probability:.0%})", fontsize=9)
+        for ax in (left, right):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    try:
+        fig.savefig(out, dpi=80)
+    except OSError as e:
+        raise DigitlabError(f"{out}: cannot write the picture ({e})") from None
+    fig.clear()
+    if len(predictions) > len(thumbnails):
+        ctx.log(f"--show: drew the first {len(thumbnails)} of {len(predictions)} images")
+    ctx.log(f"saved {out}")

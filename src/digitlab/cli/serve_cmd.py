@@ -1,0 +1,34 @@
+"""`digitlab serve MODEL`: the draw-a-digit page and its JSON API."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import Context, add_command
+
+EXAMPLES = """\
+  digitlab serve runs/cnn                      then open http://127.0.0.1:8000 and draw
+  digitlab serve runs/cnn --port 8080
+  curl -s --data-binary @my_digit.png http://127.0.0.1:8000/api/predict
+  (the API's documentation: http://127.0.0.1:8000/docs)
+"""
+
+
+def add_parser(commands) -> None:
+    parser = add_command(commands, "serve", "a web page to draw digits for a trained model, and a JSON API", EXAMPLES, run)
+    parser.add_argument("model_path", metavar="MODEL", type=Path, help="a run folder or its model.json")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    import uvicorn
+
+    from ..web.app import create_app
+
+    app = create_app(args.model_path)  # loads the model first: a bad MODEL is an error before listening
+    ctx.log(f"serving {args.model_path} on http://{args.host}:{args.port} (Ctrl-C stops)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,245 @@
+"""Any picture of one digit -> the 28x28 uint8 digit an MNIST model expects: one code path for all.
+
+MNIST digits are white ink on black, fitted into 20x20 keeping their aspect ratio and placed in
+28x28 with their centre of mass in the middle; a photo or a drawing is none of that, and a plain
+resize (`naive_resize`, kept for comparison) scores near chance. `to_mnist` does what MNIST did:
+EXIF orientation, transparency onto white (black under white strokes), grayscale; the background
+estimated at low resolution (an opening/closing wider than any stroke: it follows uneven lighting)
+and removed, dark ink as relative darkness (robust to shadows); polarity from the side with the
+thin features (ties: the border's median, light = paper); ink by Otsu's threshold (and at least 4
+noise sigmas and 24 levels); specks and edge clutter dropped by connected components; contrast
+scaled so background is 0 and typical ink 255, anti-aliased edges kept; hairlines thickened to
+~2.5 px at the 20 px scale; cropped, longest side to 20 px (LANCZOS), centre of mass at (14, 14).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter, ImageOps
+
+from .errors import DataError
+
+WORK_SIDE = 512      # the working resolution's longest side: ample for a 20 px digit, fast on a CPU
+BG_SIDE = 64         # the background is estimated on an image this small
+BG_KERNEL = 0.22     # opening/closing width, as a fraction of the image: wider than any stroke
+MIN_CONTRAST = 24.0  # ink must stand this far (0..255) above the background
+KEEP_FRACTION = 0.05  # connected components lighter than this share of the largest are specks
+MIN_INK_SIDE = 0.04  # a digit spans at least this fraction of the image's longest side (and 6 px)
+BOX, FRAME = 20, 28
+BLANK = "no digit found (the image is blank or nearly blank)"
+IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .gif .bmp .webp .tif .tiff .pgm .ppm .pbm .pnm".split())
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
+                  struct.error, zlib.error, Image.DecompressionBombError)
+
+
+def load_image(path: str | Path | BinaryIO, max_pixels: int = 16_000_000, name: str | None = None) -> Image.Image:
+    """The image in a file (or a binary file object, e.g. an upload's bytes in BytesIO), decoded (a GIF's
+    first frame), EXIF orientation applied. A DataError naming the file (or `name`) if it is not an
+    image, truncated, corrupt, or over `max_pixels` (checked from the header, before decoding:
+    decompression bombs are refused)."""
+    if isinstance(path, (str, Path)):
+        path = Path(path)
+        label = name or str(path)
+    else:
+        label = name or "image"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise DataError(f"{label}: {width}x{height} image is too large ({width * height:,} pixels, "
+                                    f"limit {max_pixels:,}): refusing a possible decompression bomb")
+                image.seek(0)
+                image.load()
+                return _upright(image)  # a copy: the file is closed on return
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise DataError(f"{label}: {(e.strerror or 'unreadable').lower()}") from None
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{label}: not an image (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise DataError(f"{label}: refusing a possible decompression bomb ({e})") from None
+    except _DECODE_ERRORS as e:
+        raise DataError(f"{label}: unreadable image (truncated or corrupt: {e})") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF Orientation tag says (a copy); unreadable EXIF is ignored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (*_DECODE_ERRORS, AttributeError):
+        return image.copy()
+
+
+def preprocess_file(path: str | Path, max_pixels: int = 16_000_000) -> torch.Tensor:
+    """load_image + to_mnist: (28, 28) uint8; every failure a DataError naming the file."""
+    return to_mnist(load_image(path, max_pixels), source=str(path))
+
+
+def naive_resize(image: Image.Image) -> torch.Tensor:
+    """For comparison only: grayscale + resize to 28x28, no inversion, no cropping or centring."""
+    small = image.convert("L").resize((FRAME, FRAME), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.asarray(small, dtype=np.uint8).copy())
+
+
+def to_mnist(image: Image.Image, *, source: str = "image") -> torch.Tensor:
+    """A picture of one digit -> (28, 28) uint8, MNIST-style; DataError("<source>: no digit found ...")."""
+    try:
+        gray = _grayscale(_upright(image))
+    except (ValueError, OSError) as e:
+        raise DataError(f"{source}: cannot read a {image.mode} image as grayscale ({e})") from None
+    if min(gray.shape) < 2:
+        raise DataError(f"{source}: {BLANK}")
+    if max(gray.shape) > WORK_SIDE:
+        gray = _scaled(gray, WORK_SIDE, Image.Resampling.BOX)
+    return torch.from_numpy(_place(_fit(_ink(gray, source))))
+
+
+def _grayscale(image: Image.Image) -> np.ndarray:
+    """(H, W) float32 in 0..255; transparency flattened onto white (onto black if that shows more)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float images: stretch to 0..255
+        a = np.asarray(image.convert("F"), dtype=np.float32)
+        return (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        gray = np.asarray(rgba.convert("L"), dtype=np.float32)
+        on_white = gray * alpha + 255.0 * (1.0 - alpha)
+        if np.ptp(on_white) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST / 255:
+            return gray * alpha  # white strokes on a transparent canvas: only black shows them
+        return on_white
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def _resize(a: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
+    return np.asarray(Image.fromarray(a.astype(np.float32)).resize(size, resample), dtype=np.float32)
+
+
+def _rank(a: np.ndarray, k: int, *filters: type) -> np.ndarray:
+    image = Image.fromarray(a.astype(np.float32))
+    for f in filters:
+        image = image.filter(f(k))
+    return np.asarray(image, dtype=np.float32)
+
+
+def _ink(gray: np.ndarray, source: str) -> np.ndarray:
+    """Working-resolution image with ink 0..255 on a 0 background (specks removed)."""
+    h, w = gray.shape
+    small = _scaled(gray, BG_SIDE, Image.Resampling.BOX) if max(h, w) > BG_SIDE else gray
+    k = max(3, int(BG_KERNEL * max(small.shape)) // 2 * 2 + 1)
+    local = small - _rank(small, k, ImageFilter.MedianFilter)  # thin features of either polarity
+    bright, dark = float(np.clip(local, 0, None).sum()), float(np.clip(-local, 0, None).sum())
+    border = float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
+    dark_ink = dark > bright if max(bright, dark) >= 1.1 * min(bright, dark) else border > 127.5  # tie: paper?
+    order = (ImageFilter.MaxFilter, ImageFilter.MinFilter)[::1 if dark_ink else -1]  # closing or opening
+    coarse = _scaled(_rank(small, k, *order), max(2, 2 * max(small.shape) // k), Image.Resampling.BOX)  # smoothed
+    background = _resize(coarse, (w, h), Image.Resampling.BILINEAR)
+    gain = 255.0 / np.maximum(background, 16.0) if dark_ink else np.float32(1.0)
+    d = (background - gray) * gain if dark_ink else gray - background  # dark ink: relative darkness,
+    median = float(np.median(d))  # so that the same ink reads the same in shadow and in light
+    sigma = 1.4826 * float(np.median(np.abs(np.diff(gray, axis=1)))) / math.sqrt(2) * gain  # pixel noise
+    mask = _select((d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma), d)
+    if mask is None:
+        raise DataError(f"{source}: {BLANK}")
+    low = (float(np.median(d[~mask])) if (~mask).any() else median) + 2.5 * float(np.median(sigma))
+    high = max(float(np.median(d[mask])), low + MIN_CONTRAST)
+    out = np.clip((d - low) / (high - low), 0.0, 1.0) * 255.0
+    if not (out[mask] > 0).any():
+        raise DataError(f"{source}: {BLANK}")
+    near = _rank(mask.astype(np.float32), 3, ImageFilter.MaxFilter) > 0  # keep the anti-aliased rim
+    return np.where(near, out, 0.0).astype(np.float32)
+
+
+def _otsu(d: np.ndarray) -> float:
+    counts, edges = np.histogram(d, bins=256)
+    w0, m0 = np.cumsum(counts), np.cumsum(counts * (edges[:-1] + edges[1:]) / 2)
+    w1 = w0[-1] - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = np.nan_to_num(w0 * w1 * (m0 / w0 - (m0[-1] - m0) / w1) ** 2)
+    return float(edges[1 + int(np.argmax(between))])
+
+
+def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
+    """The digit's part of the ink mask (None: no digit). 8-connected components on a grid of at most
+    128 cells a side: those under KEEP_FRACTION of the heaviest are specks; when one big enough to be
+    a digit lies inside the frame, those touching the edge (a table, the page's edge) are dropped."""
+    h, w = mask.shape
+    f = max(1, math.ceil(max(h, w) / 128))
+    H, W = -(-h // f), -(-w // f)
+    pad = ((0, H * f - h), (0, W * f - w))
+    labels = _components(np.pad(mask, pad).reshape(H, f, W, f).any(axis=(1, 3))).ravel()
+    n = H * W + 1
+    cell_mass = np.pad(np.where(mask, weight, 0.0), pad).reshape(H, f, W, f).sum(axis=(1, 3))
+    mass = np.bincount(labels, cell_mass.ravel(), n)
+    rows, cols = np.divmod(np.arange(H * W), W)
+    lo, hi = np.full((2, n), n), np.full((2, n), -1)
+    for i, coord in enumerate((rows, cols)):
+        np.minimum.at(lo[i], labels, coord)
+        np.maximum.at(hi[i], labels, coord)
+    extent = (hi - lo + 1).max(0) * f
+    grid, edge = labels.reshape(H, W), np.zeros(n, bool)
+    edge[np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])] = True
+    mass[0] = 0.0
+    big = extent >= max(6.0, MIN_INK_SIDE * max(h, w))
+    if (big & ~edge & (mass > 0)).any():
+        mass[edge] = 0.0
+    keep = (mass > 0) & (mass >= KEEP_FRACTION * mass.max())
+    if not (keep & big).any():
+        return None
+    return mask & np.repeat(np.repeat(keep[grid], f, 0), f, 1)[:h, :w]
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """8-connected component labels (0 = background): min-label propagation with pointer jumping."""
+    (h, w), none = mask.shape, mask.size + 1
+    labels = np.where(mask, np.arange(1, h * w + 1).reshape(h, w), none)
+    while True:
+        padded, new = np.pad(labels, 1, constant_values=none), labels.copy()
+        for dy, dx in np.ndindex(3, 3):
+            np.minimum(new, padded[dy:dy + h, dx:dx + w], out=new)
+        new = np.where(mask, new, none)
+        flat = np.append(new.ravel(), none)
+        new = np.where(mask, flat[new - 1], none)  # jump: take the label of the pixel the label names
+        if np.array_equal(new, labels):
+            return np.where(mask, labels, 0)
+        labels = new
+
+
+def _fit(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink, thicken hairlines, scale the longest side to 20 px: (h, w) float 0..255."""
+    rows, cols = np.nonzero(ink > 0)
+    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    fine = _scaled(crop, 4 * BOX)  # at 4x the output scale, stroke widths are measured in quarter pixels
+    solid = fine > 127.5
+    edge = solid & ~(_rank(solid.astype(np.float32), 3, ImageFilter.MinFilter) > 0)
+    width = 2.0 * solid.sum() / max(1, edge.sum()) / 4  # output pixels: area / half the perimeter
+    if width < 1.8:  # a hairline (a pen on a big page): thicken it to about 2.5 px
+        k = int(round((2.5 - width) * 4)) // 2 * 2 + 1
+        fine = _rank(np.pad(fine, k // 2), k, ImageFilter.MaxFilter)
+    return np.clip(_scaled(fine, BOX), 0.0, 255.0)
+
+
+def _scaled(a: np.ndarray, side: int, resample: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
+    """Resized so that its longest side is `side`, keeping the aspect ratio."""
+    h, w = a.shape
+    return _resize(a, (max(1, round(w * side / max(h, w))), max(1, round(h * side / max(h, w)))), resample)
+
+
+def _place(patch: np.ndarray) -> np.ndarray:
+    """The patch in 28x28, its centre of mass at (14, 14) by a sub-pixel shift, clipped within the frame."""
+    h, w = patch.shape
+    total = float(patch.sum()) or 1.0
+    top = min(max(FRAME / 2 - float((patch.sum(1) * np.arange(h)).sum()) / total, 0.0), FRAME - h)
+    left = min(max(FRAME / 2 - float((patch.sum(0) * np.arange(w)).sum()) / total, 0.0), FRAME - w)
+    padded = np.pad(patch.astype(np.float32), 2)  # zeros around: PIL would repeat the edge pixels
+    frame = Image.fromarray(padded).transform(
+        (FRAME, FRAME), Image.Transform.AFFINE, (1, 0, 2 - left, 0, 1, 2 - top), Image.Resampling.BILINEAR)
+    return np.rint(np.clip(np.asarray(frame), 0, 255)).astype(np.uint8)

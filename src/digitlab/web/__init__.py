@@ -1,0 +1,1 @@
+"""The draw-a-digit web page and its JSON API (`digitlab serve`)."""

@@ -1,0 +1,133 @@
+"""`create_app(model_dir)`: a FastAPI app serving the draw-a-digit page and a JSON API.
+
+POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, <= 16 MP)
+                   -> label, probabilities, top 3, the 28x28 the model saw (PNG, base64),
+                      and the distance of that 28x28 to each ideal digit (the chapter's baseline)
+GET  /api/health   -> status, model, classes
+Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
+the package, so it works offline. One code path with the CLI: preprocessing.to_mnist.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from importlib import resources
+from pathlib import Path
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
+
+from ..baseline import mnist_distance
+from ..errors import DigitlabError
+from ..inference import model_outputs, probabilities
+from ..preprocessing import load_image, to_mnist
+from ..serialization import SavedModel, load_ideal_digits, load_model
+
+MAX_BODY = 2 * 1024 * 1024        # bytes of an upload
+MAX_PIXELS = 16_000_000           # decoded image size: a phone photo fits, a decompression bomb does not
+FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
+STATIC = ("index.html", "app.js", "style.css")
+MEDIA = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+class BadInput(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _png_base64(image: torch.Tensor) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image.numpy()).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class Predictor:
+    """The model, its ideal digits and the preprocessing; safe to call from many threads."""
+
+    def __init__(self, saved: SavedModel, ideals: torch.Tensor | None) -> None:
+        self.saved, self.ideals = saved, ideals
+        # One image at a time: torch's threads already use the cores, and load_image's
+        # warnings.catch_warnings (its decompression-bomb guard) is not thread-safe.
+        self.lock = threading.Lock()
+
+    def predict(self, data: bytes) -> dict:
+        if not data:
+            raise BadInput(400, "empty body: send the image's bytes")
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                kind = probe.format
+        except Image.DecompressionBombError as e:
+            raise BadInput(413, f"the image is too large to decode ({e})") from None
+        except Exception:  # noqa: BLE001 - anything Pillow cannot identify is the client's input
+            raise BadInput(415, "not an image: send PNG, JPEG, WebP, BMP or GIF bytes") from None
+        if kind not in FORMATS:
+            raise BadInput(415, f"{kind} images are not accepted: send PNG, JPEG, WebP, BMP or GIF")
+        meta = self.saved.meta
+        with self.lock:
+            try:
+                digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
+            except DigitlabError as e:
+                status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
+                raise BadInput(status, str(e)) from None
+            outputs = model_outputs(self.saved.model, digit[None], meta["normalization"])
+        probs = probabilities(outputs, meta["binary"])[0]
+        classes = self.saved.classes
+        order = probs.argsort(descending=True).tolist()
+        result = {
+            "label": classes[order[0]],
+            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probs)},
+            "top_k": [[classes[i], round(float(probs[i]), 6)] for i in order[:3]],
+            "image_png_base64": _png_base64(digit),
+        }
+        if self.ideals is not None:
+            distances = mnist_distance(digit.float()[None] / 255, self.ideals)[0]  # (C,) L1 to each ideal digit
+            result["distances"] = {c: round(float(d), 6) for c, d in zip(classes, distances)}
+            result["nearest_ideal"] = classes[int(distances.argmin())]
+        return result
+
+
+def create_app(model_dir: Path) -> FastAPI:
+    saved = load_model(model_dir)
+    predictor = Predictor(saved, load_ideal_digits(model_dir))
+    app = FastAPI(title="digitlab", description="Draw a digit; a model trained with digitlab reads it.",
+                  version=saved.meta.get("versions", {}).get("digitlab", ""))
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.get("/api/health")
+    def health() -> dict:
+        return {"status": "ok", "model": saved.meta["architecture"]["name"], "classes": list(saved.classes),
+                "accuracy": saved.meta.get("metrics", {}).get("accuracy")}
+
+    @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
+    async def predict(request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+            raise BadInput(413, f"the image is too large: {int(declared):,} bytes (limit {MAX_BODY:,})")
+        body = bytearray()
+        async for chunk in request.stream():  # also bounds bodies sent without a length
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(predictor.predict, bytes(body))
+
+    def static(name: str) -> Response:
+        text = resources.files("digitlab.web").joinpath("static", name).read_text(encoding="utf-8")
+        return Response(text, media_type=MEDIA[Path(name).suffix])
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> Response:
+        return static("index.html")
+
+    for name in STATIC[1:]:
+        app.add_api_route(f"/{name}", lambda name=name: static(name), methods=["GET"], include_in_schema=False)
+    return app
