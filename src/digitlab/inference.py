@@ -34,9 +34,11 @@ def model_outputs(model: nn.Module, images: torch.Tensor, norm: dict[str, float]
                   device: str | torch.device = "cpu") -> torch.Tensor:
     """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk."""
     was_training = model.training
-    model.eval()
+    if was_training:  # eval() walks every submodule: skip it for a model already in eval mode (serving)
+        model.eval()
     try:
         parts = [model(to_inputs(images[i:i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)]
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return torch.cat(parts) if parts else torch.empty(0, 1)

@@ -51,8 +51,8 @@ class Predictor:
 
     def __init__(self, saved: SavedModel, ideals: torch.Tensor | None) -> None:
         self.saved, self.ideals = saved, ideals
-        # One image at a time: torch's threads already use the cores, and load_image's
-        # warnings.catch_warnings (its decompression-bomb guard) is not thread-safe.
+        # One image at a time: under the GIL, threads preprocessing side by side were slower
+        # (bench/bench_serve.py), and torch's own threads already use the cores.
         self.lock = threading.Lock()
 
     def predict(self, data: bytes) -> dict:
@@ -91,7 +91,11 @@ class Predictor:
         return result
 
 
-def create_app(model_dir: Path) -> FastAPI:
+def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
+    """The app for one model. threads: torch threads in this process (one image of 28x28 is
+    too small to share between threads; scale with server processes instead, `--workers`)."""
+    if threads:
+        torch.set_num_threads(threads)
     saved = load_model(model_dir)
     predictor = Predictor(saved, load_ideal_digits(model_dir))
     app = FastAPI(title="digitlab", description="Draw a digit; a model trained with digitlab reads it.",
@@ -107,7 +111,7 @@ def create_app(model_dir: Path) -> FastAPI:
                 "accuracy": saved.meta.get("metrics", {}).get("accuracy")}
 
     @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
-    async def predict(request: Request) -> dict:
+    async def predict(request: Request) -> JSONResponse:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
             raise BadInput(413, f"the image is too large: {int(declared):,} bytes (limit {MAX_BODY:,})")
@@ -116,9 +120,10 @@ def create_app(model_dir: Path) -> FastAPI:
             body += chunk
             if len(body) > MAX_BODY:
                 raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(predictor.predict, bytes(body))
+        # Run here, on the event loop: a prediction is ~5 ms of CPU and one process serves one
+        # image at a time anyway, so a hop to a thread pool would only add latency (bench_serve.py).
+        # Throughput comes from more processes (--workers).
+        return JSONResponse(predictor.predict(bytes(body)))
 
     def static(name: str) -> Response:
         text = resources.files("digitlab.web").joinpath("static", name).read_text(encoding="utf-8")
@@ -131,3 +136,13 @@ def create_app(model_dir: Path) -> FastAPI:
     for name in STATIC[1:]:
         app.add_api_route(f"/{name}", lambda name=name: static(name), methods=["GET"], include_in_schema=False)
     return app
+
+
+MODEL_ENV = "DIGITLAB_SERVE_MODEL"  # how `digitlab serve --workers N` tells each worker process its model
+
+
+def app_from_env() -> FastAPI:
+    """The app for a uvicorn worker process started by `digitlab serve --workers N`."""
+    import os
+
+    return create_app(Path(os.environ[MODEL_ENV]))
