@@ -19,7 +19,6 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 
 from digitlab.callbacks import DivergenceGuardCB, RecorderCB
 from digitlab.config import Settings

@@ -169,3 +169,25 @@ def digits_factory():
 @pytest.fixture
 def png_tree():
     return write_png_tree
+
+
+def write_bomb_png(path, width: int, height: int) -> None:
+    """A small valid 8x8 PNG whose header claims width x height: a decompression bomb's calling card."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = bytes(data[12:16]) + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:24] = ihdr[4:12]
+    data[29:33] = struct.pack(">I", zlib.crc32(ihdr))
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def bomb_png():
+    return write_bomb_png

@@ -7,7 +7,6 @@ import multiprocessing
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

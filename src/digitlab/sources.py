@@ -16,7 +16,7 @@ import torch
 
 from . import cache, npm_mirror
 from .config import Settings
-from .digits import DigitDataset, Digits, with_holdout
+from .digits import DigitDataset, with_holdout
 from .download import Checksum, fetch
 from .errors import DigitlabError, DownloadError
 from .formats.archive import safe_extract
