@@ -4,7 +4,13 @@ Starts the server as a subprocess on a free loopback port, sends canvas-like PNG
 black on a white 112x112 canvas, the size the page sends), and reports errors, throughput
 and latency percentiles. Bounded in count and time; stops the server at the end.
 
-    .venv/bin/python bench/bench_serve.py MODEL_DIR [--requests 2000] [--clients 8]
+    .venv/bin/python bench/bench_serve.py MODEL_DIR [--requests 2000] [--clients 8] [--workers 2]
+        [--client python|ab]
+
+--client python: 8 Python threads with http.client (one connection each, kept alive), sending
+200 different digits; their own CPU use shares the machine's 2 cores with the server.
+--client ab: ApacheBench (Debian's apache2-utils), keep-alive, one digit: a client that costs
+next to nothing, as a browser on another machine would.
 """
 
 from __future__ import annotations
@@ -42,6 +48,28 @@ def canvas_pngs(count: int) -> list[bytes]:
     return pngs
 
 
+def run_ab(png: bytes, port: int, args: argparse.Namespace) -> None:
+    import re
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".png") as body:
+        body.write(png)
+        body.flush()
+        out = subprocess.run(["ab", "-k", "-q", "-n", str(args.requests), "-c", str(args.clients), "-p", body.name,
+                              "-T", "image/png", f"http://127.0.0.1:{port}/api/predict"],
+                             capture_output=True, text=True, timeout=DEADLINE_S).stdout
+    def value(pattern: str) -> str:
+        return re.search(pattern, out, re.M)[1]
+
+    non_2xx = re.search(r"^Non-2xx responses:\s+(\d+)", out, re.M)
+    errors = int(value(r"^Failed requests:\s+(\d+)")) + (int(non_2xx[1]) if non_2xx else 0)
+    rate = float(value(r"^Requests per second:\s+([\d.]+)"))
+    p50, p90, p99, top = (value(rf"^\s+{q}%\s+(\d+)") for q in (50, 90, 99, 100))
+    print("| workers | requests | clients | errors | throughput req/s | p50 ms | p90 ms | p99 ms | max ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| {args.workers} | {args.requests:,} | {args.clients} (ab) | {errors} | {rate:.0f} | {p50} | {p90} | {p99} | {top} |")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +82,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="server processes (digitlab serve --workers)")
+    parser.add_argument("--client", choices=["python", "ab"], default="python")
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(args.model), "--port", str(port), "--quiet",
@@ -67,6 +96,9 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         pngs = canvas_pngs(200)
+        if args.client == "ab":
+            run_ab(pngs[0], port, args)
+            return
         latencies: list[float] = []
         errors: list[str] = []
         lock = threading.Lock()
