@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import platform
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .callbacks import CheckpointCB
 from .config import Settings
 from .digits import Digits
 from .inference import labels_from_outputs, model_outputs
@@ -24,7 +22,7 @@ from .distributed import DistEnv
 from .progress import Log, quiet_log
 from .baseline import ideal_digits
 from .serialization import SavedModel, save_ideal_digits, save_model
-from .training import TrainConfig, TrainResult, is_binary, normalization_for, resolve_device, train
+from .training import TrainConfig, TrainResult, resolve_device, train
 
 
 def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu") -> dict:
@@ -79,24 +77,13 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
     train_digits = dataset.train
     resolved = config.resolved(len(train_digits))
     out = out or default_out_dir(data, resolved.model)
-    checkpoint = None
-    if checkpoints and dist_env.is_main:
-        binary = is_binary(resolved.model, len(train_digits.classes))
-        norm = normalization_for(resolved, train_digits.images)
-
-        def save_checkpoint(model: torch.nn.Module, epoch: int) -> None:
-            meta = {"classes": list(train_digits.classes), "binary": binary, "normalization": norm, "epoch": epoch,
-                    "config": asdict(resolved), "checkpoint": True}
-            save_model(copy.deepcopy(model).cpu(), out / "checkpoint", meta)
-
-        checkpoint = CheckpointCB(save_checkpoint)
     log(f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid_digits):,}; {resolved.epochs} epochs, lr {resolved.lr}, bs {resolved.bs}, "
         f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads")
     if dist_env.enabled:
         log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
-    result: TrainResult = train(config, train_digits, valid_digits, progress=progress, checkpoint=checkpoint,
-                                dist_env=dist_env)
+    result: TrainResult = train(config, train_digits, valid_digits, progress=progress,
+                                checkpoint_dir=out / "checkpoint" if checkpoints else None, dist_env=dist_env)
     model = result.learner.model
     fingerprint = weights_sha256(model)
     if dist_env.enabled:

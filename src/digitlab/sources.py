@@ -77,17 +77,19 @@ def _url(file: RemoteFile, settings: Settings) -> str:
 
 
 def _download_folder(spec: NamedDataset, settings: Settings) -> Path:
-    return settings.folder(f"downloads/{spec.name}")
+    """Where a named dataset's canonical files are kept (not created here)."""
+    return settings.home / "downloads" / spec.name
 
 
 def is_cached(spec: NamedDataset, settings: Settings) -> bool:
     """True when every canonical file is in the cache and verifies."""
-    folder = settings.home / "downloads" / spec.name
+    folder = _download_folder(spec, settings)
     return all((folder / f.filename).exists() and f.checksum.verify(folder / f.filename) is None for f in spec.files)
 
 
 def _download(spec: NamedDataset, settings: Settings) -> None:
     folder = _download_folder(spec, settings)
+    folder.mkdir(parents=True, exist_ok=True)
     for file in spec.files:
         with progress_bar(f"downloading {file.filename}") as on_progress:
             fetch(_url(file, settings), folder / file.filename, file.checksum, timeout=settings.timeout,
@@ -95,7 +97,7 @@ def _download(spec: NamedDataset, settings: Settings) -> None:
 
 
 def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
-    folder = settings.home / "downloads" / spec.name
+    folder = _download_folder(spec, settings)
     paths = [folder / f.filename for f in spec.files]
     key = "-".join(cache.file_sha256(p)[:16] for p in paths)
     dataset = cache.load_cached(settings.home, key)
@@ -142,7 +144,7 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
     if spec is None:
         raise DigitlabError(f"unknown dataset {name!r}: choose one of {', '.join(NAMED)} or pass a path")
     if is_cached(spec, settings):
-        log(f"{name}: canonical source, from cache ({settings.home / 'downloads' / name})")
+        log(f"{name}: canonical source, from cache ({_download_folder(spec, settings)})")
         return _decode_canonical(spec, settings)
     mirror_cached = cache.load_cached(settings.home, _mirror_key(spec))
     if mirror_cached is not None and not refresh:
@@ -174,4 +176,4 @@ def cache_state(spec: NamedDataset, settings: Settings) -> str:
 
 def cache_paths(name: str, settings: Settings) -> dict[str, str]:
     """Where a named dataset's files live in the cache (for `data info`)."""
-    return {"downloads": str(settings.home / "downloads" / name), "decoded": str(settings.home / "decoded")}
+    return {"downloads": str(_download_folder(NAMED[name], settings)), "decoded": str(settings.home / "decoded")}

@@ -7,11 +7,13 @@ model and simple_net on two classes, and class indices (`cross_entropy`) otherwi
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from .losses import batch_accuracy, cross_entropy, mnist_loss
 from .inference import to_inputs
 from .models import build_model
 from .optim import SGD
+from .serialization import save_model
 
 
 @dataclass
@@ -126,12 +129,13 @@ def resolve_device(requested: str) -> str:
 
 
 def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-                  checkpoint: CheckpointCB | None = None,
+                  checkpoint_dir: Path | None = None,
                   dist_env: DistEnv | None = None) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
     """The Learner `train` fits (also what `lr_find` probes): (learner, resolved config, binary, normalization).
 
     With `dist_env` of several processes, this rank trains on its shard of every epoch, inside
     DistributedDataParallel, and only rank 0 shows progress.
+    checkpoint_dir: save the model there after every epoch (rank 0 only), loadable by `evaluate`.
     """
     dist_env = dist_env or DistEnv()
     config = config.resolved(len(train_digits))
@@ -158,17 +162,20 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
         cbs.append(OneCycleCB())
     if config.augment:
         cbs.append(RandomAffineCB(seed=config.seed + dist_env.rank))  # each rank its own warps
-    if checkpoint is not None:
-        cbs.append(checkpoint)
+    if checkpoint_dir is not None and dist_env.is_main:
+        meta = {"classes": list(classes), "binary": binary, "normalization": norm, "config": asdict(config),
+                "checkpoint": True}
+        cbs.append(CheckpointCB(lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir,
+                                                                {**meta, "epoch": epoch})))
     opt_func = partial(SGD, mom=config.mom, wd=config.wd)
     learn = Learner(dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs)
     return learn, config, binary, norm
 
 
 def train(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-          checkpoint: CheckpointCB | None = None, dist_env: DistEnv | None = None) -> TrainResult:
+          checkpoint_dir: Path | None = None, dist_env: DistEnv | None = None) -> TrainResult:
     """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
-    learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint, dist_env)
+    learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint_dir, dist_env)
     started = time.perf_counter()
     learn.fit(config.epochs)
     fit_seconds = time.perf_counter() - started

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitlab.callbacks import CheckpointCB
 from digitlab.digits import Digits
 from digitlab.models import CNN, Linear, SimpleNet
 from digitlab.training import (BOOK_TRAIN_IMAGES, MODEL_DEFAULTS, TrainConfig, default_epochs, is_binary,
@@ -129,10 +128,13 @@ def test_cnn_path_runs_on_a_hundred_images(make_digits):
     assert {"OneCycleCB", "RandomAffineCB", "RecorderCB", "DivergenceGuardCB", "DeviceCB"} <= names
 
 
-def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys):
+def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys, monkeypatch, tmp_path):
+    import digitlab.training
+
     saved = []
-    train(TrainConfig(model="linear", epochs=2), make_digits(10), make_digits(5, seed=1),
-          checkpoint=CheckpointCB(lambda model, epoch: saved.append(epoch)))
-    assert saved == [1, 2]
+    monkeypatch.setattr(digitlab.training, "save_model",
+                        lambda model, path, meta: saved.append((path, meta["epoch"], meta["classes"])))
+    train(TrainConfig(model="linear", epochs=2), make_digits(10), make_digits(5, seed=1), checkpoint_dir=tmp_path)
+    assert [epoch for _, epoch, _ in saved] == [1, 2] and all(path == tmp_path for path, _, _ in saved)
     err = capsys.readouterr().err
     assert "train_loss" in err and len(err.strip().splitlines()) == 3
