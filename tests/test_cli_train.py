@@ -39,7 +39,7 @@ def fails(capsys, *argv) -> str:
 
 
 def without_time(history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+    return [{k: v for k, v in row.items() if not k.endswith("seconds")} for row in history]
 
 
 def test_train_then_evaluate(capsys, tmp_path, sample):
@@ -65,6 +65,19 @@ def test_train_then_evaluate(capsys, tmp_path, sample):
     assert evaluated["reduced_to_model_classes"] is None
     # the model.json path names the same model
     assert run_json(capsys, "evaluate", str(run / "model.json"), "--data", str(sample))["accuracy"] == result["accuracy"]
+
+
+def test_train_and_evaluate_with_tta_and_bf16(capsys, tmp_path, sample):
+    run = tmp_path / "run"
+    result = run_json(capsys, "train", "--data", str(sample), "--model", "cnn", "--epochs", "2", "--tta",
+                      "--precision", "bf16", "--out", str(run), "--quiet")
+    assert result["config"]["tta"] is True and result["config"]["precision"] == "bf16"
+    assert result["compile_seconds"] is None  # no --compile
+    saved = load_model(run)
+    assert saved.meta["metrics"]["tta"] is True
+    evaluated = run_json(capsys, "evaluate", str(run), "--data", str(sample), "--tta")
+    assert evaluated["tta"] is True and evaluated["accuracy"] == result["accuracy"]  # the same TTA evaluation
+    assert run_json(capsys, "evaluate", str(run), "--data", str(sample))["tta"] is False
 
 
 def test_train_without_json_prints_a_report(capsys, tmp_path, sample):

@@ -74,20 +74,25 @@ class RecorderCB(Callback):
                 self.metric_sums[i] = self.metric_sums[i].to(learn.loss.device) + metric(learn.preds, learn.batch[1]) * n
 
     def after_epoch(self) -> None:
-        mean = (self.loss_sum / max(self.count, 1)).item()
+        mean = (self.loss_sum / max(self.count, 1)).item()  # .item() waits for the device: honest times
         if self.learn.training:
             self.train_loss = mean
+            self.train_seconds = time.perf_counter() - self.started
             return
         row = {"epoch": self.learn.epoch + 1, "train_loss": self.train_loss, "valid_loss": mean}
         for metric, total in zip(self.learn.metrics, self.metric_sums):
             row[metric.__name__] = (total / max(self.count, 1)).item()
-        row["seconds"] = time.perf_counter() - self.started
+        row["seconds"] = time.perf_counter() - self.started  # training + validation
+        row["train_seconds"] = self.train_seconds  # the training pass alone (time-to-accuracy counts this)
         self.history.append(row)
 
     @property
     def values(self) -> list[list[float]]:
         """[[train_loss, valid_loss, *metrics], ...] per epoch, like fastai's `recorder.values`."""
-        return [[v for k, v in row.items() if k not in ("epoch", "seconds")] for row in self.history]
+        return [[v for k, v in row.items() if k != "epoch" and k not in TIMES] for row in self.history]
+
+
+TIMES = ("seconds", "train_seconds")  # history columns in seconds (the table shows one "time")
 
 
 class ProgressCB(Callback):
@@ -118,11 +123,12 @@ class ProgressCB(Callback):
         if self.learn.training:
             return
         row = self.learn.recorder.history[-1]
-        keys = [k for k in row if k != "seconds"] + ["time"]
+        shown = [k for k in row if k not in TIMES]
+        keys = shown + ["time"]
         if not self.header_printed:
             self._print(" ".join(f"{k:>14}" for k in keys))
             self.header_printed = True
-        cells = [f"{v:>14}" if isinstance(v, int) else f"{v:>14.6g}" for k, v in row.items() if k != "seconds"]
+        cells = [f"{row[k]:>14}" if isinstance(row[k], int) else f"{row[k]:>14.6g}" for k in shown]
         self._print(" ".join(cells) + f" {row['seconds']:>13.2f}s")
 
     def cleanup_fit(self) -> None:

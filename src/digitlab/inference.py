@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .tta import tta_outputs
+
 CHUNK = 512  # images per forward pass: bounds memory (a CNN holds ~50 KB of activations per image)
 
 
@@ -31,13 +33,17 @@ def probabilities(outputs: torch.Tensor, binary: bool) -> torch.Tensor:
 
 @torch.no_grad()
 def model_outputs(model: nn.Module, images: torch.Tensor, norm: dict[str, float],
-                  device: str | torch.device = "cpu") -> torch.Tensor:
-    """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk."""
+                  device: str | torch.device = "cpu", tta: bool = False) -> torch.Tensor:
+    """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk.
+
+    tta: average the outputs over the image and its one-pixel shifts (see `digitlab.tta`).
+    """
+    forward = (lambda x: tta_outputs(model, x)) if tta else model
     was_training = model.training
     if was_training:  # eval() walks every submodule: skip it for a model already in eval mode (serving)
         model.eval()
     try:
-        parts = [model(to_inputs(images[i:i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)]
+        parts = [forward(to_inputs(images[i:i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)]
     finally:
         if was_training:
             model.train()

@@ -132,11 +132,30 @@ class CNN(nn.Module):
         self.head = nn.Linear(4 * w, n_out)
         # Channels-last conv weights make CPU (oneDNN) training ~1.5x faster at these small
         # widths; .to(device), state_dict and in-place optimizer steps all keep this layout.
-        self.to(memory_format=torch.channels_last)
+        to_channels_last(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(_as_images(x, flat=False)))
         return self.head(self.pool(x).flatten(1))  # (N, n_out)
+
+
+def channels_last_hazards(model: nn.Module) -> list[str]:
+    """Convolutions that torch's CPU kernels get wrong in channels-last layout (empty: safe).
+
+    With torch 2.13 on the CPU, a 1x1 convolution of stride 2 over 2-7 input channels in
+    channels-last layout corrupts memory in its forward/backward pass (a crash, or a hang with
+    two threads; 1 and 8+ channels are fine). The CNN's shortcut is such a conv for width < 8.
+    """
+    return [name for name, m in model.named_modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) and 1 < m.in_channels < 8]
+
+
+def to_channels_last(model: nn.Module) -> bool:
+    """Put `model` in channels-last layout unless that would hit a hazard above; True if it did."""
+    if channels_last_hazards(model):
+        return False
+    model.to(memory_format=torch.channels_last)
+    return True
 
 
 MODELS: dict[str, type[nn.Module]] = {"linear": Linear, "simple_net": SimpleNet, "cnn": CNN}

@@ -22,12 +22,16 @@ from .distributed import DistEnv
 from .progress import Log, quiet_log
 from .baseline import ideal_digits
 from .serialization import SavedModel, save_ideal_digits, save_model
+from .learner import Learner
 from .training import TrainConfig, TrainResult, resolve_device, train
 
 
-def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu") -> dict:
-    """Accuracy, per-class accuracy and confusion matrix of a model on digits of its classes."""
-    outputs = model_outputs(saved.model.to(device), digits.images, saved.meta["normalization"], device)
+def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu", tta: bool = False) -> dict:
+    """Accuracy, per-class accuracy and confusion matrix of a model on digits of its classes.
+
+    tta: average each image's outputs with those of its one-pixel shifts (5 forward passes).
+    """
+    outputs = model_outputs(saved.model.to(device), digits.images, saved.meta["normalization"], device, tta=tta)
     predicted = labels_from_outputs(outputs, saved.meta["binary"])
     return accuracy_report(predicted, digits.labels, digits.classes)
 
@@ -106,12 +110,18 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
         "versions": {"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     saved = SavedModel(model, meta)
-    report = evaluate(saved, valid_digits, result.config.device)
-    meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"]}
+    report = evaluate(saved, valid_digits, result.config.device, tta=result.config.tta)
+    meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"], "tta": result.config.tta}
     model_path = save_model(model.cpu(), out, meta)
     save_ideal_digits(model_path.parent, ideal_digits(train_digits))
     return {**report, "model": result.config.model, "epochs": result.config.epochs, "n_train": len(train_digits),
             "n_valid": len(valid_digits), "fit_seconds": round(result.fit_seconds, 4), "history": result.history,
             "model_path": str(model_path), "config": asdict(result.config), "classes": list(train_digits.classes),
             "threads": torch.get_num_threads(), "device": result.config.device, "world_size": dist_env.world_size,
-            "weights_sha256": fingerprint, **facts}
+            "weights_sha256": fingerprint, "compile_seconds": _compile_seconds(result.learner), **facts}
+
+
+def _compile_seconds(learner: Learner) -> float | None:
+    """Seconds the compiled run's first batches took (compilation included); None without --compile."""
+    compiler = getattr(learner, "compile", None)
+    return round(compiler.compile_seconds, 4) if compiler is not None else None

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
 from .callbacks import CheckpointCB, DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .dataloader import DataLoaders
@@ -30,6 +31,7 @@ from .inference import to_inputs
 from .models import build_model
 from .optim import SGD
 from .serialization import save_model
+from .tta import TTACB
 
 
 @dataclass
@@ -49,6 +51,9 @@ class TrainConfig:
     width: int | None = None         # cnn only: channels of the first stage
     device: str = "cpu"              # cpu | cuda | mps | auto (the best available)
     threads: int | None = None       # torch threads; None leaves torch's default
+    precision: str = "fp32"          # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
+    compile: bool = False            # torch.compile the model (first batches pay the compile time)
+    tta: bool = False                # validate (and evaluate) with test-time augmentation: 5 shifted copies
 
     def resolved(self, n_train: int) -> TrainConfig:
         """A copy with every None replaced by the model's default (epochs depend on n_train)."""
@@ -138,6 +143,8 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
     checkpoint_dir: save the model there after every epoch (rank 0 only), loadable by `evaluate`.
     """
     dist_env = dist_env or DistEnv()
+    if config.precision not in PRECISIONS:
+        raise DigitlabError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
     config = config.resolved(len(train_digits))
     config = replace(config, device=dist_env.device(resolve_device(config.device)))
     if config.threads:
@@ -162,6 +169,12 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
         cbs.append(OneCycleCB())
     if config.augment:
         cbs.append(RandomAffineCB(seed=config.seed + dist_env.rank))  # each rank its own warps
+    if PRECISIONS[config.precision] is not None:
+        cbs.append(MixedPrecisionCB(PRECISIONS[config.precision]))
+    if config.compile:
+        cbs.append(CompileCB())
+    if config.tta:
+        cbs.append(TTACB())
     if checkpoint_dir is not None and dist_env.is_main:
         meta = {"classes": list(classes), "binary": binary, "normalization": norm, "config": asdict(config),
                 "checkpoint": True}

@@ -1,0 +1,136 @@
+"""Speed levers as Learner callbacks: memory layout, bf16 autocast, torch.compile.
+
+None of them changes what is learned (up to rounding): they change how the same arithmetic
+is laid out and scheduled on the hardware. Each is opt-in, so the plain loop stays the
+chapter's loop, and each can be measured on its own (bench/bench_time_to_accuracy.py).
+
+- `ChannelsLastCB`: convolution weights and inputs in NHWC, the layout oneDNN (CPU) and
+  cuDNN's tensor-core kernels (GPU) prefer. digitlab's `CNN` is built in that layout already;
+  this callback gives it to any other convolutional model.
+- `MixedPrecisionCB`: the forward pass and the loss under `torch.autocast` in bfloat16. bf16 has
+  float32's exponent range, so no loss scaling is needed (fp16 would need a GradScaler);
+  parameters, gradients and the optimizer stay float32. On CUDA (Ampere and later) matrix
+  work runs on tensor cores; on most CPUs it is slower, which is why it is off by default.
+- `CompileCB`: `torch.compile` of the model in place (`nn.Module.compile`, so `state_dict`
+  keys and saved models are unchanged). The first batch of each new shape and mode pays the
+  compilation; `compile_seconds` reports that time apart from the training time.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import torch
+
+from .errors import DigitlabError
+from .learner import Callback
+from .models import channels_last_hazards, to_channels_last
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # --precision: name -> autocast dtype (None: off)
+
+
+class ChannelsLastCB(Callback):
+    """Model and image batches in channels-last (NHWC) memory format.
+
+    A model with a convolution torch mishandles in that layout (see `channels_last_hazards`)
+    stays as it is, with a warning: a slower fit, not a crash.
+    """
+
+    order = -9  # after DeviceCB (-10) moved the model: .to(device) keeps the format either way
+
+    def before_fit(self) -> None:
+        self.active = to_channels_last(self.learn.model)
+        if not self.active:
+            hazards = ", ".join(channels_last_hazards(self.learn.model))
+            warnings.warn(f"channels-last left off: torch mishandles these convolutions in that layout: {hazards}")
+
+    def before_batch(self) -> None:
+        xb, *rest = self.learn.batch
+        if self.active and xb.dim() == 4:  # (N, C, H, W); flat or (N, H, W) inputs are reshaped by the model itself
+            self.learn.batch = (xb.contiguous(memory_format=torch.channels_last), *rest)
+
+
+class MixedPrecisionCB(Callback):
+    """Run each batch's forward pass and loss under `torch.autocast(dtype)` (default bfloat16).
+
+    Autocast is entered in before_batch and left in after_loss, so backward, the optimizer
+    step and the metrics run outside it; a cancelled batch or an error also leaves it.
+    """
+
+    order = -8  # after the device and layout callbacks, before the schedule and augmentation
+
+    def __init__(self, dtype: torch.dtype = torch.bfloat16) -> None:
+        if dtype not in (torch.bfloat16, torch.float16):
+            raise DigitlabError(f"MixedPrecisionCB wants torch.bfloat16 or torch.float16, got {dtype}")
+        self.dtype = dtype
+        self._autocast: Any = None
+
+    def before_fit(self) -> None:
+        self.device_type = next(self.learn.model.parameters()).device.type
+        if self.dtype == torch.float16 and self.device_type != "cuda":
+            raise DigitlabError("float16 autocast is for CUDA; use bfloat16 on the CPU")
+
+    def before_batch(self) -> None:
+        self._leave()
+        self._autocast = torch.autocast(self.device_type, dtype=self.dtype)
+        self._autocast.__enter__()
+
+    def after_loss(self) -> None:
+        self._leave()
+
+    def after_cancel_batch(self) -> None:
+        self._leave()
+
+    def cleanup_fit(self) -> None:  # runs even when an error ended the fit mid-batch
+        self._leave()
+
+    def _leave(self) -> None:
+        if self._autocast is not None:
+            self._autocast.__exit__(None, None, None)
+            self._autocast = None
+
+
+class CompileCB(Callback):
+    """`torch.compile` the model before the fit; time the batches that compiled.
+
+    backend: "inductor" (torch's default: generated C++/Triton kernels; needs a C compiler on
+    the CPU) or a lighter one such as "aot_eager" (traces and runs the same graphs without
+    generating code: useful to check a model compiles). `compile_seconds`, after the fit, is
+    the time of every batch of a shape and mode (training/validation) not seen before: the
+    batches that compile (a last, smaller batch and eval mode each compile once more).
+    """
+
+    order = -7
+
+    def __init__(self, backend: str = "inductor", mode: str | None = None, dynamic: bool | None = None) -> None:
+        self.backend, self.mode, self.dynamic = backend, mode, dynamic
+        self.compile_seconds = 0.0
+
+    def before_fit(self) -> None:
+        model = self.learn.model
+        if not getattr(model, "_digitlab_compiled", False):  # a second fit reuses the compiled model
+            model.compile(backend=self.backend, mode=self.mode, dynamic=self.dynamic)
+            model._digitlab_compiled = True
+        self.compile_seconds = 0.0
+        self._seen: set[tuple] = set()  # (batch shape, training): each new one may (re)compile
+
+    def before_batch(self) -> None:
+        key = (tuple(self.learn.batch[0].shape), self.learn.training)
+        self._first = key not in self._seen
+        if self._first:
+            self._seen.add(key)
+            _synchronize(self.learn.batch[0].device)
+            self._started = time.perf_counter()
+
+    def after_batch(self) -> None:
+        if self._first:
+            _synchronize(self.learn.batch[0].device)
+            self.compile_seconds += time.perf_counter() - self._started
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so a wall-clock time covers it (no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
