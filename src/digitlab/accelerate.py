@@ -106,14 +106,18 @@ class CompileCB(Callback):
 
     def __init__(self, backend: str = "inductor", mode: str | None = None, dynamic: bool | None = None) -> None:
         self.backend, self.mode, self.dynamic = backend, mode, dynamic
-        self.compile_seconds = 0.0
+        self.seconds = {True: 0.0, False: 0.0}
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.seconds[True] + self.seconds[False]
 
     def before_fit(self) -> None:
         model = self.learn.model
         if not getattr(model, "_digitlab_compiled", False):  # a second fit reuses the compiled model
             model.compile(backend=self.backend, mode=self.mode, dynamic=self.dynamic)
             model._digitlab_compiled = True
-        self.compile_seconds = 0.0
+        self.seconds = {True: 0.0, False: 0.0}  # training: True / validation: False -> seconds compiling
         self._seen: set[tuple] = set()  # (batch shape, training): each new one may (re)compile
 
     def before_batch(self) -> None:
@@ -127,7 +131,7 @@ class CompileCB(Callback):
     def after_batch(self) -> None:
         if self._first:
             _synchronize(self.learn.batch[0].device)
-            self.compile_seconds += time.perf_counter() - self._started
+            self.seconds[self.learn.training] += time.perf_counter() - self._started
 
 
 def _synchronize(device: torch.device) -> None:

@@ -114,7 +114,8 @@ def test_compiled_training_matches_eager_training(tensors):
     for a, b in zip(weights(eager.model), weights(compiled.model)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     # batches of a new shape or mode are timed as compiling: train 8 and valid 8 here (32 and 8 images)
-    assert compiler.compile_seconds > 0
+    assert compiler.seconds[True] > 0 and compiler.seconds[False] > 0
+    assert compiler.compile_seconds == compiler.seconds[True] + compiler.seconds[False]
     assert compiler._seen == {((8, 2, 10, 10), True), ((8, 2, 10, 10), False)}
     compiled.fit(1)  # a second fit reuses the compiled module
     assert compiled.model._digitlab_compiled
