@@ -57,12 +57,13 @@ def main() -> None:
     parser.add_argument("--bs", type=int, help="batch size (default: the CNN's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the CNN's)")
     parser.add_argument("--width", type=int, help="CNN width (default: the CNN's)")
+    parser.add_argument("--test-set", default=TEST_SET, help=f"the official test set's folder (default: {TEST_SET})")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    dataset, valid, _ = train_and_valid(TASKS[args.task], TEST_SET, Settings.from_env(), lambda message: None)
+    dataset, valid, _ = train_and_valid(TASKS[args.task], args.test_set, Settings.from_env(), lambda message: None)
     levers = [f"precision {args.precision}"] + (["torch.compile"] if args.compile else []) + (["TTA"] if args.tta else [])
     print(f"# {hardware(device)}; torch {torch.__version__}, python {platform.python_version()}; {args.seeds} seeds; "
-          f"trained on {len(dataset.train):,} mirror digits, tested on {len(valid):,} ({TEST_SET}); "
+          f"trained on {len(dataset.train):,} mirror digits, tested on {len(valid):,} ({args.test_set}); "
           f"{', '.join(levers)}; bs {args.bs or 'default'}, lr {args.lr or 'default'}")
     print("| epochs | accuracy median | min | max | seeds >= target | training s median (min-max) | "
           "validation s per run | compile s median |")
