@@ -28,7 +28,7 @@ TRAIN_EXAMPLES = """\
   digitlab train --model cnn --data mnist --out runs/cnn10
   digitlab train --model simple_net --data mnist --lr 50   watch the divergence guard stop it
   digitlab train --model cnn --lr-find                 the learning-rate finder's suggestion
-  digitlab train --model cnn --data mnist --device cuda --precision bf16 --compile   the fast GPU path
+  digitlab train --model cnn --data mnist --device cuda --precision bf16 --compile   the GPU levers
   torchrun --nproc-per-node 2 -m digitlab train --model cnn --data mnist   two processes (DDP)
 
 defaults (the book's runs for linear and simple_net):
@@ -57,12 +57,13 @@ def add_parser(commands) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
                         help="bf16: forward pass under bfloat16 autocast, for CUDA tensor cores "
-                             "(slower on most CPUs; default: fp32)")
+                             "(many times slower on CPUs without bf16 instructions; default: fp32)")
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model: faster steps after a compile of tens of seconds, "
-                             "reported apart as compile_seconds (needs a C compiler on the CPU)")
+                        help="torch.compile the model, for long CUDA runs: the compile (about a minute) is "
+                             "reported apart as compile_seconds; on a small CPU it does not pay (BENCHMARKS.md)")
     parser.add_argument("--tta", action="store_true",
-                        help="validate with test-time augmentation: average over the image and 4 one-pixel shifts")
+                        help="validate (and report the final accuracy) with test-time augmentation: the mean "
+                             "over the image and its 4 one-pixel shifts")
     parser.add_argument("--lr-find", action="store_true",
                         help="only run the learning-rate finder on this setup and print its suggestion "
                              "(with --out, also draw OUT/lr_find.png)")
