@@ -23,6 +23,7 @@ from digitlab.errors import DigitlabError
 from digitlab.learner import Callback, Learner
 from digitlab.losses import batch_accuracy, cross_entropy
 from digitlab.models import CNN, channels_last_hazards, to_channels_last
+from digitlab.runs import _compile_seconds
 from digitlab.serialization import load_model, save_model
 from digitlab.training import TrainConfig, build_learner, train
 
@@ -119,6 +120,8 @@ def test_compiled_training_matches_eager_training(tensors):
     assert compiler._seen == {((8, 2, 10, 10), True), ((8, 2, 10, 10), False)}
     compiled.fit(1)  # a second fit reuses the compiled module
     assert compiled.model._digitlab_compiled
+    assert compiled.compiler is compiler  # reached as learn.compiler
+    assert _compile_seconds(compiled) == round(compiler.compile_seconds, 4) and _compile_seconds(eager) is None
 
 
 def test_compiled_cnn_saves_and_checkpoints_like_a_plain_one(tmp_path, digits_factory):
