@@ -4,8 +4,9 @@ SGD looks at a few dozen examples at a time, in a new random order each epoch. T
 of data are accepted:
 
 (a) tensors sharing their first dimension, e.g. `(x, y)` with x (N, 784) and y (N, 1).
-    Each epoch permutes every tensor once (one gather, `x[perm]`) and then yields views
-    `x[i:i+bs]`: no Python work per item, which matters at 60,000 digits.
+    Each epoch draws a permutation `perm` and yields `x[perm[i:i+bs]]`: one gather per batch
+    and tensor, no Python work per item (which matters at 60,000 digits), and no permuted
+    copy of the whole dataset (it is held once). In-order loaders yield views `x[i:i+bs]`.
 (b) any other collection, like the book's `DataLoader(range(15), batch_size=5, shuffle=True)`
     or `list(zip(x, y))`: items are fetched one by one and collated, numbers and tensors
     into tensors, tuples field by field, anything else (strings) into lists.
@@ -138,10 +139,15 @@ class DataLoader:
         n = self.n_local
         if self._tensors is not None:
             tensors = self._tensors
-            if order is not None:
-                tensors = tuple(t[order.to(t.device)] for t in tensors)  # one gather per epoch
+            # Shuffled: each batch gathers its rows by a slice of the permutation, so the dataset
+            # is held once (a permuted copy per epoch would double it). In order: views, no copy.
+            order = order.to(tensors[0].device) if order is not None else None
             for i in range(0, min(stop, n), self.batch_size):
-                batch = tuple(t[i:i + self.batch_size] for t in tensors)  # views, no copy
+                if order is None:
+                    batch = tuple(t[i:i + self.batch_size] for t in tensors)
+                else:
+                    rows = order[i:i + self.batch_size]
+                    batch = tuple(t[rows] for t in tensors)
                 yield batch[0] if self._single else batch
         else:
             index = order.tolist() if order is not None else range(self.n)
