@@ -188,3 +188,26 @@ def test_shard_errors():
         DataLoader((torch.arange(4),), shard=(2, 2))
     with pytest.raises(DigitlabError, match="tensor data"):
         DataLoader(range(4), shard=(0, 2))
+
+
+def test_a_shuffled_epoch_never_copies_the_whole_dataset() -> None:
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class LargestOutput(TorchDispatchMode):
+        """Records the most rows any tensor op produced while active."""
+
+        rows = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor) and t.dim() and t.dtype != torch.int64:  # data, not indices
+                    self.rows = max(self.rows, len(t))
+            return out
+
+    x, y = xy(1000)
+    dl = DataLoader((x, y.float()), batch_size=32, shuffle=True, seed=0)
+    with LargestOutput() as mode:
+        batches = list(dl)
+    assert mode.rows == 32  # each gather makes one batch; the (1000, 4) data is never copied
+    assert sorted(int(v) for xb, _ in batches for v in xb[:, 0]) == list(range(1000))
