@@ -20,7 +20,8 @@ def run_json(capsys, *argv) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("command", ["data", "baseline", "show"])
+@pytest.mark.parametrize("command", ["data", "baseline", "show", "train", "evaluate", "demo", "report", "explain",
+                                     "predict", "serve"])
 def test_every_command_has_help_with_examples(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

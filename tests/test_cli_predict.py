@@ -141,10 +141,3 @@ def test_no_images_at_all_is_exit_code_2(capsys, tmp_path, model):
 def test_top_k_must_be_positive(capsys, model, images):
     assert main(["predict", str(model), str(images), "--top-k", "0"]) == 2
     assert "--top-k" in capsys.readouterr().err
-
-
-def test_help_has_examples(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["predict", "--help"])
-    assert info.value.code == 0
-    assert "examples:" in capsys.readouterr().out

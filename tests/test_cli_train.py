@@ -136,14 +136,6 @@ def test_demo_runs_the_baseline_and_the_linear_model(capsys, sample):
     assert report["n_train"] == 40 and report["n_valid"] == 16
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "demo"])
-def test_help_has_examples(capsys, command):
-    with pytest.raises(SystemExit) as info:
-        main([command, "--help"])
-    assert info.value.code == 0
-    assert "examples:" in capsys.readouterr().out
-
-
 def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):
     def history(seed: int, out: str) -> list[dict]:
         result = run_json(capsys, "train", "--data", str(sample), "--model", "simple_net", "--epochs", "3",

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from digitlab.cli import main
@@ -91,10 +90,3 @@ def test_explain_draws_the_chapter(capsys, tmp_path, png_tree):
     requests, screenshot = _render(page)
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert screenshot.std() > 20
-
-
-@pytest.mark.parametrize("command", ["report", "explain"])
-def test_help_has_examples(capsys, command):
-    with pytest.raises(SystemExit):
-        main([command, "--help"])
-    assert "examples:" in capsys.readouterr().out
