@@ -40,6 +40,9 @@ class DeviceCB(Callback):
             self.learn.batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
 
 
+TIMES = ("seconds", "train_seconds")  # history columns in seconds (the table shows one "time")
+
+
 class RecorderCB(Callback):
     """Per epoch: train loss, valid loss, each metric, seconds; `values` as fastai's recorder.
 
@@ -90,9 +93,6 @@ class RecorderCB(Callback):
     def values(self) -> list[list[float]]:
         """[[train_loss, valid_loss, *metrics], ...] per epoch, like fastai's `recorder.values`."""
         return [[v for k, v in row.items() if k != "epoch" and k not in TIMES] for row in self.history]
-
-
-TIMES = ("seconds", "train_seconds")  # history columns in seconds (the table shows one "time")
 
 
 class ProgressCB(Callback):

@@ -122,6 +122,6 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
 
 
 def _compile_seconds(learner: Learner) -> float | None:
-    """Seconds the compiled run's first batches took (compilation included); None without --compile."""
+    """Seconds of the batches that compiled (each new batch shape and mode); None without --compile."""
     compiler = getattr(learner, "compiler", None)
     return round(compiler.compile_seconds, 4) if compiler is not None else None
