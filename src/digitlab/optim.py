@@ -28,6 +28,19 @@ import torch
 from .errors import DigitlabError
 
 
+def _group_setting(key: str) -> property:
+    """A property that reads `key` from the first param group and writes it to every group."""
+
+    def get(self: torch.optim.Optimizer) -> float:
+        return self.param_groups[0][key]
+
+    def set_all(self: torch.optim.Optimizer, value: float) -> None:
+        for group in self.param_groups:
+            group[key] = value
+
+    return property(get, set_all, doc=f'param_groups[0]["{key}"]; setting it sets every group')
+
+
 class SGD(torch.optim.Optimizer):
     """SGD with optional momentum `mom` and weight decay `wd`, matching torch.optim.SGD.
 
@@ -93,30 +106,7 @@ class SGD(torch.optim.Optimizer):
                     p.grad.detach_()  # the grad may carry a graph (create_graph=True); cut it
                     p.grad.zero_()
 
-    # The book's attribute names, as views on the first param group (the only one usually).
-    @property
-    def lr(self) -> float:
-        return self.param_groups[0]["lr"]
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        for group in self.param_groups:
-            group["lr"] = value
-
-    @property
-    def mom(self) -> float:
-        return self.param_groups[0]["momentum"]
-
-    @mom.setter
-    def mom(self, value: float) -> None:
-        for group in self.param_groups:
-            group["momentum"] = value
-
-    @property
-    def wd(self) -> float:
-        return self.param_groups[0]["weight_decay"]
-
-    @wd.setter
-    def wd(self, value: float) -> None:
-        for group in self.param_groups:
-            group["weight_decay"] = value
+    # The book's attribute names, as views on torch's keys in the param groups.
+    lr = _group_setting("lr")
+    mom = _group_setting("momentum")
+    wd = _group_setting("weight_decay")
