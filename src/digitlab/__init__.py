@@ -1,22 +1,28 @@
 """digitlab: fastbook chapter 4 ("Under the Hood: Training a Digit Classifier") as a library.
 
-The chapter's names are importable from here: `from digitlab import mnist_loss, Learner, ...`.
+The chapter's names are importable from here, so the book's cells run with one import line:
+`from digitlab import DataLoader, DataLoaders, Learner, SGD, mnist_loss, batch_accuracy, ...`.
 """
 
 __version__ = "0.1.0"
 
 from .accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB  # noqa: E402
 from .baseline import PixelSimilarity, ideal_digits, mnist_distance  # noqa: E402
+from .book import tensor, untar_data  # noqa: E402
+from .basic_loop import calc_grad, train_epoch, train_model, validate_epoch  # noqa: E402
 from .callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB  # noqa: E402
-from .dataloader import DataLoader, DataLoaders  # noqa: E402
-from .learner import Callback, Learner  # noqa: E402
+from .dataloader import DataLoader, DataLoaders, first  # noqa: E402
+from .learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner  # noqa: E402
+from .loading import load_dataset  # noqa: E402
 from .losses import batch_accuracy, cross_entropy, mnist_loss  # noqa: E402
 from .models import CNN, init_params, linear1, simple_net  # noqa: E402
-from .optim import SGD  # noqa: E402
+from .optim import SGD, BasicOptim  # noqa: E402
 from .tta import TTACB  # noqa: E402
 
 __all__ = [
-    "CNN", "Callback", "ChannelsLastCB", "CompileCB", "DataLoader", "DataLoaders", "DeviceCB", "Learner",
-    "MixedPrecisionCB", "OneCycleCB", "PixelSimilarity", "ProgressCB", "RecorderCB", "SGD", "TTACB", "__version__", "batch_accuracy", "cross_entropy", "ideal_digits",
-    "init_params", "linear1", "mnist_distance", "mnist_loss", "simple_net",
+    "CNN", "BasicOptim", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
+    "ChannelsLastCB", "CompileCB", "DataLoader", "DataLoaders", "DeviceCB", "Learner", "MixedPrecisionCB",
+    "OneCycleCB", "PixelSimilarity", "ProgressCB", "RecorderCB", "SGD", "TTACB", "__version__", "batch_accuracy",
+    "calc_grad", "cross_entropy", "first", "ideal_digits", "init_params", "linear1", "load_dataset",
+    "mnist_distance", "mnist_loss", "simple_net", "tensor", "train_epoch", "train_model", "untar_data", "validate_epoch",
 ]

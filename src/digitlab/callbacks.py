@@ -7,16 +7,18 @@ before the batch; the guard (5) sees the loss before the recorder (10) counts it
 
 from __future__ import annotations
 
+import html
 import math
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
 from .errors import DigitlabError
 from .learner import Callback
+from .notebook import in_kernel
 
 
 class TrainingDiverged(DigitlabError):
@@ -94,21 +96,54 @@ class RecorderCB(Callback):
         """[[train_loss, valid_loss, *metrics], ...] per epoch, like fastai's `recorder.values`."""
         return [[v for k, v in row.items() if k != "epoch" and k not in TIMES] for row in self.history]
 
+    def plot_loss(self, ax: Any = None, path: str | None = None) -> Any:
+        """fastai's `recorder.plot_loss()`: every batch's train loss, and the valid loss per epoch.
+
+        Returns a matplotlib Figure (shown inline in Jupyter); `path` also saves it as a PNG.
+        """
+        from .plots.training import plot_recorder_loss
+
+        return plot_recorder_loss(self.losses, self.history, n_batches_per_epoch=len(self.learn.dls.train),
+                                  ax=ax, path=path)
+
 
 class ProgressCB(Callback):
-    """fastai's epoch table (on stderr, so --json stdout stays clean); a batch bar on a terminal."""
+    """fastai's epoch table: text (stderr by default, with a batch bar on a terminal) or HTML.
+
+    `html=True` shows the table in Jupyter as one display that updates in place each epoch
+    (with the current epoch and batch while it trains). `ProgressCB.auto()` is what a
+    Learner adds by default: HTML in a kernel, text on stdout when it is a terminal, and
+    nothing otherwise (a script's pipe or a log stays clean unless a ProgressCB is asked for).
+    """
 
     order = 20
     name = "progress"
+    HTML_EVERY = 0.5  # seconds between in-place updates of the Jupyter display while training
 
-    def __init__(self, file: TextIO | None = None, bar: bool | None = None) -> None:
-        self.file = file or sys.stderr
-        self.bar = self.file.isatty() if bar is None else bar
+    def __init__(self, file: TextIO | None = None, bar: bool | None = None, html: bool = False) -> None:
+        self.file, self.html = file or sys.stderr, html
+        self.bar = (not html and self.file.isatty()) if bar is None else bar
+        self._progress: Any = None  # the rich bar, between before_fit and cleanup_fit
+        self._display: Any = None  # the Jupyter display handle
+
+    @classmethod
+    def auto(cls) -> ProgressCB | None:
+        if in_kernel():
+            return cls(html=True)
+        if sys.stdout.isatty():
+            return cls(file=sys.stdout)
+        return None
 
     def before_fit(self) -> None:
         self.header_printed = False
-        self._progress = None
-        if self.bar:
+        self.rows: list[list[str]] = []
+        self.header: list[str] = []
+        self._shown_at = 0.0
+        if self.html:
+            from IPython.display import HTML, display
+
+            self._display = display(HTML(self._table(f"epoch 1/{self.learn.n_epoch}")), display_id=True)
+        elif self.bar:
             from rich.progress import Progress
 
             self._progress = Progress(transient=True, console=None)
@@ -116,25 +151,50 @@ class ProgressCB(Callback):
             self._task = self._progress.add_task("epoch 1", total=self.learn.n_epoch * len(self.learn.dls.train))
 
     def after_batch(self) -> None:
-        if self._progress is not None and self.learn.training:
-            self._progress.update(self._task, advance=1, description=f"epoch {self.learn.epoch + 1}/{self.learn.n_epoch}")
+        learn = self.learn
+        if self._progress is not None and learn.training:
+            self._progress.update(self._task, advance=1, description=f"epoch {learn.epoch + 1}/{learn.n_epoch}")
+        elif self._display is not None and time.perf_counter() - self._shown_at > self.HTML_EVERY:
+            phase = "training" if learn.training else "validating"
+            self._update(f"epoch {learn.epoch + 1}/{learn.n_epoch}: {phase}, batch {learn.iter + 1}/{learn.n_iter}")
 
     def after_epoch(self) -> None:
         if self.learn.training:
             return
         row = self.learn.recorder.history[-1]
         shown = [k for k in row if k not in TIMES]
-        keys = shown + ["time"]
+        self.header = shown + ["time"]
+        cells = [str(row[k]) if isinstance(row[k], int) else f"{row[k]:.6g}" for k in shown]
+        self.rows.append(cells + [f"{row['seconds']:.2f}s"])
+        if self.html:
+            self._update(f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}" if row["epoch"] < self.learn.n_epoch else "")
+            return
         if not self.header_printed:
-            self._print(" ".join(f"{k:>14}" for k in keys))
+            self._print(" ".join(f"{k:>14}" for k in self.header))
             self.header_printed = True
-        cells = [f"{row[k]:>14}" if isinstance(row[k], int) else f"{row[k]:>14.6g}" for k in shown]
-        self._print(" ".join(cells) + f" {row['seconds']:>13.2f}s")
+        self._print(" ".join(f"{c:>14}" for c in cells) + f" {row['seconds']:>13.2f}s")
 
     def cleanup_fit(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if self._display is not None:
+            done = len(self.rows)
+            self._update("" if done == self.learn.n_epoch else f"stopped after {done} of {self.learn.n_epoch} epochs")
+            self._display = None
+
+    def _update(self, status: str) -> None:
+        from IPython.display import HTML
+
+        self._display.update(HTML(self._table(status)))
+        self._shown_at = time.perf_counter()
+
+    def _table(self, status: str) -> str:
+        """The epoch table as HTML (escaped numbers and names only), with a status line under it."""
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        table = f'<table class="digitlab-progress"><tr>{head}</tr>{body}</table>' if self.rows else ""
+        return table + (f"<p><small>{html.escape(status)}</small></p>" if status else "")
 
     def _print(self, line: str) -> None:
         if self._progress is not None:

@@ -7,9 +7,12 @@ of data are accepted:
     Each epoch draws a permutation `perm` and yields `x[perm[i:i+bs]]`: one gather per batch
     and tensor, no Python work per item (which matters at 60,000 digits), and no permuted
     copy of the whole dataset (it is held once). In-order loaders yield views `x[i:i+bs]`.
-(b) any other collection, like the book's `DataLoader(range(15), batch_size=5, shuffle=True)`
-    or `list(zip(x, y))`: items are fetched one by one and collated, numbers and tensors
-    into tensors, tuples field by field, anything else (strings) into lists.
+(b) the book's `dset = list(zip(train_x, train_y))`, a list of (x, y) tuples of tensors: it
+    is stacked once, here, into (X, Y) and then batched as (a), so an epoch runs no Python
+    per item; the batches are the same as collating the items one by one.
+(c) any other collection, like the book's `DataLoader(range(15), batch_size=5, shuffle=True)`:
+    items are fetched one by one and collated, numbers and tensors into tensors, tuples
+    field by field, anything else (strings) into lists.
 
 Shuffling uses a private `torch.Generator`: the same `seed` gives the same batches, and
 each epoch draws a fresh order from it, so epochs differ but a run repeats exactly.
@@ -45,6 +48,25 @@ def collate(items: list[Any]) -> Any:
     if all(isinstance(it, numbers.Number) for it in items):
         return torch.tensor(items)  # ints -> int64, floats -> float32, bools -> bool
     return list(items)
+
+
+def _stacked_records(data: Any) -> Any:
+    """A list of (x, y, ...) tuples of same-shaped tensors as one tensor per field; else `data` as it is."""
+    if not isinstance(data, list) or not data or not isinstance(data[0], tuple):
+        return data
+    shapes = tuple(t.shape if isinstance(t, torch.Tensor) else None for t in data[0])
+    if None in shapes or any(not isinstance(item, tuple) or len(item) != len(shapes) for item in data):
+        return data
+    if any(not isinstance(t, torch.Tensor) or t.shape != shape for item in data for t, shape in zip(item, shapes)):
+        return data
+    return tuple(torch.stack(field) for field in zip(*data))
+
+
+def first(iterable: Any) -> Any:
+    """The first item of anything iterable: `xb, yb = first(dl)` is one batch (fastcore's `first`)."""
+    for item in iterable:
+        return item
+    raise DigitlabError("first() of an empty collection: there is no first item")
 
 
 def _to(batch: Any, device: torch.device | None) -> Any:
@@ -91,6 +113,7 @@ class DataLoader:
         if not 0 <= self.rank < self.world_size:
             raise DigitlabError(f"shard rank {self.rank} is outside 0..{self.world_size - 1}")
 
+        data = _stacked_records(data)
         self._single = isinstance(data, torch.Tensor)
         all_tensors = isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data)
         if self._single or all_tensors:

@@ -40,6 +40,10 @@ class Digits:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        """One line, not the tensors: `Digits(2,102 images of 3s and 7s (3: 1,051, 7: 1,051), (2102, 28, 28) uint8)`."""
+        return f"Digits({_describe(self)}, {tuple(self.images.shape)} uint8)"
+
     def counts(self) -> dict[str, int]:
         """Number of images per class name, in class order."""
         per_class = torch.bincount(self.labels, minlength=len(self.classes)).tolist()
@@ -95,7 +99,16 @@ def stratified_holdout(digits: Digits, fraction: float = 0.2, seed: int = 0) -> 
     return digits.subset(~valid_mask), digits.subset(valid_mask)
 
 
-@dataclass(frozen=True)
+def _describe(digits: Digits) -> str:
+    """'1,682 images of 3s and 7s (3: 841, 7: 841)': counts in words, for reprs."""
+    counts = digits.counts()
+    names = [f"{c}s" for c in digits.classes]
+    kinds = " and ".join(names) if len(names) <= 2 else f"{len(names)} classes"
+    per_class = ", ".join(f"{c}: {n:,}" for c, n in counts.items())
+    return f"{len(digits):,} images of {kinds} ({per_class})"
+
+
+@dataclass(frozen=True, repr=False)
 class DigitDataset:
     """A dataset as it was loaded: its splits and its provenance.
 
@@ -112,6 +125,13 @@ class DigitDataset:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.train.classes
+
+    def __repr__(self) -> str:
+        """`DigitDataset('mnist_sample', train: 1,682 images of 3s and 7s (...), valid: 420 ..., source: ...)`."""
+        valid = "none" if self.valid is None else _describe(self.valid) + (" (a holdout)" if self.valid_is_holdout else "")
+        source = self.provenance.get("source")
+        return (f"DigitDataset({self.name!r}, train: {_describe(self.train)}, valid: {valid}"
+                + (f", source: {source}" if source else "") + ")")
 
     def all_training_data(self) -> Digits:
         """Everything that may be trained on when validation comes from elsewhere."""

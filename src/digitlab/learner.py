@@ -45,17 +45,24 @@ class Callback:
 class Learner:
     """Train `model` on `dls` with `loss_func` and an optimizer made by `opt_func(params, lr)`.
 
+    As the book writes it: `Learner(dls, nn.Linear(28*28, 1), opt_func=SGD, loss_func=mnist_loss,
+    metrics=batch_accuracy)`, then `learn.fit(10, lr=1.0)` and `learn.recorder.values`.
     `opt_func` is digitlab's `SGD` by default; any `torch.optim` class works too.
-    `metrics`: functions (preds, targets) -> 0-dim tensor, averaged over the valid set.
+    `metrics`: one function (preds, targets) -> 0-dim tensor, or a list of them, averaged over
+    the valid set. `default_cbs` (as in fastai): a `RecorderCB` (`learn.recorder`) and the
+    epoch table (`ProgressCB.auto()`: HTML in Jupyter, text on a terminal, nothing on a pipe),
+    each unless `cbs` already holds one of its kind; `default_cbs=False` adds neither.
     """
 
     def __init__(self, dls: DataLoaders, model: nn.Module, loss_func: Callable, opt_func: Callable = SGD,
-                 lr: float = 0.1, metrics: Sequence[Callable] = (), cbs: Iterable[Callback] = ()) -> None:
+                 lr: float = 0.1, metrics: Callable | Sequence[Callable] = (), cbs: Iterable[Callback] = (),
+                 default_cbs: bool = True) -> None:
         self.dls, self.model, self.loss_func, self.opt_func, self.lr = dls, model, loss_func, opt_func, lr
-        self.metrics = list(metrics)
+        self.metrics = [metrics] if callable(metrics) else list(metrics)
         self.cbs: list[Callback] = []
         self.opt: Any = None
-        self.add_cbs(cbs)
+        cbs = list(cbs)
+        self.add_cbs(cbs + (_default_cbs(cbs) if default_cbs else []))
 
     # ---- callbacks -------------------------------------------------------------------
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
@@ -140,6 +147,33 @@ class Learner:
     @property
     def n_iter(self) -> int:
         return len(self.dl)
+
+    def __repr__(self) -> str:
+        metrics = ", ".join(getattr(m, "__name__", type(m).__name__) for m in self.metrics)
+        cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
+        return (f"Learner({type(self.model).__name__}, loss_func={_name(self.loss_func)}, "
+                f"opt_func={_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
+                f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)")
+
+
+def _default_cbs(given: list[Callback]) -> list[Callback]:
+    """fastai's defaults: a recorder, and the epoch table where someone can see it."""
+    from .callbacks import ProgressCB, RecorderCB  # callbacks.py builds on this module
+
+    defaults: list[Callback] = []
+    if not any(isinstance(cb, RecorderCB) for cb in given):
+        defaults.append(RecorderCB())
+    if not any(isinstance(cb, ProgressCB) for cb in given):
+        progress = ProgressCB.auto()
+        if progress is not None:
+            defaults.append(progress)
+    return defaults
+
+
+def _name(fn: Any) -> str:
+    """A function's name, also through functools.partial (e.g. partial(SGD, mom=0.9) -> SGD)."""
+    fn = getattr(fn, "func", fn)
+    return getattr(fn, "__name__", type(fn).__name__)
 
 
 def _snake(name: str) -> str:

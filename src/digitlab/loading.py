@@ -16,11 +16,17 @@ from .formats.archive import safe_extract
 from .formats.folders import load_image_folder
 from .formats.idx import idx_files, labels_path_for, load_idx_folder, load_idx_pair
 from .formats.npz import load_npz
-from .progress import Log, progress_bar
+from .progress import Log, progress_bar, stderr_log
 
 
-def load_dataset(spec: str, settings: Settings, log: Log, refresh: bool = False) -> DigitDataset:
-    """A named dataset (see `sources.NAMED`) or a path."""
+def load_dataset(spec: str, settings: Settings | None = None, log: Log = stderr_log,
+                 refresh: bool = False) -> DigitDataset:
+    """A named dataset (see `sources.NAMED`) or a path: `load_dataset("mnist_sample")` in a notebook.
+
+    settings: the cache folder and download options (default: `Settings.from_env()`).
+    log: where the one-line status messages go (default: stderr; `quiet_log` drops them).
+    """
+    settings = settings or Settings.from_env()
     if spec in sources.NAMED:
         return sources.resolve(spec, settings, log, refresh=refresh)
     path = Path(spec).expanduser()

@@ -14,40 +14,54 @@ from .errors import DigitlabError
 
 
 def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str) -> None:
-    """Shapes and values for the one-column (3-vs-7) convention: (N, 1) and (N, 1) of 0/1."""
-    if predictions.ndim != 2:
-        raise DigitlabError(f"{what} wants predictions of shape (N, 1), got {tuple(predictions.shape)}")
-    if predictions.shape[1] != 1:
+    """Shapes and values for the one-output (3-vs-7) convention.
+
+    Accepted: (N, 1) predictions with (N, 1) targets (the chapter's `train_y.unsqueeze(1)`), or
+    (N,) with (N,) (the book's `mnist_loss(tensor([0.9, 0.4, -0.2]), tensor([1, 0, 1]))`).
+    Targets may be float, int or bool, but only 0 and 1. A mix of (N, 1) and (N,) is refused:
+    it would broadcast to an (N, N) matrix and the loss would still come out as a number.
+    """
+    if predictions.ndim == 2 and predictions.shape[1] != 1:
         raise DigitlabError(
-            f"{what} is binary (one output column) but predictions have {predictions.shape[1]} columns; "
-            "for C classes use cross_entropy"
+            f"{what} is for one output per image (\"is it a 3?\"), but the predictions have {predictions.shape[1]} "
+            f"columns; for {predictions.shape[1]} classes use cross_entropy with (N,) int64 class indices "
+            "(e.g. Learner(dls, model, loss_func=cross_entropy, metrics=batch_accuracy))"
         )
+    if predictions.ndim not in (1, 2):
+        raise DigitlabError(f"{what} wants predictions of shape (N, 1) or (N,), got {tuple(predictions.shape)}")
     n = predictions.shape[0]
-    if targets.shape == (n,):
+    if targets.shape != predictions.shape:
+        if predictions.ndim == 2 and targets.shape == (n,):
+            raise DigitlabError(
+                f"{what} got predictions ({n}, 1) but targets ({n},); use targets.unsqueeze(1) "
+                f"(a ({n},) target would broadcast to ({n}, {n}))"
+            )
+        if predictions.ndim == 1 and targets.shape == (n, 1):
+            raise DigitlabError(
+                f"{what} got predictions ({n},) but targets ({n}, 1); use targets.squeeze(1) "
+                f"(a ({n}, 1) target would broadcast to ({n}, {n}))"
+            )
         raise DigitlabError(
-            f"{what} wants targets of shape ({n}, 1) but got ({n},); use targets.unsqueeze(1) "
-            f"(a ({n},) target would broadcast to ({n}, {n}))"
+            f"{what} wants targets shaped like the predictions {tuple(predictions.shape)}, got {tuple(targets.shape)}"
         )
-    if targets.shape != (n, 1):
-        raise DigitlabError(f"{what} wants targets of shape ({n}, 1) to match predictions, got {tuple(targets.shape)}")
+    if n == 0:
+        raise DigitlabError(f"{what} got an empty batch (the mean of nothing is nan)")
+    if bool(((targets != 0) & (targets != 1)).any()):
+        raise DigitlabError(
+            f"{what} wants targets of 0 or 1 (1 for the first class, the 3s); "
+            "for class indices 0..C-1 use cross_entropy"
+        )
 
 
 def mnist_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """The book's loss: mean distance of sigmoid(prediction) from the correct side.
 
-    predictions: (N, 1) float logits (any real number)
-    targets:     (N, 1) float, 1. for the first class ("3"), 0. for the other ("7")
+    predictions: (N, 1) or (N,) float logits (any real number)
+    targets:     the same shape, 1 for the first class ("3"), 0 for the other ("7");
+                 float, int (the book's `tensor([1]*len(threes) + [0]*len(sevens))`) or bool
     returns:     0-dim float, in [0, 1]
     """
     _check_binary(predictions, targets, "mnist_loss")
-    if not targets.is_floating_point():
-        raise DigitlabError(
-            f"mnist_loss wants float targets (0. or 1.), got {targets.dtype}; use targets.float()"
-        )
-    if bool(((targets != 0) & (targets != 1)).any()):
-        raise DigitlabError("mnist_loss wants targets of exactly 0. or 1.; for class indices use cross_entropy")
-    if predictions.shape[0] == 0:
-        raise DigitlabError("mnist_loss got an empty batch (the mean of nothing is nan)")
     predictions = predictions.sigmoid()  # squash to (0, 1) so the loss is bounded
     return torch.where(targets == 1, 1 - predictions, predictions).mean()
 
@@ -111,24 +125,27 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
 def batch_accuracy(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Fraction of correct predictions, as a 0-dim float tensor.
 
-    Binary (predictions (N, 1) logits): correct when sigmoid > 0.5 agrees with (N, 1) 0/1 targets.
-    Multi-class (predictions (N, C), C > 1): correct when argmax equals the (N,) int64 target.
+    One output ((N, 1) or (N,) logits, targets shaped alike, 0/1 of any dtype): a prediction
+    says "first class" when its logit is > 0, which is sigmoid > 0.5. The threshold is on
+    logits, as the book's erratum says (its first print compared logits to 0.5).
+    C > 1 outputs ((N, C) logits, (N,) int64 targets): correct when the argmax is the target.
     """
-    if predictions.ndim != 2:
-        raise DigitlabError(
-            f"batch_accuracy wants predictions of shape (N, 1) or (N, C), got {tuple(predictions.shape)}"
-        )
-    if predictions.shape[1] == 1:
+    if predictions.ndim == 1 or (predictions.ndim == 2 and predictions.shape[1] == 1):
         _check_binary(predictions, targets, "batch_accuracy")
-        correct = (predictions.sigmoid() > 0.5) == targets.bool()  # (N, 1) bool
-    else:
+        correct = (predictions > 0) == targets.bool()  # (N, 1) or (N,) bool
+    elif predictions.ndim == 2:
         n = predictions.shape[0]
         if targets.shape != (n,) or targets.is_floating_point():
+            hint = "; use targets.squeeze(1)" if targets.shape == (n, 1) else ""
             raise DigitlabError(
-                f"batch_accuracy with {predictions.shape[1]} columns wants ({n},) int64 targets, "
-                f"got {tuple(targets.shape)} {targets.dtype}"
+                f"batch_accuracy with {predictions.shape[1]} columns wants ({n},) int64 class indices, "
+                f"got {tuple(targets.shape)} {targets.dtype}{hint}"
             )
         correct = predictions.argmax(dim=1) == targets  # (N,) bool
+    else:
+        raise DigitlabError(
+            f"batch_accuracy wants predictions of shape (N, 1), (N,) or (N, C), got {tuple(predictions.shape)}"
+        )
     if correct.numel() == 0:
         raise DigitlabError("batch_accuracy got an empty batch")
     return correct.float().mean()

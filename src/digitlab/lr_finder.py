@@ -61,7 +61,7 @@ def lr_find(learn: Learner, start: float = 1e-7, end: float = 10.0, num: int = 1
     """
     finder = LRFinderCB(start, end, num)
     probe = Learner(learn.dls, copy.deepcopy(learn.model), learn.loss_func, opt_func=learn.opt_func, lr=start,
-                    cbs=[finder])
+                    cbs=[finder], default_cbs=False)
     probe.fit(math.ceil(num / max(len(learn.dls.train), 1)))
     lrs, losses = finder.lrs[: len(finder.losses)], finder.losses
     return LRFind(lrs, losses, _steepest(lrs, losses))

@@ -110,3 +110,25 @@ class SGD(torch.optim.Optimizer):
     lr = _group_setting("lr")
     mom = _group_setting("momentum")
     wd = _group_setting("weight_decay")
+
+
+class BasicOptim:
+    """The book's first optimizer, as it writes it: the two loops above and nothing else.
+
+    `SGD(params, lr)` does the same updates (and more); this one is here to read and to
+    compare with (`tests/train/test_optim.py` checks they agree step for step).
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
+        self.params, self.lr = list(params), lr
+
+    def step(self, *args: Any, **kwargs: Any) -> None:
+        for p in self.params:
+            p.data -= p.grad.data * self.lr
+
+    def zero_grad(self, *args: Any, **kwargs: Any) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def __repr__(self) -> str:
+        return f"BasicOptim({len(self.params)} tensors, lr={self.lr:g})"

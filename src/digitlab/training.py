@@ -122,6 +122,13 @@ class TrainResult:
     fit_seconds: float
     history: list[dict] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """One line: model, epochs, final metrics and time (not the whole Learner)."""
+        last = self.history[-1] if self.history else {}
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k in ("valid_loss", "batch_accuracy"))
+        return (f"TrainResult({self.config.model}, {len(self.history)} epochs, {shown or 'no epochs'}, "
+                f"{self.fit_seconds:.1f} s)")
+
 
 def resolve_device(requested: str) -> str:
     """'auto' -> cuda, else mps, else cpu; an explicit device that is not there is an error."""
@@ -181,7 +188,8 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
         cbs.append(CheckpointCB(lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir,
                                                                 {**meta, "epoch": epoch})))
     opt_func = partial(SGD, mom=config.mom, wd=config.wd)
-    learn = Learner(dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs)
+    learn = Learner(dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs,
+                    default_cbs=False)  # the CLI chooses its progress (stderr, --quiet)
     return learn, config, binary, norm
 
 

@@ -43,15 +43,26 @@ def test_mnist_loss_book_example() -> None:
     torch.testing.assert_close(mnist_loss(logits, trgts), torch.tensor(0.4333), atol=1e-4, rtol=0)
 
 
+def test_mnist_loss_takes_the_books_int_and_one_d_targets() -> None:
+    # The book: mnist_loss(tensor([0.9, 0.4, -0.2]), tensor([1, 0, 1])) and int train_y.unsqueeze(1)
+    logits = torch.tensor([0.9, 0.4, -0.2])
+    trgts = torch.tensor([1, 0, 1])
+    expected = book_mnist_loss(logits, trgts.float())
+    torch.testing.assert_close(mnist_loss(logits, trgts), expected)
+    torch.testing.assert_close(mnist_loss(logits.unsqueeze(1), trgts.unsqueeze(1)), expected)
+    torch.testing.assert_close(mnist_loss(logits, trgts.bool()), expected)
+
+
 @pytest.mark.parametrize(
     "preds, targets, message",
     [
         (torch.zeros(4, 1), torch.zeros(4), r"targets\.unsqueeze\(1\)"),
-        (torch.zeros(4, 10), torch.zeros(4, 1), "mnist_loss is binary \\(one output column\\).*use cross_entropy"),
-        (torch.zeros(4, 1), torch.zeros(4, 1, dtype=torch.int64), r"float targets.*targets\.float\(\)"),
-        (torch.zeros(4, 1), torch.tensor([[0.0], [1.0], [2.0], [1.0]]), "exactly 0. or 1."),
-        (torch.zeros(4), torch.zeros(4, 1), r"predictions of shape \(N, 1\)"),
-        (torch.zeros(4, 1), torch.zeros(3, 1), r"targets of shape \(4, 1\)"),
+        (torch.zeros(4), torch.zeros(4, 1), r"targets\.squeeze\(1\)"),
+        (torch.zeros(4, 10), torch.zeros(4, 1), r"one output per image.*10 columns.*use cross_entropy"),
+        (torch.zeros(4, 1), torch.tensor([[0.0], [1.0], [2.0], [1.0]]), "targets of 0 or 1"),
+        (torch.zeros(4, 1), torch.tensor([[0], [1], [2], [1]]), "class indices 0..C-1 use cross_entropy"),
+        (torch.zeros(4, 1, 1), torch.zeros(4, 1, 1), r"predictions of shape \(N, 1\) or \(N,\)"),
+        (torch.zeros(4, 1), torch.zeros(3, 1), r"targets shaped like the predictions \(4, 1\)"),
         (torch.zeros(0, 1), torch.zeros(0, 1), "empty batch"),
     ],
 )
@@ -136,6 +147,9 @@ def test_batch_accuracy_binary_is_the_books() -> None:
     assert acc.item() == 0.5
     book = ((preds.sigmoid() > 0.5) == targets).float().mean()
     assert acc.item() == book.item()
+    # int targets and the book's 1-d form give the same answer
+    assert batch_accuracy(preds, targets.long()).item() == 0.5
+    assert batch_accuracy(preds.squeeze(1), targets.squeeze(1).long()).item() == 0.5
 
 
 def test_batch_accuracy_multiclass_uses_argmax() -> None:
@@ -149,9 +163,9 @@ def test_batch_accuracy_multiclass_uses_argmax() -> None:
     "preds, targets, message",
     [
         (torch.zeros(4, 1), torch.zeros(4), r"targets\.unsqueeze\(1\)"),
-        (torch.zeros(4, 3), torch.zeros(4, 1), r"wants \(4,\) int64 targets"),
-        (torch.zeros(4, 3), torch.zeros(4), r"wants \(4,\) int64 targets"),
-        (torch.zeros(4), torch.zeros(4), r"\(N, 1\) or \(N, C\)"),
+        (torch.zeros(4, 3), torch.zeros(4, 1, dtype=torch.int64), r"wants \(4,\) int64 class indices.*squeeze\(1\)"),
+        (torch.zeros(4, 3), torch.zeros(4), r"wants \(4,\) int64 class indices"),
+        (torch.zeros(4, 1, 1), torch.zeros(4), r"\(N, 1\), \(N,\) or \(N, C\)"),
     ],
 )
 def test_batch_accuracy_errors(preds: torch.Tensor, targets: torch.Tensor, message: str) -> None:

@@ -1,0 +1,90 @@
+"""The two fastai helpers the chapter's first cells call, written here: `untar_data` and `tensor`.
+
+    path = untar_data("mnist_sample")               # fastai: untar_data(URLs.MNIST_SAMPLE)
+    threes = sorted((path / "train" / "3").iterdir())  # fastai: (path/'train'/'3').ls().sorted()
+    im3 = Image.open(threes[1])
+    tensor(im3)[4:10, 4:10]                          # a PIL image as a (28, 28) uint8 tensor
+
+`untar_data` gives a folder in MNIST_SAMPLE's layout, `train|valid/<label>/<n>.png`, whatever
+the data came from (the canonical archive or the offline mirror), so the book's path cells
+read real PNG files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import Settings
+from .digits import DigitDataset
+from .progress import Log, stderr_log
+
+
+def tensor(x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
+    """fastai's `tensor`: from a PIL image, an array, a list, or numbers (`tensor(1, 2, 3)`).
+
+    A PIL image becomes its pixels: (H, W) uint8 for grayscale, (H, W, C) for colour.
+    """
+    if rest:
+        x = (x, *rest)
+    if hasattr(x, "getbands"):  # a PIL image (without importing PIL for everything else)
+        x = np.asarray(x)
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x.copy()) if not kwargs else torch.tensor(x, **kwargs)
+    if isinstance(x, (list, tuple)) and x and all(isinstance(v, torch.Tensor) for v in x):
+        return torch.stack(list(x))
+    return torch.tensor(x, **kwargs)
+
+
+def untar_data(name: str = "mnist_sample", settings: Settings | None = None, log: Log = stderr_log) -> Path:
+    """A folder `train|valid/<label>/<n>.png` of the named dataset (see `load_dataset`), written once.
+
+    The folder lives in the cache under `folders/`, named after the data's content, so a second
+    call returns at once and different data never share a folder.
+    """
+    from .loading import load_dataset
+
+    settings = settings or Settings.from_env()
+    dataset = load_dataset(name, settings, log)
+    key = _content_key(dataset)
+    folder = settings.folder("folders") / f"{dataset.name}-{key}"
+    if not folder.exists():
+        _write_png_tree(dataset, folder)
+        log(f"{name}: PNG files in {folder}")
+    return folder
+
+
+def _content_key(dataset: DigitDataset) -> str:
+    digest = hashlib.sha256()
+    for split in (dataset.train, dataset.valid):
+        if split is not None:
+            digest.update(split.images.numpy().tobytes())
+            digest.update(split.labels.numpy().tobytes())
+            digest.update("|".join(split.classes).encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_png_tree(dataset: DigitDataset, folder: Path) -> None:
+    """Write into a temporary sibling, then rename: an interrupted write never looks complete."""
+    from PIL import Image
+
+    temp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        splits = {"train": dataset.train, "valid": dataset.valid}
+        for split, digits in splits.items():
+            if digits is None:
+                continue
+            for label, name in enumerate(digits.classes):
+                (temp / split / name).mkdir(parents=True)
+                for n, i in enumerate((digits.labels == label).nonzero().flatten().tolist()):
+                    Image.fromarray(digits.images[i].numpy()).save(temp / split / name / f"{n}.png")
+        temp.rename(folder)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
