@@ -7,7 +7,7 @@ import string
 import pytest
 import torch
 
-from digitlab.dataloader import DataLoader, DataLoaders, collate
+from digitlab.dataloader import DataLoader, DataLoaders, collate, first
 from digitlab.errors import DigitlabError
 
 
@@ -135,6 +135,31 @@ def test_book_zip_dataset_collates_per_field() -> None:
     assert xb.shape == (4, 784) and yb.shape == (4, 1)
     assert torch.equal(torch.cat([b[0] for b in batches]), x)
     assert torch.equal(torch.cat([b[1] for b in batches]), y)
+
+
+def test_book_zip_dataset_is_stacked_once_and_shuffles_like_its_items() -> None:
+    # A list of (x, y) tuples becomes the tensor fast path: the same batches as collating the
+    # items one by one (checked against collate with the same seed), without Python per item.
+    x, y = torch.rand(50, 784), torch.randint(0, 2, (50, 1))
+    dl = DataLoader(list(zip(x, y)), batch_size=8, shuffle=True, seed=3)
+    assert dl._tensors is not None  # stacked: batches are gathers, not per-item collation
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(3))
+    for i, (xb, yb) in enumerate(dl):
+        rows = order[i * 8:(i + 1) * 8]
+        expected = collate([(x[j], y[j]) for j in rows.tolist()])
+        assert torch.equal(xb, expected[0]) and torch.equal(yb, expected[1])
+    mixed = [(x[0], y[0]), (x[1][:10], y[1])]  # shapes differ: left to per-item collation, which says why
+    with pytest.raises(DigitlabError, match="different shapes"):
+        list(DataLoader(mixed, batch_size=2))
+
+
+def test_first_is_one_batch() -> None:
+    x, y = xy(10)
+    xb, yb = first(DataLoader((x, y), batch_size=4))
+    assert xb.shape == (4, 4) and yb.tolist() == [0, 1, 2, 3]
+    assert first(range(3, 9)) == 3
+    with pytest.raises(DigitlabError, match="empty"):
+        first([])
 
 
 def test_collate() -> None:
