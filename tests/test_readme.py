@@ -10,9 +10,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_python_examples_run():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 2
+    assert len(blocks) >= 1
     namespace: dict = {}
     for block in blocks:
-        exec(compile(block.replace("learn.fit(40)", "learn.fit(2)"), str(README), "exec"), namespace)
+        exec(compile(block, str(README), "exec"), namespace)
     train_loss, valid_loss, accuracy = namespace["learn"].recorder.values[-1]
-    assert 0 < valid_loss < 0.5 and accuracy > 0.8
+    assert 0 < valid_loss < 0.1 and accuracy > 0.95
+    assert namespace["xb"].shape == (256, 784) and namespace["yb"].shape == (256, 1)
