@@ -134,6 +134,12 @@ class CNN(nn.Module):
         # (bench/bench_levers.py); .to(device), state_dict and in-place optimizer steps keep it.
         to_channels_last(self)
 
+    def __repr__(self) -> str:
+        """One line instead of torch's forty; `print(model.stem)`, `print(model.stages)` show the layers."""
+        w, n_params = self.init_kwargs["width"], sum(p.numel() for p in self.parameters())
+        return (f"CNN(n_out={self.init_kwargs['n_out']}, width={w}: stem {w} channels at 28x28, ResBlocks "
+                f"{w}/{2 * w}/{4 * w} channels at 14/7/4 px, pool, linear; {n_params:,} parameters)")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(_as_images(x, flat=False)))
         return self.head(self.pool(x).flatten(1))  # (N, n_out)

@@ -128,3 +128,10 @@ def test_cnn_eval_is_deterministic_and_per_image() -> None:
         alone = model(x[:1])
     assert torch.equal(a, b)
     torch.testing.assert_close(alone, a[:1])  # eval batchnorm uses running stats: no batch effect
+
+
+def test_cnn_repr_is_one_line_with_its_parameter_count() -> None:
+    model = CNN(n_out=10, width=16)
+    text = repr(model)
+    assert "\n" not in text and text.startswith("CNN(n_out=10, width=16")
+    assert f"{sum(p.numel() for p in model.parameters()):,} parameters" in text
