@@ -10,6 +10,7 @@ import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitlab.cli import main
 from digitlab.formats.idx import write_idx
@@ -87,6 +88,22 @@ def test_show_a_dataset_digit_and_save_png(capsys, tmp_path, png_tree):
     main(["show", str(tmp_path / "sample" / "train" / "3" / "0.png")])
     text = capsys.readouterr().out
     assert len(text.splitlines()) == 29 and "255" in text or " 2" in text  # header + 28 rows of numbers
+
+
+def test_show_crops_by_name(capsys, tmp_path, png_tree):
+    png_tree(tmp_path / "sample", {"train": 2, "valid": 1})
+    image = np.asarray(Image.open(sorted((tmp_path / "sample" / "train" / "3").glob("*.png"))[0]))
+    shown = run_json(capsys, "show", f"{tmp_path / 'sample'}:0", "--crop", "top-left")
+    assert shown["pixels"] == image[:14, :14].tolist()
+    assert main(["show", f"{tmp_path / 'sample'}:0", "--crop", "centre"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == [str(c) for c in range(7, 21)] and lines[2].split()[0] == "7" and len(lines) == 16
+    assert main(["show", f"{tmp_path / 'sample'}:0", "--crop", "middle"]) == 2
+    err = capsys.readouterr().err
+    assert "bad crop 'middle'" in err and "top-left, top-right, bottom-left, bottom-right, centre" in err
+    with pytest.raises(SystemExit):
+        main(["show", "--help"])
+    assert "top-left" in capsys.readouterr().out
 
 
 def test_show_index_out_of_range(capsys, tmp_path, png_tree):

@@ -1,8 +1,9 @@
 """The chapter's ideas drawn from the user's own data: `digitlab explain`.
 
-Writes PNGs and one self-contained explain.html: a digit as numbers, the ideal digits, one
-digit against each ideal (the L1 and RMSE distances), where the baseline errs, the sigmoid and
-ReLU, SGD on a quadratic at a good and a too-large learning rate, and the roller coaster.
+Writes PNGs and one self-contained explain.html: a digit as numbers, the ideal digits, a digit
+the baseline classifies right against each ideal (the L1 and RMSE distances), one it gets wrong
+(labelled so, when there is one), where the baseline errs, the sigmoid and ReLU, SGD on a
+quadratic at a good and a too-large learning rate, and the roller coaster.
 """
 
 from __future__ import annotations
@@ -12,50 +13,94 @@ from pathlib import Path
 
 from .baseline import PixelSimilarity
 from .config import Settings
+from .crops import describe_crop
+from .digits import Digits
+from .errors import DigitlabError
 from .loading import train_and_valid
-from .plots import chapter
+from .plots import chapter, sgd
+from .plots.pixels import pixel_table_html, plot_pixel_table
 from .progress import Log
 from .report import STYLE, _img
-from .show import save_pixel_png
+
+PICTURE_CROP = "centre"  # the PNG table: the middle 14x14, where the strokes are
+BOOK_CROP = "4:15,4:22"  # the HTML table: the book's im3[4:15, 4:22]
 
 
-def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int = 0) -> Path:
-    """Draw every chapter figure for `data` into `out`; return the path of out/explain.html."""
+def pick_examples(model: PixelSimilarity, digits: Digits, skip: int | None = None) -> tuple[int | None, int | None]:
+    """(index of the first digit the baseline classifies right, of the first it gets wrong), other than `skip`.
+
+    None where there is no such digit.
+    """
+    right = (model.predict(digits.images) == digits.labels).tolist()
+    first = lambda wanted: next((i for i, ok in enumerate(right) if ok == wanted and i != skip), None)  # noqa: E731
+    return first(True), first(False)
+
+
+def _against(model: PixelSimilarity, digits: Digits, index: int, out: Path, name: str) -> tuple[str, str]:
+    """Draw digit `index` against every ideal into out/name; return (verdict words, <img>)."""
+    label = digits.classes[int(digits.labels[index])]
+    predicted = digits.classes[int(model.predict(digits.images[index:index + 1])[0])]
+    verdict = "classified right" if predicted == label else f"misclassified as {predicted}"
+    title = f"validation digit #{index}: a {label}, {verdict} by the {model.metric.upper()} baseline"
+    chapter.plot_against_ideals(digits.images[index], model.ideals, model.classes, title=title, path=out / name)
+    outcome = "classifies it right" if predicted == label else f"misclassifies it as {predicted}"
+    words = (f"Validation digit #{index} is a {label}; it is nearest to the ideal {predicted} by "
+             f"{model.metric.upper()}, so the baseline {outcome}.")
+    return words, _img(out / name, title)
+
+
+def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int | None = None) -> Path:
+    """Draw every chapter figure for `data` into `out`; return the path of out/explain.html.
+
+    index: the validation digit to take apart (default: the first one the baseline classifies right).
+    """
     dataset, valid, _ = train_and_valid(data, None, settings, log)
     out.mkdir(parents=True, exist_ok=True)
     model = PixelSimilarity.fit(dataset.train)
+    if index is not None and not -len(valid) <= index < len(valid):
+        raise DigitlabError(f"--index {index} is out of range: the validation set has {len(valid):,} images")
+    if index is None:
+        index = pick_examples(model, valid)[0]
+    index = 0 if index is None else index % len(valid)  # none right: the first digit, labelled as misclassified
     digit, label = valid.images[index], valid.classes[int(valid.labels[index])]
     sections: list[tuple[str, str, str]] = []  # (title, explanation, html body)
 
-    save_pixel_png(digit, str(out / "pixels.png"), chapter.resolve_crop("centre"), f"a {label}, rows and columns 7-20")
+    shape = tuple(digit.shape)
+    picture, book = describe_crop(PICTURE_CROP, shape), describe_crop(BOOK_CROP, shape)
+    plot_pixel_table(digit, PICTURE_CROP, f"a {label}: {picture}", path=out / "pixels.png")
     sections.append(("An image is a table of numbers",
-                     "Each pixel is a number from 0 (background) to 255 (ink). The centre of the image:",
-                     _img(out / "pixels.png", "pixel table") + chapter.pixel_table_html(digit, "top-left")))
-    ink = chapter.plot_ideal_digits(model.ideals, dataset.classes, out / "ideal_digits.png")
+                     f"Each pixel is a number from 0 (background) to 255 (ink). Validation digit #{index}, a {label}.",
+                     f"<p>The centre of the image ({picture}):</p>" + _img(out / "pixels.png", "pixel table")
+                     + f"<p>The book's view, im3[4:15, 4:22] ({book}):</p>" + pixel_table_html(digit, BOOK_CROP)))
+    ink = chapter.plot_ideal_digits(model.ideals, dataset.classes, path=out / "ideal_digits.png").values
     sections.append(("The ideal digits", "The mean of every training image of each class: the pixel-similarity "
                      "baseline predicts the class whose ideal digit is closest. Mean ink per ideal digit: "
                      + ", ".join(f"{c}: {v:.3f}" for c, v in ink.items()), _img(out / "ideal_digits.png", "ideal digits")))
-    distances = chapter.plot_against_ideals(digit, model.ideals, dataset.classes, out / "against_ideals.png")
-    nearest = min(distances, key=lambda c: distances[c]["l1"])
-    sections.append(("How far is this digit from each ideal?",
-                     f"L1 is the mean absolute difference, RMSE the root of the mean squared difference. This {label} "
-                     f"is nearest to the ideal {nearest} by L1.", _img(out / "against_ideals.png", "distances")))
-    chapter.plot_distance_histograms(model, valid, out / "distance_histograms.png")
+    words, image = _against(model, valid, index, out, "against_ideals.png")
+    sections.append(("How far is this digit from each ideal?", "L1 is the mean absolute difference, RMSE the root "
+                     "of the mean squared difference. " + words, image))
+    wrong = pick_examples(model, valid, skip=index)[1]
+    if wrong is not None:
+        words, image = _against(model, valid, wrong, out, "against_ideals_misclassified.png")
+        sections.append(("A digit the baseline gets wrong", words, image))
+    chapter.plot_distance_histograms(model, valid, path=out / "distance_histograms.png")
     sections.append(("Where the baseline errs", "For the validation digits of each class, the distance to every "
                      "ideal digit: where the histograms overlap, the nearest ideal is often the wrong one.",
                      _img(out / "distance_histograms.png", "distance histograms")))
-    chapter.plot_activations(out / "activations.png")
-    sections.append(("Sigmoid and ReLU", "The sigmoid squeezes any number into 0..1 (mnist_loss needs that); ReLU "
-                     "replaces negatives by 0 (the non-linearity of simple_net). Their derivatives drive SGD.",
-                     _img(out / "activations.png", "activations")))
-    paths = chapter.plot_sgd_quadratic(out / "sgd_quadratic.png")
+    sgd.plot_activations(path=out / "activations.png")
+    sections.append(("Sigmoid and ReLU", "The sigmoid squeezes any number into 0..1 (mnist_loss needs that) and "
+                     "flattens beyond about ±4; ReLU replaces negatives by 0 (the non-linearity of simple_net). "
+                     "Their derivatives drive SGD.", _img(out / "activations.png", "activations")))
+    paths = sgd.plot_sgd_quadratic(path=out / "sgd_quadratic.png").values
     sections.append(("Stochastic gradient descent", "Each step moves against the gradient, scaled by the learning "
                      "rate: " + "; ".join(f"lr {lr}: x ends at {xs[-1]:.3g}" for lr, xs in paths.items())
                      + ". Too large a rate overshoots further every step: it diverges.",
                      _img(out / "sgd_quadratic.png", "sgd on a quadratic")))
-    coaster = chapter.plot_roller_coaster(out / "roller_coaster.png")
-    sections.append(("The roller coaster, end to end", "Noisy speeds over 20 seconds, a quadratic fitted by SGD: "
-                     f"the loss falls from {float(coaster['losses'][0]):.0f} to {float(coaster['losses'][-1]):.0f}.",
+    coaster = sgd.plot_roller_coaster(path=out / "roller_coaster.png").values
+    sections.append(("The roller coaster, end to end", "Noisy speeds over 20 seconds, a quadratic fitted by SGD "
+                     f"(lr {coaster['lr']:g}, {coaster['steps']} steps, on time standardised to mean 0 and std 1): "
+                     f"the mean squared error falls from {coaster['losses'][0]:.0f} to {coaster['losses'][-1]:.1f}, "
+                     f"about the noise's variance ({sgd.NOISE_STD ** 2:g}).",
                      _img(out / "roller_coaster.png", "roller coaster")))
 
     body = "".join(f"<h2>{html.escape(t)}</h2><p>{html.escape(e)}</p>{b}" for t, e, b in sections)

@@ -16,7 +16,7 @@ from .baseline import PixelSimilarity
 from .config import Settings
 from .loading import train_and_valid
 from .metrics import accuracy_report
-from .plots import training as training_plots
+from .plots import evaluation, training as training_plots
 from .plots.chapter import plot_ideal_digits
 from .progress import Log
 from .runs import evaluate
@@ -43,6 +43,17 @@ def _table(rows: list[tuple], header: tuple | None = None) -> str:
 
 def _fmt(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "-" if value is None else str(value)
+
+
+def _schedule(lrs: list[float], figures: Path) -> str:
+    """The learning-rate schedule: a figure when it changes, a sentence when it is constant (a flat line says less)."""
+    if not lrs:
+        return ""
+    if training_plots.is_constant(lrs):
+        return (f"<p>constant lr {round(float(lrs[0]), 12)}: every batch trained at the same rate, "
+                "so there is no schedule to draw</p>")
+    training_plots.plot_lr_schedule(lrs, path=figures / "lr_schedule.png")
+    return _img(figures / "lr_schedule.png", "learning-rate schedule")
 
 
 def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
@@ -73,7 +84,7 @@ def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
                          *[(f"source: {k}", v) for k, v in provenance.items()]]))
     counts = [(c, f"{dataset.train.counts()[c]:,}", f"{valid.counts()[c]:,}") for c in classes]
     parts.append(_table(counts, ("class", "train", "valid")))
-    plot_ideal_digits(PixelSimilarity.fit(dataset.train).ideals, classes, figures / "ideal_digits.png")
+    plot_ideal_digits(baseline.ideals, classes, path=figures / "ideal_digits.png")
     parts.append(_img(figures / "ideal_digits.png", "ideal digits"))
 
     parts.append("<h2>Baseline against the model</h2>")
@@ -82,22 +93,25 @@ def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
     parts.append(_table(rows, ("class", "pixel similarity (L1)", name)))
 
     parts.append("<h2>Training</h2>")
+    loss_name = evaluation.training_loss_name(meta, bool(meta.get("binary")))
     if meta.get("history"):
-        training_plots.plot_loss_curves(meta["history"], figures / "loss_curves.png")
+        training_plots.plot_loss_curves(meta["history"], path=figures / "loss_curves.png")
+        parts.append(f'<p class="note">Losses are {html.escape(loss_name)}, the loss the model trained with.</p>')
         parts.append(_img(figures / "loss_curves.png", "loss curves"))
-    if meta.get("lr_schedule"):
-        training_plots.plot_lr_schedule(meta["lr_schedule"], figures / "lr_schedule.png")
-        parts.append(_img(figures / "lr_schedule.png", "learning-rate schedule"))
+    parts.append(_schedule(meta.get("lr_schedule") or [], figures))
 
     parts.append("<h2>Errors</h2>")
-    training_plots.plot_confusion_matrix(model_report["confusion"], classes, figures / "confusion_matrix.png")
+    training_plots.plot_confusion_matrix(model_report["confusion"], classes, path=figures / "confusion_matrix.png")
     parts.append(_img(figures / "confusion_matrix.png", "confusion matrix"))
     items = training_plots.top_losses(saved.model, valid.images, valid.labels, meta, k=9)
-    training_plots.plot_top_losses(items, valid.images, classes, figures / "top_losses.png")
+    training_plots.plot_top_losses(items, valid.images, classes, path=figures / "top_losses.png")
+    parts.append(f'<p class="note">The validation digits with the highest {html.escape(loss_name)} (the loss '
+                 "the model trained with, as in the curves above); each titled predicted/actual/loss/probability."
+                 "</p>")
     parts.append(_img(figures / "top_losses.png", "top losses"))
     if name == "linear":
         parts.append("<h2>What the linear model looks for</h2>")
-        training_plots.plot_linear_weights(saved.model, classes, figures / "weights.png")
+        training_plots.plot_linear_weights(saved.model, classes, path=figures / "weights.png")
         parts.append(_img(figures / "weights.png", "weight maps"))
 
     parts.append("<h2>Run</h2>")

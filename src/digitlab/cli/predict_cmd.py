@@ -161,28 +161,20 @@ def _save_show(out: Path, thumbnails: list, digits: list[torch.Tensor], predicti
     if not thumbnails:
         ctx.log(f"--show: no image could be read, {out} not written")
         return
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from ..plots.common import finish, new_figure
 
-    fig = Figure(figsize=(5.0, 2.3 * len(thumbnails)))
-    FigureCanvasAgg(fig)  # Agg, without pyplot: no global state, nothing to close
-    axes = fig.subplots(len(thumbnails), 2, squeeze=False)
+    fig, axes = new_figure(len(thumbnails), 2, panel=(2.5, 2.3))  # no pyplot: nothing global, nothing to close
     for row, (thumbnail, digit, prediction) in enumerate(zip(thumbnails, digits, predictions)):
         left, right = axes[row]
         left.imshow(thumbnail)
         left.set_title(Path(prediction["path"]).name[-32:], fontsize=9)
-        right.imshow(digit.numpy(), cmap="gray", vmin=0, vmax=255)
+        right.imshow(digit.numpy(), cmap="gray", vmin=0, vmax=255)  # as the model reads it: white ink on black
         probability = dict(map(tuple, prediction["top_k"]))[prediction["label"]]
         right.set_title(f"the model saw this: {prediction['label']} ({probability:.0%})", fontsize=9)
         for ax in (left, right):
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.tight_layout()
-    try:
-        fig.savefig(out, dpi=80)
-    except OSError as e:
-        raise DigitlabError(f"{out}: cannot write the picture ({e})") from None
-    fig.clear()
+    finish(fig, out)  # a DigitlabError names the path when it cannot be written
     if len(predictions) > len(thumbnails):
         ctx.log(f"--show: drew the first {len(thumbnails)} of {len(predictions)} images")
     ctx.log(f"saved {out}")

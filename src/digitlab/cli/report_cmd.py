@@ -28,7 +28,8 @@ def add_parser(commands) -> None:
                           run_explain)
     explain.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     explain.add_argument("--out", type=Path, default=Path("explain"), help="folder for the PNGs and explain.html")
-    explain.add_argument("--index", type=int, default=0, help="which validation digit to take apart (default: 0)")
+    explain.add_argument("--index", type=int,
+                         help="which validation digit to take apart (default: the first the baseline classifies right)")
 
 
 def run_report(args: argparse.Namespace, ctx: Context) -> int:

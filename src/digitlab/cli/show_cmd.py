@@ -11,12 +11,14 @@ import torch
 
 from ..errors import DataError, DigitlabError
 from ..loading import load_dataset
-from ..show import parse_crop, print_pixels, save_pixel_png
+from ..crops import CROP_NAMES, resolve_crop
+from ..show import print_pixels, save_pixel_png
 from .common import Context, add_command, print_json
 
 EXAMPLES = """\
   digitlab show mnist_sample:0                the first training 3
   digitlab show mnist_sample:5 --split valid --crop 4:15,4:22   the book's view of a 3
+  digitlab show mnist_sample:0 --crop top-left   a corner: nearly all background (0)
   digitlab show my_digit.png --png table.png  your own 28x28 image, saved as a picture too
   digitlab show ../shared/data/mnist-test:42 --json
 """
@@ -29,7 +31,8 @@ def add_parser(commands) -> None:
     parser.add_argument("source", metavar="PATH_OR_DATASET[:INDEX]",
                         help="an image file, or a dataset name/path with an optional :INDEX (default 0)")
     parser.add_argument("--split", choices=["train", "valid"], default="train", help="which split INDEX counts in")
-    parser.add_argument("--crop", help="ROWS,COLS to show, e.g. 4:15,4:22 (default: the whole image)")
+    parser.add_argument("--crop", help="the part to show: a name (" + ", ".join(CROP_NAMES) + ") or ROWS,COLS "
+                        "like 4:15,4:22, the book's im3[4:15, 4:22] (default: the whole image)")
     parser.add_argument("--png", metavar="OUT", help="also save the table as a PNG picture")
 
 
@@ -58,7 +61,7 @@ def _single_image(path: Path) -> torch.Tensor | None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    crop = parse_crop(args.crop)
+    resolve_crop(args.crop)  # a bad --crop fails before any data is loaded
     name, index = _split_index(args.source)
     image = _single_image(Path(name).expanduser()) if index is None else None
     if image is not None:
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             raise DigitlabError(f"index {index} is out of range: {args.split} has {len(split):,} images")
         image, label = split.images[index], split.classes[int(split.labels[index])]
         title = f"{name} {args.split}[{index}]: label {label}"
+    crop = resolve_crop(args.crop, tuple(image.shape))
     if args.png:
         save_pixel_png(image, args.png, crop, title)
         ctx.log(f"saved {args.png}")

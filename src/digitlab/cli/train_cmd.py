@@ -115,7 +115,7 @@ def _lr_find(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> int
         from ..plots.training import plot_lr_find
 
         result["png"] = str(args.out / "lr_find.png")
-        plot_lr_find(found.lrs, found.losses, result["png"], found.suggestion)
+        plot_lr_find(found.lrs, found.losses, found.suggestion, path=result["png"])
     if args.json:
         print_json(result)
         return 0
