@@ -92,7 +92,7 @@ def test_show_a_dataset_digit_and_save_png(capsys, tmp_path, png_tree):
 
 def test_show_crops_by_name(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 2, "valid": 1})
-    image = np.asarray(Image.open(sorted((tmp_path / "sample" / "train" / "3").glob("*.png"))[0]))
+    image = np.asarray(Image.open(min((tmp_path / "sample" / "train" / "3").glob("*.png"))))
     shown = run_json(capsys, "show", f"{tmp_path / 'sample'}:0", "--crop", "top-left")
     assert shown["pixels"] == image[:14, :14].tolist()
     assert main(["show", f"{tmp_path / 'sample'}:0", "--crop", "centre"]) == 0

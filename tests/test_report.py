@@ -62,8 +62,8 @@ def test_train_report_renders_offline(capsys, tmp_path, png_tree):
     assert _assert_self_contained(page) == 5  # ideal digits, curves, confusion, top losses, weights
     text = page.read_text()
     assert f"accuracy {result['accuracy']:.4f}" in text and "pixel-similarity baseline" in text
-    assert {p.name for p in (out / "report").glob("*.png")} == {"ideal_digits.png", "loss_curves.png",
-                                                                  "confusion_matrix.png", "top_losses.png", "weights.png"}
+    assert {p.name for p in (out / "report").glob("*.png")} == {
+        "ideal_digits.png", "loss_curves.png", "confusion_matrix.png", "top_losses.png", "weights.png"}
     # the linear model trains at a constant lr: a sentence, not a flat line
     assert "constant lr 1.0" in text and not (out / "report" / "lr_schedule.png").exists()
     assert "highest mnist_loss (the loss the model trained with" in text and "Losses are mnist_loss" in text
@@ -132,7 +132,7 @@ def test_explain_draws_the_chapter(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 10, "valid": 5})
     # a 7 filed as a 3: the baseline misclassifies it, and it comes first of the 3s
     valid = tmp_path / "sample" / "valid"
-    shutil.copy(sorted((valid / "7").glob("*.png"))[0], sorted((valid / "3").glob("*.png"))[0])
+    shutil.copy(min((valid / "7").glob("*.png")), min((valid / "3").glob("*.png")))
     assert main(["explain", "--data", str(tmp_path / "sample"), "--out", str(tmp_path / "figs"), "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
     names = {Path(f).name for f in written["figures"]}

@@ -27,7 +27,7 @@ def _key(text: str) -> str:
     return text.strip().lower().replace("_", "-").replace(" ", "-")  # "Top Left" and "top_left" too
 
 
-def _named(name: str, shape: tuple[int, int]) -> Crop:
+def _named(name: str, shape: tuple[int, ...]) -> Crop:
     (r0, r1), (c0, c1) = _QUARTERS[name]
     h, w = shape
     # quarter q of a side of n pixels starts at pixel q * n // 4 (28: 0, 7, 14, 21, 28)
@@ -43,7 +43,7 @@ def _parse(text: str) -> Crop:
         raise DigitlabError(f"bad crop {text!r}: write {CROP_HELP}") from None
 
 
-def resolve_crop(crop: str | Crop | None, shape: tuple[int, int] = (28, 28)) -> Crop:
+def resolve_crop(crop: str | Crop | None, shape: tuple[int, ...] = (28, 28)) -> Crop:
     """A name, "ROWS,COLS", a (rows, cols) slice pair or None (the whole image) -> (rows, cols) slices.
 
     shape: the (H, W) of the image the crop is for; names are halves and quarters of it.
@@ -63,17 +63,19 @@ def resolve_crop(crop: str | Crop | None, shape: tuple[int, int] = (28, 28)) -> 
     return resolved
 
 
-def crop_ranges(crop: str | Crop | None, shape: tuple[int, int]) -> tuple[range, range]:
+def crop_ranges(crop: str | Crop | None, shape: tuple[int, ...]) -> tuple[range, range]:
     """The row and column indices a crop keeps in an image of `shape`."""
     rows, cols = resolve_crop(crop, shape)
     return range(*rows.indices(shape[0])), range(*cols.indices(shape[1]))
 
 
-def describe_crop(crop: str | Crop | None, shape: tuple[int, int] = (28, 28)) -> str:
+def describe_crop(crop: str | Crop | None, shape: tuple[int, ...] = (28, 28)) -> str:
     """Words for a caption: "rows 7-20, columns 7-20" (inclusive, as a reader counts them)."""
     rows, cols = crop_ranges(crop, shape)
     if len(rows) == shape[0] and len(cols) == shape[1]:
         return "the whole image"
-    span = lambda r: f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0])  # noqa: E731
+    def span(r: range) -> str:
+        return f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0])
+
     words = f"rows {span(rows)}, columns {span(cols)}"
     return f"{_key(crop)}: {words}" if isinstance(crop, str) and _key(crop) in _QUARTERS else words

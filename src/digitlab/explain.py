@@ -32,7 +32,10 @@ def pick_examples(model: PixelSimilarity, digits: Digits, skip: int | None = Non
     None where there is no such digit.
     """
     right = (model.predict(digits.images) == digits.labels).tolist()
-    first = lambda wanted: next((i for i, ok in enumerate(right) if ok == wanted and i != skip), None)  # noqa: E731
+
+    def first(wanted: bool) -> int | None:
+        return next((i for i, ok in enumerate(right) if ok == wanted and i != skip), None)
+
     return first(True), first(False)
 
 
@@ -75,7 +78,8 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
     ink = chapter.plot_ideal_digits(model.ideals, dataset.classes, path=out / "ideal_digits.png").values
     sections.append(("The ideal digits", "The mean of every training image of each class: the pixel-similarity "
                      "baseline predicts the class whose ideal digit is closest. Mean ink per ideal digit: "
-                     + ", ".join(f"{c}: {v:.3f}" for c, v in ink.items()), _img(out / "ideal_digits.png", "ideal digits")))
+                     + ", ".join(f"{c}: {v:.3f}" for c, v in ink.items()),
+                     _img(out / "ideal_digits.png", "ideal digits")))
     words, image = _against(model, valid, index, out, "against_ideals.png")
     sections.append(("How far is this digit from each ideal?", "L1 is the mean absolute difference, RMSE the root "
                      "of the mean squared difference. " + words, image))

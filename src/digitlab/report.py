@@ -16,7 +16,8 @@ from .baseline import PixelSimilarity
 from .config import Settings
 from .loading import train_and_valid
 from .metrics import accuracy_report
-from .plots import evaluation, training as training_plots
+from .plots import evaluation
+from .plots import training as training_plots
 from .plots.chapter import plot_ideal_digits
 from .progress import Log
 from .runs import evaluate

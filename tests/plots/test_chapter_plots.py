@@ -17,8 +17,14 @@ from digitlab.errors import DigitlabError
 from digitlab.plots.chapter import plot_against_ideals, plot_distance_histograms, plot_ideal_digits
 from digitlab.plots.common import DigitlabFigure
 from digitlab.plots.pixels import PixelTable, pixel_table_html, plot_pixel_table
-from digitlab.plots.sgd import (NOISE_STD, plot_activations, plot_roller_coaster, plot_sgd_quadratic,
-                                roller_coaster, sgd_quadratic)
+from digitlab.plots.sgd import (
+    NOISE_STD,
+    plot_activations,
+    plot_roller_coaster,
+    plot_sgd_quadratic,
+    roller_coaster,
+    sgd_quadratic,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

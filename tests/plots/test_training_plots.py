@@ -16,10 +16,14 @@ from digitlab.learner import Learner
 from digitlab.losses import batch_accuracy, mnist_loss
 from digitlab.metrics import accuracy_report
 from digitlab.models import build_model
-from digitlab.plots.evaluation import (plot_confusion_matrix, plot_linear_weights, plot_top_losses, top_losses,
-                                       training_loss_name)
-from digitlab.plots.training import (is_constant, plot_loss_curves, plot_lr_find, plot_lr_schedule,
-                                     plot_recorder_loss)
+from digitlab.plots.evaluation import (
+    plot_confusion_matrix,
+    plot_linear_weights,
+    plot_top_losses,
+    top_losses,
+    training_loss_name,
+)
+from digitlab.plots.training import is_constant, plot_loss_curves, plot_lr_find, plot_lr_schedule, plot_recorder_loss
 from digitlab.serialization import load_model, save_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

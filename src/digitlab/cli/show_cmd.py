@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..crops import CROP_NAMES, resolve_crop
 from ..errors import DataError, DigitlabError
 from ..loading import load_dataset
-from ..crops import CROP_NAMES, resolve_crop
 from ..show import print_pixels, save_pixel_png
 from .common import Context, add_command, print_json
 

@@ -12,17 +12,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from ..baseline import PixelSimilarity, mnist_distance
 from ..digits import Digits
-from .common import finish, hide_unused, image_axis, new_figure
-from .pixels import PixelTable, pixel_table_html, plot_pixel_table  # noqa: F401  (the old home of these names)
-from .sgd import (plot_activations, plot_roller_coaster, plot_sgd_quadratic, roller_coaster,  # noqa: F401
-                  sgd_quadratic)
+from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure
+from .pixels import PixelTable, pixel_table_html, plot_pixel_table
+from .sgd import plot_activations, plot_roller_coaster, plot_sgd_quadratic, roller_coaster, sgd_quadratic
+
+__all__ = ["plot_ideal_digits", "plot_against_ideals", "plot_distance_histograms",
+           # re-exported from their modules, where they lived before
+           "PixelTable", "pixel_table_html", "plot_pixel_table", "plot_activations", "plot_roller_coaster",
+           "plot_sgd_quadratic", "roller_coaster", "sgd_quadratic"]
 
 
-def plot_ideal_digits(ideals: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None) -> Figure:
+def plot_ideal_digits(ideals: torch.Tensor, classes: tuple[str, ...], *,
+                      path: str | Path | None = None) -> DigitlabFigure:
     """The mean image of each class side by side; `.values`: {class: mean ink} (shown in the titles).
 
     ideals: (C, 28, 28) floats in [0, 1], drawn on a fixed 0..1 scale.
@@ -35,7 +39,7 @@ def plot_ideal_digits(ideals: torch.Tensor, classes: tuple[str, ...], *, path: s
 
 
 def plot_against_ideals(image: torch.Tensor | np.ndarray, ideals: torch.Tensor, classes: tuple[str, ...], *,
-                        title: str | None = None, path: str | Path | None = None) -> Figure:
+                        title: str | None = None, path: str | Path | None = None) -> DigitlabFigure:
     """One row per class: image, ideal, image - ideal, |difference|, difference squared.
 
     L1 is the mean of the |difference| panel, RMSE the root of the squared panel's mean:
@@ -60,7 +64,8 @@ def plot_against_ideals(image: torch.Tensor | np.ndarray, ideals: torch.Tensor, 
     return finish(fig, path, distances)
 
 
-def plot_distance_histograms(model: PixelSimilarity, digits: Digits, *, path: str | Path | None = None) -> Figure:
+def plot_distance_histograms(model: PixelSimilarity, digits: Digits, *,
+                             path: str | Path | None = None) -> DigitlabFigure:
     """For each true class, histograms of its digits' distances to every ideal digit.
 
     Where a class's own histogram overlaps another's, the baseline confuses the two. `.values`:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from ..errors import DigitlabError
 
 DPI = 100  # dots per inch of every saved PNG: a 3-inch panel is 300 pixels
+AnyFigure = TypeVar("AnyFigure", bound=Figure)
 
 
 def in_kernel() -> bool:
@@ -81,7 +82,7 @@ def panel_axes(ax: Axes | None, panel: tuple[float, float] = (3.0, 3.0),
                figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes, bool]:
     """(figure, axes, own) for a one-panel plot: the caller's `ax` and its figure, or a new figure (own=True)."""
     if ax is not None:
-        return ax.figure, ax, False
+        return cast(Figure, ax.figure), ax, False  # the top figure (not a SubFigure) for the usual axes
     fig, axes = new_figure(1, 1, panel, figsize)
     return fig, axes[0, 0], True
 
@@ -97,7 +98,8 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def finish(fig: Figure, path: str | Path | None = None, values: dict | None = None, own: bool = True) -> Figure:
+def finish(fig: AnyFigure, path: str | Path | None = None, values: dict | None = None,
+           own: bool = True) -> AnyFigure:
     """The last step of every plot function; returns `fig`.
 
     values: the numbers the figure shows, kept as `fig.values` (own figures only: a caller's

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import DigitlabError
 from ..inference import labels_from_outputs, model_outputs, probabilities
 from ..models import Linear
-from .common import finish, hide_unused, image_axis, new_figure, panel_axes
+from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure, panel_axes
 
 PLAIN_NORMALIZATION = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}  # pixels / 255, as non-CNN models train
 
@@ -87,7 +87,7 @@ def top_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, met
 
 
 def plot_top_losses(items: list[dict], images: torch.Tensor, classes: tuple[str, ...], *,
-                    path: str | Path | None = None) -> Figure:
+                    path: str | Path | None = None) -> DigitlabFigure:
     """A grid of the top-loss digits titled "predicted/actual/loss/probability" (fastai's order).
 
     The loss's name (items' "loss_name") is in the figure's title. `.values`: {"titles": in the
@@ -109,8 +109,11 @@ def plot_top_losses(items: list[dict], images: torch.Tensor, classes: tuple[str,
     return finish(fig, path, {"titles": titles, "loss_name": name})
 
 
-def plot_linear_weights(model: nn.Module, classes: tuple[str, ...], *, path: str | Path | None = None) -> Figure:
-    """Each output's 784 weights as a 28x28 map (digitlab's Linear or a plain nn.Linear(784, n)): red pixels push towards that class, blue away.
+def plot_linear_weights(model: nn.Module, classes: tuple[str, ...], *,
+                        path: str | Path | None = None) -> DigitlabFigure:
+    """Each output's 784 weights as a 28x28 map: red pixels push towards that class, blue away.
+
+    model: digitlab's Linear or a plain nn.Linear(784, n_out).
 
     One colour scale for all maps, centred at 0, so maps compare. A binary model (one output,
     the logit of the first class) gives one map. `.values`: {"n_maps", "titles", "limit"}.

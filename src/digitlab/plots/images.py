@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from ..crops import Crop, resolve_crop
 from ..errors import DigitlabError
-from .common import finish, hide_unused, image_axis, new_figure, panel_axes
+from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure, panel_axes
 
 ImageLike = Any  # torch.Tensor | np.ndarray | PIL.Image.Image
 
@@ -82,7 +82,7 @@ def show_image(t: ImageLike, ax: Axes | None = None, title: str | None = None, c
 def show_images(ts: Sequence[ImageLike] | torch.Tensor | np.ndarray, nrows: int | None = 1,
                 ncols: int | None = None, titles: Sequence[str] | None = None, cmap: str = "Greys",
                 crop: str | Crop | None = None, figsize: tuple[float, float] | None = None, *,
-                path: str | Path | None = None, **imshow: Any) -> Figure:
+                path: str | Path | None = None, **imshow: Any) -> DigitlabFigure:
     """Draw images in a grid of nrows x ncols (ncols from nrows when None, and the other way round).
 
     ts: a list of images or a stacked (N, H, W) tensor/array. Unused panels stay blank.

@@ -7,12 +7,12 @@ whose `.values` holds them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
-from .common import finish, new_figure
+from .common import DigitlabFigure, finish, new_figure
 
 ACTIVATION_RANGES = {"sigmoid": (-6.0, 6.0), "relu": (-2.0, 2.0)}  # sigmoid flattens beyond |x| ~ 4: show it
 MARGIN = 0.06  # the SGD figure's arrow stays this far (axes fractions) from the path's markers
@@ -20,7 +20,7 @@ NOISE_STD = 3.0  # the roller coaster's speed noise: an MSE near NOISE_STD**2 = 
 
 
 def plot_activations(ranges: dict[str, tuple[float, float]] | None = None, n: int = 101, *,
-                     path: str | Path | None = None) -> Figure:
+                     path: str | Path | None = None) -> DigitlabFigure:
     """Sigmoid and ReLU, each on its own x range, with their derivatives from autograd (the book's plot_function).
 
     `.values`: {"sigmoid": {"x", "y", "grad"}, "relu": {...}}, (n,) tensors.
@@ -32,7 +32,7 @@ def plot_activations(ranges: dict[str, tuple[float, float]] | None = None, n: in
         x = torch.linspace(*ranges[name], n).requires_grad_()
         y = fn(x)
         y.sum().backward()  # each y[i] depends only on x[i]: the sum's gradient is dy/dx pointwise
-        curve = result[name] = {"x": x.detach(), "y": y.detach(), "grad": x.grad}
+        curve = result[name] = {"x": x.detach(), "y": y.detach(), "grad": cast(torch.Tensor, x.grad)}
         ax.plot(curve["x"], curve["y"], label=name)
         ax.plot(curve["x"], curve["grad"], "--", label="derivative (autograd)")
         ax.set_title(f"{name} on [{ranges[name][0]:g}, {ranges[name][1]:g}]: steepest slope "
@@ -88,7 +88,7 @@ def _step_arrow(xs: list[float], xlim: tuple[float, float],
 
 
 def plot_sgd_quadratic(lrs: tuple[float, ...] = (0.1, 1.1), steps: int = 8, start: float = -1.5, *,
-                       path: str | Path | None = None) -> Figure:
+                       path: str | Path | None = None) -> DigitlabFigure:
     """f(x) = x**2, the gradient at the start and the SGD steps, one panel per lr; `.values`: {lr: [x_0..x_steps]}.
 
     With lr > 1 each step overshoots by a factor |1 - 2 lr| > 1: the axis widens to show it diverge.
@@ -138,14 +138,15 @@ def roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1) -> dict:
         if step < steps:
             loss.backward()
             with torch.no_grad():
-                params -= lr * params.grad
+                params -= lr * cast(torch.Tensor, params.grad)  # the step: against the gradient
             params.grad = None
     a, b, c = history[-1]
     return {"t": t, "u": u, "speed": speed, "fitted": a * u ** 2 + b * u + c, "losses": losses, "params": history,
             "final_params": history[-1], "lr": lr, "steps": steps, "t_mean": t_mean, "t_std": t_std}
 
 
-def plot_roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1, *, path: str | Path | None = None) -> Figure:
+def plot_roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1, *,
+                        path: str | Path | None = None) -> DigitlabFigure:
     """The data with the fit after a few steps (0, 2, 10, all) and the MSE per step (log scale, noise level marked).
 
     `.values`: roller_coaster's dict.
@@ -162,7 +163,8 @@ def plot_roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1, *, pat
     data_ax.set_xlabel(f"time t (fitted on u = (t - {fit['t_mean']:g}) / {fit['t_std']:.2f})", fontsize=8)
     data_ax.set_title(f"a*u²+b*u+c by SGD: lr {lr:g}, {steps} steps", fontsize=9)
     loss_ax.plot(range(steps + 1), fit["losses"], "o-", markersize=2)
-    loss_ax.axhline(NOISE_STD ** 2, color="grey", linestyle="--", linewidth=1, label=f"noise variance {NOISE_STD ** 2:g}")
+    loss_ax.axhline(NOISE_STD ** 2, color="grey", linestyle="--", linewidth=1,
+                    label=f"noise variance {NOISE_STD ** 2:g}")
     loss_ax.set_yscale("log")
     loss_ax.set_xlabel("step")
     loss_ax.legend(fontsize=7)

@@ -18,9 +18,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import DigitlabError
-from .common import finish, new_figure, panel_axes
-from .evaluation import (PLAIN_NORMALIZATION, plot_confusion_matrix, plot_linear_weights,  # noqa: F401
-                         plot_top_losses, top_losses)
+from .common import DigitlabFigure, finish, new_figure, panel_axes
+from .evaluation import PLAIN_NORMALIZATION, plot_confusion_matrix, plot_linear_weights, plot_top_losses, top_losses
+
+__all__ = ["is_constant", "plot_loss_curves", "plot_lr_find", "plot_lr_schedule", "plot_recorder_loss",
+           # re-exported from plots.evaluation, where they moved
+           "PLAIN_NORMALIZATION", "plot_confusion_matrix", "plot_linear_weights", "plot_top_losses", "top_losses"]
 
 
 def _floats(values: Any) -> list[float]:
@@ -37,7 +40,7 @@ def is_constant(lrs: Any, rtol: float = 1e-9) -> bool:
 
 
 def plot_loss_curves(history: list[dict], metric: str = "batch_accuracy", *,
-                     path: str | Path | None = None) -> Figure:
+                     path: str | Path | None = None) -> DigitlabFigure:
     """Train and valid loss per epoch; the metric per epoch on a second panel.
 
     `.values`: {"epoch", "train_loss", "valid_loss", metric: lists per epoch}; the metric list is
@@ -79,12 +82,10 @@ def plot_recorder_loss(losses: Any, history: list[dict], n_batches_per_epoch: in
     if not train:
         raise DigitlabError("no training batches recorded: nothing to plot")
     valid = [float(row["valid_loss"]) for row in history if row.get("valid_loss") is not None]
-    if n_batches_per_epoch is None and valid:
-        if len(train) % len(history):
-            raise DigitlabError(f"{len(train)} batches do not split into {len(history)} epochs: "
-                                "pass n_batches_per_epoch")
-        n_batches_per_epoch = len(train) // len(history)
-    ends = [(e + 1) * n_batches_per_epoch - 1 for e in range(len(valid))] if valid else []
+    if n_batches_per_epoch is None and valid and len(train) % len(history):
+        raise DigitlabError(f"{len(train)} batches do not split into {len(history)} epochs: pass n_batches_per_epoch")
+    per_epoch = n_batches_per_epoch or len(train) // max(len(history), 1)
+    ends = [(e + 1) * per_epoch - 1 for e in range(len(valid))]
     fig, ax, own = panel_axes(ax, (5.0, 3.0))
     ax.plot(range(len(train)), train, linewidth=1, label="train (per batch)")
     if valid:
