@@ -64,3 +64,13 @@ def test_reprs_are_one_line(sample):
     text = repr(sample)
     assert text.startswith("DigitDataset('tiny', train: 5 images") and "valid: 5 images" in text
     assert "source: test" in text and "\n" not in text and "tensor(" not in text
+
+
+def test_pictures_are_exported_without_loading_matplotlib_at_import():
+    import subprocess
+    import sys
+
+    code = ("import sys, digitlab; assert 'matplotlib' not in sys.modules; "
+            "from digitlab import PixelTable, show_image, show_images; print(show_image.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "digitlab.plots.images"

@@ -32,10 +32,22 @@ BOOK_TRAIN_BATCHES = math.ceil(12_396 / 256)  # batches per epoch of MNIST_SAMPL
 
 
 @pytest.fixture(scope="module")
-def chapter(session_home):
+def chapter_home(tmp_path_factory, session_home):
+    """A cache of this module's own (the session's tests expect to decode the mirror first), sharing
+    the session's downloaded npm tarball, so the mirror is fetched once per session."""
+    home = tmp_path_factory.mktemp("chapter-home")
+    npm = session_home / "downloads" / "npm"
+    npm.mkdir(parents=True, exist_ok=True)
+    (home / "downloads").mkdir()
+    (home / "downloads" / "npm").symlink_to(npm, target_is_directory=True)
+    return home
+
+
+@pytest.fixture(scope="module")
+def chapter(chapter_home):
     """The book's first cells: path, the 3s and 7s as stacked float tensors, and the valid tensors."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DIGITLAB_HOME", str(session_home))
+        mp.setenv("DIGITLAB_HOME", str(chapter_home))
         mp.setenv("DIGITLAB_OFFLINE", "1")
         path = untar_data("mnist_sample")
     threes = sorted((path / "train" / "3").iterdir())
@@ -272,8 +284,9 @@ def test_simple_net(chapter):
     assert learn.recorder.values[-1][2] >= band(chapter, 0.978, 0.97)  # the book: 0.9828
 
 
-def test_all_ten_digits(session_home):
+def test_all_ten_digits(chapter_home, monkeypatch):
     """The chapter's further-research exercise: the same Learner on 0-9 with cross_entropy."""
+    monkeypatch.setenv("DIGITLAB_HOME", str(chapter_home))
     data = load_dataset("mnist", log=lambda m: None)
     train, valid = data.train, data.valid
     assert train.classes == tuple(str(d) for d in range(10))

@@ -19,10 +19,23 @@ from .models import CNN, init_params, linear1, simple_net  # noqa: E402
 from .optim import SGD, BasicOptim  # noqa: E402
 from .tta import TTACB  # noqa: E402
 
+# Pictures load matplotlib (about 0.4 s): imported on first use, so `import digitlab` stays quick.
+_LAZY = {"show_image": "digitlab.plots.images", "show_images": "digitlab.plots.images",
+         "PixelTable": "digitlab.plots.pixels"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'digitlab' has no attribute {name!r}")
+
+
 __all__ = [
-    "CNN", "BasicOptim", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
+    "CNN", "PixelTable", "BasicOptim", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
     "ChannelsLastCB", "CompileCB", "DataLoader", "DataLoaders", "DeviceCB", "Learner", "MixedPrecisionCB",
     "OneCycleCB", "PixelSimilarity", "ProgressCB", "RecorderCB", "SGD", "TTACB", "__version__", "batch_accuracy",
     "calc_grad", "cross_entropy", "first", "ideal_digits", "init_params", "linear1", "load_dataset",
-    "mnist_distance", "mnist_loss", "simple_net", "tensor", "train_epoch", "train_model", "untar_data", "validate_epoch",
+    "mnist_distance", "mnist_loss", "show_image", "show_images", "simple_net", "tensor", "train_epoch", "train_model", "untar_data", "validate_epoch",
 ]
