@@ -13,7 +13,6 @@ def in_kernel() -> bool:
     """True inside a Jupyter (IPython) kernel: the place where HTML and inline figures show."""
     if "IPython" not in sys.modules:
         return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    get_ipython = getattr(sys.modules["IPython"], "get_ipython", None)
+    shell = get_ipython() if get_ipython else None
+    return getattr(shell, "kernel", None) is not None  # terminal IPython has a shell but no kernel

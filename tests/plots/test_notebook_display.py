@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from digitlab.plots import plot_roller_coaster, show_image
-from digitlab.plots.common import in_kernel
+from digitlab.notebook import in_kernel
 
 
 @pytest.fixture

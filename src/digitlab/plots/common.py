@@ -14,7 +14,6 @@ it is finished, so the book's `show_image(mean3);` shows a picture despite its s
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -24,18 +23,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import DigitlabError
+from ..notebook import in_kernel
 
 DPI = 100  # dots per inch of every saved PNG: a 3-inch panel is 300 pixels
 AnyFigure = TypeVar("AnyFigure", bound=Figure)
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter (IPython) kernel; never imports IPython when it is not loaded already."""
-    if "IPython" not in sys.modules:
-        return False
-    get_ipython = getattr(sys.modules["IPython"], "get_ipython", None)
-    shell = get_ipython() if get_ipython else None
-    return getattr(shell, "kernel", None) is not None  # terminal IPython has a shell but no kernel
 
 
 class DigitlabFigure(Figure):
