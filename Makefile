@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Each sets up everything it needs.
+# `make notebook` opens the chapter's notebooks in JupyterLab (installed into .venv on first use).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # the demo then validates on it, so its numbers compare with the book's.
 TEST_SET := $(wildcard ../shared/data/mnist-test)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test notebook strip-notebooks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,16 @@ demo: install
 test: install
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
+
+# JupyterLab is not a test dependency (the tests run the notebooks with nbclient): installed on first use.
+# The notebooks validate on the official test set when DIGITLAB_TEST_SET names it (as `make demo` does).
+notebook: install
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/pip install --quiet jupyterlab
+	$(if $(TEST_SET),DIGITLAB_TEST_SET=$(abspath $(TEST_SET))) $(BIN)/jupyter lab notebooks/
+
+# Outputs stay out of git (tests/test_notebooks.py checks): run this after saving a notebook you ran.
+strip-notebooks: install
+	$(BIN)/python scripts/strip_notebooks.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
