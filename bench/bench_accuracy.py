@@ -40,14 +40,18 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings.from_env()
     quiet = lambda message: None  # noqa: E731
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"python {platform.python_version()}; {args.seeds} seeds; trained on the offline mirror, tested on {TEST_SET}")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"python {platform.python_version()}; {args.seeds} seeds; trained on the offline mirror, tested on {TEST_SET}"
+    )
     print("| run | train images | test images | accuracy median | min | max | target | fit seconds median (min-max) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     dataset, valid, _ = train_and_valid("mnist_sample", TEST_SET, settings, quiet)
     baseline = PixelSimilarity.fit(dataset.train)
     accuracy = accuracy_report(baseline.predict(valid.images), valid.labels, valid.classes)["accuracy"]
-    print(f"| pixel similarity (L1), 3 vs 7 | {len(dataset.train):,} | {len(valid):,} | {accuracy:.4f} | - | - | 0.95 | - |")
+    print(
+        f"| pixel similarity (L1), 3 vs 7 | {len(dataset.train):,} | {len(valid):,} | {accuracy:.4f} | - | - | 0.95 | - |"
+    )
     for name in args.runs.split(","):
         model, data, target = RUNS[name]
         dataset, valid, _ = train_and_valid(data, TEST_SET, settings, quiet)
@@ -58,9 +62,12 @@ def main() -> None:
             accuracies.append(evaluate(SavedModel(result.learner.model, meta), valid)["accuracy"])
             seconds.append(result.fit_seconds)
         label = f"{model}, {'3 vs 7' if data == 'mnist_sample' else '10 digits'}"
-        print(f"| {label} | {len(dataset.train):,} | {len(valid):,} | {statistics.median(accuracies):.4f} | "
-              f"{min(accuracies):.4f} | {max(accuracies):.4f} | {target} | "
-              f"{statistics.median(seconds):.1f} ({min(seconds):.1f}-{max(seconds):.1f}) |", flush=True)
+        print(
+            f"| {label} | {len(dataset.train):,} | {len(valid):,} | {statistics.median(accuracies):.4f} | "
+            f"{min(accuracies):.4f} | {max(accuracies):.4f} | {target} | "
+            f"{statistics.median(seconds):.1f} ({min(seconds):.1f}-{max(seconds):.1f}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

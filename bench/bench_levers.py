@@ -18,11 +18,10 @@ import time
 
 import torch
 
+from bench_time_to_accuracy import TEST_SET, hardware
 from digitlab.config import Settings
 from digitlab.loading import train_and_valid
 from digitlab.training import TrainConfig, build_learner, resolve_device
-
-from bench_time_to_accuracy import TEST_SET, hardware
 
 VARIANTS = {  # name: (TrainConfig overrides, keep channels-last)
     "default": ({}, True),
@@ -46,8 +45,9 @@ def main() -> None:
     learners, warmup = {}, {}
     for name in names:
         overrides, channels_last = VARIANTS[name]
-        learn, config, _, _ = build_learner(TrainConfig(model="cnn", device=device, bs=args.bs, **overrides),
-                                            dataset.train, valid, progress=False)
+        learn, config, _, _ = build_learner(
+            TrainConfig(model="cnn", device=device, bs=args.bs, **overrides), dataset.train, valid, progress=False
+        )
         if not channels_last:
             learn.model.to(memory_format=torch.contiguous_format)
         started = time.perf_counter()
@@ -61,14 +61,19 @@ def main() -> None:
             learn.fit(1)
             seconds[name].append(learn.recorder.history[-1]["train_seconds"])
     n_train, base = len(dataset.train), statistics.median(seconds[names[0]])
-    print(f"# {hardware(device)}; torch {torch.__version__}; CNN width {config.width}, bs {config.bs}, "
-          f"{n_train:,} images per epoch; median of {args.rounds} interleaved epochs after a warm-up epoch")
+    print(
+        f"# {hardware(device)}; torch {torch.__version__}; CNN width {config.width}, bs {config.bs}, "
+        f"{n_train:,} images per epoch; median of {args.rounds} interleaved epochs after a warm-up epoch"
+    )
     print(f"| variant | training s per epoch | images/s | vs {names[0]} | warm-up epoch s (compiles) |")
     print("| --- | --- | --- | --- | --- |")
     for name in names:
         median = statistics.median(seconds[name])
-        print(f"| {name} | {median:.2f} ({min(seconds[name]):.2f}-{max(seconds[name]):.2f}) | {n_train / median:,.0f} | "
-              f"{base / median:.2f}x | {warmup[name]:.1f} |", flush=True)
+        print(
+            f"| {name} | {median:.2f} ({min(seconds[name]):.2f}-{max(seconds[name]):.2f}) | {n_train / median:,.0f} | "
+            f"{base / median:.2f}x | {warmup[name]:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ LR = {"linear": 1.0, "simple_net": 0.1}
 
 
 def data():
-    dataset, valid, _ = train_and_valid("mnist_sample", "../shared/data/mnist-test", Settings.from_env(), lambda m: None)
+    dataset, valid, _ = train_and_valid(
+        "mnist_sample", "../shared/data/mnist-test", Settings.from_env(), lambda m: None
+    )
     prep = lambda d: (d.images.float().div(255).reshape(len(d), 784), targets_for(d.labels, True))  # noqa: E731
     return prep(dataset.train), prep(valid)
 
@@ -65,21 +67,24 @@ def randperm_loop(model, train, valid, epochs, bs, lr):
         perm = torch.randperm(len(x))
         xs, ys = x[perm], y[perm]
         for i in range(0, len(x), bs):
-            loss = mnist_loss(model(xs[i:i + bs]), ys[i:i + bs])
+            loss = mnist_loss(model(xs[i : i + bs]), ys[i : i + bs])
             loss.backward()
             opt.step()
             opt.zero_grad()
         with torch.no_grad():
-            stats = [(mnist_loss(p := model(vx[i:i + 2 * bs]), vy[i:i + 2 * bs]), batch_accuracy(p, vy[i:i + 2 * bs]))
-                     for i in range(0, len(vx), 2 * bs)]
+            stats = [
+                (mnist_loss(p := model(vx[i : i + 2 * bs]), vy[i : i + 2 * bs]), batch_accuracy(p, vy[i : i + 2 * bs]))
+                for i in range(0, len(vx), 2 * bs)
+            ]
         _ = [s[1].item() for s in stats]
 
 
 def digitlab_learner(model, train, valid, epochs, bs, lr):
     """(c): digitlab as `digitlab train` runs it, minus the printed table."""
     dls = DataLoaders.from_tensors(*train, *valid, batch_size=bs, seed=0)
-    Learner(dls, model, mnist_loss, opt_func=SGD, lr=lr, metrics=[batch_accuracy],
-            cbs=[RecorderCB(), DivergenceGuardCB()]).fit(epochs)
+    Learner(
+        dls, model, mnist_loss, opt_func=SGD, lr=lr, metrics=[batch_accuracy], cbs=[RecorderCB(), DivergenceGuardCB()]
+    ).fit(epochs)
 
 
 LOOPS = {"a_torch_dataloader": torch_dataloader_loop, "b_randperm": randperm_loop, "c_digitlab": digitlab_learner}
@@ -93,9 +98,13 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     args = parser.parse_args()
     train, valid = data()
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, python {platform.python_version()}, "
-          f"train {len(train[0])}, valid {len(valid[0])}, bs {args.bs}, {args.epochs} epochs x {args.repeats} repeats")
-    print("| model | threads | (a) torch DataLoader ms/epoch | (b) randperm ms/epoch | (c) digitlab ms/epoch | c/b | a/c |")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, python {platform.python_version()}, "
+        f"train {len(train[0])}, valid {len(valid[0])}, bs {args.bs}, {args.epochs} epochs x {args.repeats} repeats"
+    )
+    print(
+        "| model | threads | (a) torch DataLoader ms/epoch | (b) randperm ms/epoch | (c) digitlab ms/epoch | c/b | a/c |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in ("linear", "simple_net"):
         for threads in [int(t) for t in args.threads.split(",")]:

@@ -55,9 +55,26 @@ def run_ab(png: bytes, port: int, args: argparse.Namespace) -> None:
     with tempfile.NamedTemporaryFile(suffix=".png") as body:
         body.write(png)
         body.flush()
-        out = subprocess.run(["ab", "-k", "-q", "-n", str(args.requests), "-c", str(args.clients), "-p", body.name,
-                              "-T", "image/png", f"http://127.0.0.1:{port}/api/predict"],
-                             capture_output=True, text=True, timeout=DEADLINE_S).stdout
+        out = subprocess.run(
+            [
+                "ab",
+                "-k",
+                "-q",
+                "-n",
+                str(args.requests),
+                "-c",
+                str(args.clients),
+                "-p",
+                body.name,
+                "-T",
+                "image/png",
+                f"http://127.0.0.1:{port}/api/predict",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S,
+        ).stdout
+
     def value(pattern: str) -> str:
         return re.search(pattern, out, re.M)[1]
 
@@ -67,7 +84,9 @@ def run_ab(png: bytes, port: int, args: argparse.Namespace) -> None:
     p50, p90, p99, top = (value(rf"^\s+{q}%\s+(\d+)") for q in (50, 90, 99, 100))
     print("| workers | requests | clients | errors | throughput req/s | p50 ms | p90 ms | p99 ms | max ms |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| {args.workers} | {args.requests:,} | {args.clients} (ab) | {errors} | {rate:.0f} | {p50} | {p90} | {p99} | {top} |")
+    print(
+        f"| {args.workers} | {args.requests:,} | {args.clients} (ab) | {errors} | {rate:.0f} | {p50} | {p90} | {p99} | {top} |"
+    )
 
 
 def free_port() -> int:
@@ -85,8 +104,20 @@ def main() -> None:
     parser.add_argument("--client", choices=["python", "ab"], default="python")
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "digitlab", "serve", str(args.model), "--port", str(port), "--quiet",
-                               "--workers", str(args.workers)])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "digitlab",
+            "serve",
+            str(args.model),
+            "--port",
+            str(port),
+            "--quiet",
+            "--workers",
+            str(args.workers),
+        ]
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -110,7 +141,9 @@ def main() -> None:
                 if time.monotonic() > stop_at:
                     return
                 started = time.perf_counter()
-                connection.request("POST", "/api/predict", body=pngs[k % len(pngs)], headers={"Content-Type": "image/png"})
+                connection.request(
+                    "POST", "/api/predict", body=pngs[k % len(pngs)], headers={"Content-Type": "image/png"}
+                )
                 response = connection.getresponse()
                 body = response.read()
                 elapsed = time.perf_counter() - started
@@ -130,8 +163,10 @@ def main() -> None:
         ms = np.array(latencies) * 1000
         print("| workers | requests | clients | errors | throughput req/s | p50 ms | p90 ms | p99 ms | max ms |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        print(f"| {args.workers} | {len(latencies):,} | {args.clients} | {len(errors)} | {len(latencies) / wall:.0f} | "
-              f"{statistics.median(ms):.1f} | {np.percentile(ms, 90):.1f} | {np.percentile(ms, 99):.1f} | {ms.max():.1f} |")
+        print(
+            f"| {args.workers} | {len(latencies):,} | {args.clients} | {len(errors)} | {len(latencies) / wall:.0f} | "
+            f"{statistics.median(ms):.1f} | {np.percentile(ms, 90):.1f} | {np.percentile(ms, 99):.1f} | {ms.max():.1f} |"
+        )
         if errors:
             print("first errors:", errors[:3])
     finally:

@@ -20,7 +20,7 @@ import torch
 from digitlab.callbacks import ProgressCB
 from digitlab.config import Settings
 from digitlab.inference import model_outputs
-from digitlab.learner import CancelEpochException, Callback
+from digitlab.learner import Callback, CancelEpochException
 from digitlab.loading import train_and_valid
 from digitlab.training import TrainConfig, build_learner
 
@@ -40,14 +40,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     dataset, valid, _ = train_and_valid("mnist", "../shared/data/mnist-test", Settings.from_env(), lambda m: None)
-    print(f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"train {len(dataset.train):,} digits, infer {len(valid):,}")
+    print(
+        f"# {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"train {len(dataset.train):,} digits, infer {len(valid):,}"
+    )
     print("| model | batch size | train images/s | inference images/s |")
     print("| --- | --- | --- | --- |")
     for name in ("linear", "simple_net", "cnn"):
         train_rates, infer_rates = [], []
         for repeat in range(args.repeats):
-            learn, config, _, norm = build_learner(TrainConfig(model=name, seed=repeat), dataset.train, valid, progress=False)
+            learn, config, _, norm = build_learner(
+                TrainConfig(model=name, seed=repeat), dataset.train, valid, progress=False
+            )
             learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCB)])
             learn.add_cbs([TrainOnlyCB()])
             learn.fit(1)  # warm-up: first-call allocations
@@ -59,7 +63,9 @@ def main() -> None:
             started = time.perf_counter()
             model_outputs(model, valid.images, norm)
             infer_rates.append(len(valid) / (time.perf_counter() - started))
-        print(f"| {name} | {config.bs} | {statistics.median(train_rates):,.0f} | {statistics.median(infer_rates):,.0f} |")
+        print(
+            f"| {name} | {config.bs} | {statistics.median(train_rates):,.0f} | {statistics.median(infer_rates):,.0f} |"
+        )
 
 
 if __name__ == "__main__":

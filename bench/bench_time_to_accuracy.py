@@ -61,19 +61,35 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     dataset, valid, _ = train_and_valid(TASKS[args.task], args.test_set, Settings.from_env(), lambda message: None)
-    levers = [f"precision {args.precision}"] + (["torch.compile"] if args.compile else []) + (["TTA"] if args.tta else [])
-    print(f"# {hardware(device)}; torch {torch.__version__}, python {platform.python_version()}; {args.seeds} seeds; "
-          f"trained on {len(dataset.train):,} mirror digits, tested on {len(valid):,} ({args.test_set}); "
-          f"{', '.join(levers)}; bs {args.bs or 'default'}, lr {args.lr or 'default'}")
-    print("| epochs | accuracy median | min | max | seeds >= target | training s median (min-max) | "
-          "validation s per run | compile s median |")
+    levers = (
+        [f"precision {args.precision}"] + (["torch.compile"] if args.compile else []) + (["TTA"] if args.tta else [])
+    )
+    print(
+        f"# {hardware(device)}; torch {torch.__version__}, python {platform.python_version()}; {args.seeds} seeds; "
+        f"trained on {len(dataset.train):,} mirror digits, tested on {len(valid):,} ({args.test_set}); "
+        f"{', '.join(levers)}; bs {args.bs or 'default'}, lr {args.lr or 'default'}"
+    )
+    print(
+        "| epochs | accuracy median | min | max | seeds >= target | training s median (min-max) | "
+        "validation s per run | compile s median |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     reached = None
     for epochs in [int(e) for e in args.epochs.split(",")]:
         accuracies, train_seconds, valid_seconds, compile_seconds = [], [], [], []
         for seed in range(args.seeds):
-            config = TrainConfig(model="cnn", epochs=epochs, seed=seed, device=device, precision=args.precision,
-                                 compile=args.compile, tta=args.tta, bs=args.bs, lr=args.lr, width=args.width)
+            config = TrainConfig(
+                model="cnn",
+                epochs=epochs,
+                seed=seed,
+                device=device,
+                precision=args.precision,
+                compile=args.compile,
+                tta=args.tta,
+                bs=args.bs,
+                lr=args.lr,
+                width=args.width,
+            )
             if args.compile:
                 torch._dynamo.reset()  # every run pays its own compile, as a user's would
             result = train(config, dataset.train, valid, progress=False)
@@ -85,15 +101,20 @@ def main() -> None:
             compile_seconds.append(compiled[True] + compiled[False])
             accuracies.append(history[-1]["batch_accuracy"])
         hits = sum(a >= args.target for a in accuracies)
-        print(f"| {epochs} | {statistics.median(accuracies):.4f} | {min(accuracies):.4f} | {max(accuracies):.4f} | "
-              f"{hits}/{args.seeds} | {statistics.median(train_seconds):.2f} ({min(train_seconds):.2f}-"
-              f"{max(train_seconds):.2f}) | {statistics.median(valid_seconds):.2f} | "
-              f"{statistics.median(compile_seconds):.2f} |", flush=True)
+        print(
+            f"| {epochs} | {statistics.median(accuracies):.4f} | {min(accuracies):.4f} | {max(accuracies):.4f} | "
+            f"{hits}/{args.seeds} | {statistics.median(train_seconds):.2f} ({min(train_seconds):.2f}-"
+            f"{max(train_seconds):.2f}) | {statistics.median(valid_seconds):.2f} | "
+            f"{statistics.median(compile_seconds):.2f} |",
+            flush=True,
+        )
         if hits == args.seeds and reached is None:
             reached = (epochs, statistics.median(train_seconds))
     if reached:
-        print(f"\ntime to >= {args.target}: {reached[1]:.2f} s of training (median of {args.seeds} seeds), "
-              f"{reached[0]} epochs, every seed reached it")
+        print(
+            f"\ntime to >= {args.target}: {reached[1]:.2f} s of training (median of {args.seeds} seeds), "
+            f"{reached[0]} epochs, every seed reached it"
+        )
     else:
         print(f"\nno budget tried brought every seed to {args.target}")
     print(f"({time.strftime('%Y-%m-%d %H:%M')})")

@@ -125,8 +125,6 @@ def server():
         assert not set(threading.enumerate()) - before
 
 
-
-
 # ---- synthetic digits: strokes that a pixel-similarity model separates perfectly ----
 
 import numpy as np  # noqa: E402
@@ -139,9 +137,9 @@ def stroke_digits(n_per_class: int, classes: tuple[int, ...] = (3, 7), seed: int
     for k, label in enumerate(classes):
         base = np.zeros((28, 28), np.float64)
         if k % 2 == 0:
-            base[4:24, 6 + 2 * k: 10 + 2 * k] = 255  # a vertical bar, shifted per class
+            base[4:24, 6 + 2 * k : 10 + 2 * k] = 255  # a vertical bar, shifted per class
         else:
-            base[6 + 2 * k: 10 + 2 * k, 4:24] = 255  # a horizontal bar
+            base[6 + 2 * k : 10 + 2 * k, 4:24] = 255  # a horizontal bar
         for _ in range(n_per_class):
             noisy = base + rng.normal(0, 20, size=(28, 28))
             images.append(np.clip(noisy, 0, 255).astype(np.uint8))

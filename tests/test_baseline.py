@@ -68,7 +68,7 @@ def test_ideal_digits_are_class_means(digits_factory):
 
 
 def test_is_3_like_the_book(digits_factory):
-    images, labels = digits_factory(20, classes=(3, 7))
+    images, _labels = digits_factory(20, classes=(3, 7))
     floats = torch.from_numpy(images).float() / 255
     mean3, mean7 = floats[:20].mean(0), floats[20:].mean(0)
     is_3 = is_closer_to_first(floats, mean3, mean7)

@@ -17,8 +17,9 @@ def sample(digits_factory) -> DigitDataset:
     images, labels = digits_factory(5, (3, 7), 0)
     index = torch.as_tensor((labels == 7).astype(np.int64))
     digits = Digits(torch.from_numpy(images), index, ("3", "7"))
-    return DigitDataset("tiny", digits.subset(torch.arange(0, 10, 2)), digits.subset(torch.arange(1, 10, 2)),
-                        {"source": "test"})
+    return DigitDataset(
+        "tiny", digits.subset(torch.arange(0, 10, 2)), digits.subset(torch.arange(1, 10, 2)), {"source": "test"}
+    )
 
 
 def test_untar_data_writes_the_sample_layout_once(sample, tmp_path, monkeypatch):
@@ -70,7 +71,9 @@ def test_pictures_are_exported_without_loading_matplotlib_at_import():
     import subprocess
     import sys
 
-    code = ("import sys, digitlab; assert 'matplotlib' not in sys.modules; "
-            "from digitlab import PixelTable, show_image, show_images; print(show_image.__module__)")
+    code = (
+        "import sys, digitlab; assert 'matplotlib' not in sys.modules; "
+        "from digitlab import PixelTable, show_image, show_images; print(show_image.__module__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "digitlab.plots.images"

@@ -21,9 +21,25 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from digitlab import (SGD, BasicOptim, DataLoader, DataLoaders, Learner, batch_accuracy, calc_grad, cross_entropy,
-                      first, init_params, load_dataset, mnist_distance, mnist_loss, tensor, train_epoch, untar_data,
-                      validate_epoch)
+from digitlab import (
+    SGD,
+    BasicOptim,
+    DataLoader,
+    DataLoaders,
+    Learner,
+    batch_accuracy,
+    calc_grad,
+    cross_entropy,
+    first,
+    init_params,
+    load_dataset,
+    mnist_distance,
+    mnist_loss,
+    tensor,
+    train_epoch,
+    untar_data,
+    validate_epoch,
+)
 from digitlab.digits import evaluation_split
 from digitlab.errors import DigitlabError
 
@@ -61,11 +77,22 @@ def chapter(chapter_home):
         valid_3_tens = test.images[test.labels == 0].float() / 255
         valid_7_tens = test.images[test.labels == 1].float() / 255
     else:
-        valid_3_tens = torch.stack([tensor(Image.open(o)) for o in sorted((path / "valid" / "3").iterdir())]).float() / 255
-        valid_7_tens = torch.stack([tensor(Image.open(o)) for o in sorted((path / "valid" / "7").iterdir())]).float() / 255
-    return {"path": path, "threes": threes, "sevens": sevens, "stacked_threes": stacked_threes,
-            "stacked_sevens": stacked_sevens, "valid_3_tens": valid_3_tens, "valid_7_tens": valid_7_tens,
-            "official": TEST_SET.exists()}
+        valid_3_tens = (
+            torch.stack([tensor(Image.open(o)) for o in sorted((path / "valid" / "3").iterdir())]).float() / 255
+        )
+        valid_7_tens = (
+            torch.stack([tensor(Image.open(o)) for o in sorted((path / "valid" / "7").iterdir())]).float() / 255
+        )
+    return {
+        "path": path,
+        "threes": threes,
+        "sevens": sevens,
+        "stacked_threes": stacked_threes,
+        "stacked_sevens": stacked_sevens,
+        "valid_3_tens": valid_3_tens,
+        "valid_7_tens": valid_7_tens,
+        "official": TEST_SET.exists(),
+    }
 
 
 def band(chapter: dict, official: float, holdout: float) -> float:
@@ -90,6 +117,7 @@ def steps_epochs(n_book_epochs: int, dl: DataLoader) -> int:
 
 
 # ---- pixels -----------------------------------------------------------------------------
+
 
 def test_pixels_are_a_tensor(chapter):
     im3 = Image.open(chapter["threes"][1])
@@ -138,9 +166,10 @@ def test_broadcasting_and_the_baseline(chapter):
 
 # ---- SGD ----------------------------------------------------------------------------------
 
+
 def test_gradients_and_the_roller_coaster():
     def f(x):
-        return (x ** 2).sum()
+        return (x**2).sum()
 
     xt = tensor([3.0, 4.0, 10.0]).requires_grad_()
     f(xt).backward()
@@ -153,7 +182,7 @@ def test_gradients_and_the_roller_coaster():
 
     def g(t, params):
         a, b, c = params
-        return a * (t ** 2) + (b * t) + c
+        return a * (t**2) + (b * t) + c
 
     def mse(preds, targets):
         return ((preds - targets) ** 2).mean()
@@ -179,9 +208,10 @@ def test_mnist_loss_as_the_book_builds_it():
     # digitlab's is the book's second version, with the sigmoid; int and 1-d targets as the book's
     expected = torch.where(trgts == 1, 1 - prds.sigmoid(), prds.sigmoid()).mean()
     torch.testing.assert_close(mnist_loss(prds, trgts), expected)
-    torch.testing.assert_close(mnist_loss(tensor([0.9, 0.4, -0.2]), tensor([1, 0, 1])),
-                               torch.where(trgts == 1, 1 - tensor([0.9, 0.4, -0.2]).sigmoid(),
-                                           tensor([0.9, 0.4, -0.2]).sigmoid()).mean())
+    torch.testing.assert_close(
+        mnist_loss(tensor([0.9, 0.4, -0.2]), tensor([1, 0, 1])),
+        torch.where(trgts == 1, 1 - tensor([0.9, 0.4, -0.2]).sigmoid(), tensor([0.9, 0.4, -0.2]).sigmoid()).mean(),
+    )
     with pytest.raises(DigitlabError, match="use cross_entropy"):  # the 10-digit mistake says what to use
         mnist_loss(torch.zeros(4, 10), torch.zeros(4, 1))
 
@@ -200,7 +230,7 @@ def test_dataloaders_as_the_book_shows_them():
 
 
 def test_linear_model_by_hand(chapter):
-    train_x, train_y, dset, valid_x, valid_y, valid_dset = book_data(chapter)
+    train_x, train_y, dset, _valid_x, _valid_y, valid_dset = book_data(chapter)
     assert train_x.shape == (len(train_y), 784) and train_y.shape == (len(train_y), 1)
     x, y = dset[0]
     assert x.shape == (784,) and y.shape == (1,)
@@ -258,7 +288,7 @@ def test_basic_optim_then_sgd_then_learner(chapter):
     dls = DataLoaders(dl, valid_dl)
     learn = Learner(dls, nn.Linear(28 * 28, 1), opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)
     learn.fit(steps_epochs(10, dl), lr=lr)
-    train_loss, valid_loss, accuracy = learn.recorder.values[-1]
+    _train_loss, valid_loss, accuracy = learn.recorder.values[-1]
     assert 0 < valid_loss < 0.1 and accuracy >= band(chapter, 0.96, 0.95)  # the book: 0.9686 after 10 epochs
 
 
@@ -290,9 +320,10 @@ def test_all_ten_digits(chapter_home, monkeypatch):
     data = load_dataset("mnist", log=lambda m: None)
     train, valid = data.train, data.valid
     assert train.classes == tuple(str(d) for d in range(10))
-    dls = DataLoaders(DataLoader((train.float_images().view(-1, 784), train.labels), batch_size=256, shuffle=True,
-                                 seed=0),
-                      DataLoader((valid.float_images().view(-1, 784), valid.labels), batch_size=512))
+    dls = DataLoaders(
+        DataLoader((train.float_images().view(-1, 784), train.labels), batch_size=256, shuffle=True, seed=0),
+        DataLoader((valid.float_images().view(-1, 784), valid.labels), batch_size=512),
+    )
     torch.manual_seed(0)
     with pytest.raises(DigitlabError, match="use cross_entropy"):
         Learner(dls, nn.Linear(784, 10), loss_func=mnist_loss, metrics=batch_accuracy).fit(1)

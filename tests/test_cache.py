@@ -13,8 +13,13 @@ from digitlab.digits import DigitDataset, Digits
 def _dataset(with_valid: bool) -> DigitDataset:
     images = torch.randint(0, 256, (6, 28, 28), dtype=torch.uint8)
     digits = Digits(images, torch.tensor([0, 1, 0, 1, 0, 1]), ("3", "7"))
-    return DigitDataset("x", digits, digits.subset(torch.arange(2)) if with_valid else None,
-                        {"source": "folder", "path": "/somewhere"}, valid_is_holdout=with_valid)
+    return DigitDataset(
+        "x",
+        digits,
+        digits.subset(torch.arange(2)) if with_valid else None,
+        {"source": "folder", "path": "/somewhere"},
+        valid_is_holdout=with_valid,
+    )
 
 
 def test_round_trip_with_and_without_valid(tmp_path):

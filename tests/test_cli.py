@@ -21,8 +21,9 @@ def run_json(capsys, *argv) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("command", ["data", "baseline", "show", "train", "evaluate", "demo", "report", "explain",
-                                     "predict", "serve"])
+@pytest.mark.parametrize(
+    "command", ["data", "baseline", "show", "train", "evaluate", "demo", "report", "explain", "predict", "serve"]
+)
 def test_every_command_has_help_with_examples(capsys, command):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -56,7 +57,10 @@ def test_baseline_with_a_ten_class_valid_set_keeps_known_classes(capsys, tmp_pat
     images, labels = digits_factory(3, classes=tuple(range(10)))
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
-    assert main(["baseline", "--data", str(tmp_path / "sample"), "--valid", str(tmp_path), "--metric", "rmse", "--json"]) == 0
+    assert (
+        main(["baseline", "--data", str(tmp_path / "sample"), "--valid", str(tmp_path), "--metric", "rmse", "--json"])
+        == 0
+    )
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert result["n_valid"] == 6 and result["valid_reduced_from"] == 30
@@ -87,7 +91,7 @@ def test_show_a_dataset_digit_and_save_png(capsys, tmp_path, png_tree):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     main(["show", str(tmp_path / "sample" / "train" / "3" / "0.png")])
     text = capsys.readouterr().out
-    assert len(text.splitlines()) == 29 and "255" in text or " 2" in text  # header + 28 rows of numbers
+    assert (len(text.splitlines()) == 29 and "255" in text) or " 2" in text  # header + 28 rows of numbers
 
 
 def test_show_crops_by_name(capsys, tmp_path, png_tree):
@@ -130,6 +134,7 @@ def test_archive_with_dotdot_member_writes_nothing_outside_cache(capsys, tmp_pat
         member = tarfile.TarInfo("../../../../escaped.txt")
         member.size = len(payload)
         tar.addfile(member, io.BytesIO(payload))
+
     def outside_cache():  # everything under pytest's temp root except the digitlab cache
         return {p for p in tmp_path.parent.parent.rglob("*") if session_home not in (p, *p.parents)}
 

@@ -24,8 +24,24 @@ def digit_image(vertical: bool, size: tuple[int, int] = (120, 140), ink: int = 0
 def model(tmp_path, png_tree, capsys) -> Path:
     png_tree(tmp_path / "sample", {"train": 20, "valid": 8})
     run = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "sample"), "--model", "linear", "--epochs", "3",
-                 "--out", str(run), "--quiet", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "sample"),
+                "--model",
+                "linear",
+                "--epochs",
+                "3",
+                "--out",
+                str(run),
+                "--quiet",
+                "--json",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     return run
 

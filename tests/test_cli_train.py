@@ -64,13 +64,29 @@ def test_train_then_evaluate(capsys, tmp_path, sample):
     assert evaluated["per_class"] == result["per_class"] and evaluated["n_valid"] == 16
     assert evaluated["reduced_to_model_classes"] is None
     # the model.json path names the same model
-    assert run_json(capsys, "evaluate", str(run / "model.json"), "--data", str(sample))["accuracy"] == result["accuracy"]
+    assert (
+        run_json(capsys, "evaluate", str(run / "model.json"), "--data", str(sample))["accuracy"] == result["accuracy"]
+    )
 
 
 def test_train_and_evaluate_with_tta_and_bf16(capsys, tmp_path, sample):
     run = tmp_path / "run"
-    result = run_json(capsys, "train", "--data", str(sample), "--model", "cnn", "--epochs", "2", "--tta",
-                      "--precision", "bf16", "--out", str(run), "--quiet")
+    result = run_json(
+        capsys,
+        "train",
+        "--data",
+        str(sample),
+        "--model",
+        "cnn",
+        "--epochs",
+        "2",
+        "--tta",
+        "--precision",
+        "bf16",
+        "--out",
+        str(run),
+        "--quiet",
+    )
     assert result["config"]["tta"] is True and result["config"]["precision"] == "bf16"
     assert result["compile_seconds"] is None  # no --compile
     saved = load_model(run)
@@ -112,8 +128,21 @@ def test_train_with_a_huge_learning_rate_stops_with_a_one_line_error(capsys, tmp
     for split, n in (("train", 60), ("t10k", 30)):
         write_idx(data / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         write_idx(data / f"{split}-labels-idx1-ubyte", (np.arange(n) % 3).astype(np.uint8))
-    err = fails(capsys, "train", "--data", str(data), "--model", "linear", "--lr", "1e9", "--epochs", "3",
-                "--out", str(tmp_path / "run"), "--quiet")
+    err = fails(
+        capsys,
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        "linear",
+        "--lr",
+        "1e9",
+        "--epochs",
+        "3",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     assert "diverged" in err and "epoch" in err and "1e+09" in err
     assert not (tmp_path / "run").exists()  # nothing saved
 
@@ -138,8 +167,25 @@ def test_demo_runs_the_baseline_and_the_linear_model(capsys, sample):
 
 def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):
     def history(seed: int, out: str) -> list[dict]:
-        result = run_json(capsys, "train", "--data", str(sample), "--model", "simple_net", "--epochs", "3",
-                          "--lr", "0.5", "--bs", "16", "--seed", str(seed), "--out", str(tmp_path / out), "--quiet")
+        result = run_json(
+            capsys,
+            "train",
+            "--data",
+            str(sample),
+            "--model",
+            "simple_net",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.5",
+            "--bs",
+            "16",
+            "--seed",
+            str(seed),
+            "--out",
+            str(tmp_path / out),
+            "--quiet",
+        )
         assert result["config"]["seed"] == seed
         return without_time(result["history"])
 
@@ -153,8 +199,23 @@ def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):
 def test_checkpoints_are_saved_every_epoch_and_loadable(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
     out = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "sample"), "--epochs", "2", "--out", str(out), "--checkpoints",
-                 "--quiet", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "sample"),
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+                "--checkpoints",
+                "--quiet",
+                "--json",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     meta = json.loads((out / "checkpoint" / "model.json").read_text())
     assert meta["epoch"] == 2 and meta["checkpoint"] is True
@@ -164,7 +225,9 @@ def test_checkpoints_are_saved_every_epoch_and_loadable(capsys, tmp_path, png_tr
 
 def test_lr_find_prints_a_suggestion_and_trains_nothing(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 20, "valid": 4})
-    assert main(["train", "--data", str(tmp_path / "sample"), "--lr-find", "--json", "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(["train", "--data", str(tmp_path / "sample"), "--lr-find", "--json", "--out", str(tmp_path / "run")]) == 0
+    )
     found = json.loads(capsys.readouterr().out)
     assert found["lrs"][0] == 1e-7 and len(found["lrs"]) == len(found["losses"]) > 10
     assert found["lrs"][0] <= found["suggestion"] <= found["lrs"][-1]

@@ -36,7 +36,7 @@ def test_stratified_holdout_is_deterministic_and_proportional():
     digits = _digits({"3": 100, "7": 50})
     train, valid = stratified_holdout(digits, 0.2, seed=0)
     assert valid.counts() == {"3": 20, "7": 10} and train.counts() == {"3": 80, "7": 40}
-    train2, valid2 = stratified_holdout(digits, 0.2, seed=0)
+    _train2, valid2 = stratified_holdout(digits, 0.2, seed=0)
     assert torch.equal(valid.images, valid2.images)
     _, valid3 = stratified_holdout(digits, 0.2, seed=1)
     assert not torch.equal(valid.images, valid3.images)

@@ -21,19 +21,49 @@ def test_dist_env_from_torchrun_variables():
 
 def test_two_processes_agree_and_match_one(tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 60, "valid": 20}, classes=(3, 7))
-    common = ["train", "--data", str(tmp_path / "sample"), "--model", "simple_net", "--epochs", "4", "--seed", "1",
-              "--quiet", "--json"]
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          "-m", "digitlab", *common, "--out", str(tmp_path / "ddp")],
-                         capture_output=True, text=True, timeout=300)
+    common = [
+        "train",
+        "--data",
+        str(tmp_path / "sample"),
+        "--model",
+        "simple_net",
+        "--epochs",
+        "4",
+        "--seed",
+        "1",
+        "--quiet",
+        "--json",
+    ]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "digitlab",
+            *common,
+            "--out",
+            str(tmp_path / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     fingerprints = dict(re.findall(r"rank (\d): weights sha256 ([0-9a-f]{64})", run.stderr))
     assert set(fingerprints) == {"0", "1"} and fingerprints["0"] == fingerprints["1"]
     result = json.loads(run.stdout)  # only rank 0 printed
     assert result["world_size"] == 2 and result["weights_sha256"] == fingerprints["0"]
     assert (tmp_path / "ddp" / "model.safetensors").exists()
-    single = subprocess.run([sys.executable, "-m", "digitlab", *common, "--out", str(tmp_path / "one")],
-                            capture_output=True, text=True, timeout=300)
+    single = subprocess.run(
+        [sys.executable, "-m", "digitlab", *common, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr[-2000:]
     one = json.loads(single.stdout)
     assert one["world_size"] == 1
@@ -45,5 +75,7 @@ def test_two_processes_agree_and_match_one(tmp_path, png_tree):
 
 def test_shards_of_the_training_loader_partition_an_epoch():
     x = torch.arange(10)
-    halves = [torch.cat([b for b, in DataLoader((x,), batch_size=3, shuffle=True, seed=0, shard=(r, 2))]) for r in (0, 1)]
+    halves = [
+        torch.cat([b for (b,) in DataLoader((x,), batch_size=3, shuffle=True, seed=0, shard=(r, 2))]) for r in (0, 1)
+    ]
     assert sorted(torch.cat(halves).tolist()) == list(range(10))

@@ -182,9 +182,7 @@ def test_silent_server_times_out(tmp_path):
         assert time.monotonic() - t0 < 3
 
 
-@pytest.mark.parametrize(
-    "url", ["ftp://example.com/a", "file:///etc/passwd", "http://", "mnist.tgz"]
-)
+@pytest.mark.parametrize("url", ["ftp://example.com/a", "file:///etc/passwd", "http://", "mnist.tgz"])
 def test_only_http_and_https(tmp_path, url):
     with pytest.raises(DownloadError, match="only http"):
         fetch(url, tmp_path / "a", Checksum())

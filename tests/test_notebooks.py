@@ -41,7 +41,8 @@ def jupyter_path(tmp_path_factory) -> Path:
     spec = root / "kernels" / KERNEL
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "digitlab tests", "language": "python"}))
+    kernel = {"argv": argv, "display_name": "digitlab tests", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
     return root
 
 

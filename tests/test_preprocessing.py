@@ -189,8 +189,9 @@ def blank_pages() -> dict[str, Image.Image]:
         "white": Image.new("L", (200, 200), 255),
         "black": Image.new("L", (200, 200), 0),
         "gray_rgb": Image.new("RGB", (64, 48), (120, 130, 140)),
-        "noisy_unevenly_lit": Image.fromarray(np.clip(100 + 120 * cols / 400 + rng.normal(0, 12, cols.shape), 0, 255)
-                                              .astype(np.uint8)),
+        "noisy_unevenly_lit": Image.fromarray(
+            np.clip(100 + 120 * cols / 400 + rng.normal(0, 12, cols.shape), 0, 255).astype(np.uint8)
+        ),
         "tiny_speck": speck,
         "faint_mark": faint,
         "transparent": Image.new("RGBA", (50, 50), (0, 0, 0, 0)),
@@ -229,10 +230,12 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path, monkeypatch, 
     # Pillow's own limit applies even when max_pixels is higher (below twice that limit Pillow
     # would only warn; a warnings filter is not thread-safe, so the limit is checked here)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000_000)
-    with pytest.raises(DataError, match=r"bomb\.png: 5000x5000 image is too large .*limit 20,000,000.*decompression bomb"):
+    with pytest.raises(
+        DataError, match=r"bomb\.png: 5000x5000 image is too large .*limit 20,000,000.*decompression bomb"
+    ):
         load_image(bomb, max_pixels=10**9)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000_000)
-    with pytest.raises(DataError, match="bomb.png: refusing a possible decompression bomb"):
+    with pytest.raises(DataError, match=r"bomb\.png: refusing a possible decompression bomb"):
         load_image(bomb, max_pixels=10**9)
 
 
@@ -242,8 +245,12 @@ def test_broken_files_are_errors_that_name_them(tmp_path):
     (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
     (tmp_path / "notes.png").write_text("not an image")
     (tmp_path / "empty.jpg").write_bytes(b"")
-    cases = {"truncated.png": "truncated", "notes.png": "not an image", "empty.jpg": "not an image",
-             "missing.png": "no such file"}
+    cases = {
+        "truncated.png": "truncated",
+        "notes.png": "not an image",
+        "empty.jpg": "not an image",
+        "missing.png": "no such file",
+    }
     for name, problem in cases.items():
         with pytest.raises(DataError, match=problem) as info:
             preprocess_file(tmp_path / name)
@@ -265,8 +272,12 @@ def test_a_model_gives_every_disguise_the_same_answer():
         images, labels = [], []
         for label, digit in enumerate(classes):
             for _ in range(n):
-                image = draw(digit, width=int(rng.integers(7, 13)), angle=float(rng.uniform(-12, 12)),
-                             scale=float(rng.uniform(0.8, 1.1)))
+                image = draw(
+                    digit,
+                    width=int(rng.integers(7, 13)),
+                    angle=float(rng.uniform(-12, 12)),
+                    scale=float(rng.uniform(0.8, 1.1)),
+                )
                 images.append(to_mnist(image))
                 labels.append(label)
         return Digits(torch.stack(images), torch.tensor(labels), classes)

@@ -14,6 +14,6 @@ def test_python_examples_run():
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
-    train_loss, valid_loss, accuracy = namespace["learn"].recorder.values[-1]
+    _train_loss, valid_loss, accuracy = namespace["learn"].recorder.values[-1]
     assert 0 < valid_loss < 0.1 and accuracy > 0.95
     assert namespace["xb"].shape == (256, 784) and namespace["yb"].shape == (256, 1)

@@ -54,8 +54,23 @@ def _render(page: Path) -> tuple[list[str], np.ndarray]:
 def test_train_report_renders_offline(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 12, "valid": 6})
     out = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "sample"), "--epochs", "3", "--out", str(out), "--report",
-                 "--quiet", "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "sample"),
+                "--epochs",
+                "3",
+                "--out",
+                str(out),
+                "--report",
+                "--quiet",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     page = Path(result["report"])
     assert page == out / "report.html"
@@ -63,7 +78,12 @@ def test_train_report_renders_offline(capsys, tmp_path, png_tree):
     text = page.read_text()
     assert f"accuracy {result['accuracy']:.4f}" in text and "pixel-similarity baseline" in text
     assert {p.name for p in (out / "report").glob("*.png")} == {
-        "ideal_digits.png", "loss_curves.png", "confusion_matrix.png", "top_losses.png", "weights.png"}
+        "ideal_digits.png",
+        "loss_curves.png",
+        "confusion_matrix.png",
+        "top_losses.png",
+        "weights.png",
+    }
     # the linear model trains at a constant lr: a sentence, not a flat line
     assert "constant lr 1.0" in text and not (out / "report" / "lr_schedule.png").exists()
     assert "highest mnist_loss (the loss the model trained with" in text and "Losses are mnist_loss" in text
@@ -75,8 +95,23 @@ def test_train_report_renders_offline(capsys, tmp_path, png_tree):
 def test_report_command_on_an_existing_run(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 8, "valid": 4})
     out = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "sample"), "--model", "simple_net", "--epochs", "2",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "sample"),
+                "--model",
+                "simple_net",
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["report", str(out), "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
@@ -104,7 +139,7 @@ def test_report_top_losses_are_the_training_loss_of_the_curves(capsys, tmp_path,
     targets = (labels == 0).float().unsqueeze(1)
     for it in items:
         i = it["index"]
-        assert it["loss"] == pytest.approx(float(mnist_loss(logits[i:i + 1], targets[i:i + 1])), abs=1e-6)
+        assert it["loss"] == pytest.approx(float(mnist_loss(logits[i : i + 1], targets[i : i + 1])), abs=1e-6)
     # the mean over the validation set is the last valid_loss of the curves beside them
     assert float(losses.mean()) == pytest.approx(saved.meta["history"][-1]["valid_loss"], abs=1e-5)
 
@@ -112,8 +147,26 @@ def test_report_top_losses_are_the_training_loss_of_the_curves(capsys, tmp_path,
 def test_a_scheduled_run_shows_its_schedule_and_cross_entropy(capsys, tmp_path, png_tree):
     png_tree(tmp_path / "sample", {"train": 8, "valid": 4})
     out = tmp_path / "run"
-    assert main(["train", "--data", str(tmp_path / "sample"), "--model", "cnn", "--epochs", "2", "--bs", "4",
-                 "--out", str(out), "--report", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "sample"),
+                "--model",
+                "cnn",
+                "--epochs",
+                "2",
+                "--bs",
+                "4",
+                "--out",
+                str(out),
+                "--report",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     text = (out / "report.html").read_text()
     assert (out / "report" / "lr_schedule.png").exists() and "constant lr" not in text  # one-cycle: a curve
     assert "highest cross_entropy (label smoothing 0.1)" in text
@@ -136,8 +189,16 @@ def test_explain_draws_the_chapter(capsys, tmp_path, png_tree):
     assert main(["explain", "--data", str(tmp_path / "sample"), "--out", str(tmp_path / "figs"), "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
     names = {Path(f).name for f in written["figures"]}
-    assert names == {"pixels.png", "ideal_digits.png", "against_ideals.png", "against_ideals_misclassified.png",
-                     "distance_histograms.png", "activations.png", "sgd_quadratic.png", "roller_coaster.png"}
+    assert names == {
+        "pixels.png",
+        "ideal_digits.png",
+        "against_ideals.png",
+        "against_ideals_misclassified.png",
+        "distance_histograms.png",
+        "activations.png",
+        "sgd_quadratic.png",
+        "roller_coaster.png",
+    }
     page = Path(written["html"])
     assert _assert_self_contained(page) == 8
     text = page.read_text()

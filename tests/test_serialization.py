@@ -13,8 +13,13 @@ from digitlab.errors import DigitlabError
 from digitlab.models import build_model
 from digitlab.serialization import FORMAT, META, WEIGHTS, load_model, save_model
 
-META_IN = {"classes": ["3", "7"], "binary": True, "normalization": {"scale": 1 / 255, "mean": 0.0, "std": 1.0},
-           "history": [{"epoch": 1, "train_loss": 0.5}], "seed": 7}
+META_IN = {
+    "classes": ["3", "7"],
+    "binary": True,
+    "normalization": {"scale": 1 / 255, "mean": 0.0, "std": 1.0},
+    "history": [{"epoch": 1, "train_loss": 0.5}],
+    "seed": 7,
+}
 
 MODELS = {
     "linear": lambda: build_model("linear", 1),
@@ -83,7 +88,7 @@ def test_saved_files_are_safetensors_and_json_with_no_pickle(saved_linear, monke
     raw = (saved_linear / WEIGHTS).read_bytes()
     # safetensors: an 8-byte little-endian header length, then a JSON header; no pickle, no zip
     (header_len,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + header_len])
+    header = json.loads(raw[8 : 8 + header_len])
     assert set(header) - {"__metadata__"} == {"linear.weight", "linear.bias"}
     assert not raw.startswith(b"\x80") and not raw.startswith(b"PK")
     from safetensors.torch import load_file
@@ -91,6 +96,7 @@ def test_saved_files_are_safetensors_and_json_with_no_pickle(saved_linear, monke
     state = load_file(str(saved_linear / WEIGHTS))
     assert state["linear.weight"].shape == (1, 784)
     json.loads((saved_linear / META).read_text())  # plain JSON
+
     # loading never unpickles: forbid it outright
     def refuse(*args, **kwargs):
         raise AssertionError("load_model unpickled something")
@@ -103,6 +109,7 @@ def test_saved_files_are_safetensors_and_json_with_no_pickle(saved_linear, monke
 
 
 # ---- what is not a digitlab model ---------------------------------------------------------
+
 
 def expect_error(path, *fragments: str) -> str:
     with pytest.raises(DigitlabError) as info:
@@ -125,8 +132,15 @@ def test_a_folder_with_only_the_weights(saved_linear):
     expect_error(saved_linear, "model.json is missing")
 
 
-@pytest.mark.parametrize("content", ['{"name": "something else"}', "[1, 2, 3]", "not json at all {",
-                                     '{"format": "digitlab-model", "format_version": "one"}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"name": "something else"}',
+        "[1, 2, 3]",
+        "not json at all {",
+        '{"format": "digitlab-model", "format_version": "one"}',
+    ],
+)
 def test_a_json_that_is_not_a_digitlab_model(saved_linear, content):
     (saved_linear / META).write_text(content)
     expect_error(saved_linear, str(saved_linear / META), "not a digitlab model")

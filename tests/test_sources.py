@@ -28,8 +28,10 @@ def fake_sample(server, tmp_path, png_tree, monkeypatch):
     base, state = server
     data = _tgz_of_png_tree(tmp_path / "src", png_tree)
     state.files["/mnist_sample.tgz"] = data
-    checksum = Checksum(size=len(data), md5=hashlib.md5(data[:2**20]).hexdigest(), md5_prefix_bytes=2**20)
-    spec = sources.NamedDataset("mnist_sample", "test", (sources.RemoteFile("https://example.invalid/mnist_sample.tgz", checksum),), ("3", "7"))
+    checksum = Checksum(size=len(data), md5=hashlib.md5(data[: 2**20]).hexdigest(), md5_prefix_bytes=2**20)
+    spec = sources.NamedDataset(
+        "mnist_sample", "test", (sources.RemoteFile("https://example.invalid/mnist_sample.tgz", checksum),), ("3", "7")
+    )
     monkeypatch.setitem(sources.NAMED, "mnist_sample", spec)
     settings = Settings(home=tmp_path / "home", download_base=base)
     return settings, state

@@ -41,8 +41,23 @@ def model_dir(tmp_path_factory):
     _bars_as_mnist(root / "sample" / "train", 20, seed=0)
     _bars_as_mnist(root / "sample" / "valid", 6, seed=1)
     out = root / "run"
-    assert main(["train", "--data", str(root / "sample"), "--model", "linear", "--epochs", "5", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(root / "sample"),
+                "--model",
+                "linear",
+                "--epochs",
+                "5",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -88,15 +103,18 @@ def test_predict_returns_label_probabilities_image_and_distances(client):
     assert vertical["label"] == "3"
 
 
-@pytest.mark.parametrize("payload, status, words", [
-    (b"", 400, "empty"),
-    (b"this is not an image", 415, "not an image"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, 415, "not an image"),
-    ("tiff", 415, "TIFF"),
-    ("blank", 422, "no digit found"),
-    ("huge", 413, "too large"),
-    ("bomb", 413, "too large"),
-])
+@pytest.mark.parametrize(
+    "payload, status, words",
+    [
+        (b"", 400, "empty"),
+        (b"this is not an image", 415, "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, 415, "not an image"),
+        ("tiff", 415, "TIFF"),
+        ("blank", 422, "no digit found"),
+        ("huge", 413, "too large"),
+        ("bomb", 413, "too large"),
+    ],
+)
 def test_bad_uploads_are_4xx_json(client, payload, status, words):
     if payload == "tiff":
         payload = _png(_drawn_bar(True), "TIFF")

@@ -6,22 +6,25 @@ The chapter's names are importable from here, so the book's cells run with one i
 
 __version__ = "0.1.0"
 
-from .accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB  # noqa: E402
-from .baseline import PixelSimilarity, ideal_digits, mnist_distance  # noqa: E402
-from .book import tensor, untar_data  # noqa: E402
-from .basic_loop import calc_grad, train_epoch, train_model, validate_epoch  # noqa: E402
-from .callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB  # noqa: E402
-from .dataloader import DataLoader, DataLoaders, first  # noqa: E402
-from .learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner  # noqa: E402
-from .loading import load_dataset  # noqa: E402
-from .losses import batch_accuracy, cross_entropy, mnist_loss  # noqa: E402
-from .models import CNN, init_params, linear1, simple_net  # noqa: E402
-from .optim import SGD, BasicOptim  # noqa: E402
-from .tta import TTACB  # noqa: E402
+from .accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
+from .baseline import PixelSimilarity, ideal_digits, mnist_distance
+from .basic_loop import calc_grad, train_epoch, train_model, validate_epoch
+from .book import tensor, untar_data
+from .callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB
+from .dataloader import DataLoader, DataLoaders, first
+from .learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
+from .loading import load_dataset
+from .losses import batch_accuracy, cross_entropy, mnist_loss
+from .models import CNN, init_params, linear1, simple_net
+from .optim import SGD, BasicOptim
+from .tta import TTACB
 
 # Pictures load matplotlib (about 0.4 s): imported on first use, so `import digitlab` stays quick.
-_LAZY = {"show_image": "digitlab.plots.images", "show_images": "digitlab.plots.images",
-         "PixelTable": "digitlab.plots.pixels"}
+_LAZY = {
+    "show_image": "digitlab.plots.images",
+    "show_images": "digitlab.plots.images",
+    "PixelTable": "digitlab.plots.pixels",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -33,9 +36,43 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "CNN", "PixelTable", "BasicOptim", "Callback", "CancelBatchException", "CancelEpochException", "CancelFitException",
-    "ChannelsLastCB", "CompileCB", "DataLoader", "DataLoaders", "DeviceCB", "Learner", "MixedPrecisionCB",
-    "OneCycleCB", "PixelSimilarity", "ProgressCB", "RecorderCB", "SGD", "TTACB", "__version__", "batch_accuracy",
-    "calc_grad", "cross_entropy", "first", "ideal_digits", "init_params", "linear1", "load_dataset",
-    "mnist_distance", "mnist_loss", "show_image", "show_images", "simple_net", "tensor", "train_epoch", "train_model", "untar_data", "validate_epoch",
+    "CNN",
+    "SGD",
+    "TTACB",
+    "BasicOptim",
+    "Callback",
+    "CancelBatchException",
+    "CancelEpochException",
+    "CancelFitException",
+    "ChannelsLastCB",
+    "CompileCB",
+    "DataLoader",
+    "DataLoaders",
+    "DeviceCB",
+    "Learner",
+    "MixedPrecisionCB",
+    "OneCycleCB",
+    "PixelSimilarity",
+    "PixelTable",
+    "ProgressCB",
+    "RecorderCB",
+    "__version__",
+    "batch_accuracy",
+    "calc_grad",
+    "cross_entropy",
+    "first",
+    "ideal_digits",
+    "init_params",
+    "linear1",
+    "load_dataset",
+    "mnist_distance",
+    "mnist_loss",
+    "show_image",
+    "show_images",
+    "simple_net",
+    "tensor",
+    "train_epoch",
+    "train_model",
+    "untar_data",
+    "validate_epoch",
 ]

@@ -44,7 +44,9 @@ class ChannelsLastCB(Callback):
         self.active = to_channels_last(self.learn.model)
         if not self.active:
             hazards = ", ".join(channels_last_hazards(self.learn.model))
-            warnings.warn(f"channels-last left off: torch mishandles these convolutions in that layout: {hazards}")
+            warnings.warn(
+                f"channels-last left off: torch mishandles these convolutions in that layout: {hazards}", stacklevel=2
+            )
 
     def before_batch(self) -> None:
         xb, *rest = self.learn.batch

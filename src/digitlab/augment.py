@@ -15,8 +15,13 @@ import torch.nn.functional as F
 from .learner import Callback
 
 
-def random_affine(x: torch.Tensor, generator: torch.Generator, max_shift: float = 2.0,
-                  max_rotate: float = 10.0, max_scale: float = 0.1) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    max_shift: float = 2.0,
+    max_rotate: float = 10.0,
+    max_scale: float = 0.1,
+) -> torch.Tensor:
     """Warp each image of (N, 28, 28) or (N, 1, 28, 28) by its own random affine transform.
 
     max_shift in pixels, max_rotate in degrees, max_scale as a fraction (0.1 = 90%..110%).
@@ -56,4 +61,7 @@ class RandomAffineCB(Callback):
     def before_batch(self) -> None:
         if self.learn.training:
             xb, *rest = self.learn.batch
-            self.learn.batch = (random_affine(xb, self.generator, self.max_shift, self.max_rotate, self.max_scale), *rest)
+            self.learn.batch = (
+                random_affine(xb, self.generator, self.max_shift, self.max_rotate, self.max_scale),
+                *rest,
+            )

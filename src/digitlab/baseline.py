@@ -50,7 +50,9 @@ def distance_table(images: torch.Tensor, ideals: torch.Tensor, metric: str = "l1
     flat_b = ideals.reshape(len(ideals), -1).float()  # (C, 784)
     n_pixels = flat_a.shape[1]
     if flat_b.shape[1] != n_pixels:
-        raise DigitlabError(f"image size {tuple(images.shape[1:])} does not match ideal digits {tuple(ideals.shape[1:])}")
+        raise DigitlabError(
+            f"image size {tuple(images.shape[1:])} does not match ideal digits {tuple(ideals.shape[1:])}"
+        )
     if metric == "rmse":
         # float64 for the subtraction: ||a||^2 and 2ab are ~100x the squared distance
         a64, b64 = flat_a.double(), flat_b.double()
@@ -58,7 +60,7 @@ def distance_table(images: torch.Tensor, ideals: torch.Tensor, metric: str = "l1
         return (squared.clamp_min(0) / n_pixels).sqrt().float()
     out = torch.empty(len(flat_a), len(flat_b))
     for start in range(0, len(flat_a), _CHUNK):
-        out[start:start + _CHUNK] = torch.cdist(flat_a[start:start + _CHUNK], flat_b, p=1) / n_pixels
+        out[start : start + _CHUNK] = torch.cdist(flat_a[start : start + _CHUNK], flat_b, p=1) / n_pixels
     return out
 
 
@@ -70,7 +72,9 @@ def ideal_digits(digits: Digits) -> torch.Tensor:
     return (sums / counts[:, None] / 255).reshape(-1, 28, 28)
 
 
-def is_closer_to_first(x: torch.Tensor, ideal_a: torch.Tensor, ideal_b: torch.Tensor, metric: str = "l1") -> torch.Tensor:
+def is_closer_to_first(
+    x: torch.Tensor, ideal_a: torch.Tensor, ideal_b: torch.Tensor, metric: str = "l1"
+) -> torch.Tensor:
     """The book's `is_3`: True where x is closer to ideal_a than to ideal_b (any batch shape)."""
     return mnist_distance(x, ideal_a, metric) < mnist_distance(x, ideal_b, metric)
 

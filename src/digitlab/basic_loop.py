@@ -30,8 +30,14 @@ def calc_grad(xb: torch.Tensor, yb: torch.Tensor, model: Model, loss_func: Calla
     return loss.detach()
 
 
-def train_epoch(model: Model, dl: Iterable, opt: Any = None, lr: float | None = None,
-                params: Iterable[torch.Tensor] | None = None, loss_func: Callable = mnist_loss) -> None:
+def train_epoch(
+    model: Model,
+    dl: Iterable,
+    opt: Any = None,
+    lr: float | None = None,
+    params: Iterable[torch.Tensor] | None = None,
+    loss_func: Callable = mnist_loss,
+) -> None:
     """One pass over `dl`, updating after every batch: with `opt` (step, zero_grad), or the book's
     first form, `p.data -= p.grad * lr` for each of `params` by hand."""
     if opt is None and (lr is None or params is None):
@@ -60,8 +66,15 @@ def validate_epoch(model: Model, valid_dl: Iterable, metric: Callable = batch_ac
     return round(torch.stack(scores).mean().item(), 4)
 
 
-def train_model(model: Model, epochs: int, dl: Iterable, valid_dl: Iterable, opt: Any,
-                loss_func: Callable = mnist_loss, log: Callable[[str], None] | None = None) -> list[float]:
+def train_model(
+    model: Model,
+    epochs: int,
+    dl: Iterable,
+    valid_dl: Iterable,
+    opt: Any,
+    loss_func: Callable = mnist_loss,
+    log: Callable[[str], None] | None = None,
+) -> list[float]:
     """`epochs` of train_epoch, each followed by validate_epoch; prints the accuracies on one line
     as the book does (or passes each to `log`); returns them."""
     accuracies = []

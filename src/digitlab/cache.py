@@ -68,7 +68,9 @@ def load_cached(home: Path, key: str) -> DigitDataset | None:
             classes = tuple(str(c) for c in npz["classes"])
 
             def split(prefix: str) -> Digits:
-                return Digits(torch.from_numpy(npz[f"{prefix}_images"]), torch.from_numpy(npz[f"{prefix}_labels"]), classes)
+                return Digits(
+                    torch.from_numpy(npz[f"{prefix}_images"]), torch.from_numpy(npz[f"{prefix}_labels"]), classes
+                )
 
             valid = split("valid") if meta["has_valid"] else None
             return DigitDataset(meta["name"], split("train"), valid, meta["provenance"], meta["valid_is_holdout"])
@@ -80,10 +82,18 @@ def store(home: Path, key: str, dataset: DigitDataset) -> None:
     """Write atomically: a reader never sees a half-written entry."""
     path = _entry(home, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"name": dataset.name, "provenance": dataset.provenance, "valid_is_holdout": dataset.valid_is_holdout,
-            "has_valid": dataset.valid is not None}
-    arrays = {"train_images": dataset.train.images.numpy(), "train_labels": dataset.train.labels.numpy(),
-              "classes": np.array(dataset.classes), "meta": np.array(json.dumps(meta))}
+    meta = {
+        "name": dataset.name,
+        "provenance": dataset.provenance,
+        "valid_is_holdout": dataset.valid_is_holdout,
+        "has_valid": dataset.valid is not None,
+    }
+    arrays = {
+        "train_images": dataset.train.images.numpy(),
+        "train_labels": dataset.train.labels.numpy(),
+        "classes": np.array(dataset.classes),
+        "meta": np.array(json.dumps(meta)),
+    }
     if dataset.valid is not None:
         arrays.update(valid_images=dataset.valid.images.numpy(), valid_labels=dataset.valid.labels.numpy())
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")

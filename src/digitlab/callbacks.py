@@ -76,7 +76,9 @@ class RecorderCB(Callback):
             self.losses.append(learn.loss.detach())
         else:
             for i, metric in enumerate(learn.metrics):
-                self.metric_sums[i] = self.metric_sums[i].to(learn.loss.device) + metric(learn.preds, learn.batch[1]) * n
+                self.metric_sums[i] = (
+                    self.metric_sums[i].to(learn.loss.device) + metric(learn.preds, learn.batch[1]) * n
+                )
 
     def after_epoch(self) -> None:
         mean = (self.loss_sum / max(self.count, 1)).item()  # .item() waits for the device: honest times
@@ -103,8 +105,9 @@ class RecorderCB(Callback):
         """
         from .plots.training import plot_recorder_loss
 
-        return plot_recorder_loss(self.losses, self.history, n_batches_per_epoch=len(self.learn.dls.train),
-                                  ax=ax, path=path)
+        return plot_recorder_loss(
+            self.losses, self.history, n_batches_per_epoch=len(self.learn.dls.train), ax=ax, path=path
+        )
 
 
 class ProgressCB(Callback):
@@ -167,7 +170,9 @@ class ProgressCB(Callback):
         cells = [str(row[k]) if isinstance(row[k], int) else f"{row[k]:.6g}" for k in shown]
         self.rows.append(cells + [f"{row['seconds']:.2f}s"])
         if self.html:
-            self._update(f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}" if row["epoch"] < self.learn.n_epoch else "")
+            self._update(
+                f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}" if row["epoch"] < self.learn.n_epoch else ""
+            )
             return
         if not self.header_printed:
             self._print(" ".join(f"{k:>14}" for k in self.header))
@@ -212,8 +217,13 @@ class OneCycleCB(Callback):
 
     order = -5
 
-    def __init__(self, pct_start: float = 0.25, div: float = 25.0, div_final: float = 1e5,
-                 moms: tuple[float, float] = (0.95, 0.85)) -> None:
+    def __init__(
+        self,
+        pct_start: float = 0.25,
+        div: float = 25.0,
+        div_final: float = 1e5,
+        moms: tuple[float, float] = (0.95, 0.85),
+    ) -> None:
         self.pct_start, self.div, self.div_final, self.moms = pct_start, div, div_final, moms
 
     def before_fit(self) -> None:
@@ -233,9 +243,9 @@ class OneCycleCB(Callback):
             lr, mom = _cos(lr_max, lr_max / self.div_final, t), _cos(self.moms[1], self.moms[0], t)
         for group in self.learn.opt.param_groups:
             group["lr"] = lr
-            if "mom" in group and group["mom"]:
+            if group.get("mom"):
                 group["mom"] = mom
-            elif "momentum" in group and group["momentum"]:
+            elif group.get("momentum"):
                 group["momentum"] = mom
         self.step += 1
 
@@ -268,7 +278,8 @@ class DivergenceGuardCB(Callback):
             lr = learn.opt.param_groups[0]["lr"]
             raise TrainingDiverged(
                 f"training diverged at epoch {learn.epoch + 1}, batch {learn.iter + 1} (loss {loss.item():.4g}) "
-                f"with learning rate {lr:.4g}: try a smaller --lr")
+                f"with learning rate {lr:.4g}: try a smaller --lr"
+            )
 
 
 class CheckpointCB(Callback):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path                      # cache root: downloads, extracted archives, decoded datasets
+    home: Path  # cache root: downloads, extracted archives, decoded datasets
     download_base: str | None = None  # replaces the canonical URLs' folder (a self-hosted mirror, a test server)
-    offline: bool = False           # skip downloads entirely, go straight to the offline mirror
-    timeout: float = 10.0           # seconds to connect / between bytes; offline machines fail fast anyway
+    offline: bool = False  # skip downloads entirely, go straight to the offline mirror
+    timeout: float = 10.0  # seconds to connect / between bytes; offline machines fail fast anyway
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -14,13 +14,19 @@ WHOLE: Crop = (slice(None), slice(None))
 
 # name -> (rows, cols) as fractions of the side, in quarters: "centre" is the middle half both ways
 _QUARTERS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "top-left": ((0, 2), (0, 2)), "top-right": ((0, 2), (2, 4)),
-    "bottom-left": ((2, 4), (0, 2)), "bottom-right": ((2, 4), (2, 4)),
-    "centre": ((1, 3), (1, 3)), "center": ((1, 3), (1, 3)),
-    "top": ((0, 2), (0, 4)), "bottom": ((2, 4), (0, 4)), "left": ((0, 4), (0, 2)), "right": ((0, 4), (2, 4)),
+    "top-left": ((0, 2), (0, 2)),
+    "top-right": ((0, 2), (2, 4)),
+    "bottom-left": ((2, 4), (0, 2)),
+    "bottom-right": ((2, 4), (2, 4)),
+    "centre": ((1, 3), (1, 3)),
+    "center": ((1, 3), (1, 3)),
+    "top": ((0, 2), (0, 4)),
+    "bottom": ((2, 4), (0, 4)),
+    "left": ((0, 4), (0, 2)),
+    "right": ((0, 4), (2, 4)),
 }
 CROP_NAMES: tuple[str, ...] = tuple(_QUARTERS)
-CROP_HELP = ("a name (" + ", ".join(CROP_NAMES) + ") or ROWS,COLS like 4:15,4:22 (the book's im3[4:15, 4:22])")
+CROP_HELP = "a name (" + ", ".join(CROP_NAMES) + ") or ROWS,COLS like 4:15,4:22 (the book's im3[4:15, 4:22])"
 
 
 def _key(text: str) -> str:
@@ -37,8 +43,10 @@ def _named(name: str, shape: tuple[int, ...]) -> Crop:
 def _parse(text: str) -> Crop:
     try:
         rows, cols = text.split(",")
-        return tuple(slice(*[int(v) if v.strip() else None for v in part.split(":")])  # type: ignore[return-value]
-                     for part in (rows, cols))
+        return tuple(
+            slice(*[int(v) if v.strip() else None for v in part.split(":")])  # type: ignore[return-value]
+            for part in (rows, cols)
+        )
     except (ValueError, TypeError):
         raise DigitlabError(f"bad crop {text!r}: write {CROP_HELP}") from None
 
@@ -74,6 +82,7 @@ def describe_crop(crop: str | Crop | None, shape: tuple[int, ...] = (28, 28)) ->
     rows, cols = crop_ranges(crop, shape)
     if len(rows) == shape[0] and len(cols) == shape[1]:
         return "the whole image"
+
     def span(r: range) -> str:
         return f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0])
 

@@ -96,9 +96,16 @@ class DataLoader:
         batch counts); in-order loaders (validation) cover every item exactly once.
     """
 
-    def __init__(self, data: Any, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, device: str | torch.device | None = None,
-                 shard: tuple[int, int] = (0, 1)) -> None:
+    def __init__(
+        self,
+        data: Any,
+        batch_size: int = 64,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise DigitlabError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
@@ -154,7 +161,7 @@ class DataLoader:
             return order
         if order is None:
             order = torch.arange(self.n)
-        return order[self.rank::self.world_size][:self.n_local]
+        return order[self.rank :: self.world_size][: self.n_local]
 
     def __iter__(self) -> Iterator[Any]:
         stop = len(self) * self.batch_size  # past the end is fine: slices clip
@@ -167,20 +174,22 @@ class DataLoader:
             order = order.to(tensors[0].device) if order is not None else None
             for i in range(0, min(stop, n), self.batch_size):
                 if order is None:
-                    batch = tuple(t[i:i + self.batch_size] for t in tensors)
+                    batch = tuple(t[i : i + self.batch_size] for t in tensors)
                 else:
-                    rows = order[i:i + self.batch_size]
+                    rows = order[i : i + self.batch_size]
                     batch = tuple(t[rows] for t in tensors)
                 yield batch[0] if self._single else batch
         else:
             index = order.tolist() if order is not None else range(self.n)
             for i in range(0, min(stop, n), self.batch_size):
-                items = [self.dataset[j] for j in index[i:i + self.batch_size]]
+                items = [self.dataset[j] for j in index[i : i + self.batch_size]]
                 yield _to(collate(items), self.device)
 
     def __repr__(self) -> str:
-        return (f"DataLoader(n={self.n}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, batches={len(self)})")
+        return (
+            f"DataLoader(n={self.n}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, batches={len(self)})"
+        )
 
 
 class DataLoaders:
@@ -199,12 +208,21 @@ class DataLoaders:
         return iter((self.train, self.valid))
 
     @classmethod
-    def from_tensors(cls, train_x: torch.Tensor, train_y: torch.Tensor, valid_x: torch.Tensor,
-                     valid_y: torch.Tensor, batch_size: int = 256, seed: int | None = None,
-                     device: str | torch.device | None = None, shard: tuple[int, int] = (0, 1)) -> DataLoaders:
+    def from_tensors(
+        cls,
+        train_x: torch.Tensor,
+        train_y: torch.Tensor,
+        valid_x: torch.Tensor,
+        valid_y: torch.Tensor,
+        batch_size: int = 256,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> DataLoaders:
         """Shuffled training batches; validation in order and twice as large (no gradients kept there)."""
-        train = DataLoader((train_x, train_y), batch_size=batch_size, shuffle=True, seed=seed, device=device,
-                           shard=shard)
+        train = DataLoader(
+            (train_x, train_y), batch_size=batch_size, shuffle=True, seed=seed, device=device, shard=shard
+        )
         valid = DataLoader((valid_x, valid_y), batch_size=2 * batch_size, shuffle=False, device=device, shard=shard)
         return cls(train, valid)
 

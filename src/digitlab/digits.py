@@ -30,10 +30,16 @@ class Digits:
     classes: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 3 or tuple(self.images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
+        if (
+            self.images.dtype != torch.uint8
+            or self.images.ndim != 3
+            or tuple(self.images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE)
+        ):
             raise DataError(f"images must be (N, 28, 28) uint8, got {tuple(self.images.shape)} {self.images.dtype}")
         if self.labels.dtype != torch.int64 or self.labels.shape != (len(self.images),):
-            raise DataError(f"labels must be ({len(self.images)},) int64, got {tuple(self.labels.shape)} {self.labels.dtype}")
+            raise DataError(
+                f"labels must be ({len(self.images)},) int64, got {tuple(self.labels.shape)} {self.labels.dtype}"
+            )
         if len(self.labels) and (int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.classes)):
             raise DataError(f"labels must lie in 0..{len(self.classes) - 1} for classes {list(self.classes)}")
 
@@ -128,10 +134,15 @@ class DigitDataset:
 
     def __repr__(self) -> str:
         """`DigitDataset('mnist_sample', train: 1,682 images of 3s and 7s (...), valid: 420 ..., source: ...)`."""
-        valid = "none" if self.valid is None else _describe(self.valid) + (" (a holdout)" if self.valid_is_holdout else "")
+        valid = (
+            "none" if self.valid is None else _describe(self.valid) + (" (a holdout)" if self.valid_is_holdout else "")
+        )
         source = self.provenance.get("source")
-        return (f"DigitDataset({self.name!r}, train: {_describe(self.train)}, valid: {valid}"
-                + (f", source: {source}" if source else "") + ")")
+        return (
+            f"DigitDataset({self.name!r}, train: {_describe(self.train)}, valid: {valid}"
+            + (f", source: {source}" if source else "")
+            + ")"
+        )
 
     def all_training_data(self) -> Digits:
         """Everything that may be trained on when validation comes from elsewhere."""

@@ -95,16 +95,12 @@ def fetch(
         reason = checksum.verify(part)
         if reason is not None:
             part.unlink(missing_ok=True)  # resuming a corrupt file would never verify
-            raise DownloadError(
-                f"download of {url}: downloaded file failed verification ({reason}); deleted"
-            )
+            raise DownloadError(f"download of {url}: downloaded file failed verification ({reason}); deleted")
         os.replace(part, dest)  # atomic: readers see no file or the whole verified file
     return dest
 
 
-def _download(
-    url: str, part: Path, checksum: Checksum, timeout: float, on_progress: Progress | None
-) -> None:
+def _download(url: str, part: Path, checksum: Checksum, timeout: float, on_progress: Progress | None) -> None:
     """Bring `part` to the server's full file, resuming from what is already there."""
     offset = part.stat().st_size if part.is_file() else 0
     if checksum.size is not None and offset >= checksum.size:
@@ -148,8 +144,14 @@ def _download(
 
 
 def _copy(
-    url: str, response: http.client.HTTPResponse, part: Path, mode: str, offset: int,
-    total: int | None, checksum: Checksum, on_progress: Progress | None,
+    url: str,
+    response: http.client.HTTPResponse,
+    part: Path,
+    mode: str,
+    offset: int,
+    total: int | None,
+    checksum: Checksum,
+    on_progress: Progress | None,
 ) -> None:
     """Append the response body to `part`; raise if the connection ends before `total` bytes."""
     done = offset
@@ -178,9 +180,7 @@ def _copy(
     if interrupted is None and total is not None and done < total:
         interrupted = f"got {done} of {total} bytes"
     if interrupted is not None:
-        raise DownloadError(
-            f"download of {url} was interrupted ({interrupted}); run again to resume"
-        )
+        raise DownloadError(f"download of {url} was interrupted ({interrupted}); run again to resume")
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:

@@ -42,13 +42,15 @@ def pick_examples(model: PixelSimilarity, digits: Digits, skip: int | None = Non
 def _against(model: PixelSimilarity, digits: Digits, index: int, out: Path, name: str) -> tuple[str, str]:
     """Draw digit `index` against every ideal into out/name; return (verdict words, <img>)."""
     label = digits.classes[int(digits.labels[index])]
-    predicted = digits.classes[int(model.predict(digits.images[index:index + 1])[0])]
+    predicted = digits.classes[int(model.predict(digits.images[index : index + 1])[0])]
     verdict = "classified right" if predicted == label else f"misclassified as {predicted}"
     title = f"validation digit #{index}: a {label}, {verdict} by the {model.metric.upper()} baseline"
     chapter.plot_against_ideals(digits.images[index], model.ideals, model.classes, title=title, path=out / name)
     outcome = "classifies it right" if predicted == label else f"misclassifies it as {predicted}"
-    words = (f"Validation digit #{index} is a {label}; it is nearest to the ideal {predicted} by "
-             f"{model.metric.upper()}, so the baseline {outcome}.")
+    words = (
+        f"Validation digit #{index} is a {label}; it is nearest to the ideal {predicted} by "
+        f"{model.metric.upper()}, so the baseline {outcome}."
+    )
     return words, _img(out / name, title)
 
 
@@ -71,45 +73,85 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
     shape = tuple(digit.shape)
     picture, book = describe_crop(PICTURE_CROP, shape), describe_crop(BOOK_CROP, shape)
     plot_pixel_table(digit, PICTURE_CROP, f"a {label}: {picture}", path=out / "pixels.png")
-    sections.append(("An image is a table of numbers",
-                     f"Each pixel is a number from 0 (background) to 255 (ink). Validation digit #{index}, a {label}.",
-                     f"<p>The centre of the image ({picture}):</p>" + _img(out / "pixels.png", "pixel table")
-                     + f"<p>The book's view, im3[4:15, 4:22] ({book}):</p>" + pixel_table_html(digit, BOOK_CROP)))
+    sections.append(
+        (
+            "An image is a table of numbers",
+            f"Each pixel is a number from 0 (background) to 255 (ink). Validation digit #{index}, a {label}.",
+            f"<p>The centre of the image ({picture}):</p>"
+            + _img(out / "pixels.png", "pixel table")
+            + f"<p>The book's view, im3[4:15, 4:22] ({book}):</p>"
+            + pixel_table_html(digit, BOOK_CROP),
+        )
+    )
     ink = chapter.plot_ideal_digits(model.ideals, dataset.classes, path=out / "ideal_digits.png").values
-    sections.append(("The ideal digits", "The mean of every training image of each class: the pixel-similarity "
-                     "baseline predicts the class whose ideal digit is closest. Mean ink per ideal digit: "
-                     + ", ".join(f"{c}: {v:.3f}" for c, v in ink.items()),
-                     _img(out / "ideal_digits.png", "ideal digits")))
+    sections.append(
+        (
+            "The ideal digits",
+            "The mean of every training image of each class: the pixel-similarity "
+            "baseline predicts the class whose ideal digit is closest. Mean ink per ideal digit: "
+            + ", ".join(f"{c}: {v:.3f}" for c, v in ink.items()),
+            _img(out / "ideal_digits.png", "ideal digits"),
+        )
+    )
     words, image = _against(model, valid, index, out, "against_ideals.png")
-    sections.append(("How far is this digit from each ideal?", "L1 is the mean absolute difference, RMSE the root "
-                     "of the mean squared difference. " + words, image))
+    sections.append(
+        (
+            "How far is this digit from each ideal?",
+            "L1 is the mean absolute difference, RMSE the root of the mean squared difference. " + words,
+            image,
+        )
+    )
     wrong = pick_examples(model, valid, skip=index)[1]
     if wrong is not None:
         words, image = _against(model, valid, wrong, out, "against_ideals_misclassified.png")
         sections.append(("A digit the baseline gets wrong", words, image))
     chapter.plot_distance_histograms(model, valid, path=out / "distance_histograms.png")
-    sections.append(("Where the baseline errs", "For the validation digits of each class, the distance to every "
-                     "ideal digit: where the histograms overlap, the nearest ideal is often the wrong one.",
-                     _img(out / "distance_histograms.png", "distance histograms")))
+    sections.append(
+        (
+            "Where the baseline errs",
+            "For the validation digits of each class, the distance to every "
+            "ideal digit: where the histograms overlap, the nearest ideal is often the wrong one.",
+            _img(out / "distance_histograms.png", "distance histograms"),
+        )
+    )
     sgd.plot_activations(path=out / "activations.png")
-    sections.append(("Sigmoid and ReLU", "The sigmoid squeezes any number into 0..1 (mnist_loss needs that) and "
-                     "flattens beyond about ±4; ReLU replaces negatives by 0 (the non-linearity of simple_net). "
-                     "Their derivatives drive SGD.", _img(out / "activations.png", "activations")))
+    sections.append(
+        (
+            "Sigmoid and ReLU",
+            "The sigmoid squeezes any number into 0..1 (mnist_loss needs that) and "
+            "flattens beyond about ±4; ReLU replaces negatives by 0 (the non-linearity of simple_net). "
+            "Their derivatives drive SGD.",
+            _img(out / "activations.png", "activations"),
+        )
+    )
     paths = sgd.plot_sgd_quadratic(path=out / "sgd_quadratic.png").values
-    sections.append(("Stochastic gradient descent", "Each step moves against the gradient, scaled by the learning "
-                     "rate: " + "; ".join(f"lr {lr}: x ends at {xs[-1]:.3g}" for lr, xs in paths.items())
-                     + ". Too large a rate overshoots further every step: it diverges.",
-                     _img(out / "sgd_quadratic.png", "sgd on a quadratic")))
+    sections.append(
+        (
+            "Stochastic gradient descent",
+            "Each step moves against the gradient, scaled by the learning "
+            "rate: "
+            + "; ".join(f"lr {lr}: x ends at {xs[-1]:.3g}" for lr, xs in paths.items())
+            + ". Too large a rate overshoots further every step: it diverges.",
+            _img(out / "sgd_quadratic.png", "sgd on a quadratic"),
+        )
+    )
     coaster = sgd.plot_roller_coaster(path=out / "roller_coaster.png").values
-    sections.append(("The roller coaster, end to end", "Noisy speeds over 20 seconds, a quadratic fitted by SGD "
-                     f"(lr {coaster['lr']:g}, {coaster['steps']} steps, on time standardised to mean 0 and std 1): "
-                     f"the mean squared error falls from {coaster['losses'][0]:.0f} to {coaster['losses'][-1]:.1f}, "
-                     f"about the noise's variance ({sgd.NOISE_STD ** 2:g}).",
-                     _img(out / "roller_coaster.png", "roller coaster")))
+    sections.append(
+        (
+            "The roller coaster, end to end",
+            "Noisy speeds over 20 seconds, a quadratic fitted by SGD "
+            f"(lr {coaster['lr']:g}, {coaster['steps']} steps, on time standardised to mean 0 and std 1): "
+            f"the mean squared error falls from {coaster['losses'][0]:.0f} to {coaster['losses'][-1]:.1f}, "
+            f"about the noise's variance ({sgd.NOISE_STD**2:g}).",
+            _img(out / "roller_coaster.png", "roller coaster"),
+        )
+    )
 
     body = "".join(f"<h2>{html.escape(t)}</h2><p>{html.escape(e)}</p>{b}" for t, e, b in sections)
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab explain: {html.escape(data)}'
-            f"</title><style>{STYLE}</style></head><body><h1>Chapter 4 on {html.escape(data)}</h1>{body}</body></html>")
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab explain: {html.escape(data)}'
+        f"</title><style>{STYLE}</style></head><body><h1>Chapter 4 on {html.escape(data)}</h1>{body}</body></html>"
+    )
     path = out / "explain.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -32,8 +32,13 @@ def probabilities(outputs: torch.Tensor, binary: bool) -> torch.Tensor:
 
 
 @torch.no_grad()
-def model_outputs(model: nn.Module, images: torch.Tensor, norm: dict[str, float],
-                  device: str | torch.device = "cpu", tta: bool = False) -> torch.Tensor:
+def model_outputs(
+    model: nn.Module,
+    images: torch.Tensor,
+    norm: dict[str, float],
+    device: str | torch.device = "cpu",
+    tta: bool = False,
+) -> torch.Tensor:
     """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk.
 
     tta: average the outputs over the image and its one-pixel shifts (see `digitlab.tta`).
@@ -43,7 +48,9 @@ def model_outputs(model: nn.Module, images: torch.Tensor, norm: dict[str, float]
     if was_training:  # eval() walks every submodule: skip it for a model already in eval mode (serving)
         model.eval()
     try:
-        parts = [forward(to_inputs(images[i:i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)]
+        parts = [
+            forward(to_inputs(images[i : i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)
+        ]
     finally:
         if was_training:
             model.train()

@@ -54,9 +54,17 @@ class Learner:
     each unless `cbs` already holds one of its kind; `default_cbs=False` adds neither.
     """
 
-    def __init__(self, dls: DataLoaders, model: nn.Module, loss_func: Callable, opt_func: Callable = SGD,
-                 lr: float = 0.1, metrics: Callable | Sequence[Callable] = (), cbs: Iterable[Callback] = (),
-                 default_cbs: bool = True) -> None:
+    def __init__(
+        self,
+        dls: DataLoaders,
+        model: nn.Module,
+        loss_func: Callable,
+        opt_func: Callable = SGD,
+        lr: float = 0.1,
+        metrics: Callable | Sequence[Callable] = (),
+        cbs: Iterable[Callback] = (),
+        default_cbs: bool = True,
+    ) -> None:
         self.dls, self.model, self.loss_func, self.opt_func, self.lr = dls, model, loss_func, opt_func, lr
         self.metrics = [metrics] if callable(metrics) else list(metrics)
         self.cbs: list[Callback] = []
@@ -116,7 +124,8 @@ class Learner:
         return self
 
     def _all_epochs(self) -> None:
-        for self.epoch in range(self.n_epoch):
+        # The loops set the learner's state (epoch, iter, batch), which callbacks read: miniai's idiom.
+        for self.epoch in range(self.n_epoch):  # noqa: B020
             self.one_epoch(training=True)
             with torch.no_grad():
                 self.one_epoch(training=False)
@@ -128,7 +137,7 @@ class Learner:
         self._with_events("epoch", self._all_batches, CancelEpochException)
 
     def _all_batches(self) -> None:
-        for self.iter, self.batch in enumerate(self.dl):
+        for self.iter, self.batch in enumerate(self.dl):  # noqa: B020
             self._with_events("batch", self.one_batch, CancelBatchException)
 
     def one_batch(self) -> None:
@@ -151,9 +160,11 @@ class Learner:
     def __repr__(self) -> str:
         metrics = ", ".join(getattr(m, "__name__", type(m).__name__) for m in self.metrics)
         cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
-        return (f"Learner({type(self.model).__name__}, loss_func={_name(self.loss_func)}, "
-                f"opt_func={_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
-                f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)")
+        return (
+            f"Learner({type(self.model).__name__}, loss_func={_name(self.loss_func)}, "
+            f"opt_func={_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
+            f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)"
+        )
 
 
 def _default_cbs(given: list[Callback]) -> list[Callback]:

@@ -19,8 +19,9 @@ from .formats.npz import load_npz
 from .progress import Log, progress_bar, stderr_log
 
 
-def load_dataset(spec: str, settings: Settings | None = None, log: Log = stderr_log,
-                 refresh: bool = False) -> DigitDataset:
+def load_dataset(
+    spec: str, settings: Settings | None = None, log: Log = stderr_log, refresh: bool = False
+) -> DigitDataset:
     """A named dataset (see `sources.NAMED`) or a path: `load_dataset("mnist_sample")` in a notebook.
 
     settings: the cache folder and download options (default: `Settings.from_env()`).
@@ -54,8 +55,9 @@ def load_path(path: Path, settings: Settings, log: Log) -> DigitDataset:
             return cached
         root = safe_extract(path, settings.folder("extracted") / key)
         dataset = _load_folder(root, settings, log, key=key, name=_stem(path))
-        dataset = DigitDataset(dataset.name, dataset.train, dataset.valid,
-                               {**dataset.provenance, "path": str(path), "archive": True})
+        dataset = DigitDataset(
+            dataset.name, dataset.train, dataset.valid, {**dataset.provenance, "path": str(path), "archive": True}
+        )
         cache.store(settings.home, key, dataset)
         return dataset
     if "idx3" in path.name:
@@ -123,8 +125,10 @@ def train_and_valid(data: str, valid: str | None, settings: Settings, log: Log) 
     digits = evaluation_split(other)
     reduced = digits.with_classes(dataset.classes)
     if len(reduced) < len(digits):
-        log(f"valid: kept the classes the model knows ({', '.join(dataset.classes)}): "
-            f"{len(reduced):,} of {len(digits):,} images from {valid}")
+        log(
+            f"valid: kept the classes the model knows ({', '.join(dataset.classes)}): "
+            f"{len(reduced):,} of {len(digits):,} images from {valid}"
+        )
     if len(reduced) == 0:
         raise DataError(f"{valid}: has no images of the classes {list(dataset.classes)}")
     facts.update(valid=valid, valid_source=other.provenance.get("source", "unknown"), valid_reduced_from=len(digits))

@@ -23,7 +23,7 @@ def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str) -
     """
     if predictions.ndim == 2 and predictions.shape[1] != 1:
         raise DigitlabError(
-            f"{what} is for one output per image (\"is it a 3?\"), but the predictions have {predictions.shape[1]} "
+            f'{what} is for one output per image ("is it a 3?"), but the predictions have {predictions.shape[1]} '
             f"columns; for {predictions.shape[1]} classes use cross_entropy with (N,) int64 class indices "
             "(e.g. Learner(dls, model, loss_func=cross_entropy, metrics=batch_accuracy))"
         )

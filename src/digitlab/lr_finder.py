@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .learner import CancelEpochException, CancelFitException, Callback, Learner
+from .learner import Callback, CancelEpochException, CancelFitException, Learner
 
 
 @dataclass
 class LRFind:
     lrs: list[float]
     losses: list[float]  # exponentially smoothed training loss at each lr
-    suggestion: float    # the lr where the smoothed loss fell fastest (steepest slope), a safe pick
+    suggestion: float  # the lr where the smoothed loss fell fastest (steepest slope), a safe pick
 
 
 class LRFinderCB(Callback):
@@ -60,8 +60,15 @@ def lr_find(learn: Learner, start: float = 1e-7, end: float = 10.0, num: int = 1
     divergence guard would stop the search at the first big loss) are untouched.
     """
     finder = LRFinderCB(start, end, num)
-    probe = Learner(learn.dls, copy.deepcopy(learn.model), learn.loss_func, opt_func=learn.opt_func, lr=start,
-                    cbs=[finder], default_cbs=False)
+    probe = Learner(
+        learn.dls,
+        copy.deepcopy(learn.model),
+        learn.loss_func,
+        opt_func=learn.opt_func,
+        lr=start,
+        cbs=[finder],
+        default_cbs=False,
+    )
     probe.fit(math.ceil(num / max(len(learn.dls.train), 1)))
     lrs, losses = finder.lrs[: len(finder.losses)], finder.losses
     return LRFind(lrs, losses, _steepest(lrs, losses))

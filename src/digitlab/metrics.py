@@ -11,7 +11,9 @@ def accuracy_report(predicted: torch.Tensor, actual: torch.Tensor, classes: tupl
     per_class holds None for a class with no examples (an accuracy over nothing is not 0).
     """
     n_classes = len(classes)
-    confusion = torch.bincount(actual * n_classes + predicted, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    confusion = torch.bincount(actual * n_classes + predicted, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
     totals = confusion.sum(1)
     correct = confusion.diagonal()
     per_class = {

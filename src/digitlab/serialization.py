@@ -72,7 +72,7 @@ def load_model(path: Path) -> SavedModel:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DigitlabError(f"{meta_path}: not a digitlab model file ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DigitlabError(f"{meta_path}: not a digitlab model file (no \"format\": \"{FORMAT}\")")
+        raise DigitlabError(f'{meta_path}: not a digitlab model file (no "format": "{FORMAT}")')
     version = meta.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool):
         raise DigitlabError(f"{meta_path}: not a digitlab model file (format_version {version!r} is not a number)")

@@ -37,8 +37,13 @@ def _cell_style(value: int) -> str:
     return f"{ink} on rgb({shade},{shade},{shade})"
 
 
-def print_pixels(image: torch.Tensor, crop: str | Crop | None = None, title: str = "",
-                 file: TextIO | None = None, color: bool | None = None) -> None:
+def print_pixels(
+    image: torch.Tensor,
+    crop: str | Crop | None = None,
+    title: str = "",
+    file: TextIO | None = None,
+    color: bool | None = None,
+) -> None:
     """Print a (28, 28) uint8 image as a shaded table of its values, with row/column indices.
 
     color: shade the cells (default: when `file` is a terminal); without it, `pixel_text`.
@@ -53,8 +58,9 @@ def print_pixels(image: torch.Tensor, crop: str | Crop | None = None, title: str
     from rich.text import Text
 
     rows, cols = crop_ranges(crop, tuple(image.shape))
-    console = Console(file=file, width=max(4 + 4 * len(cols), 20), force_terminal=True,
-                      color_system="truecolor", highlight=False)
+    console = Console(
+        file=file, width=max(4 + 4 * len(cols), 20), force_terminal=True, color_system="truecolor", highlight=False
+    )
     if title:
         console.print(title)
     console.print(Text("    " + "".join(f"{c:>4}" for c in cols)), style="dim")

@@ -42,8 +42,8 @@ class RemoteFile:
 class NamedDataset:
     name: str
     description: str
-    files: tuple[RemoteFile, ...]      # one archive (image folders) or the four IDX files
-    mirror_classes: tuple[str, ...]    # which digits the offline mirror keeps
+    files: tuple[RemoteFile, ...]  # one archive (image folders) or the four IDX files
+    mirror_classes: tuple[str, ...]  # which digits the offline mirror keeps
     mirror_per_class: int | None = None  # cap per class from the mirror (mnist_tiny is small)
 
 
@@ -54,19 +54,32 @@ def _fastai(filename: str, size: int, md5: str) -> tuple[RemoteFile, ...]:
 
 NAMED: dict[str, NamedDataset] = {
     "mnist_sample": NamedDataset(
-        "mnist_sample", "3s and 7s (fastai MNIST_SAMPLE: 12,396 train, 2,038 valid = the test set's 3s and 7s)",
-        _fastai("mnist_sample.tgz", 3214948, "2dbc7ec6f9259b583af0072c55816a88"), ("3", "7")),
+        "mnist_sample",
+        "3s and 7s (fastai MNIST_SAMPLE: 12,396 train, 2,038 valid = the test set's 3s and 7s)",
+        _fastai("mnist_sample.tgz", 3214948, "2dbc7ec6f9259b583af0072c55816a88"),
+        ("3", "7"),
+    ),
     "mnist_tiny": NamedDataset(
-        "mnist_tiny", "a tiny 3s and 7s set for quick experiments (fastai MNIST_TINY: 709 train, 699 valid)",
-        _fastai("mnist_tiny.tgz", 342207, "56143e8f24db90d925d82a5a74141875"), ("3", "7"), mirror_per_class=700),
+        "mnist_tiny",
+        "a tiny 3s and 7s set for quick experiments (fastai MNIST_TINY: 709 train, 699 valid)",
+        _fastai("mnist_tiny.tgz", 342207, "56143e8f24db90d925d82a5a74141875"),
+        ("3", "7"),
+        mirror_per_class=700,
+    ),
     "mnist": NamedDataset(
-        "mnist", "all 10 digits (MNIST: 60,000 train, 10,000 test)",
-        tuple(RemoteFile(_MNIST_BASE + name, Checksum(md5=md5)) for name, md5 in [
-            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")]),
-        tuple(str(d) for d in range(10))),
+        "mnist",
+        "all 10 digits (MNIST: 60,000 train, 10,000 test)",
+        tuple(
+            RemoteFile(_MNIST_BASE + name, Checksum(md5=md5))
+            for name, md5 in [
+                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+            ]
+        ),
+        tuple(str(d) for d in range(10)),
+    ),
 }
 
 
@@ -92,8 +105,13 @@ def _download(spec: NamedDataset, settings: Settings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for file in spec.files:
         with progress_bar(f"downloading {file.filename}") as on_progress:
-            fetch(_url(file, settings), folder / file.filename, file.checksum, timeout=settings.timeout,
-                  on_progress=on_progress)
+            fetch(
+                _url(file, settings),
+                folder / file.filename,
+                file.checksum,
+                timeout=settings.timeout,
+                on_progress=on_progress,
+            )
 
 
 def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
@@ -110,8 +128,9 @@ def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
     else:
         dataset = load_idx_folder(folder, name=spec.name)
     urls = [_url(f, settings) for f in spec.files]
-    dataset = DigitDataset(spec.name, dataset.train, dataset.valid,
-                           {"source": "canonical", "urls": urls, "description": spec.description})
+    dataset = DigitDataset(
+        spec.name, dataset.train, dataset.valid, {"source": "canonical", "urls": urls, "description": spec.description}
+    )
     cache.store(settings.home, key, dataset)
     return dataset
 
@@ -128,11 +147,17 @@ def _from_mirror(spec: NamedDataset, settings: Settings) -> DigitDataset:
     digits = npm_mirror.read_tarball(tarball)
     digits = digits.with_classes(spec.mirror_classes)
     if spec.mirror_per_class is not None:
-        keep = torch.cat([(digits.labels == i).nonzero().flatten()[:spec.mirror_per_class]
-                          for i in range(len(digits.classes))])
+        keep = torch.cat(
+            [(digits.labels == i).nonzero().flatten()[: spec.mirror_per_class] for i in range(len(digits.classes))]
+        )
         digits = digits.subset(keep)
-    provenance = {"source": "offline-mirror", "package": npm_mirror.PACKAGE, "description": npm_mirror.DESCRIPTION,
-                  "classes_kept": list(spec.mirror_classes), "stands_in_for": spec.name}
+    provenance = {
+        "source": "offline-mirror",
+        "package": npm_mirror.PACKAGE,
+        "description": npm_mirror.DESCRIPTION,
+        "classes_kept": list(spec.mirror_classes),
+        "stands_in_for": spec.name,
+    }
     dataset = with_holdout(DigitDataset(spec.name, digits, None, provenance))
     cache.store(settings.home, _mirror_key(spec), dataset)
     return dataset
@@ -148,8 +173,10 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
         return _decode_canonical(spec, settings)
     mirror_cached = cache.load_cached(settings.home, _mirror_key(spec))
     if mirror_cached is not None and not refresh:
-        log(f"{name}: offline mirror ({npm_mirror.DESCRIPTION}), from cache; "
-            f"`digitlab data get {name} --refresh` tries the canonical download again")
+        log(
+            f"{name}: offline mirror ({npm_mirror.DESCRIPTION}), from cache; "
+            f"`digitlab data get {name} --refresh` tries the canonical download again"
+        )
         return mirror_cached
     reason = "offline mode (DIGITLAB_OFFLINE)"
     if not settings.offline:
@@ -160,8 +187,10 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
         except DownloadError as e:
             reason = f"download failed: {e}"
     dataset = _from_mirror(spec, settings)
-    log(f"{name}: offline mirror ({npm_mirror.DESCRIPTION}; {', '.join(dataset.classes)}; "
-        f"valid = stratified 20% holdout) because {reason}")
+    log(
+        f"{name}: offline mirror ({npm_mirror.DESCRIPTION}; {', '.join(dataset.classes)}; "
+        f"valid = stratified 20% holdout) because {reason}"
+    )
     return dataset
 
 

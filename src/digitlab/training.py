@@ -25,9 +25,9 @@ from .dataloader import DataLoaders
 from .digits import Digits
 from .distributed import DistEnv, DistributedCB
 from .errors import DigitlabError
+from .inference import to_inputs
 from .learner import Learner
 from .losses import batch_accuracy, cross_entropy, mnist_loss
-from .inference import to_inputs
 from .models import build_model
 from .optim import SGD
 from .serialization import save_model
@@ -38,22 +38,22 @@ from .tta import TTACB
 class TrainConfig:
     """Every hyperparameter of a run. None means "the model's default" (see MODEL_DEFAULTS)."""
 
-    model: str = "linear"            # linear | simple_net | cnn
-    epochs: int | None = None        # passes over the training data (default: see default_epochs)
-    lr: float | None = None          # learning rate (the peak one with one_cycle)
-    bs: int | None = None            # batch size (the book's 256; the CNN learns more per second at 64)
-    seed: int = 42                   # seeds torch, numpy, random, the loader's shuffles and augmentation
-    mom: float | None = None         # SGD momentum (0: the book's plain SGD)
-    wd: float | None = None          # weight decay
-    one_cycle: bool | None = None    # warm up then anneal the lr (fastai's fit_one_cycle)
-    augment: bool | None = None      # random shifts/rotations/scalings of training images
+    model: str = "linear"  # linear | simple_net | cnn
+    epochs: int | None = None  # passes over the training data (default: see default_epochs)
+    lr: float | None = None  # learning rate (the peak one with one_cycle)
+    bs: int | None = None  # batch size (the book's 256; the CNN learns more per second at 64)
+    seed: int = 42  # seeds torch, numpy, random, the loader's shuffles and augmentation
+    mom: float | None = None  # SGD momentum (0: the book's plain SGD)
+    wd: float | None = None  # weight decay
+    one_cycle: bool | None = None  # warm up then anneal the lr (fastai's fit_one_cycle)
+    augment: bool | None = None  # random shifts/rotations/scalings of training images
     label_smoothing: float | None = None  # cross-entropy only: soften the one-hot targets
-    width: int | None = None         # cnn only: channels of the first stage
-    device: str = "cpu"              # cpu | cuda | mps | auto (the best available)
-    threads: int | None = None       # torch threads; None leaves torch's default
-    precision: str = "fp32"          # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
-    compile: bool = False            # torch.compile the model (first batches pay the compile time)
-    tta: bool = False                # validate (and evaluate) with test-time augmentation: 5 shifted copies
+    width: int | None = None  # cnn only: channels of the first stage
+    device: str = "cpu"  # cpu | cuda | mps | auto (the best available)
+    threads: int | None = None  # torch threads; None leaves torch's default
+    precision: str = "fp32"  # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
+    compile: bool = False  # torch.compile the model (first batches pay the compile time)
+    tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
 
     def resolved(self, n_train: int) -> TrainConfig:
         """A copy with every None replaced by the model's default (epochs depend on n_train)."""
@@ -126,8 +126,10 @@ class TrainResult:
         """One line: model, epochs, final metrics and time (not the whole Learner)."""
         last = self.history[-1] if self.history else {}
         shown = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k in ("valid_loss", "batch_accuracy"))
-        return (f"TrainResult({self.config.model}, {len(self.history)} epochs, {shown or 'no epochs'}, "
-                f"{self.fit_seconds:.1f} s)")
+        return (
+            f"TrainResult({self.config.model}, {len(self.history)} epochs, {shown or 'no epochs'}, "
+            f"{self.fit_seconds:.1f} s)"
+        )
 
 
 def resolve_device(requested: str) -> str:
@@ -140,9 +142,14 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-                  checkpoint_dir: Path | None = None,
-                  dist_env: DistEnv | None = None) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
+def build_learner(
+    config: TrainConfig,
+    train_digits: Digits,
+    valid_digits: Digits,
+    progress: bool = True,
+    checkpoint_dir: Path | None = None,
+    dist_env: DistEnv | None = None,
+) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
     """The Learner `train` fits (also what `lr_find` probes): (learner, resolved config, binary, normalization).
 
     With `dist_env` of several processes, this rank trains on its shard of every epoch, inside
@@ -163,9 +170,15 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
     model = build_model(config.model, n_out=1 if binary else len(classes), **extra)
     norm = normalization_for(config, train_digits.images)
     dls = DataLoaders.from_tensors(
-        to_inputs(train_digits.images, norm, config.device), targets_for(train_digits.labels, binary).to(config.device),
-        to_inputs(valid_digits.images, norm, config.device), targets_for(valid_digits.labels, binary).to(config.device),
-        batch_size=config.bs, seed=config.seed, device=config.device, shard=(dist_env.rank, dist_env.world_size))
+        to_inputs(train_digits.images, norm, config.device),
+        targets_for(train_digits.labels, binary).to(config.device),
+        to_inputs(valid_digits.images, norm, config.device),
+        targets_for(valid_digits.labels, binary).to(config.device),
+        batch_size=config.bs,
+        seed=config.seed,
+        device=config.device,
+        shard=(dist_env.rank, dist_env.world_size),
+    )
     loss_func = mnist_loss if binary else partial(cross_entropy, label_smoothing=config.label_smoothing)
     cbs = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
     if dist_env.enabled:
@@ -183,18 +196,33 @@ def build_learner(config: TrainConfig, train_digits: Digits, valid_digits: Digit
     if config.tta:
         cbs.append(TTACB())
     if checkpoint_dir is not None and dist_env.is_main:
-        meta = {"classes": list(classes), "binary": binary, "normalization": norm, "config": asdict(config),
-                "checkpoint": True}
-        cbs.append(CheckpointCB(lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir,
-                                                                {**meta, "epoch": epoch})))
+        meta = {
+            "classes": list(classes),
+            "binary": binary,
+            "normalization": norm,
+            "config": asdict(config),
+            "checkpoint": True,
+        }
+        cbs.append(
+            CheckpointCB(
+                lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir, {**meta, "epoch": epoch})
+            )
+        )
     opt_func = partial(SGD, mom=config.mom, wd=config.wd)
-    learn = Learner(dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs,
-                    default_cbs=False)  # the CLI chooses its progress (stderr, --quiet)
+    learn = Learner(
+        dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs, default_cbs=False
+    )  # the CLI chooses its progress (stderr, --quiet)
     return learn, config, binary, norm
 
 
-def train(config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True,
-          checkpoint_dir: Path | None = None, dist_env: DistEnv | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    train_digits: Digits,
+    valid_digits: Digits,
+    progress: bool = True,
+    checkpoint_dir: Path | None = None,
+    dist_env: DistEnv | None = None,
+) -> TrainResult:
     """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
     learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint_dir, dist_env)
     started = time.perf_counter()

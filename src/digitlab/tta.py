@@ -34,11 +34,15 @@ def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     background = x.amin(dim=(-2, -1), keepdim=True)
     padded = F.pad(x - background, (pad, pad, pad, pad))  # zeros around the image, as background
     top, left = pad - dy, pad - dx
-    return padded[..., top:top + h, left:left + w] + background
+    return padded[..., top : top + h, left : left + w] + background
 
 
-def tta_outputs(model: nn.Module, x: torch.Tensor, shifts: Sequence[tuple[int, int]] = DEFAULT_SHIFTS,
-                preds: torch.Tensor | None = None) -> torch.Tensor:
+def tta_outputs(
+    model: nn.Module,
+    x: torch.Tensor,
+    shifts: Sequence[tuple[int, int]] = DEFAULT_SHIFTS,
+    preds: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean of model(shifted(x)) over `shifts`: (N, n_out). `preds`: model(x), when already computed."""
     total = None
     for dx, dy in shifts:

@@ -18,7 +18,7 @@ def _write_pair(folder, prefix, images, labels, gz=True):
 
 
 def test_round_trip_raw_and_gzip(tmp_path, digits_factory):
-    images, labels = digits_factory(5)
+    images, _labels = digits_factory(5)
     for name in ("x-images-idx3-ubyte", "x-images-idx3-ubyte.gz"):
         write_idx(tmp_path / name, images)
         assert np.array_equal(read_idx(tmp_path / name, 3), images)
@@ -42,13 +42,16 @@ def test_pair_maps_labels_to_present_digits(tmp_path, digits_factory):
     assert digits.images.dtype.is_floating_point is False and tuple(digits.images.shape) == (8, 28, 28)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda raw: raw[:-100], "truncated"),
-    (lambda raw: raw + b"\0", "trailing bytes"),
-    (lambda raw: b"\x00\x00\x09\x03" + raw[4:], "wrong magic"),
-    (lambda raw: raw[:10], "truncated"),
-    (lambda raw: b"\x00\x00", "not an IDX file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda raw: raw[:-100], "truncated"),
+        (lambda raw: raw + b"\0", "trailing bytes"),
+        (lambda raw: b"\x00\x00\x09\x03" + raw[4:], "wrong magic"),
+        (lambda raw: raw[:10], "truncated"),
+        (lambda raw: b"\x00\x00", "not an IDX file"),
+    ],
+)
 def test_damaged_files_are_named_errors(tmp_path, digits_factory, damage, message):
     images, _ = digits_factory(3)
     path = tmp_path / "t10k-images-idx3-ubyte"

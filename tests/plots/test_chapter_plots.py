@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -50,6 +51,7 @@ def digits(digits_factory) -> Digits:
 
 # ---- pixels as numbers -------------------------------------------------------------------
 
+
 def _cells(html: str) -> list[tuple[int, int, str]]:
     """(shade red channel, value, text colour) of every <td>."""
     found = re.findall(r'<td style="[^"]*background-color:rgb\((\d+),\d+,\d+\);color:([^"]+)">(\d+)</td>', html)
@@ -69,8 +71,10 @@ def test_pixel_table_html_has_a_cell_per_pixel_and_dark_ink_is_dark(digits):
     assert "<link" not in html and "class=" not in html  # inline styles only
 
 
-@pytest.mark.parametrize("crop, n_cells", [("top-left", 14 * 14), ("centre", 14 * 14), ("center", 14 * 14),
-                                           ("4:15,4:22", 11 * 18), (None, 28 * 28)])
+@pytest.mark.parametrize(
+    "crop, n_cells",
+    [("top-left", 14 * 14), ("centre", 14 * 14), ("center", 14 * 14), ("4:15,4:22", 11 * 18), (None, 28 * 28)],
+)
 def test_pixel_table_crops(digits, crop, n_cells):
     assert pixel_table_html(digits.images[1], crop).count("<td") == n_cells
 
@@ -106,6 +110,7 @@ def test_plot_pixel_table_draws_each_value_on_its_cell(digits):
 
 
 # ---- pixel similarity --------------------------------------------------------------------
+
 
 def test_plot_ideal_digits(digits, tmp_path):
     model = PixelSimilarity.fit(digits)
@@ -148,6 +153,7 @@ def test_plot_distance_histograms_matches_the_model(digits, tmp_path):
 
 
 # ---- activations and SGD -----------------------------------------------------------------
+
 
 def test_plot_activations_ranges_show_the_shapes(tmp_path):
     fig = plot_activations(path=tmp_path / "act.png")
@@ -205,16 +211,16 @@ def test_roller_coaster_is_deterministic_and_fits(tmp_path):
     assert roller_coaster(seed=1)["losses"] != fit["losses"]
     losses = fit["losses"]
     assert len(losses) == fit["steps"] + 1 == len(fit["params"])
-    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert all(b <= a for a, b in itertools.pairwise(losses))
     assert losses[-1] < 0.05 * losses[0]  # the book's lr 1e-5 on raw t stalls at ~677 of ~1200
-    assert losses[-1] < 2 * NOISE_STD ** 2  # about the noise: the curve follows the data
+    assert losses[-1] < 2 * NOISE_STD**2  # about the noise: the curve follows the data
     # the reported loss is the MSE of the reported parameters, on standardised time
     a, b, c = fit["final_params"]
     u, speed = (fit["t"] - fit["t_mean"]) / fit["t_std"], fit["speed"]
     assert torch.allclose(u, fit["u"])
-    assert losses[-1] == pytest.approx(float(((a * u ** 2 + b * u + c - speed) ** 2).mean()), rel=1e-5)
+    assert losses[-1] == pytest.approx(float(((a * u**2 + b * u + c - speed) ** 2).mean()), rel=1e-5)
     # as good as the least-squares optimum of the same model, within 1%
-    design = torch.stack([u ** 2, u, torch.ones_like(u)], 1)  # (20, 3)
+    design = torch.stack([u**2, u, torch.ones_like(u)], 1)  # (20, 3)
     best = torch.linalg.lstsq(design, speed[:, None]).solution.squeeze(1)
     assert losses[-1] == pytest.approx(float((design @ best - speed).square().mean()), rel=0.01)
 
@@ -229,6 +235,6 @@ def test_plot_roller_coaster_draws_the_fit_and_says_lr_and_steps(tmp_path):
     final = data_ax.lines[-1]  # the curve of the last step, through the data
     assert final.get_label() == "step 40"
     residual = final.get_ydata() - fit["speed"].numpy()
-    assert np.sqrt(np.mean(residual ** 2)) < 1.5 * NOISE_STD
+    assert np.sqrt(np.mean(residual**2)) < 1.5 * NOISE_STD
     assert np.allclose(loss_ax.lines[0].get_ydata(), fit["losses"])
     assert loss_ax.lines[0].get_ydata()[-1] < 0.05 * loss_ax.lines[0].get_ydata()[0]

@@ -32,12 +32,24 @@ def three() -> torch.Tensor:
 
 # ---- crops -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, rows, cols", [
-    ("top-left", (0, 14), (0, 14)), ("top-right", (0, 14), (14, 28)), ("bottom-left", (14, 28), (0, 14)),
-    ("bottom-right", (14, 28), (14, 28)), ("centre", (7, 21), (7, 21)), ("center", (7, 21), (7, 21)),
-    ("top", (0, 14), (0, 28)), ("bottom", (14, 28), (0, 28)), ("left", (0, 28), (0, 14)),
-    ("right", (0, 28), (14, 28)), ("Top Left", (0, 14), (0, 14)), ("4:15,4:22", (4, 15), (4, 22)),
-])
+
+@pytest.mark.parametrize(
+    "name, rows, cols",
+    [
+        ("top-left", (0, 14), (0, 14)),
+        ("top-right", (0, 14), (14, 28)),
+        ("bottom-left", (14, 28), (0, 14)),
+        ("bottom-right", (14, 28), (14, 28)),
+        ("centre", (7, 21), (7, 21)),
+        ("center", (7, 21), (7, 21)),
+        ("top", (0, 14), (0, 28)),
+        ("bottom", (14, 28), (0, 28)),
+        ("left", (0, 28), (0, 14)),
+        ("right", (0, 28), (14, 28)),
+        ("Top Left", (0, 14), (0, 14)),
+        ("4:15,4:22", (4, 15), (4, 22)),
+    ],
+)
 def test_crops_by_name_and_by_numbers(name, rows, cols):
     r, c = resolve_crop(name)
     assert (r.start, r.stop, c.start, c.stop) == (*rows, *cols)
@@ -67,6 +79,7 @@ def test_pixel_text_and_print_pixels_agree_on_a_named_crop(three, capsys):
 
 
 # ---- show_image / show_images ------------------------------------------------------------
+
 
 def test_show_image_scales_and_polarity(three, tmp_path):
     fig = show_image(three, title="a 3", path=tmp_path / "three.png")
@@ -115,10 +128,17 @@ def test_show_images_grid(three, tmp_path):
 
 # ---- no pyplot, no backend ---------------------------------------------------------------
 
+
 def test_the_library_never_uses_pyplot_or_sets_a_backend():
-    offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
-                 if re.search(r"matplotlib\.use\(|import matplotlib\.pyplot|from matplotlib import pyplot|"
-                              r"\bplt\.|pyplot\.\w+\(", p.read_text())]
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if re.search(
+            r"matplotlib\.use\(|import matplotlib\.pyplot|from matplotlib import pyplot|"
+            r"\bplt\.|pyplot\.\w+\(",
+            p.read_text(),
+        )
+    ]
     assert offenders == []
 
 

@@ -9,8 +9,8 @@ import types
 import pytest
 import torch
 
-from digitlab.plots import plot_roller_coaster, show_image
 from digitlab.notebook import in_kernel
+from digitlab.plots import plot_roller_coaster, show_image
 
 
 @pytest.fixture
@@ -90,8 +90,9 @@ def test_a_real_kernel_shows_show_image_once(tmp_path):
         "import sys; print('matplotlib.pyplot' in sys.modules)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})  # the kernel runs in tmp_path
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )  # the kernel runs in tmp_path
     client.execute()
     outputs = [cell.outputs for cell in notebook.cells]
     images = [sum("image/png" in out.get("data", {}) for out in cell) for cell in outputs]

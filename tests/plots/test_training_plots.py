@@ -56,12 +56,12 @@ def recorder(digits_factory) -> RecorderCB:
     yt = (torch.as_tensor(y) == 3).float().unsqueeze(1)  # (N, 1), 1. for the first class
     dls = DataLoaders.from_tensors(xt, yt, xt, yt, batch_size=10, seed=0)
     rec = RecorderCB()
-    Learner(dls, build_model("linear", 1), mnist_loss, lr=1.0, metrics=[batch_accuracy],
-            cbs=[rec, OneCycleCB()]).fit(3)
+    Learner(dls, build_model("linear", 1), mnist_loss, lr=1.0, metrics=[batch_accuracy], cbs=[rec, OneCycleCB()]).fit(3)
     return rec
 
 
 # ---- runs --------------------------------------------------------------------------------
+
 
 def test_plot_loss_curves_from_a_real_run(recorder, tmp_path):
     fig = plot_loss_curves(recorder.history, path=tmp_path / "loss.png")
@@ -116,7 +116,7 @@ def test_plot_lr_schedule_of_one_cycle(recorder, tmp_path):
 
 
 def test_plot_lr_find_skips_exploded_losses(tmp_path):
-    lrs = [1e-5 * 1.5 ** i for i in range(30)]
+    lrs = [1e-5 * 1.5**i for i in range(30)]
     losses = [torch.tensor(2.0 - 0.05 * i if i < 20 else 1.0 + (i - 20) ** 2) for i in range(30)]  # 0-dim, as recorded
     losses[-2], losses[-1] = torch.tensor(float("inf")), torch.tensor(float("nan"))
     fig = plot_lr_find(lrs, losses, suggestion=1e-3, path=tmp_path / "find.png")
@@ -129,6 +129,7 @@ def test_plot_lr_find_skips_exploded_losses(tmp_path):
 
 
 # ---- evaluation --------------------------------------------------------------------------
+
 
 def test_plot_confusion_matrix_accuracy(digits, tmp_path):
     images, labels = digits
@@ -173,8 +174,9 @@ def test_top_losses_multiclass_are_cross_entropy_sorted(digits, tmp_path, smooth
     assert name in fig.get_suptitle()
     assert_png(tmp_path / "top.png", (480, 540))  # 3 x 3 panels of 1.6 x 1.8 in
     first = items[0]
-    assert titles[0] == (f"{CLASSES[first['predicted']]}/{CLASSES[first['actual']]}/"
-                         f"{first['loss']:.2f}/{first['probability']:.2f}")
+    assert titles[0] == (
+        f"{CLASSES[first['predicted']]}/{CLASSES[first['actual']]}/{first['loss']:.2f}/{first['probability']:.2f}"
+    )
     plot_top_losses(items[:5], images, CLASSES, path=tmp_path / "five.png")
     assert_png(tmp_path / "five.png", (480, 360))  # 3 columns, 2 rows, one hidden
 
@@ -184,8 +186,9 @@ def test_top_losses_binary_from_a_saved_model(digits, tmp_path):
     keep = labels < 2  # the 3s and 7s
     images, labels = images[keep], labels[keep]
     torch.manual_seed(3)
-    save_model(build_model("linear", 1), tmp_path / "model",
-               {"classes": ["3", "7"], "binary": True, "normalization": PLAIN})
+    save_model(
+        build_model("linear", 1), tmp_path / "model", {"classes": ["3", "7"], "binary": True, "normalization": PLAIN}
+    )
     saved = load_model(tmp_path / "model")
     items = top_losses(saved.model, images, labels, saved.meta, k=len(labels))
     with torch.no_grad():
@@ -194,7 +197,7 @@ def test_top_losses_binary_from_a_saved_model(digits, tmp_path):
     for it in items:
         i = it["index"]
         # the loss it trained with, one digit at a time: mnist_loss, in 0..1
-        assert it["loss"] == pytest.approx(float(mnist_loss(logit[i:i + 1, None], targets[i:i + 1])), abs=1e-6)
+        assert it["loss"] == pytest.approx(float(mnist_loss(logit[i : i + 1, None], targets[i : i + 1])), abs=1e-6)
         assert 0 <= it["loss"] <= 1 and it["loss_name"] == "mnist_loss"
         assert it["predicted"] == int(logit[i] <= 0)
         assert it["probability"] >= 0.5

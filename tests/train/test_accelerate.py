@@ -57,7 +57,9 @@ def tensors(digits_factory):
 def conv_learner(tensors, cbs=(), seed: int = 0) -> Learner:
     torch.manual_seed(seed)
     x, y = tensors
-    model = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    model = nn.Sequential(
+        nn.Conv2d(2, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2)
+    )
     dls = DataLoaders.from_tensors(x, y, x[:8], y[:8], batch_size=8, seed=seed)
     return Learner(dls, model, cross_entropy, lr=0.1, metrics=[batch_accuracy], cbs=[*cbs, RecorderCB(), Spy()])
 
@@ -101,7 +103,7 @@ def test_fp16_autocast_is_refused_on_the_cpu(tensors):
     with pytest.raises(DigitlabError, match="bfloat16 on the CPU"):
         conv_learner(tensors, [MixedPrecisionCB(torch.float16)]).fit(1)
     assert not torch.is_autocast_enabled("cpu")
-    with pytest.raises(DigitlabError, match="bfloat16 or torch.float16"):
+    with pytest.raises(DigitlabError, match=r"bfloat16 or torch\.float16"):
         MixedPrecisionCB(torch.float64)
 
 
@@ -132,8 +134,13 @@ def test_compiled_cnn_saves_and_checkpoints_like_a_plain_one(tmp_path, digits_fa
     saved = []
     model = CNN(n_out=2, width=4)
     dls = DataLoaders.from_tensors(x, y, x[:6], y[:6], batch_size=8)
-    learn = Learner(dls, model, cross_entropy, lr=0.05,
-                    cbs=[CompileCB(backend="aot_eager"), CheckpointCB(lambda m, epoch: saved.append(epoch))])
+    learn = Learner(
+        dls,
+        model,
+        cross_entropy,
+        lr=0.05,
+        cbs=[CompileCB(backend="aot_eager"), CheckpointCB(lambda m, epoch: saved.append(epoch))],
+    )
     learn.fit(1)
     meta = {"classes": ["3", "7"], "binary": False, "normalization": {"scale": 1.0, "mean": 0.0, "std": 1.0}}
     path = save_model(model, tmp_path / "run", meta)
@@ -147,8 +154,9 @@ def test_compiled_cnn_saves_and_checkpoints_like_a_plain_one(tmp_path, digits_fa
 def test_train_config_turns_levers_into_callbacks(digits_factory):
     images, labels = digits_factory(6, (3, 7), 0)
     digits = Digits(torch.as_tensor(images), torch.as_tensor(labels == 7).long(), ("3", "7"))
-    learn, config, _, _ = build_learner(TrainConfig(model="cnn", precision="bf16", compile=True, tta=True, width=4),
-                                        digits, digits, progress=False)
+    learn, _config, _, _ = build_learner(
+        TrainConfig(model="cnn", precision="bf16", compile=True, tta=True, width=4), digits, digits, progress=False
+    )
     names = {type(cb).__name__ for cb in learn.cbs}
     assert {"MixedPrecisionCB", "CompileCB", "TTACB"} <= names
     plain, _, _, _ = build_learner(TrainConfig(model="cnn", width=4), digits, digits, progress=False)
@@ -171,17 +179,29 @@ def test_bf16_cnn_trains_to_the_same_accuracy(digits_factory):
 
 def test_channels_last_is_left_off_where_torch_mishandles_it(tensors):
     # 1x1 stride-2 convolutions over 2-7 channels crash torch 2.13's CPU kernels in channels-last
-    risky = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Conv2d(4, 4, 1, stride=2), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(4, 2))
+    risky = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1),
+        nn.Conv2d(4, 4, 1, stride=2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     assert channels_last_hazards(risky) == ["1"]
     assert not to_channels_last(risky) and not risky[0].weight.is_contiguous(memory_format=torch.channels_last)
     x, y = tensors
-    learn = Learner(DataLoaders.from_tensors(x, y, x[:8], y[:8], batch_size=8), risky, cross_entropy, lr=0.1,
-                    cbs=[ChannelsLastCB(), Spy()])
+    learn = Learner(
+        DataLoaders.from_tensors(x, y, x[:8], y[:8], batch_size=8),
+        risky,
+        cross_entropy,
+        lr=0.1,
+        cbs=[ChannelsLastCB(), Spy()],
+    )
     with pytest.warns(UserWarning, match="channels-last left off.*: 1"):
         learn.fit(1)
     assert learn.spy.input_channels_last == {False}
-    assert not CNN(width=4).stages[0].convs[0][0].weight.is_contiguous(memory_format=torch.channels_last)  # its shortcuts are such convs
+    assert (
+        not CNN(width=4).stages[0].convs[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    )  # its shortcuts are such convs
     assert CNN(width=8).stages[0].convs[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     assert channels_last_hazards(CNN(width=16)) == [] and channels_last_hazards(CNN(width=8)) == []
     assert channels_last_hazards(CNN(width=4)) == ["stages.0.shortcut.0", "stages.1.shortcut.0"]

@@ -145,7 +145,7 @@ def test_book_zip_dataset_is_stacked_once_and_shuffles_like_its_items() -> None:
     assert dl._tensors is not None  # stacked: batches are gathers, not per-item collation
     order = torch.randperm(50, generator=torch.Generator().manual_seed(3))
     for i, (xb, yb) in enumerate(dl):
-        rows = order[i * 8:(i + 1) * 8]
+        rows = order[i * 8 : (i + 1) * 8]
         expected = collate([(x[j], y[j]) for j in rows.tolist()])
         assert torch.equal(xb, expected[0]) and torch.equal(yb, expected[1])
     mixed = [(x[0], y[0]), (x[1][:10], y[1])]  # shapes differ: left to per-item collation, which says why

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import math
 from functools import partial
 
@@ -13,19 +14,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from digitlab.augment import RandomAffineCB, random_affine
-from digitlab.callbacks import (CheckpointCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB,
-                                TrainingDiverged)
+from digitlab.callbacks import CheckpointCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB, TrainingDiverged
 from digitlab.dataloader import DataLoaders
 from digitlab.errors import DigitlabError
-from digitlab.learner import (Callback, CancelBatchException, CancelEpochException, CancelFitException,
-                              Learner)
+from digitlab.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
 from digitlab.losses import batch_accuracy, mnist_loss
 from digitlab.models import Linear
 from digitlab.optim import SGD
 
-EVENTS = ("before_fit", "before_epoch", "before_batch", "after_predict", "after_loss", "after_backward",
-          "after_step", "after_batch", "after_epoch", "after_fit",
-          "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit")
+EVENTS = (
+    "before_fit",
+    "before_epoch",
+    "before_batch",
+    "after_predict",
+    "after_loss",
+    "after_backward",
+    "after_step",
+    "after_batch",
+    "after_epoch",
+    "after_fit",
+    "after_cancel_batch",
+    "after_cancel_epoch",
+    "after_cancel_fit",
+)
 
 
 class EventRecorder(Callback):
@@ -64,8 +75,18 @@ def data(digits_factory):
     return make
 
 
-def make_learner(data, bs: int = 20, lr: float = 0.1, cbs=(), n_train: int = 20, n_valid: int = 10,
-                 opt_func=SGD, metrics=(batch_accuracy,), loss_func=mnist_loss, seed: int = 0) -> Learner:
+def make_learner(
+    data,
+    bs: int = 20,
+    lr: float = 0.1,
+    cbs=(),
+    n_train: int = 20,
+    n_valid: int = 10,
+    opt_func=SGD,
+    metrics=(batch_accuracy,),
+    loss_func=mnist_loss,
+    seed: int = 0,
+) -> Learner:
     torch.manual_seed(seed)
     xt, yt, xv, yv = data(n_train, n_valid)
     dls = DataLoaders.from_tensors(xt, yt, xv, yv, batch_size=bs, seed=seed)
@@ -77,6 +98,7 @@ def params_of(model: nn.Module) -> list[torch.Tensor]:
 
 
 # ---- the loop's events ------------------------------------------------------------------
+
 
 def test_event_order_over_two_epochs(data):
     rec = EventRecorder()
@@ -125,6 +147,7 @@ def test_callbacks_passed_to_fit_are_removed_even_when_fit_fails(data):
 
 # ---- cancelling -------------------------------------------------------------------------
 
+
 def test_cancel_batch_in_after_loss_skips_backward_and_step(data):
     rec = EventRecorder(raises={"after_loss": (CancelBatchException, lambda learn: learn.training)})
     learn = make_learner(data, cbs=[rec])
@@ -140,7 +163,9 @@ def test_cancel_batch_in_after_loss_skips_backward_and_step(data):
 
 def test_cancel_epoch_ends_the_training_pass_then_validates(data):
     # cancel each training epoch at its second batch: one step per epoch, validation still runs
-    rec = EventRecorder(raises={"before_batch": (CancelEpochException, lambda learn: learn.training and learn.iter == 1)})
+    rec = EventRecorder(
+        raises={"before_batch": (CancelEpochException, lambda learn: learn.training and learn.iter == 1)}
+    )
     learn = make_learner(data, cbs=[RecorderCB(), rec])
     learn.fit(2)
     names = rec.names()
@@ -162,6 +187,7 @@ def test_cancel_fit_calls_after_cancel_fit_then_after_fit(data):
 
 
 # ---- the recorder -----------------------------------------------------------------------
+
 
 def test_recorder_values_match_a_by_hand_recomputation(data):
     learn = make_learner(data, lr=0.0, cbs=[RecorderCB()], n_train=25, n_valid=15, bs=16)  # lr 0: model fixed
@@ -207,6 +233,7 @@ def test_torch_optim_sgd_works_and_matches_ours(data):
 
 # ---- one-cycle ----------------------------------------------------------------------------
 
+
 class MomentumLog(Callback):
     order = 0
 
@@ -218,14 +245,16 @@ class MomentumLog(Callback):
             self.moms.append(self.learn.opt.param_groups[0]["momentum"])
 
 
-@pytest.mark.parametrize("opt_func", [partial(SGD, mom=0.9), partial(torch.optim.SGD, momentum=0.9)],
-                         ids=["digitlab", "torch"])
+@pytest.mark.parametrize(
+    "opt_func", [partial(SGD, mom=0.9), partial(torch.optim.SGD, momentum=0.9)], ids=["digitlab", "torch"]
+)
 def test_one_cycle_lr_and_momentum_curves(data, opt_func):
     lr = 0.2
     moms = MomentumLog()
     # 3 epochs x 7 batches = 21 steps: step 5 is exactly 25% of the way (pct = step / (total - 1))
-    learn = make_learner(data, lr=lr, bs=6, n_train=21, n_valid=5, opt_func=opt_func,
-                         cbs=[RecorderCB(), OneCycleCB(), moms])
+    learn = make_learner(
+        data, lr=lr, bs=6, n_train=21, n_valid=5, opt_func=opt_func, cbs=[RecorderCB(), OneCycleCB(), moms]
+    )
     assert len(learn.dls.train) == 7
     learn.fit(3)
     lrs = learn.recorder.lrs
@@ -233,8 +262,8 @@ def test_one_cycle_lr_and_momentum_curves(data, opt_func):
     assert lrs[0] == pytest.approx(lr / 25)
     assert max(lrs) == pytest.approx(lr) and lrs.index(max(lrs)) == 5
     assert lrs[-1] == pytest.approx(lr / 1e5)
-    assert all(a < b for a, b in zip(lrs[:5], lrs[1:6]))  # warm-up rises
-    assert all(a > b for a, b in zip(lrs[5:], lrs[6:]))  # then anneals
+    assert all(a < b for a, b in itertools.pairwise(lrs[:6]))  # warm-up rises
+    assert all(a > b for a, b in itertools.pairwise(lrs[5:]))  # then anneals
     m = moms.moms
     assert m[0] == pytest.approx(0.95) and m[5] == pytest.approx(0.85) and m[-1] == pytest.approx(0.95)
     assert min(m) == pytest.approx(0.85) and m.index(min(m)) == 5  # momentum moves opposite to the lr
@@ -248,6 +277,7 @@ def test_one_cycle_leaves_zero_momentum_alone(data):
 
 
 # ---- divergence guard -------------------------------------------------------------------
+
 
 def test_divergence_guard_stops_an_exploding_regression(data):
     learn = make_learner(data, lr=1e6, loss_func=F.mse_loss, metrics=(), cbs=[RecorderCB(), DivergenceGuardCB()])
@@ -277,10 +307,14 @@ def test_divergence_guard_ignores_validation_and_a_healthy_run(data):
 
 # ---- checkpoints and progress -----------------------------------------------------------
 
+
 def test_checkpoint_saves_once_per_epoch(data):
     saved: list[tuple[int, torch.Tensor]] = []
-    learn = make_learner(data, lr=1.0,
-                         cbs=[CheckpointCB(lambda model, epoch: saved.append((epoch, model.linear.weight.detach().clone())))])
+    learn = make_learner(
+        data,
+        lr=1.0,
+        cbs=[CheckpointCB(lambda model, epoch: saved.append((epoch, model.linear.weight.detach().clone())))],
+    )
     learn.fit(3)
     assert [epoch for epoch, _ in saved] == [1, 2, 3]
     assert torch.equal(saved[-1][1], learn.model.linear.weight)
@@ -301,6 +335,7 @@ def test_progress_writes_a_header_and_one_line_per_epoch(data):
 
 
 # ---- augmentation -----------------------------------------------------------------------
+
 
 class BatchTap(Callback):
     """Keeps a copy of every batch's inputs at its `order` in before_batch."""

@@ -32,11 +32,13 @@ def test_the_books_learner_call(dls):
     assert learn.metrics == [batch_accuracy]
     assert isinstance(learn.recorder, RecorderCB)  # fastai's default recorder
     learn.fit(4, lr=1.0)
-    train_loss, valid_loss, accuracy = learn.recorder.values[-1]
+    _train_loss, valid_loss, accuracy = learn.recorder.values[-1]
     assert valid_loss < learn.recorder.values[0][1] and accuracy == 1.0
     learn.fit(2, 0.1)  # the book's positional lr
     assert learn.lr == 0.1 and len(learn.recorder.values) == 2
-    assert repr(learn).startswith("Learner(Linear, loss_func=mnist_loss, opt_func=SGD, lr=0.1, metrics=[batch_accuracy]")
+    assert repr(learn).startswith(
+        "Learner(Linear, loss_func=mnist_loss, opt_func=SGD, lr=0.1, metrics=[batch_accuracy]"
+    )
 
 
 def test_defaults_are_added_once_and_can_be_left_out(dls, monkeypatch):
@@ -67,7 +69,9 @@ def test_jupyter_shows_one_table_that_updates(dls, monkeypatch):
 
     shown: list[str] = []
     monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace(kernel=object()))
-    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=False: (shown.append(obj.data), FakeHandle(shown))[1])
+    monkeypatch.setattr(
+        IPython.display, "display", lambda obj, display_id=False: (shown.append(obj.data), FakeHandle(shown))[1]
+    )
     progress = ProgressCB.auto()
     assert progress.html
     learn = Learner(dls, nn.Linear(784, 1), mnist_loss, metrics=batch_accuracy)

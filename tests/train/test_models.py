@@ -31,12 +31,15 @@ def test_every_input_layout_gives_n_by_n_out(name: str, n_out: int, shape: tuple
     torch.testing.assert_close(model(x), model(x.reshape(5, 784)))  # same pixels, same answer
 
 
-@pytest.mark.parametrize("shape, dtype, message", [
-    ((5, 27, 28), torch.float32, r"\(N, 28, 28\), \(N, 784\) or \(N, 1, 28, 28\), got \(5, 27, 28\)"),
-    ((5, 3, 28, 28), torch.float32, r"got \(5, 3, 28, 28\)"),
-    ((784,), torch.float32, r"got \(784,\)"),
-    ((5, 28, 28), torch.uint8, r"float images.*images\.float\(\) / 255"),
-])
+@pytest.mark.parametrize(
+    "shape, dtype, message",
+    [
+        ((5, 27, 28), torch.float32, r"\(N, 28, 28\), \(N, 784\) or \(N, 1, 28, 28\), got \(5, 27, 28\)"),
+        ((5, 3, 28, 28), torch.float32, r"got \(5, 3, 28, 28\)"),
+        ((784,), torch.float32, r"got \(784,\)"),
+        ((5, 28, 28), torch.uint8, r"float images.*images\.float\(\) / 255"),
+    ],
+)
 def test_bad_inputs(shape: tuple[int, ...], dtype: torch.dtype, message: str) -> None:
     for model in (Linear(), SimpleNet(), CNN(width=8)):
         with pytest.raises(DigitlabError, match=message):

@@ -7,8 +7,15 @@ import torch
 
 from digitlab.digits import Digits
 from digitlab.models import CNN, Linear, SimpleNet
-from digitlab.training import (BOOK_TRAIN_IMAGES, MODEL_DEFAULTS, TrainConfig, default_epochs, is_binary,
-                               targets_for, train)
+from digitlab.training import (
+    BOOK_TRAIN_IMAGES,
+    MODEL_DEFAULTS,
+    TrainConfig,
+    default_epochs,
+    is_binary,
+    targets_for,
+    train,
+)
 
 TEN = tuple(range(10))
 
@@ -41,8 +48,9 @@ def test_is_binary_only_for_the_books_models_on_two_classes():
 
 
 def test_linear_on_two_classes_learns_the_books_binary_form(make_digits):
-    result = train(TrainConfig(model="linear", epochs=4, bs=32), make_digits(40), make_digits(15, seed=1),
-                   progress=False)
+    result = train(
+        TrainConfig(model="linear", epochs=4, bs=32), make_digits(40), make_digits(15, seed=1), progress=False
+    )
     assert result.binary
     model = result.learner.model
     assert isinstance(model, Linear) and model.linear.out_features == 1
@@ -57,8 +65,12 @@ def test_linear_on_two_classes_learns_the_books_binary_form(make_digits):
 
 
 def test_simple_net_on_ten_classes_uses_cross_entropy(make_digits):
-    result = train(TrainConfig(model="simple_net", epochs=6, lr=0.5, bs=64), make_digits(20, TEN),
-                   make_digits(8, TEN, seed=1), progress=False)
+    result = train(
+        TrainConfig(model="simple_net", epochs=6, lr=0.5, bs=64),
+        make_digits(20, TEN),
+        make_digits(8, TEN, seed=1),
+        progress=False,
+    )
     assert not result.binary
     model = result.learner.model
     assert isinstance(model, SimpleNet) and model[2].out_features == 10
@@ -71,8 +83,12 @@ def test_same_seed_same_run_different_seed_different_run(make_digits):
     train_digits, valid_digits = make_digits(20, TEN), make_digits(5, TEN, seed=1)
 
     def run(seed: int):
-        result = train(TrainConfig(model="simple_net", epochs=3, lr=0.3, bs=32, seed=seed), train_digits,
-                       valid_digits, progress=False)
+        result = train(
+            TrainConfig(model="simple_net", epochs=3, lr=0.3, bs=32, seed=seed),
+            train_digits,
+            valid_digits,
+            progress=False,
+        )
         return history_without_time(result.history), result.learner.model.state_dict()
 
     history_a, weights_a = run(3)
@@ -117,8 +133,12 @@ def test_resolved_keeps_explicit_values_and_does_not_mutate():
 
 
 def test_cnn_path_runs_on_a_hundred_images(make_digits):
-    result = train(TrainConfig(model="cnn", epochs=1, width=8, bs=32), make_digits(10, TEN), make_digits(3, TEN, seed=1),
-                   progress=False)
+    result = train(
+        TrainConfig(model="cnn", epochs=1, width=8, bs=32),
+        make_digits(10, TEN),
+        make_digits(3, TEN, seed=1),
+        progress=False,
+    )
     assert not result.binary
     model = result.learner.model
     assert isinstance(model, CNN) and model.init_kwargs == {"n_out": 10, "width": 8}
@@ -132,8 +152,9 @@ def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys, m
     import digitlab.training
 
     saved = []
-    monkeypatch.setattr(digitlab.training, "save_model",
-                        lambda model, path, meta: saved.append((path, meta["epoch"], meta["classes"])))
+    monkeypatch.setattr(
+        digitlab.training, "save_model", lambda model, path, meta: saved.append((path, meta["epoch"], meta["classes"]))
+    )
     train(TrainConfig(model="linear", epochs=2), make_digits(10), make_digits(5, seed=1), checkpoint_dir=tmp_path)
     assert [epoch for _, epoch, _ in saved] == [1, 2] and all(path == tmp_path for path, _, _ in saved)
     err = capsys.readouterr().err

@@ -74,8 +74,14 @@ def test_tta_callback_changes_validation_predictions_only(digits_factory):
                 self.valid_preds.append((self.learn.batch[0], self.learn.preds.detach()))
 
     torch.manual_seed(0)
-    learn = Learner(DataLoaders.from_tensors(x, y, x, y, batch_size=10), Linear(2), cross_entropy, lr=0.1,
-                    metrics=[batch_accuracy], cbs=[TTACB(), Keep()])
+    learn = Learner(
+        DataLoaders.from_tensors(x, y, x, y, batch_size=10),
+        Linear(2),
+        cross_entropy,
+        lr=0.1,
+        metrics=[batch_accuracy],
+        cbs=[TTACB(), Keep()],
+    )
     learn.fit(1)
     model: nn.Module = learn.model
     for xb, preds in learn.keep.valid_preds:

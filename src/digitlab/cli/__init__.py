@@ -30,8 +30,9 @@ and uses the offline mirror; DIGITLAB_DOWNLOAD_BASE=URL fetches the canonical fi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="digitlab", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="digitlab", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"digitlab {__version__}")

@@ -22,10 +22,14 @@ EXAMPLES = """\
 
 
 def add_parser(commands) -> None:
-    parser = add_command(commands, "baseline", "pixel similarity: predict the nearest ideal (mean) digit", EXAMPLES, run)
+    parser = add_command(
+        commands, "baseline", "pixel similarity: predict the nearest ideal (mean) digit", EXAMPLES, run
+    )
     parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     parser.add_argument("--valid", help="validate on this dataset or path instead (its test split if it has one)")
-    parser.add_argument("--metric", choices=METRICS, default="l1", help="l1: mean absolute difference; rmse: root mean squared error")
+    parser.add_argument(
+        "--metric", choices=METRICS, default="l1", help="l1: mean absolute difference; rmse: root mean squared error"
+    )
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -34,8 +38,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     model = PixelSimilarity.fit(dataset.train, args.metric)
     report = accuracy_report(model.predict(valid.images), valid.labels, valid.classes)
     seconds = time.perf_counter() - started
-    result = {**report, "metric": args.metric, "model": "pixel_similarity", "classes": list(valid.classes),
-              "n_train": len(dataset.train), **facts, "seconds": round(seconds, 4)}
+    result = {
+        **report,
+        "metric": args.metric,
+        "model": "pixel_similarity",
+        "classes": list(valid.classes),
+        "n_train": len(dataset.train),
+        **facts,
+        "seconds": round(seconds, 4),
+    }
     if args.json:
         print_json(result)
         return 0
@@ -46,6 +57,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     table.add_row("all", f"{len(valid):,}", f"{report['accuracy']:.4f}", style="bold")
     console = Console(highlight=False)
     console.print(table)
-    console.print(f"ideal digits from {len(dataset.train):,} training images; validated on "
-                  f"{facts['valid']}; {seconds * 1000:.0f} ms")
+    console.print(
+        f"ideal digits from {len(dataset.train):,} training images; validated on "
+        f"{facts['valid']}; {seconds * 1000:.0f} ms"
+    )
     return 0

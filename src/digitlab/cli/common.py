@@ -21,8 +21,13 @@ def common_flags() -> argparse.ArgumentParser:
 
 
 def add_command(commands, name: str, help: str, examples: str, run) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, help=help, description=f"{help}\n\nexamples:\n{examples}",
-                                 parents=[common_flags()], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = commands.add_parser(
+        name,
+        help=help,
+        description=f"{help}\n\nexamples:\n{examples}",
+        parents=[common_flags()],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(run=run)
     return parser
 

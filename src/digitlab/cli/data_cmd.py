@@ -25,7 +25,9 @@ def add_parser(commands) -> None:
     parser = add_command(commands, "data", "list, fetch and inspect datasets", EXAMPLES, run)
     parser.add_argument("action", choices=["list", "get", "info"], help="what to do")
     parser.add_argument("target", nargs="?", help="dataset name (get, info) or path (info)")
-    parser.add_argument("--refresh", action="store_true", help="retry the canonical download even if the mirror is cached")
+    parser.add_argument(
+        "--refresh", action="store_true", help="retry the canonical download even if the mirror is cached"
+    )
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -54,8 +56,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
-    rows = [{"name": spec.name, "description": spec.description, "urls": [f.url for f in spec.files],
-             "cached": sources.cache_state(spec, ctx.settings)} for spec in sources.NAMED.values()]
+    rows = [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "urls": [f.url for f in spec.files],
+            "cached": sources.cache_state(spec, ctx.settings),
+        }
+        for spec in sources.NAMED.values()
+    ]
     if args.json:
         print_json({"datasets": rows, "cache": str(ctx.settings.home)})
         return 0

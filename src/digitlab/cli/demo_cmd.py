@@ -23,11 +23,18 @@ EXAMPLES = """\
   digitlab demo --models linear,cnn --json
 """
 
-BOOK = {"pixel_similarity": 0.9511, "linear": 0.968, "simple_net": 0.9828, "cnn": 0.997}  # fastbook ch. 4 (resnet18 for cnn)
+BOOK = {
+    "pixel_similarity": 0.9511,
+    "linear": 0.968,
+    "simple_net": 0.9828,
+    "cnn": 0.997,
+}  # fastbook ch. 4 (resnet18 for cnn)
 
 
 def add_parser(commands) -> None:
-    parser = add_command(commands, "demo", "the chapter's models one after another, compared in one table", EXAMPLES, run)
+    parser = add_command(
+        commands, "demo", "the chapter's models one after another, compared in one table", EXAMPLES, run
+    )
     parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     parser.add_argument("--valid", help="validate on this dataset or path")
     parser.add_argument("--models", default="linear,simple_net,cnn", help="comma-separated models after the baseline")
@@ -45,21 +52,45 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         out_root = args.out or Path(tmp)
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
             ctx.log(f"training {name} ...")
-            result = train_run(TrainConfig(model=name), args.data, args.valid, out_root / name, ctx.settings,
-                               lambda message: None, progress=False)  # one line per model, not 200 epoch rows
-            ctx.log(f"{name}: accuracy {result['accuracy']:.4f} after {result['epochs']} epochs, "
-                    f"{result['fit_seconds']:.2f} s")
-            rows.append({"model": name, "accuracy": result["accuracy"], "seconds": result["fit_seconds"],
-                         "epochs": result["epochs"]})
+            result = train_run(
+                TrainConfig(model=name),
+                args.data,
+                args.valid,
+                out_root / name,
+                ctx.settings,
+                lambda message: None,
+                progress=False,
+            )  # one line per model, not 200 epoch rows
+            ctx.log(
+                f"{name}: accuracy {result['accuracy']:.4f} after {result['epochs']} epochs, "
+                f"{result['fit_seconds']:.2f} s"
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "accuracy": result["accuracy"],
+                    "seconds": result["fit_seconds"],
+                    "epochs": result["epochs"],
+                }
+            )
     for row in rows:
         row["book"] = BOOK.get(row["model"])
     if args.json:
         print_json({"rows": rows, "n_train": len(dataset.train), "n_valid": len(valid), **facts})
         return 0
-    table = Table("model", "accuracy", "book", "train time", title=f"chapter 4 on {args.data}, "
-                  f"validated on {len(valid):,} images ({facts['valid']})")
+    table = Table(
+        "model",
+        "accuracy",
+        "book",
+        "train time",
+        title=f"chapter 4 on {args.data}, validated on {len(valid):,} images ({facts['valid']})",
+    )
     for row in rows:
-        table.add_row(row["model"], f"{row['accuracy']:.4f}", f"{row['book']:.4f}" if row["book"] else "-",
-                      f"{row['seconds']:.2f} s")
+        table.add_row(
+            row["model"],
+            f"{row['accuracy']:.4f}",
+            f"{row['book']:.4f}" if row["book"] else "-",
+            f"{row['seconds']:.2f} s",
+        )
     Console(highlight=False).print(table)
     return 0

@@ -83,7 +83,7 @@ def expand_images(specs: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
 def _message(error: DataError, path: Path) -> str:
     """The error without the "PATH: " the library puts first (the path has its own field)."""
     text = str(error)
-    return text[len(str(path)) + 2:] if text.startswith(f"{path}: ") else text
+    return text[len(str(path)) + 2 :] if text.startswith(f"{path}: ") else text
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise DigitlabError(f"--show {args.show}: its folder does not exist")
     saved = load_model(args.model_path)
     if not isinstance(saved.meta.get("normalization"), dict):
-        raise DigitlabError(f"{args.model_path}: the model's description has no \"normalization\"")
+        raise DigitlabError(f'{args.model_path}: the model\'s description has no "normalization"')
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
@@ -137,9 +137,14 @@ def _predict(saved, read: list[tuple[Path, torch.Tensor]], top_k: int) -> list[d
     classes = saved.classes
     k = min(top_k, len(classes))
     values, indices = probs.topk(k, dim=1)
-    return [{"path": str(path), "label": classes[int(labels[i])],
-             "top_k": [[classes[int(j)], math.floor(float(v) * 1e6) / 1e6] for v, j in zip(values[i], indices[i])]}
-            for i, (path, _) in enumerate(read)]
+    return [
+        {
+            "path": str(path),
+            "label": classes[int(labels[i])],
+            "top_k": [[classes[int(j)], math.floor(float(v) * 1e6) / 1e6] for v, j in zip(values[i], indices[i])],
+        }
+        for i, (path, _) in enumerate(read)
+    ]
 
 
 def _thumbnail(image):

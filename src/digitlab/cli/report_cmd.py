@@ -21,15 +21,20 @@ EXPLAIN_EXAMPLES = """\
 
 
 def add_parser(commands) -> None:
-    report = add_command(commands, "report", "one self-contained HTML page (and PNGs) for a training run",
-                         REPORT_EXAMPLES, run_report)
+    report = add_command(
+        commands, "report", "one self-contained HTML page (and PNGs) for a training run", REPORT_EXAMPLES, run_report
+    )
     report.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a folder written by `digitlab train --out`")
-    explain = add_command(commands, "explain", "the chapter's figures drawn from your data", EXPLAIN_EXAMPLES,
-                          run_explain)
+    explain = add_command(
+        commands, "explain", "the chapter's figures drawn from your data", EXPLAIN_EXAMPLES, run_explain
+    )
     explain.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     explain.add_argument("--out", type=Path, default=Path("explain"), help="folder for the PNGs and explain.html")
-    explain.add_argument("--index", type=int,
-                         help="which validation digit to take apart (default: the first the baseline classifies right)")
+    explain.add_argument(
+        "--index",
+        type=int,
+        help="which validation digit to take apart (default: the first the baseline classifies right)",
+    )
 
 
 def run_report(args: argparse.Namespace, ctx: Context) -> int:

@@ -17,13 +17,22 @@ EXAMPLES = """\
 
 
 def add_parser(commands) -> None:
-    parser = add_command(commands, "serve", "a web page to draw digits for a trained model, and a JSON API", EXAMPLES, run)
+    parser = add_command(
+        commands, "serve", "a web page to draw digits for a trained model, and a JSON API", EXAMPLES, run
+    )
     parser.add_argument("model_path", metavar="MODEL", type=Path, help="a run folder or its model.json")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)",
+    )
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes (default 1); each holds the model and serves one image at a time")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (default 1); each holds the model and serves one image at a time",
+    )
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -32,11 +41,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..web.app import MODEL_ENV, create_app
 
     app = create_app(args.model_path)  # loads the model first: a bad MODEL is an error before listening
-    ctx.log(f"serving {args.model_path} on http://{args.host}:{args.port} with {args.workers} process(es) (Ctrl-C stops)")
+    ctx.log(
+        f"serving {args.model_path} on http://{args.host}:{args.port} with {args.workers} process(es) (Ctrl-C stops)"
+    )
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         return 0
     os.environ[MODEL_ENV] = str(args.model_path.resolve())  # read by each worker's app_from_env
-    uvicorn.run("digitlab.web.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="warning")
+    uvicorn.run(
+        "digitlab.web.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
     return 0

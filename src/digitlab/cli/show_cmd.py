@@ -28,11 +28,17 @@ MAX_SIDE = 64  # a single image larger than this is not a digit to read pixel by
 
 def add_parser(commands) -> None:
     parser = add_command(commands, "show", "one digit as a shaded table of its pixel values", EXAMPLES, run)
-    parser.add_argument("source", metavar="PATH_OR_DATASET[:INDEX]",
-                        help="an image file, or a dataset name/path with an optional :INDEX (default 0)")
+    parser.add_argument(
+        "source",
+        metavar="PATH_OR_DATASET[:INDEX]",
+        help="an image file, or a dataset name/path with an optional :INDEX (default 0)",
+    )
     parser.add_argument("--split", choices=["train", "valid"], default="train", help="which split INDEX counts in")
-    parser.add_argument("--crop", help="the part to show: a name (" + ", ".join(CROP_NAMES) + ") or ROWS,COLS "
-                        "like 4:15,4:22, the book's im3[4:15, 4:22] (default: the whole image)")
+    parser.add_argument(
+        "--crop",
+        help="the part to show: a name (" + ", ".join(CROP_NAMES) + ") or ROWS,COLS "
+        "like 4:15,4:22, the book's im3[4:15, 4:22] (default: the whole image)",
+    )
     parser.add_argument("--png", metavar="OUT", help="also save the table as a PNG picture")
 
 
@@ -52,7 +58,9 @@ def _single_image(path: Path) -> torch.Tensor | None:
     try:
         with Image.open(path) as image:
             if max(image.size) > MAX_SIDE:
-                raise DataError(f"{path}: {image.size[0]}x{image.size[1]} is too large to show as numbers (max {MAX_SIDE})")
+                raise DataError(
+                    f"{path}: {image.size[0]}x{image.size[1]} is too large to show as numbers (max {MAX_SIDE})"
+                )
             return torch.from_numpy(np.asarray(image.convert("L")).copy())
     except UnidentifiedImageError:
         return None
@@ -82,8 +90,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.log(f"saved {args.png}")
     if args.json:
         rows, cols = crop
-        print_json({"source": args.source, "label": label, "shape": list(image.shape),
-                    "pixels": image[rows, cols].tolist(), "png": args.png})
+        print_json(
+            {
+                "source": args.source,
+                "label": label,
+                "shape": list(image.shape),
+                "pixels": image[rows, cols].tolist(),
+                "png": args.png,
+            }
+        )
         return 0
     print_pixels(image, crop, title)
     return 0

@@ -17,8 +17,9 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from ..errors import DataError
 
@@ -55,8 +56,10 @@ def safe_extract(archive: Path, target: Path) -> Path:
     except DataError:
         raise
     except _READ_ERRORS as e:  # reads and writes interleave: one message for broken archive or full disk
-        raise DataError(f"{archive}: cannot extract to {target}: corrupt or truncated archive, or "
-                        f"write failed ({type(e).__name__}: {e})") from e
+        raise DataError(
+            f"{archive}: cannot extract to {target}: corrupt or truncated archive, or "
+            f"write failed ({type(e).__name__}: {e})"
+        ) from e
     raise DataError(f"{archive}: not a tar or zip archive (expected .tgz, .tar.gz, .tar or .zip)")
 
 

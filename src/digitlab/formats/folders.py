@@ -10,8 +10,8 @@ Top-level files (labels.csv) and other folders beside the splits (mnist_tiny's u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -67,8 +67,9 @@ def _label_folders(split: Path) -> dict[str, list[Path]]:
     return labels
 
 
-def _decode(files: list[Path], out: np.ndarray, start: int, total: int,
-            on_progress: Callable[[int, int], None] | None) -> None:
+def _decode(
+    files: list[Path], out: np.ndarray, start: int, total: int, on_progress: Callable[[int, int], None] | None
+) -> None:
     """Decode `files` into out[start:start+len(files)], (28, 28) uint8 each."""
     for i, path in enumerate(files, start=start):
         try:
@@ -84,8 +85,9 @@ def _decode(files: list[Path], out: np.ndarray, start: int, total: int,
             on_progress(i + 1, total)
 
 
-def load_image_folder(root: Path, name: str | None = None,
-                      on_progress: Callable[[int, int], None] | None = None) -> DigitDataset:
+def load_image_folder(
+    root: Path, name: str | None = None, on_progress: Callable[[int, int], None] | None = None
+) -> DigitDataset:
     """Load a folder of 28x28 digit images labelled by their folder names.
 
     on_progress(done, total) is called every ~500 images and once at the end.
@@ -126,10 +128,11 @@ def load_image_folder(root: Path, name: str | None = None,
         for label, cls in enumerate(classes):
             files = split.get(cls, [])
             _decode(files, images, start, total, on_progress)
-            labels[start:start + len(files)] = label
+            labels[start : start + len(files)] = label
             start += len(files)
-        parts.append(Digits(torch.from_numpy(images[split_start:start]),
-                            torch.from_numpy(labels[split_start:start]), classes))
+        parts.append(
+            Digits(torch.from_numpy(images[split_start:start]), torch.from_numpy(labels[split_start:start]), classes)
+        )
     if on_progress is not None:
         on_progress(total, total)
 

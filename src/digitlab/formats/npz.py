@@ -89,9 +89,14 @@ def load_npz(path: Path, name: str | None = None) -> DigitDataset:
     # classes: distinct raw labels of both splits, numerically sorted, as strings
     distinct = np.unique(np.concatenate([y for _, y in splits]))
     classes = tuple(str(int(v)) for v in distinct)
-    parts = [Digits(torch.from_numpy(np.ascontiguousarray(x)),
-                    torch.from_numpy(np.searchsorted(distinct, y).astype(np.int64)), classes)
-             for x, y in splits]
+    parts = [
+        Digits(
+            torch.from_numpy(np.ascontiguousarray(x)),
+            torch.from_numpy(np.searchsorted(distinct, y).astype(np.int64)),
+            classes,
+        )
+        for x, y in splits
+    ]
     check_classes(parts[0], str(path))
     return DigitDataset(
         name=name or path.stem,

@@ -19,14 +19,25 @@ from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure
 from .pixels import PixelTable, pixel_table_html, plot_pixel_table
 from .sgd import plot_activations, plot_roller_coaster, plot_sgd_quadratic, roller_coaster, sgd_quadratic
 
-__all__ = ["plot_ideal_digits", "plot_against_ideals", "plot_distance_histograms",
-           # re-exported from their modules, where they lived before
-           "PixelTable", "pixel_table_html", "plot_pixel_table", "plot_activations", "plot_roller_coaster",
-           "plot_sgd_quadratic", "roller_coaster", "sgd_quadratic"]
+__all__ = [
+    # re-exported from their modules, where they lived before
+    "PixelTable",
+    "pixel_table_html",
+    "plot_activations",
+    "plot_against_ideals",
+    "plot_distance_histograms",
+    "plot_ideal_digits",
+    "plot_pixel_table",
+    "plot_roller_coaster",
+    "plot_sgd_quadratic",
+    "roller_coaster",
+    "sgd_quadratic",
+]
 
 
-def plot_ideal_digits(ideals: torch.Tensor, classes: tuple[str, ...], *,
-                      path: str | Path | None = None) -> DigitlabFigure:
+def plot_ideal_digits(
+    ideals: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None
+) -> DigitlabFigure:
     """The mean image of each class side by side; `.values`: {class: mean ink} (shown in the titles).
 
     ideals: (C, 28, 28) floats in [0, 1], drawn on a fixed 0..1 scale.
@@ -38,8 +49,14 @@ def plot_ideal_digits(ideals: torch.Tensor, classes: tuple[str, ...], *,
     return finish(fig, path, ink)
 
 
-def plot_against_ideals(image: torch.Tensor | np.ndarray, ideals: torch.Tensor, classes: tuple[str, ...], *,
-                        title: str | None = None, path: str | Path | None = None) -> DigitlabFigure:
+def plot_against_ideals(
+    image: torch.Tensor | np.ndarray,
+    ideals: torch.Tensor,
+    classes: tuple[str, ...],
+    *,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> DigitlabFigure:
     """One row per class: image, ideal, image - ideal, |difference|, difference squared.
 
     L1 is the mean of the |difference| panel, RMSE the root of the squared panel's mean:
@@ -64,8 +81,9 @@ def plot_against_ideals(image: torch.Tensor | np.ndarray, ideals: torch.Tensor, 
     return finish(fig, path, distances)
 
 
-def plot_distance_histograms(model: PixelSimilarity, digits: Digits, *,
-                             path: str | Path | None = None) -> DigitlabFigure:
+def plot_distance_histograms(
+    model: PixelSimilarity, digits: Digits, *, path: str | Path | None = None
+) -> DigitlabFigure:
     """For each true class, histograms of its digits' distances to every ideal digit.
 
     Where a class's own histogram overlaps another's, the baseline confuses the two. `.values`:
@@ -88,8 +106,15 @@ def plot_distance_histograms(model: PixelSimilarity, digits: Digits, *,
         result[name] = {"n": n, "accuracy": accuracy, "mean": means}
         for j, ideal in enumerate(model.classes if n else ()):
             own = j == true  # filled: the distance to its own ideal, which should be the smallest
-            ax.hist(rows[:, j].numpy(), bins=bins, histtype="stepfilled" if own else "step", color=f"C{j % 10}",
-                    alpha=0.5 if own else 0.9, linewidth=2 if own else 1, label=f"to {ideal} ({means[ideal]:.3f})")
+            ax.hist(
+                rows[:, j].numpy(),
+                bins=bins,
+                histtype="stepfilled" if own else "step",
+                color=f"C{j % 10}",
+                alpha=0.5 if own else 0.9,
+                linewidth=2 if own else 1,
+                label=f"to {ideal} ({means[ideal]:.3f})",
+            )
         where = f"{accuracy:.0%} nearest their own ideal" if n else "no images"
         ax.set_title(f"actual {name} (n={n}): {where}", fontsize=8)
         ax.set_xlabel(f"{model.metric} distance", fontsize=7)

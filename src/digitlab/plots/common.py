@@ -57,8 +57,9 @@ class DigitlabFigure(Figure):
         self.stale = False  # drawing clears it already; explicit, since "unchanged" rests on it
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, panel: tuple[float, float] = (3.0, 3.0),
-               figsize: tuple[float, float] | None = None) -> tuple[DigitlabFigure, np.ndarray]:
+def new_figure(
+    nrows: int = 1, ncols: int = 1, panel: tuple[float, float] = (3.0, 3.0), figsize: tuple[float, float] | None = None
+) -> tuple[DigitlabFigure, np.ndarray]:
     """A DigitlabFigure and its axes as an (nrows, ncols) array; panel: (width, height) inches of each.
 
     figsize (inches) overrides nrows x ncols panels. Constrained layout keeps titles and
@@ -69,8 +70,9 @@ def new_figure(nrows: int = 1, ncols: int = 1, panel: tuple[float, float] = (3.0
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
-def panel_axes(ax: Axes | None, panel: tuple[float, float] = (3.0, 3.0),
-               figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes, bool]:
+def panel_axes(
+    ax: Axes | None, panel: tuple[float, float] = (3.0, 3.0), figsize: tuple[float, float] | None = None
+) -> tuple[Figure, Axes, bool]:
     """(figure, axes, own) for a one-panel plot: the caller's `ax` and its figure, or a new figure (own=True)."""
     if ax is not None:
         return cast(Figure, ax.figure), ax, False  # the top figure (not a SubFigure) for the usual axes
@@ -89,8 +91,7 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def finish(fig: AnyFigure, path: str | Path | None = None, values: dict | None = None,
-           own: bool = True) -> AnyFigure:
+def finish(fig: AnyFigure, path: str | Path | None = None, values: dict | None = None, own: bool = True) -> AnyFigure:
     """The last step of every plot function; returns `fig`.
 
     values: the numbers the figure shows, kept as `fig.values` (own figures only: a caller's
@@ -108,8 +109,15 @@ def finish(fig: AnyFigure, path: str | Path | None = None, values: dict | None =
     return fig
 
 
-def image_axis(ax: Axes, image: torch.Tensor | np.ndarray, title: str = "", cmap: str = "Greys",
-               vmin: float | None = None, vmax: float | None = None, **imshow: Any) -> Any:
+def image_axis(
+    ax: Axes,
+    image: torch.Tensor | np.ndarray,
+    title: str = "",
+    cmap: str = "Greys",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    **imshow: Any,
+) -> Any:
     """Draw a (H, W) image on `ax` with no ticks or frame; returns the AxesImage (for colorbars).
 
     `Greys` shows MNIST polarity as printed: 0 is white paper, the maximum is black ink.

@@ -24,8 +24,9 @@ from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure,
 PLAIN_NORMALIZATION = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}  # pixels / 255, as non-CNN models train
 
 
-def plot_confusion_matrix(confusion: list[list[int]], classes: tuple[str, ...], *, ax: Axes | None = None,
-                          path: str | Path | None = None) -> Figure:
+def plot_confusion_matrix(
+    confusion: list[list[int]], classes: tuple[str, ...], *, ax: Axes | None = None, path: str | Path | None = None
+) -> Figure:
     """Counts in cells (rows actual, columns predicted); `.values`: {"accuracy": trace / sum, "counts"}."""
     counts = np.asarray(confusion, dtype=np.int64)  # (C, C)
     if counts.shape != (len(classes), len(classes)):
@@ -40,8 +41,15 @@ def plot_confusion_matrix(confusion: list[list[int]], classes: tuple[str, ...], 
     threshold = counts.max() / 2  # white text on the darker half of the cells
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if counts[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                str(counts[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if counts[i, j] > threshold else "black",
+            )
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
@@ -58,8 +66,7 @@ def training_loss_name(meta: dict, binary: bool) -> str:
     return f"cross_entropy (label smoothing {smoothing:g})" if smoothing else "cross_entropy"
 
 
-def top_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict,
-               k: int = 9) -> list[dict]:
+def top_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict, k: int = 9) -> list[dict]:
     """The k digits with the highest loss, in the loss the model trained with, highest first.
 
     images: (N, 28, 28) uint8; labels: (N,) class indices. Each item: {"index", "actual",
@@ -81,13 +88,22 @@ def top_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, met
         losses = F.cross_entropy(outputs.float(), labels, reduction="none", label_smoothing=smoothing)
     order = torch.argsort(losses, descending=True, stable=True)[:k]
     name = training_loss_name(meta, binary)
-    return [{"index": int(i), "actual": int(labels[i]), "predicted": int(predicted[i]),
-             "probability": float(probs[i, predicted[i]]), "loss": float(losses[i]), "loss_name": name}
-            for i in order]
+    return [
+        {
+            "index": int(i),
+            "actual": int(labels[i]),
+            "predicted": int(predicted[i]),
+            "probability": float(probs[i, predicted[i]]),
+            "loss": float(losses[i]),
+            "loss_name": name,
+        }
+        for i in order
+    ]
 
 
-def plot_top_losses(items: list[dict], images: torch.Tensor, classes: tuple[str, ...], *,
-                    path: str | Path | None = None) -> DigitlabFigure:
+def plot_top_losses(
+    items: list[dict], images: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None
+) -> DigitlabFigure:
     """A grid of the top-loss digits titled "predicted/actual/loss/probability" (fastai's order).
 
     The loss's name (items' "loss_name") is in the figure's title. `.values`: {"titles": in the
@@ -98,8 +114,9 @@ def plot_top_losses(items: list[dict], images: torch.Tensor, classes: tuple[str,
     images = torch.as_tensor(images)
     ncols = math.ceil(math.sqrt(len(items)))
     nrows = math.ceil(len(items) / ncols)
-    titles = [f"{classes[it['predicted']]}/{classes[it['actual']]}/{it['loss']:.2f}/{it['probability']:.2f}"
-              for it in items]
+    titles = [
+        f"{classes[it['predicted']]}/{classes[it['actual']]}/{it['loss']:.2f}/{it['probability']:.2f}" for it in items
+    ]
     name = items[0].get("loss_name", "loss")
     fig, axes = new_figure(nrows, ncols, panel=(1.6, 1.8))
     hide_unused(axes, len(items))
@@ -109,8 +126,9 @@ def plot_top_losses(items: list[dict], images: torch.Tensor, classes: tuple[str,
     return finish(fig, path, {"titles": titles, "loss_name": name})
 
 
-def plot_linear_weights(model: nn.Module, classes: tuple[str, ...], *,
-                        path: str | Path | None = None) -> DigitlabFigure:
+def plot_linear_weights(
+    model: nn.Module, classes: tuple[str, ...], *, path: str | Path | None = None
+) -> DigitlabFigure:
     """Each output's 784 weights as a 28x28 map: red pixels push towards that class, blue away.
 
     model: digitlab's Linear or a plain nn.Linear(784, n_out).

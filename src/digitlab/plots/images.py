@@ -48,11 +48,12 @@ def _scale(array: np.ndarray) -> tuple[float, float]:
     if np.issubdtype(array.dtype, np.integer):
         return 0.0, 255.0 if array.max() <= 255 else float(array.max())
     low, high = float(np.nanmin(array)), float(np.nanmax(array))
-    return (0.0, 1.0) if 0.0 <= low and high <= 1.0 else (low, high if high > low else low + 1)
+    return (0.0, 1.0) if low >= 0.0 and high <= 1.0 else (low, high if high > low else low + 1)
 
 
-def _draw(ax: Axes, image: ImageLike, title: str | None, cmap: str, crop: str | Crop | None,
-          imshow: dict[str, Any]) -> dict:
+def _draw(
+    ax: Axes, image: ImageLike, title: str | None, cmap: str, crop: str | Crop | None, imshow: dict[str, Any]
+) -> dict:
     array = as_array(image)
     if crop is not None:
         rows, cols = resolve_crop(crop, array.shape[:2])
@@ -65,9 +66,17 @@ def _draw(ax: Axes, image: ImageLike, title: str | None, cmap: str, crop: str | 
     return {"image": array, "vmin": imshow.get("vmin"), "vmax": imshow.get("vmax"), "title": title}
 
 
-def show_image(t: ImageLike, ax: Axes | None = None, title: str | None = None, cmap: str = "Greys",
-               crop: str | Crop | None = None, figsize: tuple[float, float] | None = None, *,
-               path: str | Path | None = None, **imshow: Any) -> Figure:
+def show_image(
+    t: ImageLike,
+    ax: Axes | None = None,
+    title: str | None = None,
+    cmap: str = "Greys",
+    crop: str | Crop | None = None,
+    figsize: tuple[float, float] | None = None,
+    *,
+    path: str | Path | None = None,
+    **imshow: Any,
+) -> Figure:
     """Draw one image without axes; returns the figure (the caller's, when `ax` is given).
 
     crop: "top-left", "centre", "4:15,4:22", ... (digitlab.crops.resolve_crop). figsize:
@@ -79,10 +88,18 @@ def show_image(t: ImageLike, ax: Axes | None = None, title: str | None = None, c
     return finish(fig, path, values, own)
 
 
-def show_images(ts: Sequence[ImageLike] | torch.Tensor | np.ndarray, nrows: int | None = 1,
-                ncols: int | None = None, titles: Sequence[str] | None = None, cmap: str = "Greys",
-                crop: str | Crop | None = None, figsize: tuple[float, float] | None = None, *,
-                path: str | Path | None = None, **imshow: Any) -> DigitlabFigure:
+def show_images(
+    ts: Sequence[ImageLike] | torch.Tensor | np.ndarray,
+    nrows: int | None = 1,
+    ncols: int | None = None,
+    titles: Sequence[str] | None = None,
+    cmap: str = "Greys",
+    crop: str | Crop | None = None,
+    figsize: tuple[float, float] | None = None,
+    *,
+    path: str | Path | None = None,
+    **imshow: Any,
+) -> DigitlabFigure:
     """Draw images in a grid of nrows x ncols (ncols from nrows when None, and the other way round).
 
     ts: a list of images or a stacked (N, H, W) tensor/array. Unused panels stay blank.
@@ -101,8 +118,16 @@ def show_images(ts: Sequence[ImageLike] | torch.Tensor | np.ndarray, nrows: int 
     panel = (1.6, 1.8 if titles else 1.6)  # inches per image: room for a title line
     fig, axes = new_figure(nrows, ncols, panel, figsize)
     hide_unused(axes, len(images))
-    drawn = [_draw(ax, image, titles[i] if titles else None, cmap, crop, dict(imshow))
-             for i, (ax, image) in enumerate(zip(axes.flat, images))]
-    values = {"n": len(images), "nrows": nrows, "ncols": ncols, "titles": list(titles) if titles else None,
-              "vmin": [d["vmin"] for d in drawn], "vmax": [d["vmax"] for d in drawn]}
+    drawn = [
+        _draw(ax, image, titles[i] if titles else None, cmap, crop, dict(imshow))
+        for i, (ax, image) in enumerate(zip(axes.flat, images))
+    ]
+    values = {
+        "n": len(images),
+        "nrows": nrows,
+        "ncols": ncols,
+        "titles": list(titles) if titles else None,
+        "vmin": [d["vmin"] for d in drawn],
+        "vmax": [d["vmax"] for d in drawn],
+    }
     return finish(fig, path, values)

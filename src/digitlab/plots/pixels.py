@@ -47,8 +47,10 @@ def pixel_table_html(image: torch.Tensor | np.ndarray, crop: str | Crop | None =
     image, greys = _uint8_image(image), colormaps["Greys"]  # Greys: 0 -> white, 1 -> black
     rows, cols = crop_ranges(crop, tuple(image.shape))
     cell = "padding:1px 3px;text-align:right;font-family:monospace;font-size:7pt"
-    lines = ['<table style="border-collapse:collapse">',
-             "<tr><th></th>" + "".join(f'<th style="{cell}">{c}</th>' for c in cols) + "</tr>"]
+    lines = [
+        '<table style="border-collapse:collapse">',
+        "<tr><th></th>" + "".join(f'<th style="{cell}">{c}</th>' for c in cols) + "</tr>",
+    ]
     for r in rows:
         values = [int(image[r, c]) for c in cols]
         tds = "".join(f'<td style="{cell};{_shade(greys(v / 255))}">{v}</td>' for v in values)
@@ -86,8 +88,14 @@ class PixelTable:
         return plot_pixel_table(self.image, self.crop, title, path=path)
 
 
-def plot_pixel_table(image: torch.Tensor | np.ndarray, crop: str | Crop | None = None, title: str = "", *,
-                     ax: Axes | None = None, path: str | Path | None = None) -> Figure:
+def plot_pixel_table(
+    image: torch.Tensor | np.ndarray,
+    crop: str | Crop | None = None,
+    title: str = "",
+    *,
+    ax: Axes | None = None,
+    path: str | Path | None = None,
+) -> Figure:
     """The crop's values written on their shade (Greys, fixed 0..255), row and column indices on the axes.
 
     `.values`: {"pixels": (rows, cols) int array, "rows": row indices, "cols": column indices}.
@@ -95,14 +103,21 @@ def plot_pixel_table(image: torch.Tensor | np.ndarray, crop: str | Crop | None =
     """
     image = _uint8_image(image)
     rows, cols = crop_ranges(crop, tuple(image.shape))
-    values = image[rows.start:rows.stop:rows.step, cols.start:cols.stop:cols.step].numpy()
+    values = image[rows.start : rows.stop : rows.step, cols.start : cols.stop : cols.step].numpy()
     size = (max(3.0, CELL * len(cols) + 1), max(3.0, CELL * len(rows) + 1))
     fig, ax, own = panel_axes(ax, figsize=size)
     ax.imshow(values, cmap="Greys", vmin=0, vmax=255)
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, str(values[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if values[i, j] > 115 else "black")
+            ax.text(
+                j,
+                i,
+                str(values[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if values[i, j] > 115 else "black",
+            )
     ax.set_xticks(range(len(cols)), [str(c) for c in cols], fontsize=7)
     ax.set_yticks(range(len(rows)), [str(r) for r in rows], fontsize=7)
     ax.tick_params(length=0)

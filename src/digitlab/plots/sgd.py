@@ -19,8 +19,9 @@ MARGIN = 0.06  # the SGD figure's arrow stays this far (axes fractions) from the
 NOISE_STD = 3.0  # the roller coaster's speed noise: an MSE near NOISE_STD**2 = 9 is as good as a fit gets
 
 
-def plot_activations(ranges: dict[str, tuple[float, float]] | None = None, n: int = 101, *,
-                     path: str | Path | None = None) -> DigitlabFigure:
+def plot_activations(
+    ranges: dict[str, tuple[float, float]] | None = None, n: int = 101, *, path: str | Path | None = None
+) -> DigitlabFigure:
     """Sigmoid and ReLU, each on its own x range, with their derivatives from autograd (the book's plot_function).
 
     `.values`: {"sigmoid": {"x", "y", "grad"}, "relu": {...}}, (n,) tensors.
@@ -35,8 +36,10 @@ def plot_activations(ranges: dict[str, tuple[float, float]] | None = None, n: in
         curve = result[name] = {"x": x.detach(), "y": y.detach(), "grad": cast(torch.Tensor, x.grad)}
         ax.plot(curve["x"], curve["y"], label=name)
         ax.plot(curve["x"], curve["grad"], "--", label="derivative (autograd)")
-        ax.set_title(f"{name} on [{ranges[name][0]:g}, {ranges[name][1]:g}]: steepest slope "
-                     f"{float(curve['grad'].max()):.2f}", fontsize=9)
+        ax.set_title(
+            f"{name} on [{ranges[name][0]:g}, {ranges[name][1]:g}]: steepest slope {float(curve['grad'].max()):.2f}",
+            fontsize=9,
+        )
         ax.axhline(0, color="grey", linewidth=0.5)
         ax.legend(fontsize=7)
     return finish(fig, path, result)
@@ -47,20 +50,22 @@ def sgd_quadratic(lr: float, steps: int = 8, start: float = -1.5) -> list[float]
     x = torch.tensor(float(start), requires_grad=True)
     trajectory = [x.item()]
     for _ in range(steps):
-        (grad,) = torch.autograd.grad(x ** 2, x)  # d(x**2)/dx = 2x, by autograd
+        (grad,) = torch.autograd.grad(x**2, x)  # d(x**2)/dx = 2x, by autograd
         x = (x - lr * grad).detach().requires_grad_()  # the step, then a fresh leaf for the next gradient
         trajectory.append(x.item())
     return trajectory
 
 
-def _step_arrow(xs: list[float], xlim: tuple[float, float],
-                ylim: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
+def _step_arrow(
+    xs: list[float], xlim: tuple[float, float], ylim: tuple[float, float]
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """(start, tip) of an arrow along the tangent at xs[0], downhill: the way the gradient says to step.
 
     Halved until it stays inside the axes and never comes nearer than MARGIN (in axes fractions)
     to another marker of the path (nor nearer than its tail already is), so it covers none;
     where downhill has no room for an arrow of 2 * MARGIN, uphill when that has more.
     """
+
     def fraction(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # data -> axes fractions, (..., 2)
         return np.stack([(x - xlim[0]) / (xlim[1] - xlim[0]), (y - ylim[0]) / (ylim[1] - ylim[0])], -1)
 
@@ -72,7 +77,7 @@ def _step_arrow(xs: list[float], xlim: tuple[float, float],
         dx = (xlim[1] - xlim[0]) / 7
         while dx > 1e-9:
             along = np.linspace(0, direction * dx, 25)  # (25,) x offsets of the arrow's points
-            segment = fraction(x0 + along, x0 ** 2 + slope * along)  # (25, 2), segment[0] is the tail
+            segment = fraction(x0 + along, x0**2 + slope * along)  # (25, 2), segment[0] is the tail
             gaps = np.linalg.norm(segment[:, None] - others[None], axis=2)  # (25, steps)
             inside = bool(((segment > 0.02) & (segment < 0.98)).all())
             if inside and (gaps.min(0) >= np.minimum(MARGIN, gaps[0])).all():
@@ -84,11 +89,12 @@ def _step_arrow(xs: list[float], xlim: tuple[float, float],
     (length, dx), direction = clear(downhill), downhill
     if length < 2 * MARGIN and clear(-downhill)[0] > length:
         (length, dx), direction = clear(-downhill), -downhill
-    return (x0, x0 ** 2), (x0 + direction * dx, x0 ** 2 + slope * direction * dx)
+    return (x0, x0**2), (x0 + direction * dx, x0**2 + slope * direction * dx)
 
 
-def plot_sgd_quadratic(lrs: tuple[float, ...] = (0.1, 1.1), steps: int = 8, start: float = -1.5, *,
-                       path: str | Path | None = None) -> DigitlabFigure:
+def plot_sgd_quadratic(
+    lrs: tuple[float, ...] = (0.1, 1.1), steps: int = 8, start: float = -1.5, *, path: str | Path | None = None
+) -> DigitlabFigure:
     """f(x) = x**2, the gradient at the start and the SGD steps, one panel per lr; `.values`: {lr: [x_0..x_steps]}.
 
     With lr > 1 each step overshoots by a factor |1 - 2 lr| > 1: the axis widens to show it diverge.
@@ -99,16 +105,23 @@ def plot_sgd_quadratic(lrs: tuple[float, ...] = (0.1, 1.1), steps: int = 8, star
     fig, axes = new_figure(1, len(lrs), panel=(4.0, 3.2))
     for ax, (lr, xs) in zip(axes[0], result.items()):
         reach = max(abs(v) for v in xs) * 1.15  # wide enough for every step, diverging or not
-        xlim, ylim = (-reach, reach), (-0.05 * reach ** 2, 1.05 * reach ** 2)
-        grid, ys = np.linspace(-reach, reach, 200), [v ** 2 for v in xs]
-        ax.plot(grid, grid ** 2, color="grey")
+        xlim, ylim = (-reach, reach), (-0.05 * reach**2, 1.05 * reach**2)
+        grid, ys = np.linspace(-reach, reach, 200), [v**2 for v in xs]
+        ax.plot(grid, grid**2, color="grey")
         ax.plot(xs, ys, "o-", color="C1", markersize=4, linewidth=0.8, label="SGD steps")
         tail, tip = _step_arrow(xs, xlim, ylim)
         ax.annotate("", xy=tip, xytext=tail, arrowprops={"arrowstyle": "->", "color": "C3", "linewidth": 1.5})
-        ax.text(0.5, 0.97, f"slope at x={xs[0]:g}: 2x = {2 * xs[0]:.2f}\n"
-                f"red: the tangent there; each step x -= {lr:g} * slope", transform=ax.transAxes, ha="center",
-                va="top", fontsize=7,
-                color="C3", bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "C3", "alpha": 0.9})
+        ax.text(
+            0.5,
+            0.97,
+            f"slope at x={xs[0]:g}: 2x = {2 * xs[0]:.2f}\nred: the tangent there; each step x -= {lr:g} * slope",
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=7,
+            color="C3",
+            bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "C3", "alpha": 0.9},
+        )
         ax.set(xlim=xlim, ylim=ylim)
         ax.set_title(f"lr {lr}: x {xs[0]:.2f} -> {xs[-1]:.3g} in {steps} steps", fontsize=9)
     return finish(fig, path, result)
@@ -132,7 +145,7 @@ def roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1) -> dict:
     losses, history = [], []
     for step in range(steps + 1):
         a, b, c = params
-        loss = ((a * u ** 2 + b * u + c - speed) ** 2).mean()  # MSE, in (speed units)^2
+        loss = ((a * u**2 + b * u + c - speed) ** 2).mean()  # MSE, in (speed units)^2
         losses.append(loss.item())
         history.append(params.detach().tolist())
         if step < steps:
@@ -141,12 +154,24 @@ def roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1) -> dict:
                 params -= lr * cast(torch.Tensor, params.grad)  # the step: against the gradient
             params.grad = None
     a, b, c = history[-1]
-    return {"t": t, "u": u, "speed": speed, "fitted": a * u ** 2 + b * u + c, "losses": losses, "params": history,
-            "final_params": history[-1], "lr": lr, "steps": steps, "t_mean": t_mean, "t_std": t_std}
+    return {
+        "t": t,
+        "u": u,
+        "speed": speed,
+        "fitted": a * u**2 + b * u + c,
+        "losses": losses,
+        "params": history,
+        "final_params": history[-1],
+        "lr": lr,
+        "steps": steps,
+        "t_mean": t_mean,
+        "t_std": t_std,
+    }
 
 
-def plot_roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1, *,
-                        path: str | Path | None = None) -> DigitlabFigure:
+def plot_roller_coaster(
+    seed: int = 42, steps: int = 60, lr: float = 0.1, *, path: str | Path | None = None
+) -> DigitlabFigure:
     """The data with the fit after a few steps (0, 2, 10, all) and the MSE per step (log scale, noise level marked).
 
     `.values`: roller_coaster's dict.
@@ -158,13 +183,12 @@ def plot_roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1, *,
     data_ax.scatter(t, fit["speed"], color="black", s=12, label="speed", zorder=3)
     for k, step in enumerate(shown):
         a, b, c = fit["params"][step]
-        data_ax.plot(t, a * u ** 2 + b * u + c, color=f"C{k}", label=f"step {step}")
+        data_ax.plot(t, a * u**2 + b * u + c, color=f"C{k}", label=f"step {step}")
     data_ax.legend(fontsize=7)
     data_ax.set_xlabel(f"time t (fitted on u = (t - {fit['t_mean']:g}) / {fit['t_std']:.2f})", fontsize=8)
     data_ax.set_title(f"a*u²+b*u+c by SGD: lr {lr:g}, {steps} steps", fontsize=9)
     loss_ax.plot(range(steps + 1), fit["losses"], "o-", markersize=2)
-    loss_ax.axhline(NOISE_STD ** 2, color="grey", linestyle="--", linewidth=1,
-                    label=f"noise variance {NOISE_STD ** 2:g}")
+    loss_ax.axhline(NOISE_STD**2, color="grey", linestyle="--", linewidth=1, label=f"noise variance {NOISE_STD**2:g}")
     loss_ax.set_yscale("log")
     loss_ax.set_xlabel("step")
     loss_ax.legend(fontsize=7)

@@ -21,9 +21,19 @@ from ..errors import DigitlabError
 from .common import DigitlabFigure, finish, new_figure, panel_axes
 from .evaluation import PLAIN_NORMALIZATION, plot_confusion_matrix, plot_linear_weights, plot_top_losses, top_losses
 
-__all__ = ["is_constant", "plot_loss_curves", "plot_lr_find", "plot_lr_schedule", "plot_recorder_loss",
-           # re-exported from plots.evaluation, where they moved
-           "PLAIN_NORMALIZATION", "plot_confusion_matrix", "plot_linear_weights", "plot_top_losses", "top_losses"]
+__all__ = [
+    # re-exported from plots.evaluation, where they moved
+    "PLAIN_NORMALIZATION",
+    "is_constant",
+    "plot_confusion_matrix",
+    "plot_linear_weights",
+    "plot_loss_curves",
+    "plot_lr_find",
+    "plot_lr_schedule",
+    "plot_recorder_loss",
+    "plot_top_losses",
+    "top_losses",
+]
 
 
 def _floats(values: Any) -> list[float]:
@@ -39,8 +49,9 @@ def is_constant(lrs: Any, rtol: float = 1e-9) -> bool:
     return bool(values) and max(values) - min(values) <= rtol * max(abs(v) for v in values)
 
 
-def plot_loss_curves(history: list[dict], metric: str = "batch_accuracy", *,
-                     path: str | Path | None = None) -> DigitlabFigure:
+def plot_loss_curves(
+    history: list[dict], metric: str = "batch_accuracy", *, path: str | Path | None = None
+) -> DigitlabFigure:
     """Train and valid loss per epoch; the metric per epoch on a second panel.
 
     `.values`: {"epoch", "train_loss", "valid_loss", metric: lists per epoch}; the metric list is
@@ -69,8 +80,13 @@ def plot_loss_curves(history: list[dict], metric: str = "batch_accuracy", *,
     return finish(fig, path, curves)
 
 
-def plot_recorder_loss(losses: Any, history: list[dict], n_batches_per_epoch: int | None = None,
-                       ax: Axes | None = None, path: str | Path | None = None) -> Figure:
+def plot_recorder_loss(
+    losses: Any,
+    history: list[dict],
+    n_batches_per_epoch: int | None = None,
+    ax: Axes | None = None,
+    path: str | Path | None = None,
+) -> Figure:
     """fastai's `recorder.plot_loss`: the train loss of every batch as a line, the valid loss as a point per epoch.
 
     losses: RecorderCB.losses (0-dim tensors, one per training batch); history: RecorderCB.history.
@@ -107,20 +123,30 @@ def plot_lr_schedule(lrs: Any, *, ax: Axes | None = None, path: str | Path | Non
     if not values:
         raise DigitlabError("no learning rates recorded: nothing to plot")
     peak = int(np.argmax(values))
-    summary = {"n_batches": len(values), "max_lr": values[peak], "max_at": peak,
-               "first_lr": values[0], "last_lr": values[-1], "constant": is_constant(values)}
+    summary = {
+        "n_batches": len(values),
+        "max_lr": values[peak],
+        "max_at": peak,
+        "first_lr": values[0],
+        "last_lr": values[-1],
+        "constant": is_constant(values),
+    }
     fig, ax, own = panel_axes(ax, (5.0, 3.0))
     ax.plot(range(len(values)), values)
     ax.set_xlabel("batch")
     ax.set_ylabel("learning rate")
-    title = (f"constant lr {values[0]:g}" if summary["constant"]
-             else f"peak {values[peak]:.3g} at batch {peak}, last {values[-1]:.3g}")
+    title = (
+        f"constant lr {values[0]:g}"
+        if summary["constant"]
+        else f"peak {values[peak]:.3g} at batch {peak}, last {values[-1]:.3g}"
+    )
     ax.set_title(title, fontsize=9)
     return finish(fig, path, summary, own)
 
 
-def plot_lr_find(lrs: Any, losses: Any, suggestion: float | None = None, *, ax: Axes | None = None,
-                 path: str | Path | None = None) -> Figure:
+def plot_lr_find(
+    lrs: Any, losses: Any, suggestion: float | None = None, *, ax: Axes | None = None, path: str | Path | None = None
+) -> Figure:
     """Loss against learning rate on a log axis (the learning-rate finder), suggestion marked.
 
     Non-finite losses (the finder's last, exploded batches) are left out of the curve.

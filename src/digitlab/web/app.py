@@ -27,11 +27,15 @@ from ..inference import model_outputs, probabilities
 from ..preprocessing import load_image, to_mnist
 from ..serialization import SavedModel, load_ideal_digits, load_model
 
-MAX_BODY = 2 * 1024 * 1024        # bytes of an upload
-MAX_PIXELS = 16_000_000           # decoded image size: a phone photo fits, a decompression bomb does not
+MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
+MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
 STATIC = ("index.html", "app.js", "style.css")
-MEDIA = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+MEDIA = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 
 
 class BadInput(Exception):
@@ -63,7 +67,7 @@ class Predictor:
                 kind = probe.format
         except Image.DecompressionBombError as e:
             raise BadInput(413, f"the image is too large to decode ({e})") from None
-        except Exception:  # noqa: BLE001 - anything Pillow cannot identify is the client's input
+        except Exception:
             raise BadInput(415, "not an image: send PNG, JPEG, WebP, BMP or GIF bytes") from None
         if kind not in FORMATS:
             raise BadInput(415, f"{kind} images are not accepted: send PNG, JPEG, WebP, BMP or GIF")
@@ -98,8 +102,11 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
         torch.set_num_threads(threads)
     saved = load_model(model_dir)
     predictor = Predictor(saved, load_ideal_digits(model_dir))
-    app = FastAPI(title="digitlab", description="Draw a digit; a model trained with digitlab reads it.",
-                  version=saved.meta.get("versions", {}).get("digitlab", ""))
+    app = FastAPI(
+        title="digitlab",
+        description="Draw a digit; a model trained with digitlab reads it.",
+        version=saved.meta.get("versions", {}).get("digitlab", ""),
+    )
 
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
@@ -107,8 +114,12 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
 
     @app.get("/api/health")
     def health() -> dict:
-        return {"status": "ok", "model": saved.meta["architecture"]["name"], "classes": list(saved.classes),
-                "accuracy": saved.meta.get("metrics", {}).get("accuracy")}
+        return {
+            "status": "ok",
+            "model": saved.meta["architecture"]["name"],
+            "classes": list(saved.classes),
+            "accuracy": saved.meta.get("metrics", {}).get("accuracy"),
+        }
 
     @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
     async def predict(request: Request) -> JSONResponse:
