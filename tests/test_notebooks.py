@@ -62,8 +62,11 @@ def test_notebook_is_stripped(notebook):
 
     nb = nbformat.read(notebook, as_version=4)
     nbformat.validate(nb)
-    dirty = [i for i, cell in enumerate(nb.cells)
-             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+    dirty = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
     assert not dirty, f"{notebook.name}: cells {dirty} have outputs or execution counts; run `make strip-notebooks`"
     assert not _strip_module().strip(nb), f"{notebook.name}: run metadata left in; run `make strip-notebooks`"
 
@@ -86,11 +89,17 @@ def test_notebook_runs(notebook, jupyter_path, monkeypatch):
 
     started = time.monotonic()
     # raises CellExecutionError (the cell's source and traceback) if any cell raises, or a check fails
-    NotebookClient(nb, kernel_name=KERNEL, timeout=CELL_TIMEOUT,
-                   resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+    NotebookClient(
+        nb, kernel_name=KERNEL, timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    ).execute()
     seconds = time.monotonic() - started
 
-    checks = [out["text"].strip() for cell in code if "assert " in cell.source
-              for out in cell.outputs if out.get("output_type") == "stream" and out.get("name") == "stdout"]
+    checks = [
+        out["text"].strip()
+        for cell in code
+        if "assert " in cell.source
+        for out in cell.outputs
+        if out.get("output_type") == "stream" and out.get("name") == "stdout"
+    ]
     print(f"{notebook.name}: {seconds:.1f} s; " + " | ".join(checks))
     assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before, "a notebook wrote files into notebooks/"
