@@ -108,8 +108,12 @@ class Learner:
         self.callback(f"after_{name}")
 
     # ---- the loop ----------------------------------------------------------------------
-    def fit(self, n_epoch: int = 1, lr: float | None = None, cbs: Iterable[Callback] = ()) -> Learner:
-        """Train for n_epoch epochs; `cbs` are added for this fit only."""
+    def fit(self, n_epoch: int = 1, lr: float | None = None, cbs: Iterable[Callback] = ()) -> None:
+        """Train for n_epoch epochs; `cbs` are added for this fit only.
+
+        Returns None, as fastai's: a notebook cell that ends in `learn.fit(...)` shows the epoch
+        table and nothing under it.
+        """
         extra = list(cbs)
         self.add_cbs(extra)
         try:
@@ -121,7 +125,6 @@ class Learner:
             # runs even when an error (a diverged loss, Ctrl-C) skipped after_fit: close progress bars
             self.callback("cleanup_fit")
             self.remove_cbs(extra)
-        return self
 
     def _all_epochs(self) -> None:
         # The loops set the learner's state (epoch, iter, batch), which callbacks read: miniai's idiom.

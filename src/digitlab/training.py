@@ -29,6 +29,7 @@ from .inference import to_inputs
 from .learner import Learner
 from .losses import batch_accuracy, cross_entropy, mnist_loss
 from .models import build_model
+from .notebook import in_kernel
 from .optim import SGD
 from .serialization import save_model
 from .tta import TTACB
@@ -184,7 +185,7 @@ def build_learner(
     if dist_env.enabled:
         cbs.append(DistributedCB())
     if progress and dist_env.is_main:
-        cbs.append(ProgressCB())
+        cbs.append(ProgressCB(html=in_kernel()))  # stderr text for the CLI, even on a pipe; HTML in Jupyter
     if config.one_cycle:
         cbs.append(OneCycleCB())
     if config.augment:

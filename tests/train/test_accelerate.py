@@ -64,13 +64,18 @@ def conv_learner(tensors, cbs=(), seed: int = 0) -> Learner:
     return Learner(dls, model, cross_entropy, lr=0.1, metrics=[batch_accuracy], cbs=[*cbs, RecorderCB(), Spy()])
 
 
+def fitted(learn: Learner, n_epoch: int) -> Learner:
+    learn.fit(n_epoch)  # fit returns None, as fastai's
+    return learn
+
+
 def weights(model: nn.Module) -> list[torch.Tensor]:
     return [t.detach().clone() for t in model.state_dict().values()]
 
 
 def test_channels_last_changes_the_layout_not_the_result(tensors):
-    plain = conv_learner(tensors).fit(2)
-    nhwc = conv_learner(tensors, [ChannelsLastCB()]).fit(2)
+    plain = fitted(conv_learner(tensors), 2)
+    nhwc = fitted(conv_learner(tensors, [ChannelsLastCB()]), 2)
     assert nhwc.model[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert not plain.model[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert nhwc.spy.input_channels_last == {True} and plain.spy.input_channels_last == {False}
@@ -79,12 +84,12 @@ def test_channels_last_changes_the_layout_not_the_result(tensors):
 
 
 def test_bf16_autocast_covers_forward_and_loss_only(tensors):
-    learn = conv_learner(tensors, [MixedPrecisionCB()]).fit(2)
+    learn = fitted(conv_learner(tensors, [MixedPrecisionCB()]), 2)
     assert learn.spy.pred_dtypes == {torch.bfloat16}  # the forward ran in bf16
     assert learn.spy.autocast_in_loss == {False}  # backward and the step ran outside autocast
     assert not torch.is_autocast_enabled("cpu")
     assert all(p.dtype == torch.float32 for p in learn.model.parameters())  # master weights stay fp32
-    plain = conv_learner(tensors).fit(2)
+    plain = fitted(conv_learner(tensors), 2)
     assert learn.recorder.history[-1]["valid_loss"] == pytest.approx(plain.recorder.history[-1]["valid_loss"], abs=0.05)
 
 
@@ -109,9 +114,9 @@ def test_fp16_autocast_is_refused_on_the_cpu(tensors):
 
 def test_compiled_training_matches_eager_training(tensors):
     torch._dynamo.reset()
-    eager = conv_learner(tensors).fit(2)
+    eager = fitted(conv_learner(tensors), 2)
     compiler = CompileCB(backend="aot_eager")
-    compiled = conv_learner(tensors, [compiler]).fit(2)
+    compiled = fitted(conv_learner(tensors, [compiler]), 2)
     assert compiled.model._compiled_call_impl is not None  # nn.Module.compile: compiled in place
     assert list(compiled.model.state_dict()) == list(eager.model.state_dict())  # no "_orig_mod." keys
     for a, b in zip(weights(eager.model), weights(compiled.model)):
