@@ -103,3 +103,12 @@ def test_notebook_runs(notebook, jupyter_path, monkeypatch):
     ]
     print(f"{notebook.name}: {seconds:.1f} s; " + " | ".join(checks))
     assert sorted(p.name for p in NOTEBOOK_DIR.iterdir()) == before, "a notebook wrote files into notebooks/"
+
+    # In Jupyter, figures show inline and a Learner shows its epoch table (one HTML display per fit).
+    outputs = [out for cell in code for out in cell.outputs]
+    figures = [out for out in outputs if "image/png" in out.get("data", {})]
+    assert figures, f"{notebook.name}: no figure was shown inline"
+    fits = sum(cell.source.count("learn.fit(") for cell in code)
+    tables = [out for out in outputs if "digitlab-progress" in out.get("data", {}).get("text/html", "")]
+    assert len(tables) >= fits, f"{notebook.name}: {fits} learn.fit calls but {len(tables)} epoch tables shown"
+    assert not [out for out in outputs if "Learner(" in out.get("data", {}).get("text/plain", "")]
