@@ -119,9 +119,9 @@ class CompileCB(Callback):
         model = self.learn.model
         if not getattr(model, "_digitlab_compiled", False):  # a second fit reuses the compiled model
             model.compile(backend=self.backend, mode=self.mode, dynamic=self.dynamic)
-            model._digitlab_compiled = True
+            model._digitlab_compiled = True  # type: ignore[assignment]  # stubs: only tensors and modules
         self.seconds = {True: 0.0, False: 0.0}  # training: True / validation: False -> seconds compiling
-        self._seen: set[tuple] = set()  # (batch shape, training): each new one may (re)compile
+        self._seen: set[tuple[tuple[int, ...], bool]] = set()  # (batch shape, training): each may (re)compile
 
     def before_batch(self) -> None:
         key = (tuple(self.learn.batch[0].shape), self.learn.training)

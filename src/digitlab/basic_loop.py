@@ -18,12 +18,13 @@ from typing import Any
 import torch
 
 from .errors import DigitlabError
-from .losses import batch_accuracy, mnist_loss
+from .losses import LossFunc, batch_accuracy, mnist_loss
 
 Model = Callable[[torch.Tensor], torch.Tensor]
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # a DataLoader, or any (xb, yb) pairs
 
 
-def calc_grad(xb: torch.Tensor, yb: torch.Tensor, model: Model, loss_func: Callable = mnist_loss) -> torch.Tensor:
+def calc_grad(xb: torch.Tensor, yb: torch.Tensor, model: Model, loss_func: LossFunc = mnist_loss) -> torch.Tensor:
     """Predict, compute the loss, and add its gradients to the parameters' `.grad`; returns the loss."""
     loss = loss_func(model(xb), yb)
     loss.backward()
@@ -32,11 +33,11 @@ def calc_grad(xb: torch.Tensor, yb: torch.Tensor, model: Model, loss_func: Calla
 
 def train_epoch(
     model: Model,
-    dl: Iterable,
+    dl: Batches,
     opt: Any = None,
     lr: float | None = None,
     params: Iterable[torch.Tensor] | None = None,
-    loss_func: Callable = mnist_loss,
+    loss_func: LossFunc = mnist_loss,
 ) -> None:
     """One pass over `dl`, updating after every batch: with `opt` (step, zero_grad), or the book's
     first form, `p.data -= p.grad * lr` for each of `params` by hand."""
@@ -49,12 +50,15 @@ def train_epoch(
             opt.step()
             opt.zero_grad()
             continue
+        assert lr is not None  # checked above: without opt, lr and params are given
         for p in params:
+            if p.grad is None:
+                raise DigitlabError("train_epoch: a parameter got no gradient (is it used by the model?)")
             p.data -= p.grad * lr
             p.grad.zero_()
 
 
-def validate_epoch(model: Model, valid_dl: Iterable, metric: Callable = batch_accuracy) -> float:
+def validate_epoch(model: Model, valid_dl: Batches, metric: LossFunc = batch_accuracy) -> float:
     """The mean of `metric` over the validation batches, rounded to 4 places as the book prints it.
 
     A mean of batch means, as the book computes it: a short last batch weighs as much as a full one.
@@ -69,15 +73,15 @@ def validate_epoch(model: Model, valid_dl: Iterable, metric: Callable = batch_ac
 def train_model(
     model: Model,
     epochs: int,
-    dl: Iterable,
-    valid_dl: Iterable,
+    dl: Batches,
+    valid_dl: Batches,
     opt: Any,
-    loss_func: Callable = mnist_loss,
+    loss_func: LossFunc = mnist_loss,
     log: Callable[[str], None] | None = None,
 ) -> list[float]:
     """`epochs` of train_epoch, each followed by validate_epoch; prints the accuracies on one line
     as the book does (or passes each to `log`); returns them."""
-    accuracies = []
+    accuracies: list[float] = []
     for _ in range(epochs):
         train_epoch(model, dl, opt, loss_func=loss_func)
         accuracies.append(validate_epoch(model, valid_dl))

@@ -99,7 +99,7 @@ def store(home: Path, key: str, dataset: DigitDataset) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # mypy: a key might be allow_pickle (none is)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -55,7 +55,7 @@ class RecorderCB(Callback):
     name = "recorder"
 
     def before_fit(self) -> None:
-        self.history: list[dict] = []
+        self.history: list[dict[str, float]] = []  # per epoch: "epoch" (an int), losses, metrics, seconds
         self.lrs: list[float] = []  # learning rate of every training batch
         self.losses: list[torch.Tensor] = []  # loss of every training batch (detached)
 
@@ -271,10 +271,12 @@ class DivergenceGuardCB(Callback):
         if not learn.training:
             return
         loss = learn.loss.detach()
-        finite = bool(torch.isfinite(loss))
-        if finite and self.first_loss is None:
-            self.first_loss = max(loss.item(), 1e-3)
-        if not finite or loss.item() > self.factor * self.first_loss:
+        diverged = not bool(torch.isfinite(loss))
+        if not diverged:
+            if self.first_loss is None:
+                self.first_loss = max(loss.item(), 1e-3)
+            diverged = loss.item() > self.factor * self.first_loss
+        if diverged:
             lr = learn.opt.param_groups[0]["lr"]
             raise TrainingDiverged(
                 f"training diverged at epoch {learn.epoch + 1}, batch {learn.iter + 1} (loss {loss.item():.4g}) "
@@ -287,7 +289,7 @@ class CheckpointCB(Callback):
 
     order = 30
 
-    def __init__(self, save: Callable[[torch.nn.Module, int], None]) -> None:
+    def __init__(self, save: Callable[[torch.nn.Module, int], object]) -> None:  # what it returns is unused
         self.save = save
 
     def after_epoch(self) -> None:

@@ -8,6 +8,7 @@ splits plus where they came from. Images stay uint8 until a model needs floats, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -125,7 +126,7 @@ class DigitDataset:
     name: str
     train: Digits
     valid: Digits | None
-    provenance: dict = field(default_factory=dict)  # source, url/path, sha256, notes
+    provenance: dict[str, Any] = field(default_factory=dict)  # source, url/path, sha256, notes
     valid_is_holdout: bool = False
 
     @property
@@ -150,7 +151,7 @@ class DigitDataset:
             return concat([self.train, self.valid])
         return self.train
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """Counts per split and class, plus provenance: what `digitlab data info` shows."""
         splits = {"train": self.train} if self.valid is None else {"train": self.train, "valid": self.valid}
         return {

@@ -14,13 +14,17 @@ cleanup_fit, which runs last even when an error ends the fit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from .dataloader import DataLoaders
+from .losses import LossFunc
 from .optim import SGD
+
+if TYPE_CHECKING:  # callbacks.py imports this module
+    from .callbacks import RecorderCB
 
 
 class CancelFitException(Exception):
@@ -54,14 +58,18 @@ class Learner:
     each unless `cbs` already holds one of its kind; `default_cbs=False` adds neither.
     """
 
+    # Callbacks are reached by name (add_cbs sets the attribute): the recorder is there unless
+    # default_cbs=False and `cbs` has no RecorderCB (then reading it raises AttributeError).
+    recorder: RecorderCB
+
     def __init__(
         self,
         dls: DataLoaders,
         model: nn.Module,
-        loss_func: Callable,
-        opt_func: Callable = SGD,
+        loss_func: LossFunc,
+        opt_func: Callable[..., torch.optim.Optimizer] = SGD,
         lr: float = 0.1,
-        metrics: Callable | Sequence[Callable] = (),
+        metrics: LossFunc | Sequence[LossFunc] = (),
         cbs: Iterable[Callback] = (),
         default_cbs: bool = True,
     ) -> None:

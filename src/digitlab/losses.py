@@ -8,9 +8,14 @@ predictions broadcasts to an (N, N) matrix and the loss still comes out as a num
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from .errors import DigitlabError
+
+# (predictions, targets) -> a 0-dim tensor: a loss function, or a metric such as batch_accuracy
+LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str) -> None:

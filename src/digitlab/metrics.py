@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
-def accuracy_report(predicted: torch.Tensor, actual: torch.Tensor, classes: tuple[str, ...]) -> dict:
+def accuracy_report(predicted: torch.Tensor, actual: torch.Tensor, classes: tuple[str, ...]) -> dict[str, Any]:
     """Overall and per-class accuracy plus the confusion matrix (rows actual, columns predicted).
 
     per_class holds None for a class with no examples (an accuracy over nothing is not 0).

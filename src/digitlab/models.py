@@ -9,7 +9,7 @@ can say what to rebuild.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -52,7 +52,8 @@ class Linear(nn.Module):
         self.linear = nn.Linear(N_PIXELS, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(_as_images(x, flat=True))  # (N, n_out)
+        out: torch.Tensor = self.linear(_as_images(x, flat=True))  # (N, n_out)
+        return out
 
 
 class SimpleNet(nn.Module):
@@ -70,7 +71,8 @@ class SimpleNet(nn.Module):
         return self.layers[i]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(_as_images(x, flat=True))  # (N, n_out)
+        out: torch.Tensor = self.layers(_as_images(x, flat=True))  # (N, n_out)
+        return out
 
 
 def simple_net(n_out: int = 1, n_hidden: int = 30) -> SimpleNet:
@@ -94,13 +96,16 @@ class ResBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
         super().__init__()
-        self.convs = nn.Sequential(conv_bn(c_in, c_out, stride), conv_bn(c_out, c_out, relu=False))
+        first, second = conv_bn(c_in, c_out, stride), conv_bn(c_out, c_out, relu=False)
+        self.convs = nn.Sequential(first, second)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
         # Start each block as (almost) the identity: zeroing the last batchnorm's scale means the
         # residual branch adds nothing at first, which makes early training steadier.
-        nn.init.zeros_(self.convs[1][1].weight)
+        last_bn = second[1]
+        assert isinstance(last_bn, nn.BatchNorm2d)  # conv_bn is conv -> batchnorm (-> relu)
+        nn.init.zeros_(last_bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.convs(x) + self.shortcut(x))
@@ -144,7 +149,8 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(_as_images(x, flat=False)))
-        return self.head(self.pool(x).flatten(1))  # (N, n_out)
+        out: torch.Tensor = self.head(self.pool(x).flatten(1))  # (N, n_out)
+        return out
 
 
 def channels_last_hazards(model: nn.Module) -> list[str]:
@@ -165,7 +171,7 @@ def to_channels_last(model: nn.Module) -> bool:
     """Put `model` in channels-last layout unless that would hit a hazard above; True if it did."""
     if channels_last_hazards(model):
         return False
-    model.to(memory_format=torch.channels_last)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack memory_format
     return True
 
 
@@ -186,5 +192,6 @@ def model_config(model: nn.Module) -> dict[str, Any]:
     """{"name": ..., **constructor kwargs}, JSON-ready; `build_model(**model_config(m))` rebuilds m."""
     for name, cls in MODELS.items():
         if type(model) is cls:
-            return {"name": name, **model.init_kwargs}
+            # every registered model sets init_kwargs (a dict); torch's stubs type attributes as Tensor | Module
+            return {"name": name, **cast("dict[str, Any]", model.init_kwargs)}
     raise DigitlabError(f"{type(model).__name__} is not a registered model ({', '.join(MODELS)})")

@@ -21,7 +21,7 @@ The update itself is written out below.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -32,7 +32,8 @@ def _group_setting(key: str) -> property:
     """A property that reads `key` from the first param group and writes it to every group."""
 
     def get(self: torch.optim.Optimizer) -> float:
-        return self.param_groups[0][key]
+        value: float = self.param_groups[0][key]
+        return value
 
     def set_all(self: torch.optim.Optimizer, value: float) -> None:
         for group in self.param_groups:
@@ -55,19 +56,21 @@ class SGD(torch.optim.Optimizer):
     ) -> None:
         if isinstance(params, torch.Tensor):
             raise DigitlabError("SGD wants an iterable of tensors, got one tensor; pass [tensor] or model.parameters()")
-        params = list(params)  # a generator like model.parameters() can only be read once
-        if not params:
+        # a generator like model.parameters() can only be read once; list() keeps the iterable's kind
+        # (mypy would join the union to list[object])
+        items = cast("list[torch.Tensor] | list[dict[str, Any]]", list(params))
+        if not items:
             raise DigitlabError("SGD got no parameters to optimize (an empty model, or a used-up generator?)")
         for name, value in (("lr", lr), ("mom", mom), ("wd", wd)):
             if not value >= 0.0:  # also catches nan
                 raise DigitlabError(f"SGD {name} must be >= 0, got {value}")
-        for p in params:
+        for p in items:
             if isinstance(p, torch.Tensor) and not p.is_leaf:
                 raise DigitlabError(
                     "SGD can only optimize leaf tensors (created by the user, not computed); "
                     "use tensor.detach().requires_grad_()"
                 )
-        super().__init__(params, {"lr": lr, "momentum": mom, "weight_decay": wd})
+        super().__init__(items, {"lr": lr, "momentum": mom, "weight_decay": wd})
 
     @torch.no_grad()  # an update is not part of any model's computation: don't record it
     def step(self, closure: Any = None) -> Any:  # closure: torch's contract; recomputes the loss
@@ -127,6 +130,8 @@ class BasicOptim:
 
     def step(self, *args: Any, **kwargs: Any) -> None:
         for p in self.params:
+            if p.grad is None:
+                raise DigitlabError("BasicOptim.step: a parameter has no gradient (call loss.backward() first)")
             p.data -= p.grad.data * self.lr
 
     def zero_grad(self, *args: Any, **kwargs: Any) -> None:

@@ -18,11 +18,11 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import DataError
 
@@ -80,7 +80,7 @@ def load_image(path: str | Path | BinaryIO, max_pixels: int = 16_000_000, name: 
             return _upright(image)  # a copy: the file is closed on return
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise DataError(f"{label}: {(e.strerror or 'unreadable').lower()}") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise DataError(f"{label}: not an image (or a format Pillow cannot read)") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise DataError(f"{label}: refusing a possible decompression bomb ({e})") from None
@@ -153,14 +153,16 @@ def _grayscale(image: Image.Image) -> np.ndarray:
     """(H, W) float32 in 0..255; transparency flattened onto white (onto black if that shows more)."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float images: stretch to 0..255
         a = np.asarray(image.convert("F"), dtype=np.float32)
-        return (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
+        stretched: np.ndarray = (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
+        return stretched
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
         gray = np.asarray(rgba.convert("L"), dtype=np.float32)
-        on_white = gray * alpha + 255.0 * (1.0 - alpha)
+        on_white: np.ndarray = gray * alpha + 255.0 * (1.0 - alpha)
         if np.ptp(on_white) < MIN_CONTRAST and np.ptp(alpha) >= MIN_CONTRAST / 255:
-            return gray * alpha  # white strokes on a transparent canvas: only black shows them
+            on_black: np.ndarray = gray * alpha  # white strokes on a transparent canvas: only black shows them
+            return on_black
         return on_white
     return np.asarray(image.convert("L"), dtype=np.float32)
 
@@ -189,10 +191,10 @@ def _ink(gray: np.ndarray, source: str) -> np.ndarray:
         # A perfectly flat background (a canvas drawing, a clean scan): it is the border's level
         # everywhere and there is no noise to model; skips the rank filters, most of the time.
         dark_ink = border > 127.5
-        background = np.float32(border)
+        background: np.floating[Any] | np.ndarray = np.float32(border)
         gain = 255.0 / max(border, 16.0) if dark_ink else np.float32(1.0)
         d = (background - gray) * gain if dark_ink else gray - background
-        sigma = np.float32(0.0)
+        sigma: np.floating[Any] | np.ndarray = np.float32(0.0)
     else:
         small = _scaled(gray, BG_SIDE, Image.Resampling.BOX) if max(h, w) > BG_SIDE else gray
         k = max(3, int(BG_KERNEL * max(small.shape)) // 2 * 2 + 1)
@@ -235,7 +237,8 @@ def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
     f = max(1, math.ceil(max(h, w) / GRID))
     H, W = -(-h // f), -(-w // f)
     pad = ((0, H * f - h), (0, W * f - w))
-    labels = _components(np.pad(mask, pad).reshape(H, f, W, f).any(axis=(1, 3))).ravel()
+    cells = cast(np.ndarray, np.pad(mask, pad).reshape(H, f, W, f).any(axis=(1, 3)))  # (H, W): not a scalar
+    labels = _components(cells).ravel()
     n = H * W + 1
     cell_mass = np.pad(np.where(mask, weight, 0.0), pad).reshape(H, f, W, f).sum(axis=(1, 3))
     mass = np.bincount(labels, cell_mass.ravel(), n)
@@ -254,7 +257,8 @@ def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
     keep = (mass > 0) & (mass >= KEEP_FRACTION * mass.max())
     if not (keep & big).any():
         return None
-    return mask & np.repeat(np.repeat(keep[grid], f, 0), f, 1)[:h, :w]
+    selected: np.ndarray = mask & np.repeat(np.repeat(keep[grid], f, 0), f, 1)[:h, :w]
+    return selected
 
 
 def _components(mask: np.ndarray) -> np.ndarray:
@@ -284,7 +288,8 @@ def _fit(ink: np.ndarray) -> np.ndarray:
     if width < 1.8:  # a hairline (a pen on a big page): thicken it to about 2.5 px
         k = int(round((2.5 - width) * 4)) // 2 * 2 + 1  # noqa: RUF046 (numpy 1.x rounds to a float)
         fine = _rank(np.pad(fine, k // 2), k, ImageFilter.MaxFilter)
-    return np.clip(_scaled(fine, BOX), 0.0, 255.0)
+    fitted: np.ndarray = np.clip(_scaled(fine, BOX), 0.0, 255.0)
+    return fitted
 
 
 def _scaled(a: np.ndarray, side: int, resample: Image.Resampling = Image.Resampling.LANCZOS) -> np.ndarray:
@@ -303,4 +308,5 @@ def _place(patch: np.ndarray) -> np.ndarray:
     frame = Image.fromarray(padded).transform(
         (FRAME, FRAME), Image.Transform.AFFINE, (1, 0, 2 - left, 0, 1, 2 - top), Image.Resampling.BILINEAR
     )
-    return np.rint(np.clip(np.asarray(frame), 0, 255)).astype(np.uint8)
+    placed: np.ndarray = np.rint(np.clip(np.asarray(frame), 0, 255)).astype(np.uint8)
+    return placed

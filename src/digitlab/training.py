@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .distributed import DistEnv, DistributedCB
 from .errors import DigitlabError
 from .inference import to_inputs
 from .learner import Learner
-from .losses import batch_accuracy, cross_entropy, mnist_loss
+from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss
 from .models import build_model
 from .notebook import in_kernel
 from .optim import SGD
@@ -59,7 +60,9 @@ class TrainConfig:
     def resolved(self, n_train: int) -> TrainConfig:
         """A copy with every None replaced by the model's default (epochs depend on n_train)."""
         defaults = MODEL_DEFAULTS.get(self.model, {})
-        values = {k: (defaults.get(k) if v is None and k in defaults else v) for k, v in asdict(self).items()}
+        values: dict[str, Any] = {
+            k: (defaults.get(k) if v is None and k in defaults else v) for k, v in asdict(self).items()
+        }
         if values["bs"] is None:
             values["bs"] = BOOK_BS
         if values["epochs"] is None:
@@ -69,7 +72,7 @@ class TrainConfig:
 
 # The book's runs for linear (lr 1.0) and simple_net (lr 0.1): plain SGD, batches of 256.
 # The CNN's recipe was tuned here for accuracy per second on a 2-core CPU (BENCHMARKS.md).
-MODEL_DEFAULTS: dict[str, dict] = {
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": dict(lr=1.0, bs=256, mom=0.0, wd=0.0, one_cycle=False, augment=False, label_smoothing=0.0),
     "simple_net": dict(lr=0.1, bs=256, mom=0.0, wd=0.0, one_cycle=False, augment=False, label_smoothing=0.0),
     "cnn": dict(epochs=8, lr=0.4, bs=64, mom=0.9, wd=5e-4, one_cycle=True, augment=True, label_smoothing=0.1, width=16),
@@ -85,9 +88,20 @@ BOOK_EPOCHS = {"linear": 20, "simple_net": 40}
 def default_epochs(model: str, n_train: int, bs: int) -> int:
     """The book's number of SGD steps in epochs of this data, for linear and simple_net."""
     if model not in BOOK_EPOCHS:
-        return MODEL_DEFAULTS.get(model, {}).get("epochs", 1)
+        epochs: int = MODEL_DEFAULTS.get(model, {}).get("epochs", 1)
+        return epochs
     book_steps = BOOK_EPOCHS[model] * math.ceil(BOOK_TRAIN_IMAGES / BOOK_BS)
     return max(1, math.ceil(book_steps / math.ceil(max(n_train, 1) / bs)))
+
+
+_T = TypeVar("_T")
+
+
+def _setting(config: TrainConfig, name: str, value: _T | None) -> _T:
+    """A setting of a resolved config; None only for a model MODEL_DEFAULTS has no defaults for."""
+    if value is None:
+        raise DigitlabError(f"model {config.model!r} has no default {name}: set it (TrainConfig({name}=...))")
+    return value
 
 
 def seed_everything(seed: int) -> None:
@@ -121,7 +135,7 @@ class TrainResult:
     binary: bool
     normalization: dict[str, float]
     fit_seconds: float
-    history: list[dict] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # RecorderCB.history
 
     def __repr__(self) -> str:
         """One line: model, epochs, final metrics and time (not the whole Learner)."""
@@ -175,12 +189,16 @@ def build_learner(
         targets_for(train_digits.labels, binary).to(config.device),
         to_inputs(valid_digits.images, norm, config.device),
         targets_for(valid_digits.labels, binary).to(config.device),
-        batch_size=config.bs,
+        batch_size=_setting(config, "bs", config.bs),
         seed=config.seed,
         device=config.device,
         shard=(dist_env.rank, dist_env.world_size),
     )
-    loss_func = mnist_loss if binary else partial(cross_entropy, label_smoothing=config.label_smoothing)
+    loss_func: LossFunc = (
+        mnist_loss
+        if binary
+        else partial(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
+    )
     cbs = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
     if dist_env.enabled:
         cbs.append(DistributedCB())
@@ -190,8 +208,9 @@ def build_learner(
         cbs.append(OneCycleCB())
     if config.augment:
         cbs.append(RandomAffineCB(seed=config.seed + dist_env.rank))  # each rank its own warps
-    if PRECISIONS[config.precision] is not None:
-        cbs.append(MixedPrecisionCB(PRECISIONS[config.precision]))
+    autocast_dtype = PRECISIONS[config.precision]
+    if autocast_dtype is not None:
+        cbs.append(MixedPrecisionCB(autocast_dtype))
     if config.compile:
         cbs.append(CompileCB())
     if config.tta:
@@ -209,9 +228,16 @@ def build_learner(
                 lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir, {**meta, "epoch": epoch})
             )
         )
-    opt_func = partial(SGD, mom=config.mom, wd=config.wd)
+    opt_func = partial(SGD, mom=_setting(config, "mom", config.mom), wd=_setting(config, "wd", config.wd))
     learn = Learner(
-        dls, model, loss_func, opt_func=opt_func, lr=config.lr, metrics=[batch_accuracy], cbs=cbs, default_cbs=False
+        dls,
+        model,
+        loss_func,
+        opt_func=opt_func,
+        lr=_setting(config, "lr", config.lr),
+        metrics=[batch_accuracy],
+        cbs=cbs,
+        default_cbs=False,
     )  # the CLI chooses its progress (stderr, --quiet)
     return learn, config, binary, norm
 
@@ -227,6 +253,6 @@ def train(
     """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
     learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint_dir, dist_env)
     started = time.perf_counter()
-    learn.fit(config.epochs)
+    learn.fit(_setting(config, "epochs", config.epochs))
     fit_seconds = time.perf_counter() - started
     return TrainResult(learn, config, binary, norm, fit_seconds, learn.recorder.history)

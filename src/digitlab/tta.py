@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import DigitlabError
 from .learner import Callback
 
 # (dx, dy) in pixels: the image itself and one pixel right, left, down and up
@@ -44,10 +45,12 @@ def tta_outputs(
     preds: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean of model(shifted(x)) over `shifts`: (N, n_out). `preds`: model(x), when already computed."""
-    total = None
+    total: torch.Tensor | None = None
     for dx, dy in shifts:
         out = preds if (dx, dy) == (0, 0) and preds is not None else model(shifted(x, dx, dy))
         total = out.float() if total is None else total + out.float()
+    if total is None:
+        raise DigitlabError("tta_outputs needs at least one shift, e.g. shifts=[(0, 0)]")
     return total / len(shifts)
 
 

@@ -9,6 +9,7 @@ end, so an interrupted extraction never leaves a half-filled `target` behind.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -84,10 +85,19 @@ def _tar_entries(archive: Path, tar: tarfile.TarFile) -> list[_Entry]:
         if member.isdir():
             entries.append((member.name, True, None, 0))
         elif member.isreg():
-            entries.append((member.name, False, lambda m=member: tar.extractfile(m), member.size))
+            entries.append((member.name, False, _tar_opener(tar, member), member.size))
         else:  # char/block device, FIFO, or anything else exotic
             raise DataError(f"{archive}: unsafe member {member.name!r} (not a regular file or folder)")
     return entries
+
+
+def _tar_opener(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
+    def open_member() -> IO[bytes]:
+        file = tar.extractfile(member)
+        assert file is not None  # None only for members that are not regular files (checked: isreg)
+        return file
+
+    return open_member
 
 
 def _zip_entries(archive: Path, zf: zipfile.ZipFile) -> list[_Entry]:
@@ -107,7 +117,7 @@ def _zip_entries(archive: Path, zf: zipfile.ZipFile) -> list[_Entry]:
         if info.is_dir():
             entries.append((info.filename, True, None, 0))
         else:
-            entries.append((info.filename, False, lambda i=info: zf.open(i), info.file_size))
+            entries.append((info.filename, False, functools.partial(zf.open, info), info.file_size))
     return entries
 
 
@@ -116,8 +126,8 @@ def _extract(archive: Path, target: Path, entries: list[_Entry]) -> Path:
     base = os.path.realpath(target)
     total = 0
     for name, _, _, size in entries:
-        dest = os.path.normpath(os.path.join(base, name))
-        if os.path.commonpath([base, dest]) != base:
+        resolved = os.path.normpath(os.path.join(base, name))
+        if os.path.commonpath([base, resolved]) != base:
             raise DataError(f"{archive}: unsafe member {name!r} (would be written outside {target})")
         total += size
         if total > MAX_TOTAL_BYTES:
