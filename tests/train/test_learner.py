@@ -301,8 +301,22 @@ def test_divergence_guard_stops_at_a_nan_loss(data):
 
 
 def test_divergence_guard_ignores_validation_and_a_healthy_run(data):
-    learn = make_learner(data, lr=1.0, cbs=[DivergenceGuardCB()])
-    learn.fit(3)  # no exception
+    class NanValidation(Callback):
+        """Before the guard (order 5) sees it, every validation loss becomes NaN."""
+
+        order = 4
+
+        def after_loss(self) -> None:
+            if not self.learn.training:
+                self.learn.loss = torch.full_like(self.learn.loss, math.nan)
+
+    healthy = make_learner(data, lr=1.0, cbs=[RecorderCB(), DivergenceGuardCB()])
+    healthy.fit(3)
+    assert len(healthy.recorder.history) == 3  # all epochs ran
+    learn = make_learner(data, lr=1.0, cbs=[RecorderCB(), DivergenceGuardCB(), NanValidation()])
+    learn.fit(3)  # a NaN in validation is not a diverged training run
+    assert len(learn.recorder.history) == 3
+    assert all(math.isnan(row["valid_loss"]) and math.isfinite(row["train_loss"]) for row in learn.recorder.history)
 
 
 # ---- checkpoints and progress -----------------------------------------------------------
