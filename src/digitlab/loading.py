@@ -7,6 +7,7 @@ from __future__ import annotations
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from . import cache, sources
 from .config import Settings
@@ -106,7 +107,9 @@ def _load_folder(root: Path, settings: Settings, log: Log, key: str | None, name
         return load_image_folder(inner, name=name, on_progress=on_progress)
 
 
-def train_and_valid(data: str, valid: str | None, settings: Settings, log: Log) -> tuple[DigitDataset, Digits, dict]:
+def train_and_valid(
+    data: str, valid: str | None, settings: Settings, log: Log
+) -> tuple[DigitDataset, Digits, dict[str, Any]]:
     """The data to learn from and the digits to validate on, for `baseline` and `train`.
 
     Without `valid`, the dataset's own valid split (or a stratified 20% holdout).
@@ -119,6 +122,7 @@ def train_and_valid(data: str, valid: str | None, settings: Settings, log: Log) 
     if valid is None:
         dataset = with_holdout(dataset)
         facts["valid"] = "holdout" if dataset.valid_is_holdout else "valid split"
+        assert dataset.valid is not None  # with_holdout always has a valid split
         return dataset, dataset.valid, facts
     train = DigitDataset(dataset.name, dataset.all_training_data(), None, dataset.provenance)
     other = load_dataset(valid, settings, log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from .baseline import PixelSimilarity
@@ -35,7 +36,7 @@ def _img(path: Path, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def _table(rows: list[tuple], header: tuple | None = None) -> str:
+def _table(rows: Sequence[tuple[object, ...]], header: tuple[str, ...] | None = None) -> str:
     head = "<tr>" + "".join(f'<th class="l">{html.escape(str(h))}</th>' for h in header) + "</tr>" if header else ""
     body = "".join(
         "<tr>"

@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,7 +26,7 @@ from .serialization import SavedModel, save_ideal_digits, save_model
 from .training import TrainConfig, TrainResult, resolve_device, train
 
 
-def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu", tta: bool = False) -> dict:
+def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu", tta: bool = False) -> dict[str, Any]:
     """Accuracy, per-class accuracy and confusion matrix of a model on digits of its classes.
 
     tta: average each image's outputs with those of its one-pixel shifts (5 forward passes).
@@ -65,7 +66,7 @@ def train_run(
     progress: bool = True,
     checkpoints: bool = False,
     dist_env: DistEnv | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Everything `digitlab train` does; returns the JSON-ready result.
 
     checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
@@ -93,7 +94,7 @@ def _train_run(
     progress: bool,
     checkpoints: bool,
     dist_env: DistEnv,
-) -> dict:
+) -> dict[str, Any]:
     dataset, valid_digits, facts = train_and_valid(data, valid, settings, log)
     train_digits = dataset.train
     resolved = config.resolved(len(train_digits))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ def plot_distance_histograms(
     n_classes = len(model.classes)
     ncols = min(n_classes, 5)
     bins = np.linspace(float(table.min()), float(table.max()) + 1e-6, 31) if len(table) else 30  # shared by all
-    result: dict[str, dict] = {}
+    result: dict[str, dict[str, Any]] = {}
     fig, axes = new_figure(math.ceil(n_classes / ncols), ncols, panel=(3.2, 2.6))
     hide_unused(axes, n_classes)
     for true, (ax, name) in enumerate(zip(axes.flat, model.classes)):

@@ -34,7 +34,7 @@ class DigitlabFigure(Figure):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.values: dict = {}
+        self.values: dict[Any, Any] = {}  # keys: names, or learning rates (plot_sgd_quadratic)
         self.shown = False  # published to a Jupyter front end at least once
 
     def png(self) -> bytes:
@@ -91,7 +91,9 @@ def save_png(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def finish(fig: AnyFigure, path: str | Path | None = None, values: dict | None = None, own: bool = True) -> AnyFigure:
+def finish(
+    fig: AnyFigure, path: str | Path | None = None, values: dict[Any, Any] | None = None, own: bool = True
+) -> AnyFigure:
     """The last step of every plot function; returns `fig`.
 
     values: the numbers the figure shows, kept as `fig.values` (own figures only: a caller's

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ def plot_confusion_matrix(
     return finish(fig, path, {"accuracy": accuracy, "counts": counts.tolist()}, own)
 
 
-def training_loss_name(meta: dict, binary: bool) -> str:
+def training_loss_name(meta: dict[str, Any], binary: bool) -> str:
     """The loss a model with this meta trained with, as top_losses computes it per item."""
     if binary:
         return "mnist_loss"
@@ -66,7 +67,9 @@ def training_loss_name(meta: dict, binary: bool) -> str:
     return f"cross_entropy (label smoothing {smoothing:g})" if smoothing else "cross_entropy"
 
 
-def top_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict, k: int = 9) -> list[dict]:
+def top_losses(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict[str, Any], k: int = 9
+) -> list[dict[str, Any]]:
     """The k digits with the highest loss, in the loss the model trained with, highest first.
 
     images: (N, 28, 28) uint8; labels: (N,) class indices. Each item: {"index", "actual",
@@ -102,7 +105,7 @@ def top_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, met
 
 
 def plot_top_losses(
-    items: list[dict], images: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None
+    items: list[dict[str, Any]], images: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None
 ) -> DigitlabFigure:
     """A grid of the top-loss digits titled "predicted/actual/loss/probability" (fastai's order).
 

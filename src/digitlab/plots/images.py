@@ -53,7 +53,7 @@ def _scale(array: np.ndarray) -> tuple[float, float]:
 
 def _draw(
     ax: Axes, image: ImageLike, title: str | None, cmap: str, crop: str | Crop | None, imshow: dict[str, Any]
-) -> dict:
+) -> dict[str, Any]:
     array = as_array(image)
     if crop is not None:
         rows, cols = resolve_crop(crop, array.shape[:2])

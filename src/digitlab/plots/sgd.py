@@ -7,7 +7,7 @@ whose `.values` holds them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -127,7 +127,7 @@ def plot_sgd_quadratic(
     return finish(fig, path, result)
 
 
-def roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1) -> dict:
+def roller_coaster(seed: int = 42, steps: int = 60, lr: float = 0.1) -> dict[str, Any]:
     """The book's speed-of-a-roller-coaster example: fit a*u**2 + b*u + c to noisy speeds by SGD (MSE, autograd).
 
     u is time standardised, (t - mean) / std: on the raw t = 0..19 the gradient for a is ~400x

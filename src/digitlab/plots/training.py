@@ -50,7 +50,7 @@ def is_constant(lrs: Any, rtol: float = 1e-9) -> bool:
 
 
 def plot_loss_curves(
-    history: list[dict], metric: str = "batch_accuracy", *, path: str | Path | None = None
+    history: list[dict[str, Any]], metric: str = "batch_accuracy", *, path: str | Path | None = None
 ) -> DigitlabFigure:
     """Train and valid loss per epoch; the metric per epoch on a second panel.
 
@@ -59,7 +59,7 @@ def plot_loss_curves(
     """
     if not history:
         raise DigitlabError("no epochs recorded: nothing to plot")
-    curves: dict[str, list] = {"epoch": [row.get("epoch", i + 1) for i, row in enumerate(history)]}
+    curves: dict[str, list[float]] = {"epoch": [row.get("epoch", i + 1) for i, row in enumerate(history)]}
     for key in ("train_loss", "valid_loss", metric):
         curves[key] = [float(row[key]) for row in history if key in row]
     fig, axes = new_figure(1, 2, panel=(4.0, 3.0))
@@ -82,7 +82,7 @@ def plot_loss_curves(
 
 def plot_recorder_loss(
     losses: Any,
-    history: list[dict],
+    history: list[dict[str, Any]],
     n_batches_per_epoch: int | None = None,
     ax: Axes | None = None,
     path: str | Path | None = None,
