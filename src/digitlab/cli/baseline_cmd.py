@@ -11,7 +11,7 @@ from rich.table import Table
 from ..baseline import METRICS, PixelSimilarity
 from ..loading import train_and_valid
 from ..metrics import accuracy_report
-from .common import Context, add_command, print_json
+from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\
   digitlab baseline                                   3s vs 7s, L1 distance to the ideal 3 and 7
@@ -21,7 +21,7 @@ EXAMPLES = """\
 """
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(
         commands, "baseline", "pixel similarity: predict the nearest ideal (mean) digit", EXAMPLES, run
     )

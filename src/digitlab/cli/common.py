@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from ..config import Settings
 from ..progress import Log, quiet_log, stderr_log
@@ -20,7 +22,11 @@ def common_flags() -> argparse.ArgumentParser:
     return flags
 
 
-def add_command(commands, name: str, help: str, examples: str, run) -> argparse.ArgumentParser:
+# What `parser.add_subparsers()` returns (argparse's class is generic only in its stubs: a string alias)
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_command(commands: Commands, name: str, help: str, examples: str, run: Run) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         name,
         help=help,
@@ -43,6 +49,9 @@ class Context:
         return cls(Settings.from_env(), quiet_log if quiet else stderr_log)
 
 
-def print_json(payload: dict) -> None:
+Run = Callable[[argparse.Namespace, Context], int]  # a sub-command: parsed arguments -> exit code
+
+
+def print_json(payload: dict[str, Any]) -> None:
     json.dump(payload, sys.stdout, indent=2)
     sys.stdout.write("\n")

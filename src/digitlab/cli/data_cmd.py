@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -10,7 +11,7 @@ from rich.table import Table
 from .. import sources
 from ..errors import DigitlabError
 from ..loading import load_dataset
-from .common import Context, add_command, print_json
+from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\
   digitlab data list
@@ -21,7 +22,7 @@ EXAMPLES = """\
 """
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(commands, "data", "list, fetch and inspect datasets", EXAMPLES, run)
     parser.add_argument("action", choices=["list", "get", "info"], help="what to do")
     parser.add_argument("target", nargs="?", help="dataset name (get, info) or path (info)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": spec.name,
             "description": spec.description,

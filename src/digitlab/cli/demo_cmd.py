@@ -15,7 +15,7 @@ from ..loading import train_and_valid
 from ..metrics import accuracy_report
 from ..runs import train_run
 from ..training import TrainConfig
-from .common import Context, add_command, print_json
+from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\
   digitlab demo                                        3s and 7s: pixel similarity -> linear -> simple_net -> cnn
@@ -31,7 +31,7 @@ BOOK = {
 }  # fastbook ch. 4 (resnet18 for cnn)
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(
         commands, "demo", "the chapter's models one after another, compared in one table", EXAMPLES, run
     )

@@ -8,6 +8,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,8 +16,11 @@ import torch
 from ..errors import DataError, DigitlabError
 from ..inference import labels_from_outputs, model_outputs, probabilities
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
-from ..serialization import load_model
-from .common import Context, add_command, print_json
+from ..serialization import SavedModel, load_model
+from .common import Commands, Context, add_command, print_json
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 EXAMPLES = """\
   digitlab predict runs/cnn10 my_seven.jpg           the label and the 3 likeliest classes
@@ -33,7 +37,7 @@ SHOW_ROWS = 100  # --show draws at most this many images (a row each)
 THUMBNAIL = 160  # inputs are drawn at most this many pixels a side
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(commands, "predict", "predict the digit in your own images with a saved model", EXAMPLES, run)
     parser.add_argument("model_path", metavar="MODEL", type=Path, help="a run folder or its model.json/.safetensors")
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders of images, or globs")
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
     read: list[tuple[Path, torch.Tensor]] = []
-    thumbnails = []
+    thumbnails: list[Image.Image] = []
     for path in paths:
         try:
             image = load_image(path)
@@ -118,8 +122,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for p in predictions:
             ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
             print(f"{p['path']:<{width}}  {p['label']}   ({ranked})")
-        for e in errors:  # not status lines: shown with --quiet too
-            print(f"digitlab: {e['path']}: {e['error']}", file=sys.stderr)
+        for problem in errors:  # not status lines: shown with --quiet too
+            print(f"digitlab: {problem['path']}: {problem['error']}", file=sys.stderr)
     if show is not None:
         _save_show(show, thumbnails, [digit for _, digit in read], predictions, ctx)
     if errors:
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if errors else 0
 
 
-def _predict(saved, read: list[tuple[Path, torch.Tensor]], top_k: int) -> list[dict]:
+def _predict(saved: SavedModel, read: list[tuple[Path, torch.Tensor]], top_k: int) -> list[dict[str, Any]]:
     if not read:
         return []
     binary = bool(saved.meta.get("binary", False))
@@ -147,7 +151,7 @@ def _predict(saved, read: list[tuple[Path, torch.Tensor]], top_k: int) -> list[d
     ]
 
 
-def _thumbnail(image):
+def _thumbnail(image: Image.Image) -> Image.Image:
     """A small RGBA copy of the input for --show (16-bit and float images stretched to 8 bits)."""
     from PIL import Image
 
@@ -161,7 +165,13 @@ def _thumbnail(image):
         return Image.fromarray(a.astype(np.uint8)).convert("RGBA")
 
 
-def _save_show(out: Path, thumbnails: list, digits: list[torch.Tensor], predictions: list[dict], ctx: Context) -> None:
+def _save_show(
+    out: Path,
+    thumbnails: list[Image.Image],
+    digits: list[torch.Tensor],
+    predictions: list[dict[str, Any]],
+    ctx: Context,
+) -> None:
     """One PNG, a row per image: the input as given, and the 28x28 digit the model read."""
     if not thumbnails:
         ctx.log(f"--show: no image could be read, {out} not written")

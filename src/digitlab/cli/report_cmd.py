@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..explain import write_explain
 from ..report import write_report
-from .common import Context, add_command, print_json
+from .common import Commands, Context, add_command, print_json
 
 REPORT_EXAMPLES = """\
   digitlab report runs/mnist_sample-linear-20261122-101500     writes RUN_DIR/report.html
@@ -20,7 +20,7 @@ EXPLAIN_EXAMPLES = """\
 """
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     report = add_command(
         commands, "report", "one self-contained HTML page (and PNGs) for a training run", REPORT_EXAMPLES, run_report
     )

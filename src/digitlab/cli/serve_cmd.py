@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .common import Context, add_command
+from .common import Commands, Context, add_command
 
 EXAMPLES = """\
   digitlab serve runs/cnn                      then open http://127.0.0.1:8000 and draw
@@ -16,7 +16,7 @@ EXAMPLES = """\
 """
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(
         commands, "serve", "a web page to draw digits for a trained model, and a JSON API", EXAMPLES, run
     )

@@ -13,7 +13,7 @@ from ..crops import CROP_NAMES, resolve_crop
 from ..errors import DataError, DigitlabError
 from ..loading import load_dataset
 from ..show import print_pixels, save_pixel_png
-from .common import Context, add_command, print_json
+from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\
   digitlab show mnist_sample:0                the first training 3
@@ -26,7 +26,7 @@ EXAMPLES = """\
 MAX_SIDE = 64  # a single image larger than this is not a digit to read pixel by pixel
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(commands, "show", "one digit as a shaded table of its pixel values", EXAMPLES, run)
     parser.add_argument(
         "source",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +20,7 @@ from ..report import write_report
 from ..runs import evaluate, train_run
 from ..serialization import load_model
 from ..training import MODEL_DEFAULTS, TrainConfig, build_learner
-from .common import Context, add_command, print_json
+from .common import Commands, Context, add_command, print_json
 
 TRAIN_EXAMPLES = (
     """\
@@ -46,7 +47,7 @@ EVALUATE_EXAMPLES = """\
 """
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: Commands) -> None:
     parser = add_command(
         commands, "train", "train a linear model, simple_net or a CNN with SGD", TRAIN_EXAMPLES, run_train
     )
@@ -167,7 +168,7 @@ def _lr_find(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> int
     dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)
     learn, resolved, _, _ = build_learner(config, dataset.train, valid, progress=False)
     found = lr_find(learn)
-    result = {
+    result: dict[str, Any] = {
         "model": resolved.model,
         "suggestion": found.suggestion,
         "default_lr": resolved.lr,
@@ -217,7 +218,7 @@ def run_evaluate(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _print_report(report: dict, title: str) -> None:
+def _print_report(report: dict[str, Any], title: str) -> None:
     console = Console(highlight=False)
     classes = list(report["per_class"])
     table = Table("class", "accuracy", *[f"pred {c}" for c in classes], title=title)
