@@ -139,6 +139,19 @@ def test_page_and_docs_are_served_without_a_cdn(client):
     assert client.get("/openapi.json").json()["paths"]["/api/predict"]
 
 
+def test_assets_cannot_be_swapped_by_a_query_parameter(client, tmp_path):
+    """An asset's route takes no parameters: ?name=../../x.css must not serve a file outside the package."""
+    import os
+
+    import digitlab.web
+
+    secret = tmp_path / "secret.css"
+    secret.write_text("not for the web")
+    static = os.path.join(os.path.dirname(digitlab.web.__file__), "static")
+    answer = client.get("/style.css", params={"name": os.path.relpath(secret, static)})
+    assert answer.status_code == 200 and "not for the web" not in answer.text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

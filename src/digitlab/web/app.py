@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import io
 import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 from fastapi import FastAPI, Request
@@ -59,7 +61,7 @@ class Predictor:
         # (bench/bench_serve.py), and torch's own threads already use the cores.
         self.lock = threading.Lock()
 
-    def predict(self, data: bytes) -> dict:
+    def predict(self, data: bytes) -> dict[str, Any]:
         if not data:
             raise BadInput(400, "empty body: send the image's bytes")
         try:
@@ -82,7 +84,7 @@ class Predictor:
         probs = probabilities(outputs, meta["binary"])[0]
         classes = self.saved.classes
         order = probs.argsort(descending=True).tolist()
-        result = {
+        result: dict[str, Any] = {
             "label": classes[order[0]],
             "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probs)},
             "top_k": [[classes[i], round(float(probs[i]), 6)] for i in order[:3]],
@@ -113,7 +115,7 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
     @app.get("/api/health")
-    def health() -> dict:
+    def health() -> dict[str, Any]:
         return {
             "status": "ok",
             "model": saved.meta["architecture"]["name"],
@@ -137,15 +139,22 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
         return JSONResponse(predictor.predict(bytes(body)))
 
     def static(name: str) -> Response:
-        text = resources.files("digitlab.web").joinpath("static", name).read_text(encoding="utf-8")
+        text = resources.files("digitlab.web").joinpath("static").joinpath(name).read_text(encoding="utf-8")
         return Response(text, media_type=MEDIA[Path(name).suffix])
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> Response:
         return static("index.html")
 
+    def asset(name: str) -> Callable[[], Response]:
+        # No parameters: FastAPI would read one (even `lambda name=name: ...`) from the query string
+        def serve() -> Response:
+            return static(name)
+
+        return serve
+
     for name in STATIC[1:]:
-        app.add_api_route(f"/{name}", lambda name=name: static(name), methods=["GET"], include_in_schema=False)
+        app.add_api_route(f"/{name}", asset(name), methods=["GET"], include_in_schema=False)
     return app
 
 
