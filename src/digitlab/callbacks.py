@@ -138,6 +138,8 @@ class ProgressCB(Callback):
         return None
 
     def before_fit(self) -> None:
+        if not isinstance(getattr(self.learn, "recorder", None), RecorderCB):
+            raise DigitlabError("ProgressCB shows what RecorderCB records: add RecorderCB() to the Learner's cbs")
         self.header_printed = False
         self.rows: list[list[str]] = []
         self.header: list[str] = []

@@ -12,6 +12,7 @@ from torch import nn
 
 from digitlab.callbacks import ProgressCB, RecorderCB
 from digitlab.dataloader import DataLoader, DataLoaders
+from digitlab.errors import DigitlabError
 from digitlab.learner import Learner
 from digitlab.losses import batch_accuracy, mnist_loss
 from digitlab.optim import SGD
@@ -93,4 +94,10 @@ def test_text_table_on_any_file(dls):
 def test_ten_outputs_with_mnist_loss_say_cross_entropy(dls):
     learn = Learner(dls, nn.Linear(784, 10), mnist_loss, metrics=batch_accuracy)
     with pytest.raises(Exception, match="use cross_entropy"):
+        learn.fit(1)
+
+
+def test_progress_without_a_recorder_says_so(dls):
+    learn = Learner(dls, nn.Linear(784, 1), mnist_loss, cbs=[ProgressCB(file=io.StringIO())], default_cbs=False)
+    with pytest.raises(DigitlabError, match="add RecorderCB"):
         learn.fit(1)
