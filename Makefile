@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # the demo then validates on it, so its numbers compare with the book's.
 TEST_SET := $(wildcard ../shared/data/mnist-test)
 
-.PHONY: install demo test notebook strip-notebooks bench clean
+.PHONY: install demo lint test notebook strip-notebooks bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ demo: install
 	$(BIN)/digitlab data get mnist_sample
 	$(BIN)/digitlab demo --data mnist_sample $(if $(TEST_SET),--valid $(TEST_SET))
 
-test: install
+# The quality gate, before the tests: ruff (lint, import order, formatting) and mypy --strict on src/.
+lint: install
+	$(BIN)/ruff check src tests bench notebooks scripts
+	$(BIN)/ruff format --check src tests bench notebooks scripts
+	$(BIN)/mypy
+
+test: lint
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
 
@@ -38,4 +44,4 @@ strip-notebooks: install
 	$(BIN)/python scripts/strip_notebooks.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .mypy_cache
