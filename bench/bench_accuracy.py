@@ -18,11 +18,11 @@ import torch
 
 from digitlab.baseline import PixelSimilarity
 from digitlab.config import Settings
-from digitlab.loading import train_and_valid
-from digitlab.metrics import accuracy_report
-from digitlab.runs import evaluate
-from digitlab.serialization import SavedModel
-from digitlab.training import TrainConfig, train
+from digitlab.data.loading import train_and_valid
+from digitlab.run.metrics import accuracy_report
+from digitlab.run.serialization import SavedModel
+from digitlab.run.train_run import evaluate
+from digitlab.train.recipe import TrainConfig, train
 
 TEST_SET = "../shared/data/mnist-test"
 RUNS = {  # name: (model, dataset, target)

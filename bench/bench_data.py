@@ -18,8 +18,8 @@ from pathlib import Path
 from PIL import Image
 
 from digitlab.config import Settings
-from digitlab.formats.idx import load_idx_folder
-from digitlab.loading import load_dataset
+from digitlab.data.formats.idx import load_idx_folder
+from digitlab.data.loading import load_dataset
 
 SPLITS = {"train": 12_396, "valid": 2_038}
 

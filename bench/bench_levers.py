@@ -20,8 +20,8 @@ import torch
 
 from bench_time_to_accuracy import TEST_SET, hardware
 from digitlab.config import Settings
-from digitlab.loading import train_and_valid
-from digitlab.training import TrainConfig, build_learner, resolve_device
+from digitlab.data.loading import train_and_valid
+from digitlab.train.recipe import TrainConfig, build_learner, resolve_device
 
 VARIANTS = {  # name: (TrainConfig overrides, keep channels-last)
     "default": ({}, True),

@@ -20,15 +20,15 @@ import time
 
 import torch
 
-from digitlab.callbacks import DivergenceGuardCB, RecorderCB
 from digitlab.config import Settings
-from digitlab.dataloader import DataLoaders
-from digitlab.learner import Learner
-from digitlab.loading import train_and_valid
-from digitlab.losses import batch_accuracy, mnist_loss
+from digitlab.data.loading import train_and_valid
 from digitlab.models import build_model
-from digitlab.optim import SGD
-from digitlab.training import targets_for
+from digitlab.train.callbacks import DivergenceGuardCB, RecorderCB
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Learner
+from digitlab.train.losses import batch_accuracy, mnist_loss
+from digitlab.train.optim import SGD
+from digitlab.train.recipe import targets_for
 
 LR = {"linear": 1.0, "simple_net": 0.1}
 

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from digitlab.formats.idx import load_idx_folder
-from digitlab.inference import labels_from_outputs, model_outputs
+from digitlab.data.formats.idx import load_idx_folder
 from digitlab.preprocessing import naive_resize, to_mnist
-from digitlab.serialization import load_model
+from digitlab.run.inference import labels_from_outputs, model_outputs
+from digitlab.run.serialization import load_model
 
 
 def as_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitlab.formats.idx import load_idx_folder
+from digitlab.data.formats.idx import load_idx_folder
 
 DEADLINE_S = 300  # the whole test stops by then whatever happens
 

@@ -17,12 +17,12 @@ import time
 
 import torch
 
-from digitlab.callbacks import ProgressCB
 from digitlab.config import Settings
-from digitlab.inference import model_outputs
-from digitlab.learner import Callback, CancelEpochException
-from digitlab.loading import train_and_valid
-from digitlab.training import TrainConfig, build_learner
+from digitlab.data.loading import train_and_valid
+from digitlab.run.inference import model_outputs
+from digitlab.train.callbacks import ProgressCB
+from digitlab.train.learner import Callback, CancelEpochException
+from digitlab.train.recipe import TrainConfig, build_learner
 
 
 class TrainOnlyCB(Callback):

@@ -25,8 +25,8 @@ import time
 import torch
 
 from digitlab.config import Settings
-from digitlab.loading import train_and_valid
-from digitlab.training import TrainConfig, resolve_device, train
+from digitlab.data.loading import train_and_valid
+from digitlab.train.recipe import TrainConfig, resolve_device, train
 
 TEST_SET = "../shared/data/mnist-test"
 TASKS = {"3v7": "mnist_sample", "10": "mnist"}  # --task: the offline mirror's 3s and 7s, or all 10,000

@@ -28,6 +28,27 @@ def session_home(tmp_path_factory):
     return tmp_path_factory.mktemp("digitlab-home")
 
 
+def home_sharing_npm(home, session_home):
+    """A fresh cache folder that shares the session's downloaded npm tarball (fetched once per session)."""
+    npm = session_home / "downloads" / "npm"
+    npm.mkdir(parents=True, exist_ok=True)
+    (home / "downloads").mkdir(parents=True)
+    (home / "downloads" / "npm").symlink_to(npm, target_is_directory=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def npm_sharing_home(session_home):
+    """home_sharing_npm as a fixture: `npm_sharing_home(folder)` for module-scoped caches."""
+    return lambda home: home_sharing_npm(home, session_home)
+
+
+@pytest.fixture
+def mirror_home(tmp_path, session_home):
+    """An empty cache (nothing decoded yet, whatever ran before) with the session's npm tarball."""
+    return home_sharing_npm(tmp_path / "digitlab-home", session_home)
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One thread: on a busy 2-core machine torch's second thread spins and makes tiny fits ~100x slower."""

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from digitlab.baseline import PixelSimilarity, distance_table, ideal_digits, is_closer_to_first, mnist_distance
-from digitlab.digits import Digits
+from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 
 

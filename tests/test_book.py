@@ -9,7 +9,7 @@ from PIL import Image
 
 from digitlab.book import tensor, untar_data
 from digitlab.config import Settings
-from digitlab.digits import DigitDataset, Digits
+from digitlab.data.digits import DigitDataset, Digits
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def sample(digits_factory) -> DigitDataset:
 
 
 def test_untar_data_writes_the_sample_layout_once(sample, tmp_path, monkeypatch):
-    monkeypatch.setattr("digitlab.loading.load_dataset", lambda name, settings, log: sample)
+    monkeypatch.setattr("digitlab.data.loading.load_dataset", lambda name, settings, log: sample)
     settings = Settings(home=tmp_path)
     lines: list[str] = []
     path = untar_data("tiny", settings, lines.append)
@@ -39,7 +39,7 @@ def test_untar_data_writes_the_sample_layout_once(sample, tmp_path, monkeypatch)
 
 
 def test_untar_data_leaves_nothing_behind_when_interrupted(sample, tmp_path, monkeypatch):
-    monkeypatch.setattr("digitlab.loading.load_dataset", lambda name, settings, log: sample)
+    monkeypatch.setattr("digitlab.data.loading.load_dataset", lambda name, settings, log: sample)
 
     def fail(*args, **kwargs):
         raise KeyboardInterrupt

@@ -40,7 +40,7 @@ from digitlab import (
     untar_data,
     validate_epoch,
 )
-from digitlab.digits import evaluation_split
+from digitlab.data.digits import evaluation_split
 from digitlab.errors import DigitlabError
 
 TEST_SET = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist-test"
@@ -48,15 +48,9 @@ BOOK_TRAIN_BATCHES = math.ceil(12_396 / 256)  # batches per epoch of MNIST_SAMPL
 
 
 @pytest.fixture(scope="module")
-def chapter_home(tmp_path_factory, session_home):
-    """A cache of this module's own (the session's tests expect to decode the mirror first), sharing
-    the session's downloaded npm tarball, so the mirror is fetched once per session."""
-    home = tmp_path_factory.mktemp("chapter-home")
-    npm = session_home / "downloads" / "npm"
-    npm.mkdir(parents=True, exist_ok=True)
-    (home / "downloads").mkdir()
-    (home / "downloads" / "npm").symlink_to(npm, target_is_directory=True)
-    return home
+def chapter_home(tmp_path_factory, npm_sharing_home):
+    """A cache of this module's own, sharing the session's npm tarball (the mirror is fetched once)."""
+    return npm_sharing_home(tmp_path_factory.mktemp("chapter") / "home")
 
 
 @pytest.fixture(scope="module")

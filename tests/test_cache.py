@@ -6,8 +6,8 @@ import os
 
 import torch
 
-from digitlab import cache
-from digitlab.digits import DigitDataset, Digits
+from digitlab.data import cache
+from digitlab.data.digits import DigitDataset, Digits
 
 
 def _dataset(with_valid: bool) -> DigitDataset:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from digitlab.cli import main
-from digitlab.formats.idx import write_idx
+from digitlab.data.formats.idx import write_idx
 
 
 def run_json(capsys, *argv) -> dict:

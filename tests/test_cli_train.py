@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from digitlab.cli import main
-from digitlab.formats.idx import write_idx
-from digitlab.serialization import load_model
+from digitlab.data.formats.idx import write_idx
+from digitlab.run.serialization import load_model
 
 
 @pytest.fixture

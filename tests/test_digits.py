@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitlab.digits import DigitDataset, Digits, concat, stratified_holdout, with_holdout
+from digitlab.data.digits import DigitDataset, Digits, concat, stratified_holdout, with_holdout
 from digitlab.errors import DataError
 
 

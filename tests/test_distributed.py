@@ -9,8 +9,8 @@ import sys
 
 import torch
 
-from digitlab.dataloader import DataLoader
-from digitlab.distributed import DistEnv
+from digitlab.train.dataloader import DataLoader
+from digitlab.train.distributed import DistEnv
 
 
 def test_dist_env_from_torchrun_variables():

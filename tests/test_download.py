@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from digitlab.download import Checksum, fetch
+from digitlab.data.download import Checksum, fetch
 from digitlab.errors import DigitlabError, DownloadError
 
 

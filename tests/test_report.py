@@ -16,11 +16,11 @@ from PIL import Image
 
 from digitlab.baseline import PixelSimilarity
 from digitlab.cli import main
-from digitlab.digits import Digits
-from digitlab.explain import pick_examples
-from digitlab.losses import mnist_loss
+from digitlab.data.digits import Digits
+from digitlab.pages.explain import pick_examples
 from digitlab.plots.evaluation import top_losses
-from digitlab.serialization import load_model
+from digitlab.run.serialization import load_model
+from digitlab.train.losses import mnist_loss
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -11,7 +11,7 @@ import torch
 
 from digitlab.errors import DigitlabError
 from digitlab.models import build_model
-from digitlab.serialization import FORMAT, META, WEIGHTS, load_model, save_model
+from digitlab.run.serialization import FORMAT, META, WEIGHTS, load_model, save_model
 
 META_IN = {
     "classes": ["3", "7"],

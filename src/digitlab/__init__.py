@@ -6,18 +6,18 @@ The chapter's names are importable from here, so the book's cells run with one i
 
 __version__ = "0.1.0"
 
-from .accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
 from .baseline import PixelSimilarity, ideal_digits, mnist_distance
-from .basic_loop import calc_grad, train_epoch, train_model, validate_epoch
 from .book import tensor, untar_data
-from .callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB
-from .dataloader import DataLoader, DataLoaders, first
-from .learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
-from .loading import load_dataset
-from .losses import batch_accuracy, cross_entropy, mnist_loss
+from .data.loading import load_dataset
 from .models import CNN, init_params, linear1, simple_net
-from .optim import SGD, BasicOptim
-from .tta import TTACB
+from .train.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
+from .train.basic_loop import calc_grad, train_epoch, train_model, validate_epoch
+from .train.callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB
+from .train.dataloader import DataLoader, DataLoaders, first
+from .train.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
+from .train.losses import batch_accuracy, cross_entropy, mnist_loss
+from .train.optim import SGD, BasicOptim
+from .train.tta import TTACB
 
 # Pictures load matplotlib (about 0.4 s): imported on first use, so `import digitlab` stays quick.
 _LAZY = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .digits import Digits
+from .data.digits import Digits
 from .errors import DigitlabError
 
 METRICS = ("l1", "rmse")

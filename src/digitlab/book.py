@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .config import Settings
-from .digits import DigitDataset
+from .data.digits import DigitDataset
 from .progress import Log, stderr_log
 
 
@@ -48,7 +48,7 @@ def untar_data(name: str = "mnist_sample", settings: Settings | None = None, log
     The folder lives in the cache under `folders/`, named after the data's content, so a second
     call returns at once and different data never share a folder.
     """
-    from .loading import load_dataset
+    from .data.loading import load_dataset
 
     settings = settings or Settings.from_env()
     dataset = load_dataset(name, settings, log)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digitlab.data.formats import archive as archive_mod
+from digitlab.data.formats.archive import safe_extract
+from digitlab.data.formats.folders import load_image_folder
 from digitlab.errors import DataError
-from digitlab.formats import archive as archive_mod
-from digitlab.formats.archive import safe_extract
-from digitlab.formats.folders import load_image_folder
 
 
 def _tree(root: Path) -> set[str]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from digitlab.data.formats.folders import load_image_folder
 from digitlab.errors import DataError
-from digitlab.formats.folders import load_image_folder
 
 
 def _png(path: Path, pixels: np.ndarray) -> None:
@@ -92,7 +92,7 @@ def test_rgb_and_palette_are_converted_to_grayscale(tmp_path: Path) -> None:
 
 
 def test_progress_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import digitlab.formats.folders as folders
+    import digitlab.data.formats.folders as folders
 
     monkeypatch.setattr(folders, "PROGRESS_EVERY", 2)
     _split(tmp_path / "d", {"3": 3, "7": 2})

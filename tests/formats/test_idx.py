@@ -7,8 +7,8 @@ import gzip
 import numpy as np
 import pytest
 
+from digitlab.data.formats.idx import load_idx_folder, load_idx_pair, read_idx, write_idx
 from digitlab.errors import DataError
-from digitlab.formats.idx import load_idx_folder, load_idx_pair, read_idx, write_idx
 
 
 def _write_pair(folder, prefix, images, labels, gz=True):

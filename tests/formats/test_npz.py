@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from digitlab.data.formats.npz import load_npz
 from digitlab.errors import DataError
-from digitlab.formats.npz import load_npz
 
 
 def _arrays(n_train: int = 6, n_test: int = 4) -> dict[str, np.ndarray]:

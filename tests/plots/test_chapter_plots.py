@@ -13,7 +13,7 @@ from PIL import Image
 
 from digitlab.baseline import PixelSimilarity, mnist_distance
 from digitlab.crops import resolve_crop
-from digitlab.digits import Digits
+from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.plots.chapter import plot_against_ideals, plot_distance_histograms, plot_ideal_digits
 from digitlab.plots.common import DigitlabFigure

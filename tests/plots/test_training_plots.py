@@ -9,12 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from digitlab.callbacks import OneCycleCB, RecorderCB
-from digitlab.dataloader import DataLoaders
 from digitlab.errors import DigitlabError
-from digitlab.learner import Learner
-from digitlab.losses import batch_accuracy, mnist_loss
-from digitlab.metrics import accuracy_report
 from digitlab.models import build_model
 from digitlab.plots.evaluation import (
     plot_confusion_matrix,
@@ -24,7 +19,12 @@ from digitlab.plots.evaluation import (
     training_loss_name,
 )
 from digitlab.plots.training import is_constant, plot_loss_curves, plot_lr_find, plot_lr_schedule, plot_recorder_loss
-from digitlab.serialization import load_model, save_model
+from digitlab.run.metrics import accuracy_report
+from digitlab.run.serialization import load_model, save_model
+from digitlab.train.callbacks import OneCycleCB, RecorderCB
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Learner
+from digitlab.train.losses import batch_accuracy, mnist_loss
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ("3", "7", "1")

@@ -15,17 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digitlab.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
-from digitlab.callbacks import CheckpointCB, RecorderCB
-from digitlab.dataloader import DataLoaders
-from digitlab.digits import Digits
+from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
-from digitlab.learner import Callback, Learner
-from digitlab.losses import batch_accuracy, cross_entropy
 from digitlab.models import CNN, channels_last_hazards, to_channels_last
-from digitlab.runs import _compile_seconds
-from digitlab.serialization import load_model, save_model
-from digitlab.training import TrainConfig, build_learner, train
+from digitlab.run.serialization import load_model, save_model
+from digitlab.run.train_run import _compile_seconds
+from digitlab.train.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
+from digitlab.train.callbacks import CheckpointCB, RecorderCB
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Callback, Learner
+from digitlab.train.losses import batch_accuracy, cross_entropy
+from digitlab.train.recipe import TrainConfig, build_learner, train
 
 
 class Spy(Callback):

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from digitlab.basic_loop import calc_grad, train_epoch, train_model, validate_epoch
-from digitlab.dataloader import DataLoader
 from digitlab.errors import DigitlabError
-from digitlab.losses import batch_accuracy, mnist_loss
-from digitlab.optim import SGD, BasicOptim
+from digitlab.train.basic_loop import calc_grad, train_epoch, train_model, validate_epoch
+from digitlab.train.dataloader import DataLoader
+from digitlab.train.losses import batch_accuracy, mnist_loss
+from digitlab.train.optim import SGD, BasicOptim
 
 
 def separable(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

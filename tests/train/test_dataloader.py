@@ -7,8 +7,8 @@ import string
 import pytest
 import torch
 
-from digitlab.dataloader import DataLoader, DataLoaders, collate, first
 from digitlab.errors import DigitlabError
+from digitlab.train.dataloader import DataLoader, DataLoaders, collate, first
 
 
 def xy(n: int = 100) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,14 +13,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digitlab.augment import RandomAffineCB, random_affine
-from digitlab.callbacks import CheckpointCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB, TrainingDiverged
-from digitlab.dataloader import DataLoaders
 from digitlab.errors import DigitlabError
-from digitlab.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
-from digitlab.losses import batch_accuracy, mnist_loss
 from digitlab.models import Linear
-from digitlab.optim import SGD
+from digitlab.train.augment import RandomAffineCB, random_affine
+from digitlab.train.callbacks import (
+    CheckpointCB,
+    DivergenceGuardCB,
+    OneCycleCB,
+    ProgressCB,
+    RecorderCB,
+    TrainingDiverged,
+)
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
+from digitlab.train.losses import batch_accuracy, mnist_loss
+from digitlab.train.optim import SGD
 
 EVENTS = (
     "before_fit",

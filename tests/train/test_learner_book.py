@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from digitlab.callbacks import ProgressCB, RecorderCB
-from digitlab.dataloader import DataLoader, DataLoaders
 from digitlab.errors import DigitlabError
-from digitlab.learner import Learner
-from digitlab.losses import batch_accuracy, mnist_loss
-from digitlab.optim import SGD
+from digitlab.train.callbacks import ProgressCB, RecorderCB
+from digitlab.train.dataloader import DataLoader, DataLoaders
+from digitlab.train.learner import Learner
+from digitlab.train.losses import batch_accuracy, mnist_loss
+from digitlab.train.optim import SGD
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from digitlab.errors import DigitlabError
-from digitlab.losses import batch_accuracy, cross_entropy, log_softmax, mnist_loss
+from digitlab.train.losses import batch_accuracy, cross_entropy, log_softmax, mnist_loss
 
 
 def book_mnist_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

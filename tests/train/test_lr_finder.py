@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from digitlab.callbacks import DivergenceGuardCB, RecorderCB
-from digitlab.dataloader import DataLoaders
-from digitlab.learner import Learner
-from digitlab.losses import cross_entropy
-from digitlab.lr_finder import lr_find
 from digitlab.models import build_model
+from digitlab.train.callbacks import DivergenceGuardCB, RecorderCB
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Learner
+from digitlab.train.losses import cross_entropy
+from digitlab.train.lr_finder import lr_find
 
 
 def _learner(digits_factory, noisy_labels: bool = False) -> Learner:

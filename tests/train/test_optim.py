@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from digitlab.errors import DigitlabError
-from digitlab.optim import SGD
+from digitlab.train.optim import SGD
 
 
 class BasicOptim:

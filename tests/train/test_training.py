@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitlab.digits import Digits
+from digitlab.data.digits import Digits
 from digitlab.models import CNN, Linear, SimpleNet
-from digitlab.training import (
+from digitlab.train.recipe import (
     BOOK_TRAIN_IMAGES,
     MODEL_DEFAULTS,
     TrainConfig,
@@ -149,11 +149,13 @@ def test_cnn_path_runs_on_a_hundred_images(make_digits):
 
 
 def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys, monkeypatch, tmp_path):
-    import digitlab.training
+    import digitlab.train.recipe
 
     saved = []
     monkeypatch.setattr(
-        digitlab.training, "save_model", lambda model, path, meta: saved.append((path, meta["epoch"], meta["classes"]))
+        digitlab.train.recipe,
+        "save_model",
+        lambda model, path, meta: saved.append((path, meta["epoch"], meta["classes"])),
     )
     train(TrainConfig(model="linear", epochs=2), make_digits(10), make_digits(5, seed=1), checkpoint_dir=tmp_path)
     assert [epoch for _, epoch, _ in saved] == [1, 2] and all(path == tmp_path for path, _, _ in saved)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitlab.dataloader import DataLoaders
-from digitlab.inference import model_outputs
-from digitlab.learner import Callback, Learner
-from digitlab.losses import batch_accuracy, cross_entropy
 from digitlab.models import Linear
-from digitlab.tta import DEFAULT_SHIFTS, TTACB, shifted, tta_outputs
+from digitlab.run.inference import model_outputs
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Callback, Learner
+from digitlab.train.losses import batch_accuracy, cross_entropy
+from digitlab.train.tta import DEFAULT_SHIFTS, TTACB, shifted, tta_outputs
 
 
 def test_shifted_moves_pixels_and_fills_with_the_background():

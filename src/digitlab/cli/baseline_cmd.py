@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..baseline import METRICS, PixelSimilarity
-from ..loading import train_and_valid
-from ..metrics import accuracy_report
+from ..data.loading import train_and_valid
+from ..run.metrics import accuracy_report
 from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\

@@ -8,9 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .. import sources
+from ..data import sources
+from ..data.loading import load_dataset
 from ..errors import DigitlabError
-from ..loading import load_dataset
 from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\

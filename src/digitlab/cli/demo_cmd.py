@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..baseline import PixelSimilarity
-from ..loading import train_and_valid
-from ..metrics import accuracy_report
-from ..runs import train_run
-from ..training import TrainConfig
+from ..data.loading import train_and_valid
+from ..run.metrics import accuracy_report
+from ..run.train_run import train_run
+from ..train.recipe import TrainConfig
 from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError, DigitlabError
-from ..inference import labels_from_outputs, model_outputs, probabilities
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
-from ..serialization import SavedModel, load_model
+from ..run.inference import labels_from_outputs, model_outputs, probabilities
+from ..run.serialization import SavedModel, load_model
 from .common import Commands, Context, add_command, print_json
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..explain import write_explain
-from ..report import write_report
+from ..pages.explain import write_explain
+from ..pages.report import write_report
 from .common import Commands, Context, add_command, print_json
 
 REPORT_EXAMPLES = """\

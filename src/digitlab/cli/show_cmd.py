@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from ..crops import CROP_NAMES, resolve_crop
+from ..data.loading import load_dataset
 from ..errors import DataError, DigitlabError
-from ..loading import load_dataset
 from ..show import print_pixels, save_pixel_png
 from .common import Commands, Context, add_command, print_json
 

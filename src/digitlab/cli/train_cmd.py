@@ -9,17 +9,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..accelerate import PRECISIONS
-from ..digits import evaluation_split
-from ..distributed import DistEnv
+from ..data.digits import evaluation_split
+from ..data.loading import load_dataset, train_and_valid
 from ..errors import DigitlabError
-from ..loading import load_dataset, train_and_valid
-from ..lr_finder import lr_find
 from ..models import MODELS
-from ..report import write_report
-from ..runs import evaluate, train_run
-from ..serialization import load_model
-from ..training import MODEL_DEFAULTS, TrainConfig, build_learner
+from ..pages.report import write_report
+from ..run.serialization import load_model
+from ..run.train_run import evaluate, train_run
+from ..train.accelerate import PRECISIONS
+from ..train.distributed import DistEnv
+from ..train.lr_finder import lr_find
+from ..train.recipe import MODEL_DEFAULTS, TrainConfig, build_learner
 from .common import Commands, Context, add_command, print_json
 
 TRAIN_EXAMPLES = (

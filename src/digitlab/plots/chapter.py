@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..baseline import PixelSimilarity, mnist_distance
-from ..digits import Digits
+from ..data.digits import Digits
 from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure
 from .pixels import PixelTable, pixel_table_html, plot_pixel_table
 from .sgd import plot_activations, plot_roller_coaster, plot_sgd_quadratic, roller_coaster, sgd_quadratic

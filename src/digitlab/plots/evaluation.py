@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..errors import DigitlabError
-from ..inference import labels_from_outputs, model_outputs, probabilities
 from ..models import Linear
+from ..run.inference import labels_from_outputs, model_outputs, probabilities
 from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure, panel_axes
 
 PLAIN_NORMALIZATION = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}  # pixels / 255, as non-CNN models train

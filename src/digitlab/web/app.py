@@ -25,9 +25,9 @@ from PIL import Image
 
 from ..baseline import mnist_distance
 from ..errors import DigitlabError
-from ..inference import model_outputs, probabilities
 from ..preprocessing import load_image, to_mnist
-from ..serialization import SavedModel, load_ideal_digits, load_model
+from ..run.inference import model_outputs, probabilities
+from ..run.serialization import SavedModel, load_ideal_digits, load_model
 
 MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ...errors import DataError
 from ..digits import IMAGE_SIZE, DigitDataset, Digits, check_classes
-from ..errors import DataError
 
 PROGRESS_EVERY = 500  # images between on_progress calls
 _SPLITS = {"train": ("train", "valid"), "training": ("training", "testing")}  # train folder -> (train, valid)

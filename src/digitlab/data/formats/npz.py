@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...errors import DataError
 from ..digits import IMAGE_SIZE, DigitDataset, Digits, check_classes
-from ..errors import DataError
 
 _ROUND_TRIP_TOL = 1e-3  # in 0..255 units: float32 k/255*255 is within ~1e-5 of k
 

@@ -13,16 +13,16 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from .baseline import PixelSimilarity
-from .config import Settings
-from .loading import train_and_valid
-from .metrics import accuracy_report
-from .plots import evaluation
-from .plots import training as training_plots
-from .plots.chapter import plot_ideal_digits
-from .progress import Log
-from .runs import evaluate
-from .serialization import load_model
+from ..baseline import PixelSimilarity
+from ..config import Settings
+from ..data.loading import train_and_valid
+from ..plots import evaluation
+from ..plots import training as training_plots
+from ..plots.chapter import plot_ideal_digits
+from ..progress import Log
+from ..run.metrics import accuracy_report
+from ..run.serialization import load_model
+from ..run.train_run import evaluate
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .errors import DigitlabError
+from ..errors import DigitlabError
 from .losses import LossFunc, batch_accuracy, mnist_loss
 
 Model = Callable[[torch.Tensor], torch.Tensor]

@@ -19,20 +19,20 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from ..data.digits import Digits
+from ..errors import DigitlabError
+from ..models import build_model
+from ..notebook import in_kernel
+from ..run.inference import to_inputs
+from ..run.serialization import save_model
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
 from .callbacks import CheckpointCB, DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .dataloader import DataLoaders
-from .digits import Digits
 from .distributed import DistEnv, DistributedCB
-from .errors import DigitlabError
-from .inference import to_inputs
 from .learner import Learner
 from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss
-from .models import build_model
-from .notebook import in_kernel
 from .optim import SGD
-from .serialization import save_model
 from .tta import TTACB
 
 

@@ -12,18 +12,19 @@ from typing import Any
 
 import torch
 
-from . import __version__, distributed
-from .baseline import ideal_digits
-from .config import Settings
-from .digits import Digits
-from .distributed import DistEnv
+from .. import __version__
+from ..baseline import ideal_digits
+from ..config import Settings
+from ..data.digits import Digits
+from ..data.loading import train_and_valid
+from ..progress import Log, quiet_log
+from ..train import distributed
+from ..train.distributed import DistEnv
+from ..train.learner import Learner
+from ..train.recipe import TrainConfig, TrainResult, resolve_device, train
 from .inference import labels_from_outputs, model_outputs
-from .learner import Learner
-from .loading import train_and_valid
 from .metrics import accuracy_report
-from .progress import Log, quiet_log
 from .serialization import SavedModel, save_ideal_digits, save_model
-from .training import TrainConfig, TrainResult, resolve_device, train
 
 
 def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu", tta: bool = False) -> dict[str, Any]:

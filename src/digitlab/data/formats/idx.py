@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...errors import DataError
 from ..digits import DigitDataset, Digits, check_classes
-from ..errors import DataError
 
 UBYTE = 0x08
 IMAGES_NDIM, LABELS_NDIM = 3, 1

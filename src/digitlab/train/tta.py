@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import DigitlabError
+from ..errors import DigitlabError
 from .learner import Callback
 
 # (dx, dy) in pixels: the image itself and one pixel right, left, down and up

@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from .errors import DigitlabError
+from ..errors import DigitlabError
+from ..models import channels_last_hazards, to_channels_last
 from .learner import Callback
-from .models import channels_last_hazards, to_channels_last
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # --precision: name -> autocast dtype (None: off)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..errors import DataError
+from ...errors import DataError
 
 MAX_TOTAL_BYTES = 2 * 1024**3  # 2 GiB uncompressed: MNIST in PNGs is ~100 MB, so this only stops bombs
 MAX_MEMBERS = 200_000  # mnist_png has ~70k files

