@@ -111,6 +111,9 @@ class ResBlock(nn.Module):
         return torch.relu(self.convs(x) + self.shortcut(x))
 
 
+CNN_WIDTH = 16  # channels of the CNN's first stage: the one default, for the library and the training recipe
+
+
 class CNN(nn.Module):
     """A small ResNet for 28x28 grayscale digits.
 
@@ -119,11 +122,11 @@ class CNN(nn.Module):
             ResBlock(2w -> 4w, stride 2) at 4x4
     head:   global average pool -> Linear(4w, n_out)
     Downsampling in the first block already keeps the costly full-resolution work to one conv.
-    width=24 (24/48/96 channels) has 174k parameters and ~6M multiply-adds per image: about
-    30 s per 60k-image epoch on 2 CPU cores.
+    `CNN_WIDTH` (16: 16/32/64 channels, 78k parameters for 10 classes) is the width `digitlab
+    train` uses; its speed and accuracy are in BENCHMARKS.md.
     """
 
-    def __init__(self, n_out: int = 10, width: int = 24) -> None:
+    def __init__(self, n_out: int = 10, width: int = CNN_WIDTH) -> None:
         super().__init__()
         self.init_kwargs = {"n_out": n_out, "width": width}
         w = width
@@ -135,8 +138,8 @@ class CNN(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)  # (N, 4w, 1, 1): position no longer matters
         self.head = nn.Linear(4 * w, n_out)
-        # Channels-last conv weights make CPU (oneDNN) training 1.46x faster at width 16
-        # (bench/bench_levers.py); .to(device), state_dict and in-place optimizer steps keep it.
+        # Channels-last conv weights make CPU (oneDNN) training faster (bench/bench_levers.py, figures in
+        # BENCHMARKS.md); .to(device), state_dict and in-place optimizer steps keep the layout.
         to_channels_last(self)
 
     def __repr__(self) -> str:
@@ -179,7 +182,7 @@ MODELS: dict[str, type[nn.Module]] = {"linear": Linear, "simple_net": SimpleNet,
 
 
 def build_model(name: str, n_out: int, **kwargs: Any) -> nn.Module:
-    """A fresh model by registry name, e.g. build_model("cnn", 10, width=24)."""
+    """A fresh model by registry name, e.g. build_model("cnn", 10, width=32)."""
     if name not in MODELS:
         raise DigitlabError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     try:

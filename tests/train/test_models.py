@@ -9,7 +9,19 @@ import torch
 from torch import nn
 
 from digitlab.errors import DigitlabError
-from digitlab.models import CNN, MODELS, Linear, SimpleNet, build_model, init_params, linear1, model_config, simple_net
+from digitlab.models import (
+    CNN,
+    CNN_WIDTH,
+    MODELS,
+    Linear,
+    SimpleNet,
+    build_model,
+    init_params,
+    linear1,
+    model_config,
+    simple_net,
+)
+from digitlab.train.recipe import MODEL_DEFAULTS
 
 
 def n_params(model: nn.Module) -> int:
@@ -116,8 +128,9 @@ def test_cnn_forward_backward() -> None:
     assert any(g.abs().sum() > 0 for g in grads)
 
 
-def test_cnn_default_size_is_lean() -> None:
-    assert 100_000 <= n_params(CNN()) <= 350_000
+def test_cnn_default_size_is_lean_and_the_recipes() -> None:
+    assert CNN().init_kwargs["width"] == CNN_WIDTH == MODEL_DEFAULTS["cnn"]["width"]
+    assert 50_000 <= n_params(CNN()) <= 150_000
 
 
 def test_cnn_eval_is_deterministic_and_per_image() -> None:
