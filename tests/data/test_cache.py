@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from digitlab.data import cache
@@ -51,3 +52,46 @@ def test_folder_fingerprint_changes_with_any_edit(tmp_path):
     assert second != first
     (tmp_path / "a" / "1.png").rename(tmp_path / "a" / "2.png")
     assert cache.folder_fingerprint(tmp_path) != second
+
+
+def test_cached_builds_once_then_serves_the_entry(tmp_path):
+    built: list[DigitDataset] = []
+    heard: list[str] = []
+
+    def build() -> DigitDataset:
+        built.append(_dataset(True))
+        return built[-1]
+
+    assert not cache.has(tmp_path, "k")
+    first = cache.cached(tmp_path, "k", build, heard.append, name="sample")
+    assert first is built[0] and heard == []  # a miss: built, stored, said nothing (the builder reports)
+    assert cache.has(tmp_path, "k") and not cache.has(tmp_path, "other")
+    again = cache.cached(tmp_path, "k", build, heard.append, name="sample")
+    assert len(built) == 1 and heard == ["sample: decoded from cache"]
+    assert again.summary() == first.summary() and torch.equal(again.valid.images, first.valid.images)
+    assert cache.cached(tmp_path, "k", build).summary() == first.summary()  # no log: silent hit
+
+
+def test_cached_rebuilds_a_damaged_entry(tmp_path):
+    calls = []
+
+    def build() -> DigitDataset:
+        calls.append(1)
+        return _dataset(False)
+
+    cache.cached(tmp_path, "k", build)
+    entry = next((tmp_path / "decoded").glob("k*.npz"))
+    entry.write_bytes(b"not a zip")
+    assert cache.has(tmp_path, "k")  # there, though unreadable
+    rebuilt = cache.cached(tmp_path, "k", build)
+    assert len(calls) == 2 and rebuilt.summary() == _dataset(False).summary()
+    assert cache.load_cached(tmp_path, "k") is not None  # stored again, readable
+
+
+def test_a_failed_build_stores_nothing(tmp_path):
+    def build() -> DigitDataset:
+        raise ValueError("cannot decode")
+
+    with pytest.raises(ValueError, match="cannot decode"):
+        cache.cached(tmp_path, "k", build)
+    assert not cache.has(tmp_path, "k")

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,30 @@ def folder_fingerprint(root: Path) -> str:
 
 def _entry(home: Path, key: str) -> Path:
     return home / "decoded" / f"{key}.v{FORMAT}.npz"
+
+
+def has(home: Path, key: str) -> bool:
+    """True when an entry for `key` is there (not read: `data list` asks this of every dataset)."""
+    return _entry(home, key).exists()
+
+
+def cached(
+    home: Path, key: str, build: Callable[[], DigitDataset], log: Callable[[str], None] | None = None, name: str = ""
+) -> DigitDataset:
+    """The dataset cached under `key`; else `build()`'s, stored under `key` and returned.
+
+    Every decoder goes through here: look up, else decode and store. `log`, when given, hears
+    "{name}: decoded from cache" on a hit (a miss is `build`'s to report, e.g. a progress bar).
+    A damaged entry counts as a miss and is rebuilt.
+    """
+    dataset = load_cached(home, key)
+    if dataset is not None:
+        if log is not None:
+            log(f"{name}: decoded from cache")
+        return dataset
+    dataset = build()
+    store(home, key, dataset)
+    return dataset
 
 
 def load_cached(home: Path, key: str) -> DigitDataset | None:

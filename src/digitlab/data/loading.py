@@ -50,17 +50,14 @@ def load_path(path: Path, settings: Settings, log: Log) -> DigitDataset:
         return load_npz(path)
     if _is_archive(path):
         key = cache.file_sha256(path)[:32]
-        cached = cache.load_cached(settings.home, key)
-        if cached is not None:
-            log(f"{path.name}: decoded from cache")
-            return cached
-        root = safe_extract(path, settings.folder("extracted") / key)
-        dataset = _load_folder(root, settings, log, key=key, name=_stem(path))
-        dataset = DigitDataset(
-            dataset.name, dataset.train, dataset.valid, {**dataset.provenance, "path": str(path), "archive": True}
-        )
-        cache.store(settings.home, key, dataset)
-        return dataset
+
+        def decode() -> DigitDataset:
+            root = safe_extract(path, settings.folder("extracted") / key)
+            dataset = _load_folder(root, settings, log, key=key, name=_stem(path))
+            provenance = {**dataset.provenance, "path": str(path), "archive": True}
+            return DigitDataset(dataset.name, dataset.train, dataset.valid, provenance)
+
+        return cache.cached(settings.home, key, decode, log, name=path.name)
     if "idx3" in path.name:
         digits = load_idx_pair(path, labels_path_for(path))
         return DigitDataset(_stem(path), digits, None, {"source": "idx", "path": str(path)})
@@ -86,25 +83,22 @@ def _unwrap(root: Path) -> Path:
 
 
 def _load_folder(root: Path, settings: Settings, log: Log, key: str | None, name: str | None = None) -> DigitDataset:
+    """key: the cache key the caller stores the result under (an archive's), or None."""
     inner = _unwrap(root)
-    name = name or root.name
+    folder_name = name or root.name
     if idx_files(inner):
-        return load_idx_folder(inner, name=name)
+        return load_idx_folder(inner, name=folder_name)
     npz_files = [p for p in inner.iterdir() if p.suffix == ".npz"]
     if len(npz_files) == 1 and not any(p.is_dir() for p in inner.iterdir()):
-        return load_npz(npz_files[0], name=name)
+        return load_npz(npz_files[0], name=folder_name)
+
+    def decode() -> DigitDataset:
+        with progress_bar(f"decoding {folder_name}") as on_progress:
+            return load_image_folder(inner, name=folder_name, on_progress=on_progress)
+
     if key is None:  # a plain folder of images: cache by content so the second load is fast
-        key = cache.folder_fingerprint(inner)[:32]
-        cached = cache.load_cached(settings.home, key)
-        if cached is not None:
-            log(f"{name}: decoded from cache")
-            return cached
-        with progress_bar(f"decoding {name}") as on_progress:
-            dataset = load_image_folder(inner, name=name, on_progress=on_progress)
-        cache.store(settings.home, key, dataset)
-        return dataset
-    with progress_bar(f"decoding {name}") as on_progress:
-        return load_image_folder(inner, name=name, on_progress=on_progress)
+        return cache.cached(settings.home, cache.folder_fingerprint(inner)[:32], decode, log, name=folder_name)
+    return decode()
 
 
 def train_and_valid(

