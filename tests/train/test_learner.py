@@ -412,3 +412,70 @@ def test_learner_fit_does_not_mutate_the_callbacks_list_passed_in(data):
     learn = make_learner(data, cbs=cbs)
     learn.fit(1, cbs=[EventRecorder()])
     assert cbs == original and len(learn.cbs) == 1
+
+
+# ---- interfaces for callbacks: forward_context --------------------------------------------
+
+
+class ContextLog(Callback):
+    """A forward_context that logs its entry and exit into a shared list, as `name`."""
+
+    def __init__(self, log: list[str], name: str, order: int = 0) -> None:
+        self.log, self.tag, self.order = log, name, order
+
+    def forward_context(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def context():
+            self.log.append(f"enter {self.tag}")
+            try:
+                yield
+            finally:
+                self.log.append(f"exit {self.tag}")
+
+        return context()
+
+    def after_predict(self) -> None:
+        self.log.append(f"after_predict {self.tag}")
+
+    def after_loss(self) -> None:
+        self.log.append(f"after_loss {self.tag}")
+
+
+def test_forward_contexts_wrap_the_forward_pass_and_the_loss_in_order(data):
+    log: list[str] = []
+    losses_inside: list[bool] = []
+
+    def loss_func(preds, targets):
+        losses_inside.append(log[-1] == "after_predict late")  # the loss runs inside both contexts
+        return mnist_loss(preds, targets)
+
+    learn = make_learner(data, bs=40, loss_func=loss_func)  # 40 train and 20 valid images: one batch each
+    learn.fit(1, cbs=[ContextLog(log, "late", order=3), ContextLog(log, "early", order=-3)])
+    one_batch = [
+        "enter early",
+        "enter late",
+        "after_predict early",
+        "after_predict late",
+        "exit late",
+        "exit early",
+        "after_loss early",
+        "after_loss late",
+    ]
+    assert log == one_batch * 2  # a training and a validation batch
+    assert losses_inside == [True, True]
+
+
+def test_forward_contexts_are_left_when_a_batch_is_cancelled_or_fails(data):
+    log: list[str] = []
+    cancel = EventRecorder(raises={"after_predict": (CancelBatchException, lambda learn: learn.training)})
+    learn = make_learner(data, cbs=[ContextLog(log, "ctx", order=-1), cancel])
+    learn.fit(1)
+    assert log.count("enter ctx") == log.count("exit ctx") == 3  # 2 cancelled training + 1 validation batch
+    assert cancel.names().count("after_cancel_batch") == 2
+    log.clear()
+    boom = EventRecorder(raises={"after_predict": (RuntimeError, lambda learn: True)})
+    with pytest.raises(RuntimeError):
+        make_learner(data, cbs=[ContextLog(log, "ctx", order=-1), boom]).fit(1)
+    assert log == ["enter ctx", "after_predict ctx", "exit ctx"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
 
 import torch
 
@@ -57,41 +56,25 @@ class ChannelsLastCB(Callback):
 class MixedPrecisionCB(Callback):
     """Run each batch's forward pass and loss under `torch.autocast(dtype)` (default bfloat16).
 
-    Autocast is entered in before_batch and left in after_loss, so backward, the optimizer
-    step and the metrics run outside it; a cancelled batch or an error also leaves it.
+    One `with`: the Learner enters `forward_context()` around the forward pass and the loss
+    (after_predict included), so backward, the optimizer step and the metrics run outside
+    it, and a cancelled batch or an error leaves it as any `with` does.
     """
 
-    order = -8  # after the device and layout callbacks, before the schedule and augmentation
+    order = -8  # before_fit: after DeviceCB (-10) moved the model, whose device autocast needs
 
     def __init__(self, dtype: torch.dtype = torch.bfloat16) -> None:
         if dtype not in (torch.bfloat16, torch.float16):
             raise DigitlabError(f"MixedPrecisionCB wants torch.bfloat16 or torch.float16, got {dtype}")
         self.dtype = dtype
-        self._autocast: Any = None
 
     def before_fit(self) -> None:
         self.device_type = next(self.learn.model.parameters()).device.type
         if self.dtype == torch.float16 and self.device_type != "cuda":
             raise DigitlabError("float16 autocast is for CUDA; use bfloat16 on the CPU")
 
-    def before_batch(self) -> None:
-        self._leave()
-        self._autocast = torch.autocast(self.device_type, dtype=self.dtype)
-        self._autocast.__enter__()
-
-    def after_loss(self) -> None:
-        self._leave()
-
-    def after_cancel_batch(self) -> None:
-        self._leave()
-
-    def cleanup_fit(self) -> None:  # runs even when an error ended the fit mid-batch
-        self._leave()
-
-    def _leave(self) -> None:
-        if self._autocast is not None:
-            self._autocast.__exit__(None, None, None)
-            self._autocast = None
+    def forward_context(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
 
 class CompileCB(Callback):

@@ -9,11 +9,17 @@ the whole fit (fastai course part 2's miniai design).
 Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after_backward,
 after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
 cleanup_fit, which runs last even when an error ends the fit.
+
+Besides events, the Learner offers callbacks an interface, so that no callback reads or
+writes another's attributes:
+- `forward_context()`: a callback's context manager around each batch's forward pass and loss
+  (`MixedPrecisionCB` returns `torch.autocast`); the Learner enters them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -40,7 +46,12 @@ class CancelBatchException(Exception):
 
 
 class Callback:
-    """Base class: define methods named after events; lower `order` runs first."""
+    """Base class: define methods named after events; lower `order` runs first.
+
+    Optional, besides events (the Learner looks for it; the base class does not define it):
+    `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
+    after_predict and loss.
+    """
 
     order = 0
     learn: Learner
@@ -153,9 +164,10 @@ class Learner:
 
     def one_batch(self) -> None:
         xb, yb = self.batch[0], self.batch[1]
-        self.preds = self.model(xb)
-        self.callback("after_predict")
-        self.loss = self.loss_func(self.preds, yb)
+        with self.forward_context():
+            self.preds = self.model(xb)
+            self.callback("after_predict")
+            self.loss = self.loss_func(self.preds, yb)
         self.callback("after_loss")
         if self.training:
             self.loss.backward()
@@ -163,6 +175,15 @@ class Learner:
             self.opt.step()
             self.callback("after_step")
             self.opt.zero_grad()
+
+    def forward_context(self) -> AbstractContextManager[None]:
+        """Every callback's `forward_context()`, entered in `order` (and left in reverse).
+
+        It covers the forward pass, after_predict and the loss; after_loss, backward and the
+        step run outside it. A cancelled batch or an error leaves every context it entered.
+        """
+        enters = [cb.forward_context for cb in self.cbs if hasattr(cb, "forward_context")]
+        return _entered(enters) if enters else nullcontext()  # most fits: no context, no cost
 
     @property
     def n_iter(self) -> int:
@@ -176,6 +197,14 @@ class Learner:
             f"opt_func={_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
             f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)"
         )
+
+
+@contextmanager
+def _entered(enters: list[Callable[[], AbstractContextManager[Any]]]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for enter in enters:
+            stack.enter_context(enter())
+        yield
 
 
 def _default_cbs(given: list[Callback]) -> list[Callback]:
