@@ -414,7 +414,7 @@ def test_learner_fit_does_not_mutate_the_callbacks_list_passed_in(data):
     assert cbs == original and len(learn.cbs) == 1
 
 
-# ---- interfaces for callbacks: forward_context --------------------------------------------
+# ---- interfaces for callbacks: forward_context, all_reduce --------------------------------
 
 
 class ContextLog(Callback):
@@ -479,3 +479,35 @@ def test_forward_contexts_are_left_when_a_batch_is_cancelled_or_fails(data):
     with pytest.raises(RuntimeError):
         make_learner(data, cbs=[ContextLog(log, "ctx", order=-1), boom]).fit(1)
     assert log == ["enter ctx", "after_predict ctx", "exit ctx"]
+
+
+class PretendRanks(Callback):
+    """all_reduce as if `others` more processes had recorded `extra` (their sums, each)."""
+
+    def __init__(self, extra: list[float]) -> None:
+        self.extra, self.seen = torch.tensor(extra), []
+
+    def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tensor.clone())
+        return tensor + self.extra
+
+
+def test_all_reduce_is_the_identity_without_a_callback_that_defines_it(data):
+    learn = make_learner(data)
+    t = torch.arange(3.0)
+    assert learn.all_reduce(t) is t
+
+
+def test_recorder_reduces_its_sums_once_per_epoch_in_one_tensor(data):
+    plain = make_learner(data, lr=0.0, cbs=[RecorderCB()])  # lr 0: the same model every pass
+    plain.fit(2)
+    # 40 train and 20 valid images here; a second "rank" saw 10 each time, loss sum 5, all right
+    ranks = PretendRanks([5.0, 10.0, 10.0])
+    learn = make_learner(data, lr=0.0, cbs=[RecorderCB(), ranks])
+    learn.fit(2)
+    assert [tuple(t.shape) for t in ranks.seen] == [(3,)] * 4  # train and valid, two epochs
+    for mine, theirs in zip(learn.recorder.history, plain.recorder.history):
+        assert mine["train_loss"] == pytest.approx((theirs["train_loss"] * 40 + 5) / 50)
+        assert mine["valid_loss"] == pytest.approx((theirs["valid_loss"] * 20 + 5) / 30)
+        assert mine["batch_accuracy"] == pytest.approx((theirs["batch_accuracy"] * 20 + 10) / 30)
+    assert ranks.seen[1][1] == 20  # the valid pass's own count, before the others' were added

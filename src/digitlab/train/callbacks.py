@@ -48,7 +48,9 @@ TIMES = ("seconds", "train_seconds")  # history columns in seconds (the table sh
 class RecorderCB(Callback):
     """Per epoch: train loss, valid loss, each metric, seconds; `values` as fastai's recorder.
 
-    Sums stay on the device as tensors during the epoch (no per-batch `.item()` sync).
+    Sums stay on the device as tensors during the epoch (no per-batch `.item()` sync). At the
+    epoch's end the loss sum, the count and the metric sums go through `learn.all_reduce` as
+    one tensor (summed across processes under DistributedCB) before they become means.
     """
 
     order = 10
@@ -62,8 +64,9 @@ class RecorderCB(Callback):
     def before_epoch(self) -> None:
         if self.learn.training:
             self.started = time.perf_counter()
-        self.loss_sum = torch.zeros(())
-        self.metric_sums = [torch.zeros(()) for _ in self.learn.metrics]
+        device = next(self.learn.model.parameters(), torch.zeros(())).device
+        self.loss_sum = torch.zeros((), device=device)
+        self.metric_sums = [torch.zeros((), device=device) for _ in self.learn.metrics]
         self.count = 0
 
     def after_loss(self) -> None:
@@ -81,14 +84,18 @@ class RecorderCB(Callback):
                 )
 
     def after_epoch(self) -> None:
-        mean = (self.loss_sum / max(self.count, 1)).item()  # .item() waits for the device: honest times
+        loss_sum, count, *metric_sums = self.learn.all_reduce(
+            torch.stack([self.loss_sum, self.loss_sum.new_tensor(self.count), *self.metric_sums])
+        ).unbind()
+        count = count.clamp(min=1)
+        mean = (loss_sum / count).item()  # .item() waits for the device: honest times
         if self.learn.training:
             self.train_loss = mean
             self.train_seconds = time.perf_counter() - self.started
             return
         row = {"epoch": self.learn.epoch + 1, "train_loss": self.train_loss, "valid_loss": mean}
-        for metric, total in zip(self.learn.metrics, self.metric_sums):
-            row[metric.__name__] = (total / max(self.count, 1)).item()
+        for metric, total in zip(self.learn.metrics, metric_sums):
+            row[metric.__name__] = (total / count).item()
         row["seconds"] = time.perf_counter() - self.started  # training + validation
         row["train_seconds"] = self.train_seconds  # the training pass alone (time-to-accuracy counts this)
         self.history.append(row)

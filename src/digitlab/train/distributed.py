@@ -69,13 +69,14 @@ def all_sum(tensor: torch.Tensor) -> torch.Tensor:
 
 
 class DistributedCB(Callback):
-    """Wrap the model in DistributedDataParallel for training; sum the recorder's sums across ranks.
+    """Wrap the model in DistributedDataParallel for training; sum what is recorded across ranks.
 
     Validation runs on the plain module: ranks may hold different numbers of validation
-    batches, and DDP's forward would wait for the others at every batch.
+    batches, and DDP's forward would wait for the others at every batch. The recorder's sums
+    reach the other ranks through `all_reduce`, the Learner's reduction hook, which
+    `learn.all_reduce` applies: no other callback's attributes or order are involved (the
+    default order: DeviceCB, at -10 as always, has moved the model when DDP wraps it).
     """
-
-    order = 9  # after_epoch: before the recorder (10) turns its sums into means
 
     def before_fit(self) -> None:
         self.module = self.learn.model
@@ -89,11 +90,8 @@ class DistributedCB(Callback):
     def before_epoch(self) -> None:
         self.learn.model = self.ddp if self.learn.training else self.module
 
-    def after_epoch(self) -> None:
-        recorder = self.learn.recorder
-        recorder.loss_sum = all_sum(recorder.loss_sum)
-        recorder.metric_sums = [all_sum(s) for s in recorder.metric_sums]
-        recorder.count = int(all_sum(torch.tensor(recorder.count, device=recorder.loss_sum.device)).item())
+    def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        return all_sum(tensor)
 
     def cleanup_fit(self) -> None:
         self.learn.model = self.module

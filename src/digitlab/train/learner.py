@@ -10,10 +10,12 @@ Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after
 after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
 cleanup_fit, which runs last even when an error ends the fit.
 
-Besides events, the Learner offers callbacks an interface, so that no callback reads or
+Besides events, the Learner offers callbacks two interfaces, so that no callback reads or
 writes another's attributes:
 - `forward_context()`: a callback's context manager around each batch's forward pass and loss
   (`MixedPrecisionCB` returns `torch.autocast`); the Learner enters them all.
+- `all_reduce(tensor)`: a callback's sum of a tensor across processes (`DistributedCB`);
+  `learn.all_reduce(t)` applies them, and is `t` itself in one process (`RecorderCB` uses it).
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ class CancelBatchException(Exception):
 class Callback:
     """Base class: define methods named after events; lower `order` runs first.
 
-    Optional, besides events (the Learner looks for it; the base class does not define it):
+    Optional, besides events (the Learner looks for them; the base class defines neither):
     `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
-    after_predict and loss.
+    after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
+    the processes that train together.
     """
 
     order = 0
@@ -184,6 +187,19 @@ class Learner:
         """
         enters = [cb.forward_context for cb in self.cbs if hasattr(cb, "forward_context")]
         return _entered(enters) if enters else nullcontext()  # most fits: no context, no cost
+
+    def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The sum of `tensor` over every process that trains this model: `tensor` itself in one process.
+
+        Each callback that defines `all_reduce(tensor)` (DistributedCB: across torchrun's ranks)
+        is applied in turn. A callback that turns its sums into means calls this once per epoch
+        with all its sums in one tensor (RecorderCB: loss, count and metric sums).
+        """
+        for cb in self.cbs:
+            reduce = getattr(cb, "all_reduce", None)
+            if reduce is not None:
+                tensor = reduce(tensor)
+        return tensor
 
     @property
     def n_iter(self) -> int:
