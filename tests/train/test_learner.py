@@ -414,7 +414,7 @@ def test_learner_fit_does_not_mutate_the_callbacks_list_passed_in(data):
     assert cbs == original and len(learn.cbs) == 1
 
 
-# ---- interfaces for callbacks: forward_context, all_reduce --------------------------------
+# ---- interfaces for callbacks: forward_context, all_reduce, search -----------------------
 
 
 class ContextLog(Callback):
@@ -511,3 +511,29 @@ def test_recorder_reduces_its_sums_once_per_epoch_in_one_tensor(data):
         assert mine["valid_loss"] == pytest.approx((theirs["valid_loss"] * 20 + 5) / 30)
         assert mine["batch_accuracy"] == pytest.approx((theirs["batch_accuracy"] * 20 + 10) / 30)
     assert ranks.seen[1][1] == 20  # the valid pass's own count, before the others' were added
+
+
+def test_search_restores_weights_optimizer_and_callbacks_and_lets_others_stand_aside(data):
+    saved: list[int] = []
+    everywhere = EventRecorder()
+    learn = make_learner(
+        data, lr=1.0, cbs=[RecorderCB(), DivergenceGuardCB(), CheckpointCB(lambda m, e: saved.append(e)), everywhere]
+    )
+    learn.fit(1, lr=0.5)
+    before = copy.deepcopy(learn.model.state_dict())
+    opt, opt_state = learn.opt, copy.deepcopy(learn.opt.state_dict())
+    history, cbs = copy.deepcopy(learn.recorder.history), list(learn.cbs)
+    everywhere.events.clear()
+    with learn.search():
+        assert [type(cb) for cb in learn.cbs] == [EventRecorder]  # recorder, guard, checkpoint stand aside
+        learn.fit(2, lr=3.0)
+        assert not all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    assert everywhere.names().count("after_step") == 2 * 2  # it ran: 2 epochs x 2 batches
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    assert learn.opt is opt and learn.lr == 0.5 and learn.cbs == cbs and learn.n_epoch == 1
+    assert str(learn.opt.state_dict()) == str(opt_state)
+    assert learn.recorder.history == history and saved == [1]
+    with pytest.raises(RuntimeError), learn.search():
+        learn.fit(1, cbs=[EventRecorder(raises={"after_step": (RuntimeError, lambda learn: True)})])
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    assert learn.cbs == cbs

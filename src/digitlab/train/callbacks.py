@@ -3,6 +3,8 @@
 Orders: device (-10) before anything touches tensors; schedule (-5) sets the learning rate
 before the batch; the guard (5) sees the loss before the recorder (10) counts it; progress
 (20) prints what the recorder has; checkpoints (30) save after the epoch is recorded.
+The recorder, progress, schedule, guard and checkpoints stand aside in `learn.search()`
+(`in_search = False`): lr_find's trial steps are not a fit to record, show, guard or save.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class RecorderCB(Callback):
 
     order = 10
     name = "recorder"
+    in_search = False
 
     def before_fit(self) -> None:
         self.history: list[dict[str, float]] = []  # per epoch: "epoch" (an int), losses, metrics, seconds
@@ -127,6 +130,7 @@ class ProgressCB(Callback):
     """
 
     order = 20
+    in_search = False
     name = "progress"
     HTML_EVERY = 0.5  # seconds between in-place updates of the Jupyter display while training
 
@@ -225,6 +229,7 @@ class OneCycleCB(Callback):
     """
 
     order = -5
+    in_search = False
 
     def __init__(
         self,
@@ -268,6 +273,7 @@ class DivergenceGuardCB(Callback):
     """Stop at the first NaN/inf loss, or a loss `factor` times the first one, and say where."""
 
     order = 5
+    in_search = False
 
     def __init__(self, factor: float = 1e4) -> None:
         self.factor = factor
@@ -297,6 +303,7 @@ class CheckpointCB(Callback):
     """After every epoch, hand the model to `save(model, epoch)` (e.g. safetensors to --out)."""
 
     order = 30
+    in_search = False
 
     def __init__(self, save: Callable[[torch.nn.Module, int], object]) -> None:  # what it returns is unused
         self.save = save

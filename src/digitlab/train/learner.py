@@ -10,16 +10,19 @@ Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after
 after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
 cleanup_fit, which runs last even when an error ends the fit.
 
-Besides events, the Learner offers callbacks two interfaces, so that no callback reads or
+Besides events, the Learner offers callbacks three interfaces, so that no callback reads or
 writes another's attributes:
 - `forward_context()`: a callback's context manager around each batch's forward pass and loss
   (`MixedPrecisionCB` returns `torch.autocast`); the Learner enters them all.
 - `all_reduce(tensor)`: a callback's sum of a tensor across processes (`DistributedCB`);
   `learn.all_reduce(t)` applies them, and is `t` itself in one process (`RecorderCB` uses it).
+- `in_search`: False for callbacks that record, show, guard, schedule or save a fit; they stand
+  aside in `learn.search()`, the trial run that `lr_find` makes and then undoes.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -53,10 +56,11 @@ class Callback:
     Optional, besides events (the Learner looks for them; the base class defines neither):
     `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
     after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
-    the processes that train together.
+    the processes that train together. `in_search = False`: sit out `learn.search()` (lr_find).
     """
 
     order = 0
+    in_search = True  # runs in learn.search() (lr_find's trial fit); False: stands aside there
     learn: Learner
 
 
@@ -200,6 +204,32 @@ class Learner:
             if reduce is not None:
                 tensor = reduce(tensor)
         return tensor
+
+    @contextmanager
+    def search(self) -> Iterator[None]:
+        """A trial run, undone on exit: what `lr_find` fits in (miniai's save, fit, restore).
+
+        Inside, callbacks whose `in_search` is False (those that record, show, guard, schedule
+        or save a fit) stand aside; the others (device, precision, layout, augmentation,
+        distribution) run as in any fit. On exit, even after an error, the model's weights and
+        buffers and the optimizer's state are restored from copies, and the learner's
+        attributes (model, optimizer, lr, callbacks, loop state) are put back as they were.
+        The training loader's shuffling moves on (its generator is the loader's), as after any fit.
+        """
+        saved = dict(vars(self))
+        weights = copy.deepcopy(self.model.state_dict())
+        opt_state = copy.deepcopy(self.opt.state_dict()) if self.opt is not None else None
+        training = self.model.training
+        self.cbs = [cb for cb in self.cbs if cb.in_search]
+        try:
+            yield
+        finally:
+            vars(self).clear()
+            vars(self).update(saved)
+            self.model.load_state_dict(weights)
+            if opt_state is not None:
+                self.opt.load_state_dict(opt_state)
+            self.model.train(training)
 
     @property
     def n_iter(self) -> int:

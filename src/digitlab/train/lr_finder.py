@@ -1,9 +1,8 @@
-"""Leslie Smith's learning-rate finder, as fastai's `lr_find`: try rising rates on a copy of the
-model, one batch each, and stop when the loss blows up. The model is left as it was."""
+"""Leslie Smith's learning-rate finder, as fastai's `lr_find`: try rising rates, one batch each,
+on the learner itself (miniai's way), stop when the loss blows up, then put the learner back."""
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -54,22 +53,17 @@ class LRFinderCB(Callback):
 
 
 def lr_find(learn: Learner, start: float = 1e-7, end: float = 10.0, num: int = 100) -> LRFind:
-    """Run the finder on a copy of learn's model with its data, loss and optimizer.
+    """Fit `learn` with an `LRFinderCB` added, inside `learn.search()`: a trial, then undone.
 
-    A separate Learner with only the finder: learn's model, optimizer and callbacks (its
-    divergence guard would stop the search at the first big loss) are untouched.
+    The learner's own callbacks that shape the computation (device, precision, layout,
+    augmentation, distribution) run as in training, so the rates are found for the fit that
+    follows; those that record, show, schedule, guard or save a fit stand aside (`in_search`),
+    so the finder, not the divergence guard, ends the search when the loss explodes.
+    Afterwards the learner is as it was: same weights, optimizer, lr and recorder.
     """
     finder = LRFinderCB(start, end, num)
-    probe = Learner(
-        learn.dls,
-        copy.deepcopy(learn.model),
-        learn.loss_func,
-        opt_func=learn.opt_func,
-        lr=start,
-        cbs=[finder],
-        default_cbs=False,
-    )
-    probe.fit(math.ceil(num / max(len(learn.dls.train), 1)))
+    with learn.search():
+        learn.fit(math.ceil(num / max(len(learn.dls.train), 1)), lr=start, cbs=[finder])
     lrs, losses = finder.lrs[: len(finder.losses)], finder.losses
     return LRFind(lrs, losses, _steepest(lrs, losses))
 
