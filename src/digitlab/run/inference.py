@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..train.tta import tta_outputs
+from .shifts import tta_outputs
 
 CHUNK = 512  # images per forward pass: bounds memory (a CNN holds ~50 KB of activations per image)
 
@@ -41,7 +41,7 @@ def model_outputs(
 ) -> torch.Tensor:
     """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk.
 
-    tta: average the outputs over the image and its one-pixel shifts (see `digitlab.train.tta`).
+    tta: average the outputs over the image and its one-pixel shifts (see `digitlab.run.shifts`).
     """
     forward = (lambda x: tta_outputs(model, x)) if tta else model
     was_training = model.training
