@@ -19,9 +19,9 @@ import torch
 from digitlab.baseline import PixelSimilarity
 from digitlab.config import Settings
 from digitlab.data.loading import train_and_valid
+from digitlab.run.card import Architecture, ModelCard
 from digitlab.run.metrics import accuracy_report
-from digitlab.run.serialization import SavedModel
-from digitlab.run.train_run import evaluate
+from digitlab.run.predictor import Predictor
 from digitlab.train.recipe import TrainConfig, train
 
 TEST_SET = "../shared/data/mnist-test"
@@ -58,8 +58,9 @@ def main() -> None:
         accuracies, seconds = [], []
         for seed in range(args.seeds):
             result = train(TrainConfig(model=model, seed=seed), dataset.train, valid, progress=False)
-            meta = {"normalization": result.normalization, "binary": result.binary}
-            accuracies.append(evaluate(SavedModel(result.learner.model, meta), valid)["accuracy"])
+            model_ = result.learner.model
+            card = ModelCard(Architecture.of(model_), valid.classes, result.binary, result.normalization)
+            accuracies.append(Predictor(model_, card).evaluate(valid)["accuracy"])
             seconds.append(result.fit_seconds)
         label = f"{model}, {'3 vs 7' if data == 'mnist_sample' else '10 digits'}"
         print(

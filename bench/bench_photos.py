@@ -21,8 +21,7 @@ from PIL import Image
 
 from digitlab.data.formats.idx import load_idx_folder
 from digitlab.preprocessing import naive_resize, to_mnist
-from digitlab.run.inference import labels_from_outputs, model_outputs
-from digitlab.run.serialization import load_model
+from digitlab.run.predictor import Predictor
 
 
 def as_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -52,8 +51,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    saved = load_model(args.model)
-    test = load_idx_folder(Path("../shared/data/mnist-test")).train.with_classes(saved.classes)
+    predictor = Predictor.load(args.model)
+    test = load_idx_folder(Path("../shared/data/mnist-test")).train.with_classes(predictor.classes)
     n = min(args.n, len(test))
     rng = np.random.default_rng(args.seed)
     prepared, naive = [], []
@@ -63,11 +62,9 @@ def main() -> None:
         prepared.append(to_mnist(photo))
         naive.append(naive_resize(photo))
     seconds = time.perf_counter() - started
-    meta = saved.meta
 
     def accuracy(images: list[torch.Tensor] | torch.Tensor) -> float:
-        outputs = model_outputs(saved.model, torch.stack(list(images)), meta["normalization"])
-        return (labels_from_outputs(outputs, meta["binary"]) == test.labels[:n]).float().mean().item()
+        return (predictor.predict(torch.stack(list(images))).indices == test.labels[:n]).float().mean().item()
 
     print(f"| pipeline | accuracy on {n:,} test digits |")
     print("| --- | --- |")

@@ -39,6 +39,7 @@ BLANK = "no digit found (the image is blank or nearly blank)"
 IMAGE_SUFFIXES = frozenset(
     [".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"]
 )
+DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # Pillow's modes of more than 8 bits per pixel
 _DECODE_ERRORS = (
     OSError,
     SyntaxError,
@@ -149,12 +150,18 @@ def _shrink_flat(gray: np.ndarray) -> np.ndarray:
     return _resize(gray, (max(2, round(w * factor)), max(2, round(h * factor))), Image.Resampling.BOX)
 
 
+def stretch_to_8bit(image: Image.Image) -> np.ndarray:
+    """A one-channel image of any depth (16-bit, 32-bit, float) as (H, W) float32 from 0 (its darkest
+    pixel) to 255 (its lightest): how digitlab reads, and draws, images deeper than 8 bits."""
+    a = np.asarray(image.convert("F"), dtype=np.float32)
+    stretched: np.ndarray = (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
+    return stretched
+
+
 def _grayscale(image: Image.Image) -> np.ndarray:
     """(H, W) float32 in 0..255; transparency flattened onto white (onto black if that shows more)."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float images: stretch to 0..255
-        a = np.asarray(image.convert("F"), dtype=np.float32)
-        stretched: np.ndarray = (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
-        return stretched
+    if image.mode in DEEP_MODES:  # 16-bit and float images: stretch to 0..255
+        return stretch_to_8bit(image)
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0

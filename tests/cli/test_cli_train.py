@@ -55,9 +55,9 @@ def test_train_then_evaluate(capsys, tmp_path, sample):
     model_path = Path(result["model_path"])
     assert model_path.exists() and model_path.parent == run
     saved = load_model(run)
-    assert saved.classes == ("3", "7") and saved.meta["binary"] is True
-    assert saved.meta["metrics"]["accuracy"] == result["accuracy"]
-    assert without_time(saved.meta["history"]) == without_time(result["history"])
+    assert saved.classes == ("3", "7") and saved.card.binary is True
+    assert saved.card.metrics is not None and saved.card.metrics.accuracy == result["accuracy"]
+    assert without_time(saved.card.history) == without_time(result["history"])
 
     evaluated = run_json(capsys, "evaluate", str(run), "--data", str(sample))
     assert evaluated["accuracy"] == result["accuracy"]
@@ -90,7 +90,7 @@ def test_train_and_evaluate_with_tta_and_bf16(capsys, tmp_path, sample):
     assert result["config"]["tta"] is True and result["config"]["precision"] == "bf16"
     assert result["compile_seconds"] is None  # no --compile
     saved = load_model(run)
-    assert saved.meta["metrics"]["tta"] is True
+    assert saved.card.metrics is not None and saved.card.metrics.tta is True
     evaluated = run_json(capsys, "evaluate", str(run), "--data", str(sample), "--tta")
     assert evaluated["tta"] is True and evaluated["accuracy"] == result["accuracy"]  # the same TTA evaluation
     assert run_json(capsys, "evaluate", str(run), "--data", str(sample))["tta"] is False
@@ -163,6 +163,50 @@ def test_demo_runs_the_baseline_and_the_linear_model(capsys, sample):
     assert baseline["accuracy"] == 1.0 and linear["accuracy"] >= 0.9
     assert linear["book"] == pytest.approx(0.968) and linear["epochs"] >= 1
     assert report["n_train"] == 40 and report["n_valid"] == 16
+
+
+def test_demo_loads_its_data_once(capsys, sample, monkeypatch):
+    import digitlab.data.loading
+
+    loaded = []
+    real = digitlab.data.loading.load_dataset
+    spy = lambda spec, *a, **k: loaded.append(spec) or real(spec, *a, **k)  # noqa: E731
+    monkeypatch.setattr(digitlab.data.loading, "load_dataset", spy)
+    report = run_json(capsys, "demo", "--data", str(sample), "--models", "linear,simple_net", "--quiet")
+    assert [row["model"] for row in report["rows"]] == ["pixel_similarity", "linear", "simple_net"]
+    assert loaded == [str(sample)]  # once for the baseline and both models (it was three times)
+
+
+def test_train_json_keys_and_status_lines(capsys, tmp_path, sample):
+    """The CLI formats the run: the same JSON keys as ever, and the status lines on stderr."""
+    code = main(["train", "--data", str(sample), "--epochs", "1", "--out", str(tmp_path / "run"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    result = json.loads(captured.out)
+    assert list(result) == [
+        "accuracy",
+        "per_class",
+        "n_valid",
+        "confusion",
+        "model",
+        "epochs",
+        "n_train",
+        "fit_seconds",
+        "history",
+        "model_path",
+        "config",
+        "classes",
+        "threads",
+        "device",
+        "world_size",
+        "weights_sha256",
+        "compile_seconds",
+        "data",
+        "data_source",
+        "valid",
+    ]
+    assert result["config"]["lr"] == 1.0 and result["config"]["bs"] == 256  # resolved
+    assert "training linear on 40 images (3, 7), validating on 16; 1 epochs, lr 1.0, bs 256, seed 42" in captured.err
 
 
 def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):

@@ -18,8 +18,8 @@ from digitlab.baseline import PixelSimilarity
 from digitlab.cli import main
 from digitlab.data.digits import Digits
 from digitlab.pages.explain import pick_examples
-from digitlab.plots.evaluation import top_losses
-from digitlab.run.serialization import load_model
+from digitlab.run.predictor import Predictor
+from digitlab.run.serialization import load_model, load_top_losses
 from digitlab.train.losses import mnist_loss
 
 CHROMIUM = "/usr/bin/chromium"
@@ -131,7 +131,7 @@ def test_report_top_losses_are_the_training_loss_of_the_curves(capsys, tmp_path,
     assert main(["train", "--data", str(tmp_path / "sample"), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
     saved = load_model(out)
     images, labels = _png_digits(tmp_path / "sample" / "valid", saved.classes)
-    items = top_losses(saved.model, images, labels, saved.meta, k=len(labels))
+    items = Predictor.from_saved(saved).top_losses(Digits(images, labels, saved.classes), k=len(labels)).items()
     losses = torch.tensor([it["loss"] for it in items])
     assert ((losses >= 0) & (losses <= 1)).all()  # mnist_loss, not -log p
     with torch.no_grad():
@@ -141,7 +141,12 @@ def test_report_top_losses_are_the_training_loss_of_the_curves(capsys, tmp_path,
         i = it["index"]
         assert it["loss"] == pytest.approx(float(mnist_loss(logits[i : i + 1], targets[i : i + 1])), abs=1e-6)
     # the mean over the validation set is the last valid_loss of the curves beside them
-    assert float(losses.mean()) == pytest.approx(saved.meta["history"][-1]["valid_loss"], abs=1e-5)
+    assert float(losses.mean()) == pytest.approx(saved.card.history[-1]["valid_loss"], abs=1e-5)
+    # the run folder kept the first 9 of them, with their images, for the report
+    kept = load_top_losses(out, len(saved.classes))
+    assert kept is not None and len(kept) == 9 and kept.loss_name == "mnist_loss"
+    assert kept.loss.tolist() == pytest.approx([it["loss"] for it in items[:9]], abs=1e-6)
+    assert torch.equal(kept.images[0], images[items[0]["index"]])  # the same digit, from the run folder
 
 
 def test_a_scheduled_run_shows_its_schedule_and_cross_entropy(capsys, tmp_path, png_tree):
@@ -170,6 +175,45 @@ def test_a_scheduled_run_shows_its_schedule_and_cross_entropy(capsys, tmp_path, 
     text = (out / "report.html").read_text()
     assert (out / "report" / "lr_schedule.png").exists() and "constant lr" not in text  # one-cycle: a curve
     assert "highest cross_entropy (label smoothing 0.1)" in text
+
+
+def test_report_reads_the_run_folder_only(capsys, tmp_path, png_tree, monkeypatch):
+    """Train from one working directory with a relative data path, move the run, delete the data and the
+    cache, report from elsewhere: the page is the same run's, drawn from its folder alone."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DIGITLAB_HOME", str(home))
+    work = tmp_path / "work"
+    png_tree(work / "sample", {"train": 12, "valid": 6})
+    monkeypatch.chdir(work)
+    assert main(["train", "--data", "sample", "--epochs", "2", "--out", "run", "--quiet", "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert any(home.iterdir())  # the folder of PNGs was decoded into the cache
+    moved = tmp_path / "elsewhere" / "moved-run"
+    moved.parent.mkdir()
+    shutil.move(work / "run", moved)
+    shutil.rmtree(work)
+    shutil.rmtree(home)
+    monkeypatch.setenv("DIGITLAB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["report", "moved-run", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert not home.exists()  # nothing was loaded, downloaded or cached
+    assert len(written["figures"]) == 5
+    text = (moved / "report.html").read_text()
+    assert f"accuracy {trained['accuracy']:.4f} on 12 validation images" in text
+    assert "digitlab run: linear on sample" in text and 'training images</td><td class="">24' in text
+    assert "pixel similarity (L1)" in text and "highest mnist_loss" in text
+
+
+def test_report_needs_the_saved_evaluation(capsys, tmp_path, png_tree):
+    png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "sample"), "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    (out / "top_losses.safetensors").unlink()
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no saved top losses" in err and "digitlab evaluate" in err and err.count("\n") == 1
 
 
 def test_report_on_a_folder_that_is_not_a_run(capsys, tmp_path):

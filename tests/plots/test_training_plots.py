@@ -9,17 +9,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.models import build_model
-from digitlab.plots.evaluation import (
-    plot_confusion_matrix,
-    plot_linear_weights,
-    plot_top_losses,
-    top_losses,
-    training_loss_name,
-)
+from digitlab.plots.evaluation import plot_confusion_matrix, plot_linear_weights, plot_top_losses
 from digitlab.plots.training import is_constant, plot_loss_curves, plot_lr_find, plot_lr_schedule, plot_recorder_loss
+from digitlab.run.card import Architecture, ModelCard
 from digitlab.run.metrics import accuracy_report
+from digitlab.run.predictor import Predictor
 from digitlab.run.serialization import load_model, save_model
 from digitlab.train.callbacks import OneCycleCB, RecorderCB
 from digitlab.train.dataloader import DataLoaders
@@ -152,8 +149,8 @@ def test_top_losses_multiclass_are_cross_entropy_sorted(digits, tmp_path, smooth
     images, labels = digits
     torch.manual_seed(2)
     model = build_model("simple_net", 3, n_hidden=8)
-    meta = {"binary": False, "normalization": PLAIN, "config": {"label_smoothing": smoothing}}
-    items = top_losses(model, images, labels, meta, k=9)
+    card = ModelCard(Architecture.of(model), CLASSES, False, PLAIN, config={"label_smoothing": smoothing})
+    items = Predictor(model, card).top_losses(Digits(images, labels, CLASSES), k=9).items()
     assert len(items) == 9
     losses = [it["loss"] for it in items]
     assert losses == sorted(losses, reverse=True)
@@ -166,7 +163,7 @@ def test_top_losses_multiclass_are_cross_entropy_sorted(digits, tmp_path, smooth
         assert it["actual"] == int(labels[i]) and it["predicted"] == int(logits[i].argmax())
         assert it["loss"] == pytest.approx(float(per_item[i]), rel=1e-5)
         assert it["probability"] == pytest.approx(float(torch.softmax(logits[i], 0).max()), rel=1e-5)
-    name = training_loss_name(meta, binary=False)
+    name = card.loss_name
     assert all(it["loss_name"] == name for it in items)
     assert name == ("cross_entropy (label smoothing 0.1)" if smoothing else "cross_entropy")
     fig = plot_top_losses(items, images, CLASSES, path=tmp_path / "top.png")
@@ -190,7 +187,7 @@ def test_top_losses_binary_from_a_saved_model(digits, tmp_path):
         build_model("linear", 1), tmp_path / "model", {"classes": ["3", "7"], "binary": True, "normalization": PLAIN}
     )
     saved = load_model(tmp_path / "model")
-    items = top_losses(saved.model, images, labels, saved.meta, k=len(labels))
+    items = Predictor.from_saved(saved).top_losses(Digits(images, labels, ("3", "7")), k=len(labels)).items()
     with torch.no_grad():
         logit = saved.model(images.float() / 255)[:, 0]  # logit of "3"
     targets = (labels == 0).float().unsqueeze(1)  # (N, 1): 1. for a "3", as the model trained

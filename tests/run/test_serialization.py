@@ -1,4 +1,6 @@
-"""Saved models: safetensors + JSON round trips, and clean errors for anything else."""
+"""Saved models: safetensors + JSON round trips, and clean errors for anything else.
+
+The card's own checks (every hostile field) are in test_card.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,18 @@ import torch
 
 from digitlab.errors import DigitlabError
 from digitlab.models import build_model
-from digitlab.run.serialization import FORMAT, META, WEIGHTS, load_model, save_model
+from digitlab.run.card import ModelCard
+from digitlab.run.serialization import (
+    FORMAT,
+    IDEALS,
+    META,
+    WEIGHTS,
+    load_ideal_digits,
+    load_model,
+    read_card,
+    save_ideal_digits,
+    save_model,
+)
 
 META_IN = {
     "classes": ["3", "7"],
@@ -26,6 +39,11 @@ MODELS = {
     "simple_net": lambda: build_model("simple_net", 10, n_hidden=12),
     "cnn": lambda: build_model("cnn", 10, width=4),
 }
+TEN = {**META_IN, "classes": [str(i) for i in range(10)], "binary": False}  # the card of a 10-output model
+
+
+def meta_for(name: str) -> dict:
+    return META_IN if name == "linear" else TEN
 
 
 def randomized(name: str) -> torch.nn.Module:
@@ -50,7 +68,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, name):
     x = torch.rand(5, 28, 28)
     with torch.no_grad():
         expected = model(x)
-    weights = save_model(model, tmp_path / "run", {**META_IN, "classes": [str(i) for i in range(10)]})
+    weights = save_model(model, tmp_path / "run", meta_for(name))
     assert weights == tmp_path / "run" / WEIGHTS and weights.exists() and (tmp_path / "run" / META).exists()
     loaded = load_model(tmp_path / "run")
     assert type(loaded.model) is type(model) and not loaded.model.training
@@ -64,24 +82,75 @@ def test_round_trip_gives_identical_outputs(tmp_path, name):
 def test_metadata_is_kept(saved_linear):
     loaded = load_model(saved_linear)
     assert loaded.classes == ("3", "7")
-    assert loaded.meta["format"] == FORMAT and loaded.meta["format_version"] == 1
-    assert loaded.meta["architecture"] == {"name": "linear", "n_out": 1}
+    written = json.loads((saved_linear / META).read_text())
+    assert written["format"] == FORMAT and written["format_version"] == 1
+    assert loaded.card.format_version == 1
+    assert written["architecture"] == loaded.card.architecture.as_dict() == {"name": "linear", "n_out": 1}
     for key, value in META_IN.items():
-        assert loaded.meta[key] == value
+        assert written[key] == value
+        assert loaded.card.to_json()[key] == value
+    assert loaded.card.binary is True and loaded.card.seed == 7 and loaded.card.history == META_IN["history"]
+    assert read_card(saved_linear) == loaded.card
+
+
+def test_a_card_without_a_version_is_version_1(saved_linear):
+    meta = json.loads((saved_linear / META).read_text())
+    del meta["format_version"]
+    (saved_linear / META).write_text(json.dumps(meta))
+    assert load_model(saved_linear).card.format_version == 1
+
+
+def test_a_card_written_before_the_typed_card_still_loads(tmp_path):
+    """model.json exactly as digitlab wrote it before the card was typed (no confusion, baseline or counts)."""
+    save_model(randomized("linear"), tmp_path / "run", META_IN)
+    old = {
+        "format": "digitlab-model",
+        "format_version": 1,
+        "architecture": {"name": "linear", "n_out": 1},
+        "classes": ["3", "7"],
+        "binary": True,
+        "normalization": {"scale": 0.00392156862745098, "mean": 0.0, "std": 1.0},
+        "config": {"model": "linear", "epochs": 3, "lr": 1.0, "width": None, "tta": False},
+        "seed": 42,
+        "data": {
+            "spec": "mnist_sample",
+            "provenance": {"source": "idx", "files": ["a", "b"], "archive": True},
+            "valid": "holdout",
+            "n_train": 40,
+            "n_valid": 16,
+        },
+        "history": [{"epoch": 1, "train_loss": 0.5, "valid_loss": float("nan"), "batch_accuracy": 1.0}],
+        "lr_schedule": [1.0, 1.0],
+        "fit_seconds": 0.25,
+        "weights_sha256": "0" * 64,
+        "world_size": 1,
+        "versions": {"digitlab": "0.1.0", "torch": "2.13.0", "python": "3.11.7"},
+        "metrics": {"accuracy": 0.9375, "per_class": {"3": 1.0, "7": 0.875}, "tta": False},
+    }
+    (tmp_path / "run" / META).write_text(json.dumps(old))  # NaN, as json.dumps writes a NaN validation loss
+    card = load_model(tmp_path / "run").card
+    assert card.metrics is not None and card.metrics.accuracy == 0.9375 and card.metrics.confusion is None
+    assert card.data is not None and card.data.spec == "mnist_sample" and card.data.train_counts is None
+    assert card.baseline is None and card.history is not None and card.history[0]["epoch"] == 1
+    # a checkpoint's card, as CheckpointCB saved it
+    checkpoint = {k: old[k] for k in ("format", "format_version", "architecture", "classes", "binary", "normalization")}
+    (tmp_path / "run" / META).write_text(json.dumps({**checkpoint, "config": {}, "checkpoint": True, "epoch": 2}))
+    card = load_model(tmp_path / "run").card
+    assert card.checkpoint is True and card.epoch == 2 and card.metrics is None
 
 
 def test_a_path_prefix_names_a_pair_of_files(tmp_path):
-    save_model(randomized("simple_net"), tmp_path / "best.safetensors", META_IN)
+    save_model(randomized("simple_net"), tmp_path / "best.safetensors", TEN)
     assert (tmp_path / "best.safetensors").exists() and (tmp_path / "best.json").exists()
     for path in ("best.json", "best.safetensors"):
-        assert load_model(tmp_path / path).meta["architecture"]["name"] == "simple_net"
+        assert load_model(tmp_path / path).card.architecture.name == "simple_net"
 
 
 def test_saving_twice_overwrites_and_leaves_no_temporary_file(tmp_path):
     save_model(randomized("linear"), tmp_path / "run", META_IN)
     save_model(build_model("linear", 1), tmp_path / "run", {**META_IN, "seed": 8})
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [META, WEIGHTS]
-    assert load_model(tmp_path / "run").meta["seed"] == 8
+    assert load_model(tmp_path / "run").card.seed == 8
 
 
 def test_saved_files_are_safetensors_and_json_with_no_pickle(saved_linear, monkeypatch):
@@ -176,7 +245,7 @@ def test_a_pickle_in_place_of_the_weights(saved_linear):
 
 
 def test_weights_of_a_different_width(tmp_path):
-    save_model(randomized("cnn"), tmp_path / "run", META_IN)  # width 4
+    save_model(randomized("cnn"), tmp_path / "run", TEN)  # width 4
     meta = json.loads((tmp_path / "run" / META).read_text())
     meta["architecture"]["width"] = 8
     (tmp_path / "run" / META).write_text(json.dumps(meta))
@@ -186,7 +255,7 @@ def test_weights_of_a_different_width(tmp_path):
 
 def test_weights_of_another_model(tmp_path):
     save_model(randomized("linear"), tmp_path / "a", META_IN)
-    save_model(randomized("simple_net"), tmp_path / "b", META_IN)
+    save_model(randomized("simple_net"), tmp_path / "b", TEN)
     (tmp_path / "a" / WEIGHTS).write_bytes((tmp_path / "b" / WEIGHTS).read_bytes())
     expect_error(tmp_path / "a", "weights do not fit the architecture")
 
@@ -194,3 +263,52 @@ def test_weights_of_another_model(tmp_path):
 def test_save_rejects_an_unregistered_model(tmp_path):
     with pytest.raises(DigitlabError, match="not a registered model"):
         save_model(torch.nn.Linear(784, 1), tmp_path / "run", META_IN)
+
+
+def test_weights_of_another_model_are_refused_before_the_model_is_built(tmp_path, monkeypatch):
+    """A card whose architecture the weights do not fit never gets its model built (it could be huge)."""
+    import digitlab.run.card
+
+    save_model(randomized("cnn"), tmp_path / "run", TEN)  # width 4
+    meta = json.loads((tmp_path / "run" / META).read_text())
+    (tmp_path / "run" / META).write_text(json.dumps({**meta, "architecture": {**meta["architecture"], "width": 256}}))
+    built_on = []
+    real = digitlab.run.card.build_model
+
+    def spy(*args, **kwargs):
+        model = real(*args, **kwargs)
+        built_on.append(next(model.parameters()).device.type)
+        return model
+
+    monkeypatch.setattr(digitlab.run.card, "build_model", spy)
+    expect_error(tmp_path / "run", "do not fit the architecture", "'width': 256", "size mismatch for stem.0.weight")
+    assert built_on == ["meta"]  # the shapes came from a model without memory; no real one was built
+
+
+def test_a_card_that_would_not_load_is_not_saved(tmp_path):
+    with pytest.raises(DigitlabError, match="cannot save this model card"):
+        save_model(build_model("linear", 1), tmp_path / "run", {**META_IN, "classes": ["3", "7", "1"]})
+    assert not (tmp_path / "run").exists()
+
+
+def test_save_takes_a_card_and_keeps_the_models_own_architecture(tmp_path):
+    card = ModelCard.from_json({"format": FORMAT, "architecture": {"name": "linear", "n_out": 1}, **META_IN})
+    save_model(randomized("linear"), tmp_path / "run", card)
+    assert load_model(tmp_path / "run").card == card
+    with pytest.raises(DigitlabError, match="1 output and 2 classes"):  # the model's architecture is what counts
+        save_model(randomized("simple_net"), tmp_path / "other", card)
+
+
+def test_ideal_digits_round_trip_and_are_checked(tmp_path):
+    ideals = torch.rand(2, 28, 28)
+    save_ideal_digits(tmp_path, ideals)
+    assert torch.equal(load_ideal_digits(tmp_path, 2), ideals)
+    assert load_ideal_digits(tmp_path / "elsewhere") is None
+    with pytest.raises(DigitlabError, match="corrupt ideal digits"):
+        load_ideal_digits(tmp_path, 3)  # a model of 3 classes
+    save_ideal_digits(tmp_path, torch.rand(2, 14, 14))
+    with pytest.raises(DigitlabError, match="corrupt ideal digits"):
+        load_ideal_digits(tmp_path)
+    (tmp_path / IDEALS).write_bytes(b"garbage")
+    with pytest.raises(DigitlabError, match="corrupt ideal digits"):
+        load_ideal_digits(tmp_path)

@@ -155,7 +155,7 @@ def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys, m
     monkeypatch.setattr(
         digitlab.train.recipe,
         "save_model",
-        lambda model, path, meta: saved.append((path, meta["epoch"], meta["classes"])),
+        lambda model, path, card: saved.append((path, card.epoch, card.classes)),
     )
     train(TrainConfig(model="linear", epochs=2), make_digits(10), make_digits(5, seed=1), checkpoint_dir=tmp_path)
     assert [epoch for _, epoch, _ in saved] == [1, 2] and all(path == tmp_path for path, _, _ in saved)

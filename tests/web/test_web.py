@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import math
 import socket
 import threading
 import time
@@ -96,6 +98,10 @@ def test_predict_returns_label_probabilities_image_and_distances(client):
     body = answer.json()
     assert body["label"] == "7" and body["top_k"][0][0] == "7"
     assert abs(sum(body["probabilities"].values()) - 1) < 1e-5
+    # one rounding rule with `digitlab predict`: down to 6 decimals, so the shown probabilities never exceed 1
+    assert sum(body["probabilities"].values()) <= 1
+    assert all(p == math.floor(p * 1e6) / 1e6 for p in body["probabilities"].values())
+    assert [p for _, p in body["top_k"]] == sorted(body["probabilities"].values(), reverse=True)
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image_png_base64"]))))
     assert seen.shape == (28, 28) and seen.max() > 200 and seen[0, 0] == 0  # MNIST polarity
     assert set(body["distances"]) == {"3", "7"} and body["nearest_ideal"] == "7"
@@ -220,3 +226,13 @@ def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
 def test_serve_refuses_a_bad_model(capsys, tmp_path):
     assert main(["serve", str(tmp_path)]) == 2
     assert "not a digitlab model" in capsys.readouterr().err
+
+
+def test_serve_and_predict_answer_alike(client, model_dir, tmp_path, capsys):
+    """The same image through the page's API and `digitlab predict`: the same label and top k, to the digit."""
+    image = tmp_path / "bar.png"
+    _drawn_bar(horizontal=True).save(image)
+    served = client.post("/api/predict", content=image.read_bytes()).json()
+    assert main(["predict", str(model_dir), str(image), "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert predicted["label"] == served["label"] and predicted["top_k"] == served["top_k"]

@@ -7,10 +7,32 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import DigitlabError
-from . import baseline_cmd, data_cmd, demo_cmd, predict_cmd, report_cmd, serve_cmd, show_cmd, train_cmd
+from . import (
+    baseline_cmd,
+    data_cmd,
+    demo_cmd,
+    evaluate_cmd,
+    explain_cmd,
+    predict_cmd,
+    report_cmd,
+    serve_cmd,
+    show_cmd,
+    train_cmd,
+)
 from .common import Context
 
-COMMANDS = (data_cmd, baseline_cmd, show_cmd, train_cmd, demo_cmd, report_cmd, predict_cmd, serve_cmd)
+COMMANDS = (
+    data_cmd,
+    baseline_cmd,
+    show_cmd,
+    train_cmd,
+    evaluate_cmd,
+    demo_cmd,
+    report_cmd,
+    explain_cmd,
+    predict_cmd,
+    serve_cmd,
+)
 
 DESCRIPTION = """\
 digitlab: train and understand handwritten-digit classifiers from first principles

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from ..config import Settings
@@ -55,3 +56,13 @@ Run = Callable[[argparse.Namespace, Context], int]  # a sub-command: parsed argu
 def print_json(payload: dict[str, Any]) -> None:
     json.dump(payload, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def print_page(args: argparse.Namespace, page: Path) -> int:
+    """Say which HTML page and figures were written (report, explain): a line, or JSON with --json."""
+    figures = sorted(str(p) for p in page.parent.rglob("*.png"))
+    if args.json:
+        print_json({"html": str(page), "figures": figures})
+    else:
+        print(f"wrote {page} and {len(figures)} figures")
+    return 0

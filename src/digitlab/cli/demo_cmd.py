@@ -13,7 +13,7 @@ from rich.table import Table
 from ..baseline import PixelSimilarity
 from ..data.loading import train_and_valid
 from ..run.metrics import accuracy_report
-from ..run.train_run import train_run
+from ..run.train_run import DataSource, train_run
 from ..train.recipe import TrainConfig
 from .common import Commands, Context, add_command, print_json
 
@@ -43,7 +43,8 @@ def add_parser(commands: Commands) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     rows = []
-    dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)
+    dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)  # once, for every model
+    source = DataSource(args.data, dataset.provenance, facts.get("valid"))
     started = time.perf_counter()
     baseline = PixelSimilarity.fit(dataset.train)
     report = accuracy_report(baseline.predict(valid.images), valid.labels, valid.classes)
@@ -52,27 +53,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         out_root = args.out or Path(tmp)
         for name in [m.strip() for m in args.models.split(",") if m.strip()]:
             ctx.log(f"training {name} ...")
-            result = train_run(
-                TrainConfig(model=name),
-                args.data,
-                args.valid,
-                out_root / name,
-                ctx.settings,
-                lambda message: None,
-                progress=False,
-            )  # one line per model, not 200 epoch rows
-            ctx.log(
-                f"{name}: accuracy {result['accuracy']:.4f} after {result['epochs']} epochs, "
-                f"{result['fit_seconds']:.2f} s"
-            )
-            rows.append(
-                {
-                    "model": name,
-                    "accuracy": result["accuracy"],
-                    "seconds": result["fit_seconds"],
-                    "epochs": result["epochs"],
-                }
-            )
+            config = TrainConfig(model=name).resolved(len(dataset.train))
+            # one line per model, not 200 epoch rows
+            result = train_run(config, dataset.train, valid, out_root / name, source, progress=False)
+            accuracy = result.evaluation["accuracy"] if result.evaluation else None
+            ctx.log(f"{name}: accuracy {accuracy:.4f} after {config.epochs} epochs, {result.fit_seconds:.2f} s")
+            rows.append({"model": name, "accuracy": accuracy, "seconds": result.fit_seconds, "epochs": config.epochs})
     for row in rows:
         row["book"] = BOOK.get(row["model"])
     if args.json:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from ..errors import DataError, DigitlabError
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
-from ..run.inference import labels_from_outputs, model_outputs, probabilities
-from ..run.serialization import SavedModel, load_model
+from ..run.predictor import Predictor
 from .common import Commands, Context, add_command, print_json
 
 if TYPE_CHECKING:
@@ -30,11 +27,11 @@ EXAMPLES = """\
 
 Every image is turned into an MNIST digit first (white ink on black, fitted into 20x20, centred
 by centre of mass in 28x28): photos and drawings in any colours, sizes and orientations work.
+Probabilities are rounded down to 6 decimals (as `digitlab serve` answers).
 A file that cannot be read (not an image, truncated, too large, blank) is reported and the others
 still get answers; the exit code is then 1 (2 for a bad MODEL or no images at all)."""
 
 SHOW_ROWS = 100  # --show draws at most this many images (a row each)
-THUMBNAIL = 160  # inputs are drawn at most this many pixels a side
 
 
 def add_parser(commands: Commands) -> None:
@@ -96,9 +93,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     show = Path(args.show).expanduser() if args.show else None
     if show is not None and not show.resolve().parent.is_dir():
         raise DigitlabError(f"--show {args.show}: its folder does not exist")
-    saved = load_model(args.model_path)
-    if not isinstance(saved.meta.get("normalization"), dict):
-        raise DigitlabError(f'{args.model_path}: the model\'s description has no "normalization"')
+    predictor = Predictor.load(args.model_path)
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
@@ -113,8 +108,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             continue
         read.append((path, digit))
         if show is not None and len(thumbnails) < SHOW_ROWS:
-            thumbnails.append(_thumbnail(image))
-    predictions = _predict(saved, read, args.top_k)
+            from ..plots.predictions import thumbnail
+
+            thumbnails.append(thumbnail(image))
+    predictions: list[dict[str, Any]] = []
+    if read:
+        found = predictor.predict(torch.stack([digit for _, digit in read]), k=args.top_k)
+        predictions = [
+            {"path": str(path), "label": label, "top_k": [[name, p] for name, p in top_k]}
+            for (path, _), label, top_k in zip(read, found.labels, found.top_k)
+        ]
     if args.json:
         print_json({"predictions": predictions, "errors": errors})
     else:
@@ -131,40 +134,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if errors else 0
 
 
-def _predict(saved: SavedModel, read: list[tuple[Path, torch.Tensor]], top_k: int) -> list[dict[str, Any]]:
-    if not read:
-        return []
-    binary = bool(saved.meta.get("binary", False))
-    outputs = model_outputs(saved.model, torch.stack([digit for _, digit in read]), saved.meta["normalization"])
-    probs = probabilities(outputs.double(), binary)  # float64: the top k sum to 1 at most, after rounding down
-    labels = labels_from_outputs(outputs, binary)
-    classes = saved.classes
-    k = min(top_k, len(classes))
-    values, indices = probs.topk(k, dim=1)
-    return [
-        {
-            "path": str(path),
-            "label": classes[int(labels[i])],
-            "top_k": [[classes[int(j)], math.floor(float(v) * 1e6) / 1e6] for v, j in zip(values[i], indices[i])],
-        }
-        for i, (path, _) in enumerate(read)
-    ]
-
-
-def _thumbnail(image: Image.Image) -> Image.Image:
-    """A small RGBA copy of the input for --show (16-bit and float images stretched to 8 bits)."""
-    from PIL import Image
-
-    small = image.copy()
-    small.thumbnail((THUMBNAIL, THUMBNAIL))
-    try:
-        return small.convert("RGBA")
-    except ValueError:
-        a = np.asarray(small.convert("F"), dtype=np.float32)
-        a = (a - a.min()) * (255.0 / max(float(np.ptp(a)), 1e-6))
-        return Image.fromarray(a.astype(np.uint8)).convert("RGBA")
-
-
 def _save_show(
     out: Path,
     thumbnails: list[Image.Image],
@@ -176,20 +145,17 @@ def _save_show(
     if not thumbnails:
         ctx.log(f"--show: no image could be read, {out} not written")
         return
-    from ..plots.common import finish, new_figure
+    from ..plots.predictions import plot_predictions
 
-    fig, axes = new_figure(len(thumbnails), 2, panel=(2.5, 2.3))  # no pyplot: nothing global, nothing to close
-    for row, (thumbnail, digit, prediction) in enumerate(zip(thumbnails, digits, predictions)):
-        left, right = axes[row]
-        left.imshow(thumbnail)
-        left.set_title(Path(prediction["path"]).name[-32:], fontsize=9)
-        right.imshow(digit.numpy(), cmap="gray", vmin=0, vmax=255)  # as the model reads it: white ink on black
-        probability = dict(map(tuple, prediction["top_k"]))[prediction["label"]]
-        right.set_title(f"the model saw this: {prediction['label']} ({probability:.0%})", fontsize=9)
-        for ax in (left, right):
-            ax.set_xticks([])
-            ax.set_yticks([])
-    finish(fig, out)  # a DigitlabError names the path when it cannot be written
+    shown = predictions[: len(thumbnails)]
+    plot_predictions(
+        thumbnails,
+        digits[: len(thumbnails)],
+        [p["path"] for p in shown],
+        [p["label"] for p in shown],
+        [p["top_k"][0][1] for p in shown],  # the label comes first in top_k
+        path=out,
+    )
     if len(predictions) > len(thumbnails):
         ctx.log(f"--show: drew the first {len(thumbnails)} of {len(predictions)} images")
     ctx.log(f"saved {out}")

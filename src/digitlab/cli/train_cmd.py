@@ -1,28 +1,31 @@
-"""`digitlab train` and `digitlab evaluate`."""
+"""`digitlab train`: load the data once, train one run (`digitlab.run.train_run`), say what happened."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
-from rich.table import Table
 
-from ..data.digits import evaluation_split
-from ..data.loading import load_dataset, train_and_valid
+from ..data.digits import Digits
+from ..data.loading import train_and_valid
 from ..errors import DigitlabError
 from ..models import MODELS
 from ..pages.report import write_report
-from ..run.serialization import load_model
-from ..run.train_run import evaluate, train_run
+from ..progress import quiet_log
+from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..train.accelerate import PRECISIONS
 from ..train.distributed import DistEnv
 from ..train.lr_finder import lr_find
 from ..train.recipe import MODEL_DEFAULTS, TrainConfig, build_learner
 from .common import Commands, Context, add_command, print_json
+from .evaluate_cmd import print_accuracy_table
 
-TRAIN_EXAMPLES = (
+EXAMPLES = (
     """\
   digitlab train                                       the book's linear model on 3s and 7s
   digitlab train --model simple_net --valid ../shared/data/mnist-test
@@ -40,17 +43,9 @@ defaults (the book's runs for linear and simple_net):
   MNIST_SAMPLE's 12,396 images in batches of 256), so more epochs on a smaller dataset"""
 )
 
-EVALUATE_EXAMPLES = """\
-  digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test
-  digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --tta
-  digitlab evaluate runs/sample-linear/model.json --data mnist_sample --json
-"""
-
 
 def add_parser(commands: Commands) -> None:
-    parser = add_command(
-        commands, "train", "train a linear model, simple_net or a CNN with SGD", TRAIN_EXAMPLES, run_train
-    )
+    parser = add_command(commands, "train", "train a linear model, simple_net or a CNN with SGD", EXAMPLES, run)
     parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     parser.add_argument("--valid", help="validate on this dataset or path (then all of --data is trained on)")
     parser.add_argument("--model", choices=list(MODELS), default="linear", help="which model (default: linear)")
@@ -95,27 +90,9 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)"
     )
-    evaluate_parser = add_command(
-        commands,
-        "evaluate",
-        "accuracy, per-class accuracy and confusion matrix of a saved model",
-        EVALUATE_EXAMPLES,
-        run_evaluate,
-    )
-    evaluate_parser.add_argument(
-        "model_path", metavar="MODEL", type=Path, help="a run folder or its model.json/.safetensors"
-    )
-    evaluate_parser.add_argument(
-        "--data", default="mnist_sample", help="dataset name or path; its test/valid split is used"
-    )
-    evaluate_parser.add_argument(
-        "--tta",
-        action="store_true",
-        help="test-time augmentation: average over the image and 4 one-pixel shifts (5x the work)",
-    )
 
 
-def run_train(args: argparse.Namespace, ctx: Context) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise DigitlabError("--epochs must be at least 1")
     if args.bs is not None and args.bs < 1:
@@ -132,46 +109,80 @@ def run_train(args: argparse.Namespace, ctx: Context) -> int:
         compile=args.compile,
         tta=args.tta,
     )
-    if args.lr_find:
-        return _lr_find(args, ctx, config)
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
+    log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
+    dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
+    config = config.resolved(len(dataset.train))  # once: what is said below is what runs
+    if args.lr_find:
+        return _lr_find(args, config, dataset.train, valid)
+    train_digits = dataset.train
+    log(
+        f"training {config.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
+        f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
+        f"seed {config.seed}, {torch.get_num_threads() if not config.threads else config.threads} threads"
+    )
+    if dist_env.enabled:
+        log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
     result = train_run(
         config,
-        args.data,
-        args.valid,
-        args.out,
-        ctx.settings,
-        ctx.log,
+        train_digits,
+        valid,
+        args.out or default_out_dir(args.data, config.model),
+        DataSource(args.data, dataset.provenance, facts.get("valid")),
         progress=not args.quiet,
         checkpoints=args.checkpoints,
         dist_env=dist_env,
     )
-    if not dist_env.is_main:
+    if dist_env.enabled:
+        print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)
+    if not result.is_main or result.run_dir is None:
         return 0  # rank 0 reports for everyone
+    answer = run_json(result, facts)
     if args.report:
-        result["report"] = str(write_report(Path(result["model_path"]).parent, ctx.settings, ctx.log))
+        answer["report"] = str(write_report(result.run_dir))
     if args.json:
-        print_json(result)
+        print_json(answer)
         return 0
-    _print_report(result, f"{args.model} on {args.data}")
-    compiled = (
-        f", of which {result['compile_seconds']:.2f} s compiling" if result.get("compile_seconds") is not None else ""
-    )
+    print_accuracy_table(answer, f"{args.model} on {args.data}")
+    compiled = f", of which {result.compile_seconds:.2f} s compiling" if result.compile_seconds is not None else ""
     Console(highlight=False).print(
-        f"trained in {result['fit_seconds']:.2f} s (validation included{compiled}); "
-        f"saved {result['model_path']}" + (f"; report {result['report']}" if args.report else "")
+        f"trained in {result.fit_seconds:.2f} s (validation included{compiled}); "
+        f"saved {result.model_path}" + (f"; report {answer['report']}" if args.report else "")
     )
     return 0
 
 
-def _lr_find(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> int:
-    dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)
-    learn, resolved, _, _ = build_learner(config, dataset.train, valid, progress=False)
-    found = lr_find(learn)
+def run_json(result: RunResult, facts: dict[str, Any]) -> dict[str, Any]:
+    """`digitlab train --json`: the evaluation, then what ran and how long, then where the data came from."""
+    assert result.evaluation is not None and result.card is not None  # rank 0
+    config = result.config
+    return {
+        **result.evaluation,
+        "model": config.model,
+        "epochs": config.epochs,
+        "n_train": result.card.data.n_train if result.card.data else None,
+        "n_valid": result.evaluation["n_valid"],
+        "fit_seconds": result.fit_seconds,
+        "history": result.history,
+        "model_path": str(result.model_path),
+        "config": asdict(config),
+        "classes": list(result.card.classes),
+        "threads": result.threads,
+        "device": config.device,
+        "world_size": result.world_size,
+        "weights_sha256": result.weights_sha256,
+        "compile_seconds": result.compile_seconds,
+        **facts,
+    }
+
+
+def _lr_find(args: argparse.Namespace, config: TrainConfig, train_digits: Digits, valid: Digits) -> int:
+    setup = build_learner(config, train_digits, valid, progress=False)
+    found = lr_find(setup.learn)
     result: dict[str, Any] = {
-        "model": resolved.model,
+        "model": setup.config.model,
         "suggestion": found.suggestion,
-        "default_lr": resolved.lr,
+        "default_lr": setup.config.lr,
         "lrs": found.lrs,
         "losses": found.losses,
         "png": None,
@@ -185,45 +196,8 @@ def _lr_find(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> int
         print_json(result)
         return 0
     Console(highlight=False).print(
-        f"lr_find ({resolved.model}, {len(found.lrs)} steps from {found.lrs[0]:.1e} to {found.lrs[-1]:.1e}): "
-        f"suggested lr {found.suggestion:.3g} (steepest fall of the loss); the default is {resolved.lr}"
+        f"lr_find ({setup.config.model}, {len(found.lrs)} steps from {found.lrs[0]:.1e} to {found.lrs[-1]:.1e}): "
+        f"suggested lr {found.suggestion:.3g} (steepest fall of the loss); the default is {setup.config.lr}"
         + (f"; curve in {result['png']}" if result["png"] else "")
     )
     return 0
-
-
-def run_evaluate(args: argparse.Namespace, ctx: Context) -> int:
-    saved = load_model(args.model_path)
-    dataset = load_dataset(args.data, ctx.settings, ctx.log)
-    digits = evaluation_split(dataset)
-    reduced = digits.with_classes(saved.classes)
-    note = None
-    if len(reduced) < len(digits):
-        note = (
-            f"kept the classes the model knows ({', '.join(saved.classes)}): {len(reduced):,} of {len(digits):,} images"
-        )
-        ctx.log(note)
-    report = {
-        **evaluate(saved, reduced, tta=args.tta),
-        "tta": args.tta,
-        "classes": list(saved.classes),
-        "model_path": str(args.model_path),
-        "data": args.data,
-        "reduced_to_model_classes": note,
-    }
-    if args.json:
-        print_json(report)
-        return 0
-    _print_report(report, f"{saved.meta['architecture']['name']} on {args.data}")
-    return 0
-
-
-def _print_report(report: dict[str, Any], title: str) -> None:
-    console = Console(highlight=False)
-    classes = list(report["per_class"])
-    table = Table("class", "accuracy", *[f"pred {c}" for c in classes], title=title)
-    for i, name in enumerate(classes):
-        accuracy = report["per_class"][name]
-        table.add_row(name, "-" if accuracy is None else f"{accuracy:.4f}", *[f"{n:,}" for n in report["confusion"][i]])
-    console.print(table)
-    console.print(f"[bold]accuracy {report['accuracy']:.4f}[/bold] on {report['n_valid']:,} images")

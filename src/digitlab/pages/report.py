@@ -1,9 +1,11 @@
 """One self-contained HTML page per training run: open it from disk, share it, no network.
 
-`write_report(run_dir)` reloads the saved model and the data it was trained on (from the
-cache), draws the figures into RUN_DIR/report/*.png and embeds them into RUN_DIR/report.html
+`write_report(run_dir)` reads the run folder only (`digitlab.run.train_run` saved there the
+model card with its evaluation and the baseline's scores, the ideal digits and the top-loss
+digits), draws the figures into RUN_DIR/report/*.png and embeds them into RUN_DIR/report.html
 as data URIs: data summary, baseline against the model, curves, confusion matrix, top losses,
-weight maps for a linear model, hyperparameters, seed, timings and versions.
+weight maps for a linear model, hyperparameters, seed, timings and versions. The data is not
+needed, nor the working directory the run was trained from.
 """
 
 from __future__ import annotations
@@ -13,16 +15,10 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..baseline import PixelSimilarity
-from ..config import Settings
-from ..data.loading import train_and_valid
-from ..plots import evaluation
+from ..errors import DigitlabError
 from ..plots import training as training_plots
 from ..plots.chapter import plot_ideal_digits
-from ..progress import Log
-from ..run.metrics import accuracy_report
-from ..run.serialization import load_model
-from ..run.train_run import evaluate
+from ..run.serialization import load_ideal_digits, load_model, load_top_losses
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
@@ -64,88 +60,107 @@ def _schedule(lrs: list[float], figures: Path) -> str:
     return _img(figures / "lr_schedule.png", "learning-rate schedule")
 
 
-def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
-    """Write RUN_DIR/report.html (and the PNGs beside it in RUN_DIR/report/); return the page's path."""
-    saved = load_model(run_dir)
-    meta = saved.meta
-    data = meta["data"]
-    valid_spec = data["valid"] if data.get("valid") not in (None, "holdout", "valid split") else None
-    dataset, valid, facts = train_and_valid(data["spec"], valid_spec, settings, log)
-    valid = valid.with_classes(saved.classes)
-    figures = Path(run_dir) / "report"
-    figures.mkdir(parents=True, exist_ok=True)
-    classes = saved.classes
+def _missing(run_dir: Path, what: str) -> DigitlabError:
+    return DigitlabError(
+        f"{run_dir}: no saved {what} to report (a checkpoint, or a run saved by an older digitlab); "
+        "`digitlab evaluate` scores any saved model"
+    )
 
-    model_report = evaluate(saved, valid)
-    baseline = PixelSimilarity.fit(dataset.train)
-    baseline_report = accuracy_report(baseline.predict(valid.images), valid.labels, valid.classes)
+
+def write_report(run_dir: Path) -> Path:
+    """Write RUN_DIR/report.html (and the PNGs beside it in RUN_DIR/report/); return the page's path.
+
+    Reads the run folder only (the card, the weights, the ideal digits, the top losses): no data,
+    no cache, and any working directory.
+    """
+    run_dir = Path(run_dir)
+    saved = load_model(run_dir)
+    card = saved.card
+    classes = card.classes
+    metrics, baseline, data = card.metrics, card.baseline, card.data
+    if metrics is None or metrics.confusion is None or metrics.n_valid is None or data is None:
+        raise _missing(run_dir, "evaluation")
+    if baseline is None:
+        raise _missing(run_dir, "baseline")
+    ideals = load_ideal_digits(run_dir, len(classes))
+    if ideals is None:
+        raise _missing(run_dir, "ideal digits")
+    top = load_top_losses(run_dir, len(classes))
+    if top is None:
+        raise _missing(run_dir, "top losses")
+    figures = run_dir / "report"
+    figures.mkdir(parents=True, exist_ok=True)
+
     parts: list[str] = []
-    name = meta["architecture"]["name"]
-    parts.append(f"<h1>digitlab run: {html.escape(name)} on {html.escape(str(data['spec']))}</h1>")
+    name = card.architecture.name
+    parts.append(f"<h1>digitlab run: {html.escape(name)} on {html.escape(data.spec)}</h1>")
     parts.append(
-        f'<p class="big">accuracy {model_report["accuracy"]:.4f} on {model_report["n_valid"]:,} '
-        f"validation images (pixel-similarity baseline: {baseline_report['accuracy']:.4f})</p>"
+        f'<p class="big">accuracy {_fmt(metrics.accuracy)} on {metrics.n_valid:,} '
+        f"validation images (pixel-similarity baseline: {_fmt(baseline.accuracy)})</p>"
     )
 
     parts.append("<h2>Data</h2>")
-    provenance = data.get("provenance", {})
     parts.append(
         _table(
             [
-                ("training images", f"{len(dataset.train):,}"),
-                ("validation images", f"{len(valid):,}"),
-                ("validated on", facts.get("valid")),
+                ("training images", f"{data.n_train:,}"),
+                ("validation images", f"{data.n_valid:,}"),
+                ("validated on", data.valid),
                 ("classes", ", ".join(classes)),
-                *[(f"source: {k}", v) for k, v in provenance.items()],
+                *[(f"source: {k}", v) for k, v in data.provenance.items()],
             ]
         )
     )
-    counts = [(c, f"{dataset.train.counts()[c]:,}", f"{valid.counts()[c]:,}") for c in classes]
-    parts.append(_table(counts, ("class", "train", "valid")))
-    plot_ideal_digits(baseline.ideals, classes, path=figures / "ideal_digits.png")
+    if data.train_counts is not None and data.valid_counts is not None:
+        train_counts, valid_counts = data.train_counts, data.valid_counts
+        counts = [(c, f"{train_counts.get(c, 0):,}", f"{valid_counts.get(c, 0):,}") for c in classes]
+        parts.append(_table(counts, ("class", "train", "valid")))
+    plot_ideal_digits(ideals, classes, path=figures / "ideal_digits.png")
     parts.append(_img(figures / "ideal_digits.png", "ideal digits"))
 
     parts.append("<h2>Baseline against the model</h2>")
-    rows = [(c, _fmt(baseline_report["per_class"][c]), _fmt(model_report["per_class"][c])) for c in classes]
-    rows.append(("all", _fmt(baseline_report["accuracy"]), _fmt(model_report["accuracy"])))
-    parts.append(_table(rows, ("class", "pixel similarity (L1)", name)))
+    rows = [(c, _fmt(baseline.per_class.get(c)), _fmt(metrics.per_class.get(c))) for c in classes]
+    rows.append(("all", _fmt(baseline.accuracy), _fmt(metrics.accuracy)))
+    metric = {"l1": "L1", "rmse": "RMSE"}[baseline.metric]
+    parts.append(_table(rows, ("class", f"pixel similarity ({metric})", name)))
+    if metrics.tta:
+        parts.append('<p class="note">The model\'s accuracy is with test-time augmentation (--tta).</p>')
 
     parts.append("<h2>Training</h2>")
-    loss_name = evaluation.training_loss_name(meta, bool(meta.get("binary")))
-    if meta.get("history"):
-        training_plots.plot_loss_curves(meta["history"], path=figures / "loss_curves.png")
+    loss_name = card.loss_name
+    if card.history:
+        training_plots.plot_loss_curves(card.history, path=figures / "loss_curves.png")
         parts.append(f'<p class="note">Losses are {html.escape(loss_name)}, the loss the model trained with.</p>')
         parts.append(_img(figures / "loss_curves.png", "loss curves"))
-    parts.append(_schedule(meta.get("lr_schedule") or [], figures))
+    parts.append(_schedule(card.lr_schedule or [], figures))
 
     parts.append("<h2>Errors</h2>")
-    training_plots.plot_confusion_matrix(model_report["confusion"], classes, path=figures / "confusion_matrix.png")
+    training_plots.plot_confusion_matrix(metrics.confusion, classes, path=figures / "confusion_matrix.png")
     parts.append(_img(figures / "confusion_matrix.png", "confusion matrix"))
-    items = training_plots.top_losses(saved.model, valid.images, valid.labels, meta, k=9)
-    training_plots.plot_top_losses(items, valid.images, classes, path=figures / "top_losses.png")
-    parts.append(
-        f'<p class="note">The validation digits with the highest {html.escape(loss_name)} (the loss '
-        "the model trained with, as in the curves above); each titled predicted/actual/loss/probability."
-        "</p>"
-    )
-    parts.append(_img(figures / "top_losses.png", "top losses"))
+    if len(top):
+        items = [{**item, "index": row} for row, item in enumerate(top.items())]  # rows of the saved images
+        training_plots.plot_top_losses(items, top.images, classes, path=figures / "top_losses.png")
+        parts.append(
+            f'<p class="note">The validation digits with the highest {html.escape(top.loss_name)} (the loss '
+            "the model trained with, as in the curves above); each titled predicted/actual/loss/probability."
+            "</p>"
+        )
+        parts.append(_img(figures / "top_losses.png", "top losses"))
     if name == "linear":
         parts.append("<h2>What the linear model looks for</h2>")
         training_plots.plot_linear_weights(saved.model, classes, path=figures / "weights.png")
         parts.append(_img(figures / "weights.png", "weight maps"))
 
     parts.append("<h2>Run</h2>")
-    config = meta.get("config", {})
-    parts.append(_table([(k, _fmt(v)) for k, v in config.items()], ("hyperparameter", "value")))
-    versions = meta.get("versions", {})
+    parts.append(_table([(k, _fmt(v)) for k, v in (card.config or {}).items()], ("hyperparameter", "value")))
     parts.append(
         _table(
             [
-                ("seed", meta.get("seed")),
-                ("fit seconds (validation included)", meta.get("fit_seconds")),
-                ("processes", meta.get("world_size", 1)),
-                ("weights sha256", meta.get("weights_sha256")),
-                *[(f"{k} version", v) for k, v in versions.items()],
+                ("seed", card.seed),
+                ("fit seconds (validation included)", card.fit_seconds),
+                ("processes", card.world_size or 1),
+                ("weights sha256", card.weights_sha256),
+                *[(f"{k} version", v) for k, v in (card.versions or {}).items()],
             ]
         )
     )
@@ -156,6 +171,6 @@ def write_report(run_dir: Path, settings: Settings, log: Log) -> Path:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab: {html.escape(name)}</title>'
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
-    out = Path(run_dir) / "report.html"
+    out = run_dir / "report.html"
     out.write_text(page, encoding="utf-8")
     return out

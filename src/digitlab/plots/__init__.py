@@ -17,7 +17,8 @@ _HOMES = {
     "chapter": ("plot_against_ideals", "plot_distance_histograms", "plot_ideal_digits"),
     "sgd": ("plot_activations", "plot_roller_coaster", "plot_sgd_quadratic", "roller_coaster", "sgd_quadratic"),
     "training": ("plot_loss_curves", "plot_lr_find", "plot_lr_schedule", "plot_recorder_loss"),
-    "evaluation": ("plot_confusion_matrix", "plot_linear_weights", "plot_top_losses", "top_losses"),
+    "evaluation": ("plot_confusion_matrix", "plot_linear_weights", "plot_top_losses"),
+    "predictions": ("plot_predictions", "thumbnail"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -1,7 +1,8 @@
 """Figures for a trained model: confusion matrix, top losses, a linear model's weights.
 
-Inputs are a model and its saved meta (serialization) or metrics.accuracy_report's confusion;
-each plot function returns a Figure whose `.values` holds the numbers its titles show.
+Inputs are what `digitlab.run` computes (metrics.accuracy_report's confusion, a Predictor's
+top losses, a model); each plot function returns a Figure whose `.values` holds the numbers its
+titles show. Nothing here runs a model.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
 from ..errors import DigitlabError
 from ..models import Linear
-from ..run.inference import labels_from_outputs, model_outputs, probabilities
 from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure, panel_axes
-
-PLAIN_NORMALIZATION = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}  # pixels / 255, as non-CNN models train
 
 
 def plot_confusion_matrix(
@@ -59,56 +56,12 @@ def plot_confusion_matrix(
     return finish(fig, path, {"accuracy": accuracy, "counts": counts.tolist()}, own)
 
 
-def training_loss_name(meta: dict[str, Any], binary: bool) -> str:
-    """The loss a model with this meta trained with, as top_losses computes it per item."""
-    if binary:
-        return "mnist_loss"
-    smoothing = float((meta.get("config") or {}).get("label_smoothing") or 0.0)
-    return f"cross_entropy (label smoothing {smoothing:g})" if smoothing else "cross_entropy"
-
-
-def top_losses(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, meta: dict[str, Any], k: int = 9
-) -> list[dict[str, Any]]:
-    """The k digits with the highest loss, in the loss the model trained with, highest first.
-
-    images: (N, 28, 28) uint8; labels: (N,) class indices. Each item: {"index", "actual",
-    "predicted" (class indices), "probability" (of the prediction), "loss", "loss_name"}.
-    Binary models (meta["binary"]) output one logit z of the first class and trained with
-    mnist_loss: 1 - sigmoid(z) for a first-class digit, sigmoid(z) for the second, in 0..1.
-    Multi-class models: cross-entropy, with meta["config"]["label_smoothing"] when it is set.
-    """
-    images, labels = torch.as_tensor(images), torch.as_tensor(labels).long()
-    outputs = model_outputs(model, images, meta.get("normalization", PLAIN_NORMALIZATION))  # (N, n_out)
-    binary = bool(meta.get("binary", outputs.shape[1] == 1))
-    probs = probabilities(outputs, binary)  # (N, C)
-    predicted = labels_from_outputs(outputs, binary)  # (N,)
-    if binary:
-        first = torch.sigmoid(outputs[:, 0].float())  # (N,) p(first class)
-        losses = torch.where(labels == 0, 1 - first, first)  # mnist_loss per item: distance from the right side
-    else:
-        smoothing = float((meta.get("config") or {}).get("label_smoothing") or 0.0)
-        losses = F.cross_entropy(outputs.float(), labels, reduction="none", label_smoothing=smoothing)
-    order = torch.argsort(losses, descending=True, stable=True)[:k]
-    name = training_loss_name(meta, binary)
-    return [
-        {
-            "index": int(i),
-            "actual": int(labels[i]),
-            "predicted": int(predicted[i]),
-            "probability": float(probs[i, predicted[i]]),
-            "loss": float(losses[i]),
-            "loss_name": name,
-        }
-        for i in order
-    ]
-
-
 def plot_top_losses(
     items: list[dict[str, Any]], images: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None
 ) -> DigitlabFigure:
     """A grid of the top-loss digits titled "predicted/actual/loss/probability" (fastai's order).
 
+    items: `Predictor.top_losses(digits).items()`, each drawn from images[item["index"]].
     The loss's name (items' "loss_name") is in the figure's title. `.values`: {"titles": in the
     items' order, "loss_name"}.
     """

@@ -3,7 +3,7 @@
 Inputs are what the rest of digitlab produces (RecorderCB's history/lrs/losses, lr_find's
 curve); each function returns a Figure whose `.values` holds the numbers its titles show.
 Evaluation figures (confusion matrix, top losses, weight maps) live in `plots.evaluation`;
-their names are importable from here too.
+their names are importable from here too (the top losses themselves: `Predictor.top_losses`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from matplotlib.figure import Figure
 
 from ..errors import DigitlabError
 from .common import DigitlabFigure, finish, new_figure, panel_axes
-from .evaluation import PLAIN_NORMALIZATION, plot_confusion_matrix, plot_linear_weights, plot_top_losses, top_losses
+from .evaluation import plot_confusion_matrix, plot_linear_weights, plot_top_losses
 
 __all__ = [
     # re-exported from plots.evaluation, where they moved
-    "PLAIN_NORMALIZATION",
     "is_constant",
     "plot_confusion_matrix",
     "plot_linear_weights",
@@ -32,7 +31,6 @@ __all__ = [
     "plot_lr_schedule",
     "plot_recorder_loss",
     "plot_top_losses",
-    "top_losses",
 ]
 
 

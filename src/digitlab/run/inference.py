@@ -1,16 +1,20 @@
-"""From uint8 digits to predictions with a trained model: the same preprocessing as training."""
+"""From uint8 digits to a trained model's outputs: the same preprocessing as training.
+
+The functions a `digitlab.run.predictor.Predictor` is made of; nothing here knows the training loop.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .card import Normalization
 from .shifts import tta_outputs
 
 CHUNK = 512  # images per forward pass: bounds memory (a CNN holds ~50 KB of activations per image)
 
 
-def to_inputs(images: torch.Tensor, norm: dict[str, float], device: str | torch.device = "cpu") -> torch.Tensor:
+def to_inputs(images: torch.Tensor, norm: Normalization, device: str | torch.device = "cpu") -> torch.Tensor:
     """(N, 28, 28) uint8 -> (N, 28, 28) float32 on device, scaled to [0, 1] and standardised."""
     x = images.to(device).float() * norm["scale"]
     return (x - norm["mean"]) / norm["std"] if (norm["mean"], norm["std"]) != (0.0, 1.0) else x
@@ -35,7 +39,7 @@ def probabilities(outputs: torch.Tensor, binary: bool) -> torch.Tensor:
 def model_outputs(
     model: nn.Module,
     images: torch.Tensor,
-    norm: dict[str, float],
+    norm: Normalization,
     device: str | torch.device = "cpu",
     tta: bool = False,
 ) -> torch.Tensor:

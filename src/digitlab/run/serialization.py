@@ -1,15 +1,23 @@
-"""Saved models: weights as safetensors, everything else as JSON. Loading never unpickles.
+"""Saved models: weights as safetensors, the model card as JSON. Loading never unpickles.
 
 A saved model is a folder (or a path prefix) with two files:
   model.safetensors  the state dict
-  model.json         {"format": "digitlab-model", "format_version": 1, "architecture": {...},
-                      "classes": [...], "binary": bool, "normalization": {...}, ...}
+  model.json         the model card (`digitlab.run.card.ModelCard`): {"format": "digitlab-model",
+                     "format_version": 1, "architecture": {...}, "classes": [...], "binary": bool,
+                     "normalization": {...}, ...}
+A training run's folder also holds what its report shows without the data:
+  ideal_digits.safetensors  the baseline's (C, 28, 28) mean digits of the training data
+  top_losses.safetensors    the validation digits with the highest loss, with their labels and losses
+
+`load_model` checks the card once (types and ranges) and the weights' names and shapes against
+its architecture before building the model, so a hostile folder costs neither memory nor a traceback.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +25,40 @@ import torch
 from torch import nn
 
 from ..errors import DigitlabError
-from ..models import build_model, model_config
+from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
+from .metrics import TopLosses
 
-FORMAT, FORMAT_VERSION = "digitlab-model", 1
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "IDEALS",
+    "META",
+    "TOP_LOSSES",
+    "WEIGHTS",
+    "SavedModel",
+    "load_ideal_digits",
+    "load_model",
+    "load_top_losses",
+    "read_card",
+    "save_ideal_digits",
+    "save_model",
+    "save_top_losses",
+]
+
 WEIGHTS, META = "model.safetensors", "model.json"
-IDEALS = "ideal_digits.safetensors"  # the baseline's mean digits, shown beside the model by `serve`
+IDEALS = "ideal_digits.safetensors"  # the baseline's mean digits, shown beside the model by `serve` and the report
+TOP_LOSSES = "top_losses.safetensors"  # the report's top-loss digits
+MAX_CARD_BYTES = 32 * 1024 * 1024  # a card is kilobytes; a long history a few megabytes
 
 
 @dataclass
 class SavedModel:
     model: nn.Module
-    meta: dict[str, Any]
+    card: ModelCard
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return tuple(self.meta["classes"])
+        return self.card.classes
 
 
 def _paths(path: Path) -> tuple[Path, Path]:
@@ -42,10 +69,26 @@ def _paths(path: Path) -> tuple[Path, Path]:
     return path / WEIGHTS, path / META
 
 
-def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
-    """Write weights and metadata; returns the weights' path."""
+def _beside(path: Path, name: str) -> Path:
+    return _paths(path)[0].with_name(name)
+
+
+def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]) -> Path:
+    """Write weights and card; returns the weights' path.
+
+    card: a ModelCard, or a mapping of its JSON fields (at least classes, binary, normalization).
+    The architecture is always the model's own. A card that would not load is an error here.
+    """
     from safetensors.torch import save_file
 
+    architecture = Architecture.of(model)
+    try:
+        if isinstance(card, ModelCard):
+            card = ModelCard.from_json(replace(card, architecture=architecture).to_json())
+        else:
+            card = ModelCard.from_json({"format": FORMAT, **card, "architecture": architecture.as_dict()})
+    except CardError as e:
+        raise DigitlabError(f"cannot save this model card: {e}") from None
     weights, meta_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -53,9 +96,52 @@ def save_model(model: nn.Module, path: Path, meta: dict[str, Any]) -> Path:
     save_file(state, str(tmp))
     tmp.chmod(0o644)  # a model is meant to be shared like any other file
     tmp.replace(weights)
-    full = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": model_config(model), **meta}
-    meta_path.write_text(json.dumps(full, indent=2) + "\n")
+    meta_path.write_text(json.dumps(card.to_json(), indent=2) + "\n")
     return weights
+
+
+def read_card(path: Path) -> ModelCard:
+    """The card of a saved model (a folder, or its .json/.safetensors), validated; no weights are read."""
+    meta_path = _paths(path)[1]
+    if not meta_path.exists():
+        raise DigitlabError(f"{path}: not a digitlab model ({meta_path.name} is missing)")
+    try:
+        if meta_path.stat().st_size > MAX_CARD_BYTES:
+            raise DigitlabError(f"{meta_path}: not a digitlab model file (over {MAX_CARD_BYTES // 2**20} MB)")
+        value = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DigitlabError(f"{meta_path}: not a digitlab model file ({e})") from None
+    except RecursionError:
+        raise DigitlabError(f"{meta_path}: not a digitlab model file (nested too deeply)") from None
+    try:
+        return ModelCard.from_json(value)
+    except CardError as e:
+        raise DigitlabError(f"{meta_path}: {e}") from None
+
+
+def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes from the safetensors header, without reading the tensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), "pt") as f:
+            return {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118  # not a dict
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
+
+
+def _shape_problem(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
+    """The first difference between the weights' file and the architecture, in torch's words; None if they fit."""
+    for name, shape in expected.items():
+        if name not in found:
+            return f'Missing key(s) in state_dict: "{name}"'
+        if found[name] != shape:
+            return (
+                f"size mismatch for {name}: copying a param with shape {list(found[name])} from checkpoint, "
+                f"the shape in current model is {list(shape)}"
+            )
+    unexpected = [name for name in found if name not in expected]
+    return f'Unexpected key(s) in state_dict: "{unexpected[0]}"' if unexpected else None
 
 
 def load_model(path: Path) -> SavedModel:
@@ -67,61 +153,123 @@ def load_model(path: Path) -> SavedModel:
     for p in (weights, meta_path):
         if not p.exists():
             raise DigitlabError(f"{path}: not a digitlab model ({p.name} is missing)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DigitlabError(f"{meta_path}: not a digitlab model file ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DigitlabError(f'{meta_path}: not a digitlab model file (no "format": "{FORMAT}")')
-    version = meta.get("format_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise DigitlabError(f"{meta_path}: not a digitlab model file (format_version {version!r} is not a number)")
-    if version > FORMAT_VERSION:
-        raise DigitlabError(f"{meta_path}: made by a newer digitlab (format {meta['format_version']}); upgrade")
-    try:
-        architecture = dict(meta["architecture"])
-        model = build_model(architecture.pop("name"), **architecture)
-        classes = meta["classes"]
-        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-            raise ValueError("classes must be a list of names")
-    except (KeyError, TypeError, ValueError) as e:
-        raise DigitlabError(f"{meta_path}: incomplete model description ({e})") from None
+    card = read_card(path)
+    architecture = card.architecture
+    # the names and shapes first: an architecture the weights do not fit is never built
+    problem = _shape_problem(_weight_shapes(weights), architecture.state_shapes())
+    if problem is not None:
+        raise DigitlabError(f"{weights}: weights do not fit the architecture {architecture.as_dict()}: {problem}")
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
+    model = architecture.build()
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
+    except RuntimeError as e:  # a dtype torch cannot copy from, say
         # torch's message is a header line ("Error(s) in loading state_dict for CNN:") then one
         # tab-indented line per problem: name the first problem, not the header
         lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
         first = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
-        raise DigitlabError(f"{weights}: weights do not fit the architecture {meta['architecture']}: {first}") from None
-    if not classes:
-        raise DigitlabError(f"{meta_path}: no classes")
-    return SavedModel(model.eval(), meta)
+        raise DigitlabError(
+            f"{weights}: weights do not fit the architecture {architecture.as_dict()}: {first}"
+        ) from None
+    return SavedModel(model.eval(), card)
 
 
-def save_ideal_digits(model_dir: Path, ideals: torch.Tensor) -> Path:
-    """Keep the training data's (C, 28, 28) mean digits beside the model."""
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     from safetensors.torch import save_file
 
-    path = _paths(model_dir)[0].with_name(IDEALS)
-    save_file({"ideal_digits": ideals.float().contiguous().cpu()}, str(path))
+    save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
     path.chmod(0o644)
     return path
 
 
-def load_ideal_digits(model_dir: Path) -> torch.Tensor | None:
-    """The (C, 28, 28) ideal digits saved with the model, or None for a model saved without them."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def _load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+    from safetensors import SafetensorError, safe_open
 
-    path = _paths(model_dir)[0].with_name(IDEALS)
     if not path.exists():
         return None
     try:
-        return load_file(str(path))["ideal_digits"]
-    except (SafetensorError, OSError, KeyError) as e:
-        raise DigitlabError(f"{path}: corrupt ideal digits ({e})") from None
+        with safe_open(str(path), "pt") as f:
+            return {name: f.get_tensor(name) for name in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DigitlabError(f"{path}: corrupt {what} ({e})") from None
+
+
+def save_ideal_digits(model_dir: Path, ideals: torch.Tensor) -> Path:
+    """Keep the training data's (C, 28, 28) mean digits beside the model."""
+    return _save_tensors(_beside(model_dir, IDEALS), {"ideal_digits": ideals.float()})
+
+
+def load_ideal_digits(model_dir: Path, n_classes: int | None = None) -> torch.Tensor | None:
+    """The (C, 28, 28) ideal digits saved with the model, or None for a model saved without them.
+
+    n_classes: the model's number of classes, which C must be.
+    """
+    path = _beside(model_dir, IDEALS)
+    loaded = _load_tensors(path, "ideal digits")
+    if loaded is None:
+        return None
+    ideals = loaded[0].get("ideal_digits")
+    if ideals is None:
+        raise DigitlabError(f"{path}: corrupt ideal digits (no tensor named ideal_digits)")
+    shape = tuple(ideals.shape)
+    if (
+        not ideals.is_floating_point()
+        or len(shape) != 3
+        or shape[1:] != (28, 28)
+        or (n_classes is not None and shape[0] != n_classes)
+        or not bool(torch.isfinite(ideals).all())
+    ):
+        wanted = f"({n_classes if n_classes is not None else 'C'}, 28, 28) finite floats"
+        raise DigitlabError(f"{path}: corrupt ideal digits (want {wanted}, got {shape} {ideals.dtype})")
+    return ideals.float()
+
+
+def save_top_losses(model_dir: Path, top: TopLosses) -> Path:
+    """Keep the top-loss digits (images, labels, losses) beside the model, for the report."""
+    tensors = {
+        "index": top.index.long(),
+        "images": top.images,
+        "actual": top.actual.long(),
+        "predicted": top.predicted.long(),
+        "loss": top.loss.double(),
+        "probability": top.probability.double(),
+    }
+    return _save_tensors(_beside(model_dir, TOP_LOSSES), tensors, {"loss_name": top.loss_name})
+
+
+def load_top_losses(model_dir: Path, n_classes: int) -> TopLosses | None:
+    """The top-loss digits saved with a run, or None for a model saved without them."""
+    path = _beside(model_dir, TOP_LOSSES)
+    loaded = _load_tensors(path, "top losses")
+    if loaded is None:
+        return None
+    tensors, metadata = loaded
+    try:
+        top = TopLosses(
+            index=tensors["index"],
+            images=tensors["images"],
+            actual=tensors["actual"],
+            predicted=tensors["predicted"],
+            loss=tensors["loss"],
+            probability=tensors["probability"],
+            loss_name=metadata.get("loss_name", "loss")[:100],
+        )
+    except KeyError as e:
+        raise DigitlabError(f"{path}: corrupt top losses (no tensor named {e})") from None
+    k = len(top.index)
+    labels_ok = all(
+        t.dtype == torch.int64 and tuple(t.shape) == (k,) and (k == 0 or 0 <= int(t.min()) <= int(t.max()) < n_classes)
+        for t in (top.actual, top.predicted)
+    )
+    if (
+        not labels_ok
+        or k > 1000
+        or top.images.dtype != torch.uint8
+        or tuple(top.images.shape) != (k, 28, 28)
+        or any(tuple(t.shape) != (k,) or not t.is_floating_point() for t in (top.loss, top.probability))
+    ):
+        raise DigitlabError(f"{path}: corrupt top losses (not {k} digits of {n_classes} classes)")
+    return top

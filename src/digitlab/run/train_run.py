@@ -1,40 +1,73 @@
-"""A training run as the CLI does it: load data, train, evaluate, save, report as one dict."""
+"""One training run as a job: train on digits, evaluate, save the run folder; `RunResult` says what happened.
+
+`train_run` takes the digits already loaded (the caller loads them once) and prints nothing:
+the CLI (`digitlab train`, `digitlab demo`) says what is going on and formats the result.
+The run folder holds everything `digitlab report` shows, so a report needs neither the data
+nor the working directory the run was trained from:
+  model.safetensors, model.json  the model and its card (evaluation and baseline scores included)
+  ideal_digits.safetensors       the baseline's mean digits of the training data
+  top_losses.safetensors         the validation digits with the highest loss
+"""
 
 from __future__ import annotations
 
 import hashlib
 import platform
-import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .. import __version__
-from ..baseline import ideal_digits
-from ..config import Settings
+from ..baseline import PixelSimilarity, ideal_digits
 from ..data.digits import Digits
-from ..data.loading import train_and_valid
-from ..progress import Log, quiet_log
 from ..train import distributed
 from ..train.distributed import DistEnv
 from ..train.learner import Learner
-from ..train.recipe import TrainConfig, TrainResult, resolve_device, train
-from .inference import labels_from_outputs, model_outputs
+from ..train.recipe import TrainConfig, resolve_device, train
+from .card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
 from .metrics import accuracy_report
-from .serialization import SavedModel, save_ideal_digits, save_model
+from .predictor import Predictor
+from .serialization import save_ideal_digits, save_model, save_top_losses
+
+TOP_LOSSES_KEPT = 9  # the report's 3x3 grid
 
 
-def evaluate(saved: SavedModel, digits: Digits, device: str = "cpu", tta: bool = False) -> dict[str, Any]:
-    """Accuracy, per-class accuracy and confusion matrix of a model on digits of its classes.
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run's digits came from, as the card records it (the digits themselves are passed apart)."""
 
-    tta: average each image's outputs with those of its one-pixel shifts (5 forward passes).
-    """
-    outputs = model_outputs(saved.model.to(device), digits.images, saved.meta["normalization"], device, tta=tta)
-    predicted = labels_from_outputs(outputs, saved.meta["binary"])
-    return accuracy_report(predicted, digits.labels, digits.classes)
+    spec: str = ""  # the data as the user named it: a dataset name or a path, as typed
+    provenance: dict[str, Any] = field(default_factory=dict)  # DigitDataset.provenance
+    valid: str | None = None  # "holdout", "valid split", or the validation set as named
+
+
+@dataclass
+class RunResult:
+    """What one training run did. On a torchrun rank other than 0 only training facts are set."""
+
+    config: TrainConfig  # resolved, with the device trained on
+    history: list[dict[str, float]]  # RecorderCB.history, one row per epoch
+    fit_seconds: float  # training and validation inside learn.fit
+    weights_sha256: str  # equal on every rank after distributed training
+    rank: int
+    world_size: int
+    threads: int  # torch's CPU threads
+    compile_seconds: float | None  # with --compile: seconds of the batches that compiled
+    learner: Learner
+    card: ModelCard | None = None  # rank 0: the saved model's card
+    model_path: Path | None = None  # rank 0: the weights' path
+    evaluation: dict[str, Any] | None = None  # rank 0: metrics.accuracy_report on the validation digits
+
+    @property
+    def is_main(self) -> bool:
+        return self.card is not None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.model_path.parent if self.model_path is not None else None
 
 
 def default_out_dir(data: str, model: str) -> Path:
@@ -59,55 +92,43 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 def train_run(
     config: TrainConfig,
-    data: str,
-    valid: str | None,
-    out: Path | None,
-    settings: Settings,
-    log: Log,
+    train_digits: Digits,
+    valid_digits: Digits,
+    out: Path,
+    source: DataSource | None = None,
     progress: bool = True,
     checkpoints: bool = False,
     dist_env: DistEnv | None = None,
-) -> dict[str, Any]:
-    """Everything `digitlab train` does; returns the JSON-ready result.
+) -> RunResult:
+    """Train, evaluate and save one run to `out` (rank 0 only); everything `digitlab train` does but talk.
 
+    config: resolved or not (`config.resolved(len(train_digits))` is what will run).
+    source: where the digits came from, for the card and the report.
+    progress: the epoch table (stderr; HTML in Jupyter).
     checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
     loadable by `digitlab evaluate` while training goes on or after it was interrupted.
-    dist_env: this process's place in a torchrun job; only rank 0 logs, saves and reports
-    (the others return {"rank", "weights_sha256"}).
+    dist_env: this process's place in a torchrun job; only rank 0 saves and evaluates.
     """
     dist_env = dist_env or DistEnv()
-    if not dist_env.is_main:
-        log = quiet_log
     try:
         distributed.init(dist_env, resolve_device(config.device))
-        return _train_run(config, data, valid, out, settings, log, progress, checkpoints, dist_env)
+        source = source or DataSource()
+        return _train_run(config, train_digits, valid_digits, out, source, progress, checkpoints, dist_env)
     finally:
         distributed.shutdown()
 
 
 def _train_run(
     config: TrainConfig,
-    data: str,
-    valid: str | None,
-    out: Path | None,
-    settings: Settings,
-    log: Log,
+    train_digits: Digits,
+    valid_digits: Digits,
+    out: Path,
+    source: DataSource,
     progress: bool,
     checkpoints: bool,
     dist_env: DistEnv,
-) -> dict[str, Any]:
-    dataset, valid_digits, facts = train_and_valid(data, valid, settings, log)
-    train_digits = dataset.train
-    resolved = config.resolved(len(train_digits))
-    out = out or default_out_dir(data, resolved.model)
-    log(
-        f"training {resolved.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
-        f"validating on {len(valid_digits):,}; {resolved.epochs} epochs, lr {resolved.lr}, bs {resolved.bs}, "
-        f"seed {resolved.seed}, {torch.get_num_threads() if not resolved.threads else resolved.threads} threads"
-    )
-    if dist_env.enabled:
-        log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
-    result: TrainResult = train(
+) -> RunResult:
+    trained = train(
         config,
         train_digits,
         valid_digits,
@@ -115,55 +136,66 @@ def _train_run(
         checkpoint_dir=out / "checkpoint" if checkpoints else None,
         dist_env=dist_env,
     )
-    model = result.learner.model
-    fingerprint = weights_sha256(model)
-    if dist_env.enabled:
-        print(f"rank {dist_env.rank}: weights sha256 {fingerprint}", file=sys.stderr, flush=True)
+    model, config = trained.learner.model, trained.config
+    result = RunResult(
+        config=config,
+        history=trained.history,
+        fit_seconds=round(trained.fit_seconds, 4),
+        weights_sha256=weights_sha256(model),
+        rank=dist_env.rank,
+        world_size=dist_env.world_size,
+        threads=torch.get_num_threads(),
+        compile_seconds=_compile_seconds(trained.learner),
+        learner=trained.learner,
+    )
     if not dist_env.is_main:
-        return {"rank": dist_env.rank, "weights_sha256": fingerprint}
-    meta = {
-        "classes": list(train_digits.classes),
-        "binary": result.binary,
-        "normalization": result.normalization,
-        "config": asdict(result.config),
-        "seed": result.config.seed,
-        "data": {
-            "spec": data,
-            "provenance": dataset.provenance,
-            "valid": facts.get("valid"),
-            "n_train": len(train_digits),
-            "n_valid": len(valid_digits),
-        },
-        "history": result.history,
-        "lr_schedule": _subsample(result.learner.recorder.lrs, 1000),
-        "fit_seconds": round(result.fit_seconds, 4),
-        "weights_sha256": fingerprint,
-        "world_size": dist_env.world_size,
-        "versions": {"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
-    }
-    saved = SavedModel(model, meta)
-    report = evaluate(saved, valid_digits, result.config.device, tta=result.config.tta)
-    meta["metrics"] = {"accuracy": report["accuracy"], "per_class": report["per_class"], "tta": result.config.tta}
-    model_path = save_model(model.cpu(), out, meta)
-    save_ideal_digits(model_path.parent, ideal_digits(train_digits))
-    return {
-        **report,
-        "model": result.config.model,
-        "epochs": result.config.epochs,
-        "n_train": len(train_digits),
-        "n_valid": len(valid_digits),
-        "fit_seconds": round(result.fit_seconds, 4),
-        "history": result.history,
-        "model_path": str(model_path),
-        "config": asdict(result.config),
-        "classes": list(train_digits.classes),
-        "threads": torch.get_num_threads(),
-        "device": result.config.device,
-        "world_size": dist_env.world_size,
-        "weights_sha256": fingerprint,
-        "compile_seconds": _compile_seconds(result.learner),
-        **facts,
-    }
+        return result
+    classes = train_digits.classes
+    card = ModelCard(
+        architecture=Architecture.of(model),
+        classes=classes,
+        binary=trained.binary,
+        normalization=trained.normalization,
+        config=asdict(config),
+        seed=config.seed,
+        history=trained.history,
+        lr_schedule=_subsample(trained.learner.recorder.lrs, 1000),
+        fit_seconds=result.fit_seconds,
+        weights_sha256=result.weights_sha256,
+        world_size=dist_env.world_size,
+        versions={"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
+    )
+    # one pass over the validation digits gives the evaluation and the top losses
+    predictor = Predictor(model, card, config.device, tta=config.tta)
+    outputs = predictor.outputs(valid_digits.images)
+    evaluation = predictor.evaluate(valid_digits, outputs)
+    top = predictor.top_losses(valid_digits, TOP_LOSSES_KEPT, outputs)
+    ideals = ideal_digits(train_digits)
+    baseline = PixelSimilarity(ideals, classes)  # as `digitlab baseline` (L1), from the ideals saved below
+    baseline_report = accuracy_report(baseline.predict(valid_digits.images), valid_digits.labels, classes)
+    card = replace(
+        card,
+        data=DataInfo(
+            spec=source.spec,
+            provenance=source.provenance,
+            valid=source.valid,
+            n_train=len(train_digits),
+            n_valid=len(valid_digits),
+            train_counts=train_digits.counts(),
+            valid_counts=valid_digits.counts(),
+        ),
+        metrics=Metrics(**_scores(evaluation), tta=config.tta),
+        baseline=BaselineScores(**_scores(baseline_report), metric=baseline.metric),
+    )
+    model_path = save_model(model.cpu(), out, card)
+    save_ideal_digits(model_path.parent, ideals)
+    save_top_losses(model_path.parent, top)
+    result.card, result.model_path, result.evaluation = card, model_path, evaluation
+    return result
+
+
+def _scores(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: report[k] for k in ("accuracy", "per_class", "n_valid", "confusion")}
 
 
 def _compile_seconds(learner: Learner) -> float | None:

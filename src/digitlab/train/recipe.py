@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from ..data.digits import Digits
 from ..errors import DigitlabError
 from ..models import build_model
 from ..notebook import in_kernel
+from ..run.card import Architecture, ModelCard, Normalization
 from ..run.inference import to_inputs
 from ..run.serialization import save_model
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
@@ -57,8 +58,20 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (first batches pay the compile time)
     tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
 
+    @property
+    def is_resolved(self) -> bool:
+        """No setting left to a default: what `resolved` returns."""
+        defaults = MODEL_DEFAULTS.get(self.model, {})
+        return self.bs is not None and self.epochs is not None and all(getattr(self, k) is not None for k in defaults)
+
     def resolved(self, n_train: int) -> TrainConfig:
-        """A copy with every None replaced by the model's default (epochs depend on n_train)."""
+        """A copy with every None replaced by the model's default (epochs depend on n_train).
+
+        Resolve once, where the data is known (the CLI does, to say what it will train); a resolved
+        config is returned as it is.
+        """
+        if self.is_resolved:
+            return self
         defaults = MODEL_DEFAULTS.get(self.model, {})
         values: dict[str, Any] = {
             k: (defaults.get(k) if v is None and k in defaults else v) for k, v in asdict(self).items()
@@ -115,12 +128,12 @@ def is_binary(model: str, n_classes: int) -> bool:
     return n_classes == 2 and model in ("linear", "simple_net")
 
 
-def normalization_for(config: TrainConfig, images: torch.Tensor) -> dict[str, float]:
+def normalization_for(config: TrainConfig, images: torch.Tensor) -> Normalization:
     """Pixels are /255 for every model; the CNN also standardises with the training set's stats."""
     if config.model != "cnn":
-        return {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
+        return Normalization(scale=1 / 255, mean=0.0, std=1.0)
     floats = images.float() / 255
-    return {"scale": 1 / 255, "mean": round(floats.mean().item(), 6), "std": round(floats.std().item(), 6)}
+    return Normalization(scale=1 / 255, mean=round(floats.mean().item(), 6), std=round(floats.std().item(), 6))
 
 
 def targets_for(labels: torch.Tensor, binary: bool) -> torch.Tensor:
@@ -133,7 +146,7 @@ class TrainResult:
     learner: Learner
     config: TrainConfig
     binary: bool
-    normalization: dict[str, float]
+    normalization: Normalization
     fit_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)  # RecorderCB.history
 
@@ -157,6 +170,15 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
+class LearnerSetup(NamedTuple):
+    """What `build_learner` made. A named tuple: `learn, config, binary, norm = build_learner(...)` works too."""
+
+    learn: Learner
+    config: TrainConfig  # resolved, with the device this process trains on
+    binary: bool  # one output and mnist_loss (the book's form), else one output per class
+    normalization: Normalization
+
+
 def build_learner(
     config: TrainConfig,
     train_digits: Digits,
@@ -164,8 +186,8 @@ def build_learner(
     progress: bool = True,
     checkpoint_dir: Path | None = None,
     dist_env: DistEnv | None = None,
-) -> tuple[Learner, TrainConfig, bool, dict[str, float]]:
-    """The Learner `train` fits (also what `lr_find` probes): (learner, resolved config, binary, normalization).
+) -> LearnerSetup:
+    """The Learner `train` fits (also what `lr_find` probes), with the resolved config, binary and normalization.
 
     With `dist_env` of several processes, this rank trains on its shard of every epoch, inside
     DistributedDataParallel, and only rank 0 shows progress.
@@ -174,7 +196,8 @@ def build_learner(
     dist_env = dist_env or DistEnv()
     if config.precision not in PRECISIONS:
         raise DigitlabError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
-    config = config.resolved(len(train_digits))
+    if not config.is_resolved:
+        config = config.resolved(len(train_digits))
     config = replace(config, device=dist_env.device(resolve_device(config.device)))
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -216,16 +239,10 @@ def build_learner(
     if config.tta:
         cbs.append(TTACB())
     if checkpoint_dir is not None and dist_env.is_main:
-        meta = {
-            "classes": list(classes),
-            "binary": binary,
-            "normalization": norm,
-            "config": asdict(config),
-            "checkpoint": True,
-        }
+        card = ModelCard(Architecture.of(model), classes, binary, norm, config=asdict(config), checkpoint=True)
         cbs.append(
             CheckpointCB(
-                lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir, {**meta, "epoch": epoch})
+                lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir, replace(card, epoch=epoch))
             )
         )
     opt_func = partial(SGD, mom=_setting(config, "mom", config.mom), wd=_setting(config, "wd", config.wd))
@@ -239,7 +256,7 @@ def build_learner(
         cbs=cbs,
         default_cbs=False,
     )  # the CLI chooses its progress (stderr, --quiet)
-    return learn, config, binary, norm
+    return LearnerSetup(learn, config, binary, norm)
 
 
 def train(

@@ -1,11 +1,13 @@
 """`create_app(model_dir)`: a FastAPI app serving the draw-a-digit page and a JSON API.
 
 POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, <= 16 MP)
-                   -> label, probabilities, top 3, the 28x28 the model saw (PNG, base64),
+                   -> label, probabilities, top 3 (rounded down to 6 decimals, as `digitlab predict`),
+                      the 28x28 the model saw (PNG, base64),
                       and the distance of that 28x28 to each ideal digit (the chapter's baseline)
 GET  /api/health   -> status, model, classes
 Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
-the package, so it works offline. One code path with the CLI: preprocessing.to_mnist.
+the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
+run.predictor.Predictor.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from PIL import Image
 from ..baseline import mnist_distance
 from ..errors import DigitlabError
 from ..preprocessing import load_image, to_mnist
-from ..run.inference import model_outputs, probabilities
-from ..run.serialization import SavedModel, load_ideal_digits, load_model
+from ..run.predictor import Predictor
+from ..run.serialization import load_ideal_digits
 
 MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
+TOP_K = 3  # the likeliest classes an answer lists
 STATIC = ("index.html", "app.js", "style.css")
 MEDIA = {
     ".html": "text/html; charset=utf-8",
@@ -52,11 +55,11 @@ def _png_base64(image: torch.Tensor) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-class Predictor:
-    """The model, its ideal digits and the preprocessing; safe to call from many threads."""
+class UploadReader:
+    """An upload's bytes -> the model's answer, with the ideal digits beside it; safe from many threads."""
 
-    def __init__(self, saved: SavedModel, ideals: torch.Tensor | None) -> None:
-        self.saved, self.ideals = saved, ideals
+    def __init__(self, predictor: Predictor, ideals: torch.Tensor | None) -> None:
+        self.predictor, self.ideals = predictor, ideals
         # One image at a time: under the GIL, threads preprocessing side by side were slower
         # (bench/bench_serve.py), and torch's own threads already use the cores.
         self.lock = threading.Lock()
@@ -73,21 +76,18 @@ class Predictor:
             raise BadInput(415, "not an image: send PNG, JPEG, WebP, BMP or GIF bytes") from None
         if kind not in FORMATS:
             raise BadInput(415, f"{kind} images are not accepted: send PNG, JPEG, WebP, BMP or GIF")
-        meta = self.saved.meta
         with self.lock:
             try:
                 digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
             except DigitlabError as e:
                 status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
                 raise BadInput(status, str(e)) from None
-            outputs = model_outputs(self.saved.model, digit[None], meta["normalization"])
-        probs = probabilities(outputs, meta["binary"])[0]
-        classes = self.saved.classes
-        order = probs.argsort(descending=True).tolist()
+            found = self.predictor.predict(digit[None], k=TOP_K)
+        classes = self.predictor.classes
         result: dict[str, Any] = {
-            "label": classes[order[0]],
-            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probs)},
-            "top_k": [[classes[i], round(float(probs[i]), 6)] for i in order[:3]],
+            "label": found.labels[0],
+            "probabilities": found.shown(0),
+            "top_k": [[label, p] for label, p in found.top_k[0]],
             "image_png_base64": _png_base64(digit),
         }
         if self.ideals is not None:
@@ -102,12 +102,13 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     too small to share between threads; scale with server processes instead, `--workers`)."""
     if threads:
         torch.set_num_threads(threads)
-    saved = load_model(model_dir)
-    predictor = Predictor(saved, load_ideal_digits(model_dir))
+    predictor = Predictor.load(model_dir)
+    card = predictor.card
+    reader = UploadReader(predictor, load_ideal_digits(model_dir, len(card.classes)))
     app = FastAPI(
         title="digitlab",
         description="Draw a digit; a model trained with digitlab reads it.",
-        version=saved.meta.get("versions", {}).get("digitlab", ""),
+        version=(card.versions or {}).get("digitlab", ""),
     )
 
     @app.exception_handler(BadInput)
@@ -118,9 +119,9 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     def health() -> dict[str, Any]:
         return {
             "status": "ok",
-            "model": saved.meta["architecture"]["name"],
-            "classes": list(saved.classes),
-            "accuracy": saved.meta.get("metrics", {}).get("accuracy"),
+            "model": card.architecture.name,
+            "classes": list(card.classes),
+            "accuracy": card.metrics.accuracy if card.metrics else None,
         }
 
     @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
@@ -136,7 +137,7 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
         # Run here, on the event loop: a prediction is ~5 ms of CPU and one process serves one
         # image at a time anyway, so a hop to a thread pool would only add latency (bench_serve.py).
         # Throughput comes from more processes (--workers).
-        return JSONResponse(predictor.predict(bytes(body)))
+        return JSONResponse(reader.predict(bytes(body)))
 
     def static(name: str) -> Response:
         text = resources.files("digitlab.web").joinpath("static").joinpath(name).read_text(encoding="utf-8")

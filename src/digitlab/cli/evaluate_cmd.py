@@ -1,0 +1,72 @@
+"""`digitlab evaluate`: a saved model scored on a dataset's test (or valid) split."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..data.digits import evaluation_split
+from ..data.loading import load_dataset
+from ..run.predictor import Predictor
+from .common import Commands, Context, add_command, print_json
+
+EXAMPLES = """\
+  digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test
+  digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --tta
+  digitlab evaluate runs/sample-linear/model.json --data mnist_sample --json
+  digitlab evaluate runs/cnn10/checkpoint --data mnist      the last epoch saved by --checkpoints
+"""
+
+
+def add_parser(commands: Commands) -> None:
+    parser = add_command(
+        commands, "evaluate", "accuracy, per-class accuracy and confusion matrix of a saved model", EXAMPLES, run
+    )
+    parser.add_argument("model_path", metavar="MODEL", type=Path, help="a run folder or its model.json/.safetensors")
+    parser.add_argument("--data", default="mnist_sample", help="dataset name or path; its test/valid split is used")
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average over the image and 4 one-pixel shifts (5x the work)",
+    )
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    predictor = Predictor.load(args.model_path, tta=args.tta)  # a bad MODEL fails before any data is loaded
+    dataset = load_dataset(args.data, ctx.settings, ctx.log)
+    digits = evaluation_split(dataset)
+    classes = predictor.classes
+    reduced = digits.with_classes(classes)
+    note = None
+    if len(reduced) < len(digits):
+        note = f"kept the classes the model knows ({', '.join(classes)}): {len(reduced):,} of {len(digits):,} images"
+        ctx.log(note)
+    report = {
+        **predictor.evaluate(reduced),
+        "tta": args.tta,
+        "classes": list(classes),
+        "model_path": str(args.model_path),
+        "data": args.data,
+        "reduced_to_model_classes": note,
+    }
+    if args.json:
+        print_json(report)
+        return 0
+    print_accuracy_table(report, f"{predictor.card.architecture.name} on {args.data}")
+    return 0
+
+
+def print_accuracy_table(report: dict[str, Any], title: str) -> None:
+    """Per-class accuracy and the confusion matrix as a table, then the overall accuracy (train, evaluate)."""
+    console = Console(highlight=False)
+    classes = list(report["per_class"])
+    table = Table("class", "accuracy", *[f"pred {c}" for c in classes], title=title)
+    for i, name in enumerate(classes):
+        accuracy = report["per_class"][name]
+        table.add_row(name, "-" if accuracy is None else f"{accuracy:.4f}", *[f"{n:,}" for n in report["confusion"][i]])
+    console.print(table)
+    console.print(f"[bold]accuracy {report['accuracy']:.4f}[/bold] on {report['n_valid']:,} images")
