@@ -21,7 +21,7 @@ import torch
 
 from ..data.digits import Digits
 from ..errors import DigitlabError
-from ..models import build_model
+from ..models import CNN_WIDTH, build_model
 from ..notebook import in_kernel
 from ..run.card import Architecture, ModelCard, Normalization
 from ..run.inference import to_inputs
@@ -88,7 +88,9 @@ class TrainConfig:
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": dict(lr=1.0, bs=256, mom=0.0, wd=0.0, one_cycle=False, augment=False, label_smoothing=0.0),
     "simple_net": dict(lr=0.1, bs=256, mom=0.0, wd=0.0, one_cycle=False, augment=False, label_smoothing=0.0),
-    "cnn": dict(epochs=8, lr=0.4, bs=64, mom=0.9, wd=5e-4, one_cycle=True, augment=True, label_smoothing=0.1, width=16),
+    "cnn": dict(
+        epochs=8, lr=0.4, bs=64, mom=0.9, wd=5e-4, one_cycle=True, augment=True, label_smoothing=0.1, width=CNN_WIDTH
+    ),
 }
 # The book trains linear for 20 epochs and simple_net for 40 on MNIST_SAMPLE's 12,396 images:
 # 49 batches of 256 per epoch, so 980 and 1,960 SGD steps. The default reproduces those steps,
