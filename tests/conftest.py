@@ -49,6 +49,17 @@ def mirror_home(tmp_path, session_home):
     return home_sharing_npm(tmp_path / "digitlab-home", session_home)
 
 
+@pytest.fixture(scope="session")
+def train_cli():
+    """`train_cli(data, out, *args)`: `digitlab train --data DATA --out OUT --quiet ARGS...`, which must succeed."""
+    from digitlab.cli import main
+
+    def run(data, out, *args: str) -> None:
+        assert main(["train", "--data", str(data), "--out", str(out), "--quiet", *args]) == 0
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One thread: on a busy 2-core machine torch's second thread spins and makes tiny fits ~100x slower."""

@@ -21,27 +21,10 @@ def digit_image(vertical: bool, size: tuple[int, int] = (120, 140), ink: int = 0
 
 
 @pytest.fixture
-def model(tmp_path, png_tree, capsys) -> Path:
+def model(tmp_path, png_tree, capsys, train_cli) -> Path:
     png_tree(tmp_path / "sample", {"train": 20, "valid": 8})
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(tmp_path / "sample"),
-                "--model",
-                "linear",
-                "--epochs",
-                "3",
-                "--out",
-                str(run),
-                "--quiet",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    train_cli(tmp_path / "sample", run, "--model", "linear", "--epochs", "3", "--json")
     capsys.readouterr()
     return run
 

@@ -240,26 +240,10 @@ def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_checkpoints_are_saved_every_epoch_and_loadable(capsys, tmp_path, png_tree):
+def test_checkpoints_are_saved_every_epoch_and_loadable(capsys, tmp_path, png_tree, train_cli):
     png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(tmp_path / "sample"),
-                "--epochs",
-                "2",
-                "--out",
-                str(out),
-                "--checkpoints",
-                "--quiet",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    train_cli(tmp_path / "sample", out, "--epochs", "2", "--checkpoints", "--json")
     capsys.readouterr()
     meta = json.loads((out / "checkpoint" / "model.json").read_text())
     assert meta["epoch"] == 2 and meta["checkpoint"] is True

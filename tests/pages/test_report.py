@@ -51,26 +51,10 @@ def _render(page: Path) -> tuple[list[str], np.ndarray]:
     return requests, np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
 
 
-def test_train_report_renders_offline(capsys, tmp_path, png_tree):
+def test_train_report_renders_offline(capsys, tmp_path, png_tree, train_cli):
     png_tree(tmp_path / "sample", {"train": 12, "valid": 6})
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(tmp_path / "sample"),
-                "--epochs",
-                "3",
-                "--out",
-                str(out),
-                "--report",
-                "--quiet",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    train_cli(tmp_path / "sample", out, "--epochs", "3", "--report", "--json")
     result = json.loads(capsys.readouterr().out)
     page = Path(result["report"])
     assert page == out / "report.html"
@@ -92,26 +76,10 @@ def test_train_report_renders_offline(capsys, tmp_path, png_tree):
     assert screenshot.shape[0] > 1400 and screenshot.std() > 20  # a long page, not blank
 
 
-def test_report_command_on_an_existing_run(capsys, tmp_path, png_tree):
+def test_report_command_on_an_existing_run(capsys, tmp_path, png_tree, train_cli):
     png_tree(tmp_path / "sample", {"train": 8, "valid": 4})
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(tmp_path / "sample"),
-                "--model",
-                "simple_net",
-                "--epochs",
-                "2",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train_cli(tmp_path / "sample", out, "--model", "simple_net", "--epochs", "2")
     capsys.readouterr()
     assert main(["report", str(out), "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
@@ -149,29 +117,10 @@ def test_report_top_losses_are_the_training_loss_of_the_curves(capsys, tmp_path,
     assert torch.equal(kept.images[0], images[items[0]["index"]])  # the same digit, from the run folder
 
 
-def test_a_scheduled_run_shows_its_schedule_and_cross_entropy(capsys, tmp_path, png_tree):
+def test_a_scheduled_run_shows_its_schedule_and_cross_entropy(capsys, tmp_path, png_tree, train_cli):
     png_tree(tmp_path / "sample", {"train": 8, "valid": 4})
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(tmp_path / "sample"),
-                "--model",
-                "cnn",
-                "--epochs",
-                "2",
-                "--bs",
-                "4",
-                "--out",
-                str(out),
-                "--report",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train_cli(tmp_path / "sample", out, "--model", "cnn", "--epochs", "2", "--bs", "4", "--report")
     text = (out / "report.html").read_text()
     assert (out / "report" / "lr_schedule.png").exists() and "constant lr" not in text  # one-cycle: a curve
     assert "highest cross_entropy (label smoothing 0.1)" in text

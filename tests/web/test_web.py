@@ -38,28 +38,12 @@ def _bars_as_mnist(root, n: int, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory, train_cli):
     root = tmp_path_factory.mktemp("web")
     _bars_as_mnist(root / "sample" / "train", 20, seed=0)
     _bars_as_mnist(root / "sample" / "valid", 6, seed=1)
     out = root / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(root / "sample"),
-                "--model",
-                "linear",
-                "--epochs",
-                "5",
-                "--out",
-                str(out),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train_cli(root / "sample", out, "--model", "linear", "--epochs", "5")
     return out
 
 
