@@ -20,7 +20,7 @@ from ..errors import DigitlabError
 from ..plots import chapter, sgd
 from ..plots.pixels import pixel_table_html, plot_pixel_table
 from ..progress import Log
-from .report import STYLE, _img
+from .html import embedded_png, page
 
 PICTURE_CROP = "centre"  # the PNG table: the middle 14x14, where the strokes are
 BOOK_CROP = "4:15,4:22"  # the HTML table: the book's im3[4:15, 4:22]
@@ -51,7 +51,7 @@ def _against(model: PixelSimilarity, digits: Digits, index: int, out: Path, name
         f"Validation digit #{index} is a {label}; it is nearest to the ideal {predicted} by "
         f"{model.metric.upper()}, so the baseline {outcome}."
     )
-    return words, _img(out / name, title)
+    return words, embedded_png(out / name, title)
 
 
 def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int | None = None) -> Path:
@@ -78,7 +78,7 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             "An image is a table of numbers",
             f"Each pixel is a number from 0 (background) to 255 (ink). Validation digit #{index}, a {label}.",
             f"<p>The centre of the image ({picture}):</p>"
-            + _img(out / "pixels.png", "pixel table")
+            + embedded_png(out / "pixels.png", "pixel table")
             + f"<p>The book's view, im3[4:15, 4:22] ({book}):</p>"
             + pixel_table_html(digit, BOOK_CROP),
         )
@@ -90,7 +90,7 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             "The mean of every training image of each class: the pixel-similarity "
             "baseline predicts the class whose ideal digit is closest. Mean ink per ideal digit: "
             + ", ".join(f"{c}: {v:.3f}" for c, v in ink.items()),
-            _img(out / "ideal_digits.png", "ideal digits"),
+            embedded_png(out / "ideal_digits.png", "ideal digits"),
         )
     )
     words, image = _against(model, valid, index, out, "against_ideals.png")
@@ -111,7 +111,7 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             "Where the baseline errs",
             "For the validation digits of each class, the distance to every "
             "ideal digit: where the histograms overlap, the nearest ideal is often the wrong one.",
-            _img(out / "distance_histograms.png", "distance histograms"),
+            embedded_png(out / "distance_histograms.png", "distance histograms"),
         )
     )
     sgd.plot_activations(path=out / "activations.png")
@@ -121,7 +121,7 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             "The sigmoid squeezes any number into 0..1 (mnist_loss needs that) and "
             "flattens beyond about ±4; ReLU replaces negatives by 0 (the non-linearity of simple_net). "
             "Their derivatives drive SGD.",
-            _img(out / "activations.png", "activations"),
+            embedded_png(out / "activations.png", "activations"),
         )
     )
     paths = sgd.plot_sgd_quadratic(path=out / "sgd_quadratic.png").values
@@ -132,7 +132,7 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             "rate: "
             + "; ".join(f"lr {lr}: x ends at {xs[-1]:.3g}" for lr, xs in paths.items())
             + ". Too large a rate overshoots further every step: it diverges.",
-            _img(out / "sgd_quadratic.png", "sgd on a quadratic"),
+            embedded_png(out / "sgd_quadratic.png", "sgd on a quadratic"),
         )
     )
     coaster = sgd.plot_roller_coaster(path=out / "roller_coaster.png").values
@@ -143,15 +143,9 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             f"(lr {coaster['lr']:g}, {coaster['steps']} steps, on time standardised to mean 0 and std 1): "
             f"the mean squared error falls from {coaster['losses'][0]:.0f} to {coaster['losses'][-1]:.1f}, "
             f"about the noise's variance ({sgd.NOISE_STD**2:g}).",
-            _img(out / "roller_coaster.png", "roller coaster"),
+            embedded_png(out / "roller_coaster.png", "roller coaster"),
         )
     )
 
     body = "".join(f"<h2>{html.escape(t)}</h2><p>{html.escape(e)}</p>{b}" for t, e, b in sections)
-    page = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab explain: {html.escape(data)}'
-        f"</title><style>{STYLE}</style></head><body><h1>Chapter 4 on {html.escape(data)}</h1>{body}</body></html>"
-    )
-    path = out / "explain.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return page(out / "explain.html", f"digitlab explain: {data}", f"<h1>Chapter 4 on {html.escape(data)}</h1>{body}")

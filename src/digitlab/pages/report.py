@@ -10,37 +10,14 @@ needed, nor the working directory the run was trained from.
 
 from __future__ import annotations
 
-import base64
 import html
-from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import DigitlabError
 from ..plots import training as training_plots
 from ..plots.chapter import plot_ideal_digits
 from ..run.serialization import load_ideal_digits, load_model, load_top_losses
-
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f4f4f4}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #eee}
-.big{font-size:1.4em;font-weight:bold}.note{color:#666;font-size:.9em}"""
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
-
-
-def _table(rows: Sequence[tuple[object, ...]], header: tuple[str, ...] | None = None) -> str:
-    head = "<tr>" + "".join(f'<th class="l">{html.escape(str(h))}</th>' for h in header) + "</tr>" if header else ""
-    body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{"l" if i == 0 else ""}">{html.escape(str(v))}</td>' for i, v in enumerate(row))
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table>{head}{body}</table>"
+from .html import embedded_png, page, table
 
 
 def _fmt(value: object) -> str:
@@ -57,7 +34,7 @@ def _schedule(lrs: list[float], figures: Path) -> str:
             "so there is no schedule to draw</p>"
         )
     training_plots.plot_lr_schedule(lrs, path=figures / "lr_schedule.png")
-    return _img(figures / "lr_schedule.png", "learning-rate schedule")
+    return embedded_png(figures / "lr_schedule.png", "learning-rate schedule")
 
 
 def _missing(run_dir: Path, what: str) -> DigitlabError:
@@ -101,7 +78,7 @@ def write_report(run_dir: Path) -> Path:
 
     parts.append("<h2>Data</h2>")
     parts.append(
-        _table(
+        table(
             [
                 ("training images", f"{data.n_train:,}"),
                 ("validation images", f"{data.n_valid:,}"),
@@ -114,15 +91,15 @@ def write_report(run_dir: Path) -> Path:
     if data.train_counts is not None and data.valid_counts is not None:
         train_counts, valid_counts = data.train_counts, data.valid_counts
         counts = [(c, f"{train_counts.get(c, 0):,}", f"{valid_counts.get(c, 0):,}") for c in classes]
-        parts.append(_table(counts, ("class", "train", "valid")))
+        parts.append(table(counts, ("class", "train", "valid")))
     plot_ideal_digits(ideals, classes, path=figures / "ideal_digits.png")
-    parts.append(_img(figures / "ideal_digits.png", "ideal digits"))
+    parts.append(embedded_png(figures / "ideal_digits.png", "ideal digits"))
 
     parts.append("<h2>Baseline against the model</h2>")
     rows = [(c, _fmt(baseline.per_class.get(c)), _fmt(metrics.per_class.get(c))) for c in classes]
     rows.append(("all", _fmt(baseline.accuracy), _fmt(metrics.accuracy)))
     metric = {"l1": "L1", "rmse": "RMSE"}[baseline.metric]
-    parts.append(_table(rows, ("class", f"pixel similarity ({metric})", name)))
+    parts.append(table(rows, ("class", f"pixel similarity ({metric})", name)))
     if metrics.tta:
         parts.append('<p class="note">The model\'s accuracy is with test-time augmentation (--tta).</p>')
 
@@ -131,12 +108,12 @@ def write_report(run_dir: Path) -> Path:
     if card.history:
         training_plots.plot_loss_curves(card.history, path=figures / "loss_curves.png")
         parts.append(f'<p class="note">Losses are {html.escape(loss_name)}, the loss the model trained with.</p>')
-        parts.append(_img(figures / "loss_curves.png", "loss curves"))
+        parts.append(embedded_png(figures / "loss_curves.png", "loss curves"))
     parts.append(_schedule(card.lr_schedule or [], figures))
 
     parts.append("<h2>Errors</h2>")
     training_plots.plot_confusion_matrix(metrics.confusion, classes, path=figures / "confusion_matrix.png")
-    parts.append(_img(figures / "confusion_matrix.png", "confusion matrix"))
+    parts.append(embedded_png(figures / "confusion_matrix.png", "confusion matrix"))
     if len(top):
         items = [{**item, "index": row} for row, item in enumerate(top.items())]  # rows of the saved images
         training_plots.plot_top_losses(items, top.images, classes, path=figures / "top_losses.png")
@@ -145,16 +122,16 @@ def write_report(run_dir: Path) -> Path:
             "the model trained with, as in the curves above); each titled predicted/actual/loss/probability."
             "</p>"
         )
-        parts.append(_img(figures / "top_losses.png", "top losses"))
+        parts.append(embedded_png(figures / "top_losses.png", "top losses"))
     if name == "linear":
         parts.append("<h2>What the linear model looks for</h2>")
         training_plots.plot_linear_weights(saved.model, classes, path=figures / "weights.png")
-        parts.append(_img(figures / "weights.png", "weight maps"))
+        parts.append(embedded_png(figures / "weights.png", "weight maps"))
 
     parts.append("<h2>Run</h2>")
-    parts.append(_table([(k, _fmt(v)) for k, v in (card.config or {}).items()], ("hyperparameter", "value")))
+    parts.append(table([(k, _fmt(v)) for k, v in (card.config or {}).items()], ("hyperparameter", "value")))
     parts.append(
-        _table(
+        table(
             [
                 ("seed", card.seed),
                 ("fit seconds (validation included)", card.fit_seconds),
@@ -167,10 +144,4 @@ def write_report(run_dir: Path) -> Path:
     parts.append(
         '<p class="note">Made by digitlab from the run folder; all images are embedded, the page needs no network.</p>'
     )
-    page = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>digitlab: {html.escape(name)}</title>'
-        f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
-    )
-    out = run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
-    return out
+    return page(run_dir / "report.html", f"digitlab: {name}", "".join(parts))
