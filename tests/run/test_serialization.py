@@ -4,6 +4,7 @@ The card's own checks (every hostile field) are in test_card.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import struct
@@ -24,6 +25,7 @@ from digitlab.run.serialization import (
     read_card,
     save_ideal_digits,
     save_model,
+    state_sha256,
 )
 
 META_IN = {
@@ -122,7 +124,7 @@ def test_a_card_written_before_the_typed_card_still_loads(tmp_path):
         "history": [{"epoch": 1, "train_loss": 0.5, "valid_loss": float("nan"), "batch_accuracy": 1.0}],
         "lr_schedule": [1.0, 1.0],
         "fit_seconds": 0.25,
-        "weights_sha256": "0" * 64,
+        "weights_sha256": state_sha256(randomized("linear").state_dict()),  # what train_run recorded
         "world_size": 1,
         "versions": {"digitlab": "0.1.0", "torch": "2.13.0", "python": "3.11.7"},
         "metrics": {"accuracy": 0.9375, "per_class": {"3": 1.0, "7": 0.875}, "tta": False},
@@ -151,6 +153,87 @@ def test_saving_twice_overwrites_and_leaves_no_temporary_file(tmp_path):
     save_model(build_model("linear", 1), tmp_path / "run", {**META_IN, "seed": 8})
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [META, WEIGHTS]
     assert load_model(tmp_path / "run").card.seed == 8
+
+
+def test_the_card_records_the_weights_sha256(saved_linear):
+    card = read_card(saved_linear)
+    assert card.weights_sha256 == state_sha256(randomized("linear").state_dict())
+
+
+def test_weights_from_another_save_are_refused(tmp_path):
+    """The card and the weights must belong together: a pair from two saves is one line, never a model."""
+    save_model(randomized("linear"), tmp_path / "a", META_IN)
+    save_model(build_model("linear", 1), tmp_path / "b", META_IN)
+    (tmp_path / "b" / WEIGHTS).replace(tmp_path / "a" / WEIGHTS)
+    with pytest.raises(DigitlabError, match=r"not the ones model.json describes \(sha256 differs\)"):
+        load_model(tmp_path / "a")
+
+
+def test_a_save_interrupted_between_the_two_files_is_never_loaded(tmp_path, monkeypatch):
+    """Fault injection: an error after the new weights became visible and before the new card did."""
+    import digitlab.run.serialization as serialization
+
+    save_model(randomized("linear"), tmp_path / "run", META_IN)
+
+    def crash() -> None:
+        raise RuntimeError("killed between the two writes")
+
+    monkeypatch.setattr(serialization, "_between_renames", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        save_model(build_model("linear", 1), tmp_path / "run", {**META_IN, "seed": 8})
+    with pytest.raises(DigitlabError, match="sha256 differs"):
+        load_model(tmp_path / "run")
+    monkeypatch.setattr(serialization, "_between_renames", None)
+    save_model(build_model("linear", 1), tmp_path / "run", {**META_IN, "seed": 8})  # the next save repairs it
+    assert load_model(tmp_path / "run").card.seed == 8
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [META, WEIGHTS]
+
+
+def test_a_process_killed_at_any_point_of_a_save_leaves_no_half_model(tmp_path):
+    """kill -9 at each point of save_model (before, between and after the renames): what loads is whole."""
+    import subprocess
+    import sys
+
+    script = """
+import os, signal, sys, torch
+import digitlab.run.serialization as s
+from digitlab.models import build_model
+point, out = sys.argv[1], sys.argv[2]
+kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+if point == "between":
+    s._between_renames = kill
+elif point == "before":
+    import safetensors.torch as st
+    st.save_file = lambda *a, **k: kill()
+torch.manual_seed(1)
+s.save_model(build_model("linear", 1), out, {"classes": ["3", "7"], "binary": True,
+    "normalization": {"scale": 1 / 255, "mean": 0.0, "std": 1.0}, "seed": 9})
+"""
+    for point in ("before", "between", "after"):
+        out = tmp_path / point
+        save_model(randomized("linear"), out, META_IN)
+        done = subprocess.run([sys.executable, "-c", script, point, str(out)], check=False)
+        assert done.returncode == (0 if point == "after" else -9)
+        if point == "between":
+            with pytest.raises(DigitlabError, match="sha256 differs"):
+                load_model(out)
+        else:
+            assert load_model(out).card.seed == (9 if point == "after" else 7)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_model(saved_linear, monkeypatch):
+    import errno
+
+    import safetensors.torch
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(DigitlabError, match=r"cannot save the model to .*: No space left on device"):
+        save_model(build_model("linear", 1), saved_linear, {**META_IN, "seed": 8})
+    assert load_model(saved_linear).card.seed == 7
+    assert sorted(p.name for p in saved_linear.iterdir()) == [META, WEIGHTS]
 
 
 def test_saved_files_are_safetensors_and_json_with_no_pickle(saved_linear, monkeypatch):
@@ -294,7 +377,8 @@ def test_a_card_that_would_not_load_is_not_saved(tmp_path):
 def test_save_takes_a_card_and_keeps_the_models_own_architecture(tmp_path):
     card = ModelCard.from_json({"format": FORMAT, "architecture": {"name": "linear", "n_out": 1}, **META_IN})
     save_model(randomized("linear"), tmp_path / "run", card)
-    assert load_model(tmp_path / "run").card == card
+    expected = dataclasses.replace(card, weights_sha256=state_sha256(randomized("linear").state_dict()))
+    assert load_model(tmp_path / "run").card == expected
     with pytest.raises(DigitlabError, match="1 output and 2 classes"):  # the model's architecture is what counts
         save_model(randomized("simple_net"), tmp_path / "other", card)
 

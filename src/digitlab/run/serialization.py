@@ -11,12 +11,19 @@ A training run's folder also holds what its report shows without the data:
 
 `load_model` checks the card once (types and ranges) and the weights' names and shapes against
 its architecture before building the model, so a hostile folder costs neither memory nor a traceback.
+
+A model is written as a unit: weights and card go to temporary files, are fsynced, and are renamed
+into place weights first, card last. The card records the weights' sha256 (`state_sha256`), and
+loading refuses a pair whose weights are not the ones the card names: a save interrupted between
+the two renames (a kill, a full disk) leaves a pair that is refused in one line, never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +50,7 @@ __all__ = [
     "save_ideal_digits",
     "save_model",
     "save_top_losses",
+    "state_sha256",
 ]
 
 WEIGHTS, META = "model.safetensors", "model.json"
@@ -59,6 +67,38 @@ class SavedModel:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.card.classes
+
+
+# A test hook: called between making the new weights visible and making the new card visible
+_between_renames: Callable[[], None] | None = None
+
+
+def state_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """A fingerprint of a state dict (names and bytes, in name order): the card's `weights_sha256`."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames inside `path` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _paths(path: Path) -> tuple[Path, Path]:
@@ -92,11 +132,23 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
     weights, meta_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = weights.with_name(weights.name + ".tmp")
-    save_file(state, str(tmp))
-    tmp.chmod(0o644)  # a model is meant to be shared like any other file
+    card = replace(card, weights_sha256=state_sha256(state))
+    tmp, meta_tmp = weights.with_name(weights.name + ".tmp"), meta_path.with_name(meta_path.name + ".tmp")
+    try:
+        save_file(state, str(tmp))
+        meta_tmp.write_text(json.dumps(card.to_json(), indent=2) + "\n")
+        for written in (tmp, meta_tmp):
+            written.chmod(0o644)  # a model is meant to be shared like any other file
+            fsync_file(written)
+    except OSError as e:  # a full disk, say: the model already there is untouched
+        for written in (tmp, meta_tmp):
+            written.unlink(missing_ok=True)
+        raise DigitlabError(f"cannot save the model to {weights.parent}: {e.strerror or e}") from None
     tmp.replace(weights)
-    meta_path.write_text(json.dumps(card.to_json(), indent=2) + "\n")
+    if _between_renames is not None:
+        _between_renames()
+    meta_tmp.replace(meta_path)  # last: the card names the weights' sha256, so a lone new file is refused
+    fsync_dir(weights.parent)
     return weights
 
 
@@ -163,6 +215,11 @@ def load_model(path: Path) -> SavedModel:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
+    if card.weights_sha256 is not None and state_sha256(state) != card.weights_sha256:
+        raise DigitlabError(
+            f"{weights}: these weights are not the ones {meta_path.name} describes (sha256 differs): "
+            "a save was interrupted; save or train the model again"
+        )
     model = architecture.build()
     try:
         model.load_state_dict(state, strict=True)

@@ -11,7 +11,6 @@ nor the working directory the run was trained from:
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -30,7 +29,7 @@ from ..train.recipe import TrainConfig, resolve_device, train
 from .card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
 from .metrics import accuracy_report
 from .predictor import Predictor
-from .serialization import save_ideal_digits, save_model, save_top_losses
+from .serialization import save_ideal_digits, save_model, save_top_losses, state_sha256
 
 TOP_LOSSES_KEPT = 9  # the report's 3x3 grid
 
@@ -83,11 +82,7 @@ def _subsample(values: list[float], at_most: int) -> list[float]:
 
 def weights_sha256(model: torch.nn.Module) -> str:
     """A fingerprint of the weights: equal on every rank after distributed training."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return state_sha256(model.state_dict())
 
 
 def train_run(
