@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -62,12 +64,65 @@ def test_damaged_files_are_named_errors(tmp_path, digits_factory, damage, messag
     assert str(path) in str(info.value)
 
 
-def test_corrupt_gzip_is_a_named_error(tmp_path):
+def test_corrupt_gzip_is_a_named_error(tmp_path, digits_factory):
     path = tmp_path / "train-images-idx3-ubyte.gz"
-    path.write_bytes(gzip.compress(bytes(range(256)) * 40)[:60])
+    write_idx(path, digits_factory(3)[0])
+    path.write_bytes(path.read_bytes()[:-100])  # cut inside the deflate stream
     with pytest.raises(DataError, match="cannot read") as info:
         read_idx(path, 3)
-    assert path.name in str(info.value)
+    assert path.name in str(info.value) and "\n" not in str(info.value)
+
+
+def _gzip_bomb(path, dims: tuple[int, ...], gib: int = 3) -> None:
+    """An IDX header declaring `dims`, then `gib` GiB of zeros: ~3 MB of gzip (1 KiB per MiB, members)."""
+    header = bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+    member = gzip.compress(bytes(2**20), compresslevel=9, mtime=0)
+    path.write_bytes(gzip.compress(header, mtime=0) + member * (1024 * gib))
+
+
+def test_a_gzip_bomb_is_refused_with_one_line_and_little_memory(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_bomb(path, (10, 28, 28))  # a modest header, then 3 GiB where 7,840 bytes belong
+    assert 2_000_000 < path.stat().st_size < 4_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="has trailing bytes") as info:
+            read_idx(path, 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert peak < 8 * 2**20  # the stream stops one byte past the declared size
+
+
+@pytest.mark.parametrize("dims", [(2**31, 28, 28), (4_000_000, 28, 28)])
+def test_a_header_declaring_too_much_is_refused_before_reading(tmp_path, dims):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_bomb(path, dims)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"more than the 536,870,912 limit; refused") as info:
+            read_idx(path, 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value) and peak < 2**20
+
+
+def test_a_header_declaring_more_than_the_file_can_hold_is_refused_before_allocating(tmp_path):
+    raw, gz = tmp_path / "a-images-idx3-ubyte", tmp_path / "b-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 500_000, 28, 28)
+    raw.write_bytes(header + bytes(100))
+    gz.write_bytes(gzip.compress(header + bytes(100)))
+    for path in (raw, gz):
+        tracemalloc.start()
+        try:
+            with pytest.raises(DataError, match="truncated") as info:
+                read_idx(path, 3)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert str(path) in str(info.value) and peak < 2**20
 
 
 def test_labels_file_given_as_images_is_refused(tmp_path):
@@ -83,11 +138,22 @@ def test_count_mismatch_names_labels_file(tmp_path, digits_factory):
         load_idx_folder(tmp_path)
 
 
-def test_wrong_image_size_is_refused(tmp_path):
+def test_wrong_image_size_is_refused_with_how_to_resize(tmp_path):
     write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((2, 32, 32), np.uint8))
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1], np.uint8))
-    with pytest.raises(DataError, match="32x32"):
+    with pytest.raises(DataError, match="32x32") as info:
         load_idx_folder(tmp_path)
+    message = str(info.value)
+    assert "train-images-idx3-ubyte" in message and "resize((28, 28))" in message and "digitlab predict" in message
+
+
+def test_a_label_that_is_not_a_digit_is_refused(tmp_path, digits_factory):
+    images, labels = digits_factory(3)
+    labels[4] = 200
+    _write_pair(tmp_path, "train", images, labels)
+    with pytest.raises(DataError, match="label 200 at index 4 is not a digit") as info:
+        load_idx_folder(tmp_path)
+    assert "train-labels-idx1-ubyte.gz" in str(info.value)
 
 
 def test_folder_with_train_and_test(tmp_path, digits_factory):

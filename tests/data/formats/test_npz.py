@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +92,9 @@ def test_count_mismatch(tmp_path: Path) -> None:
 def test_labels_out_of_range(tmp_path: Path) -> None:
     arrays = _arrays()
     arrays["y_train"] = np.array([3, 7, 3, 7, 3, 300], dtype=np.int64)
-    _raises(_save(tmp_path, **arrays), "y_train", "0..255")
+    _raises(_save(tmp_path, **arrays), "y_train", "label 300 at index 5", "0..9")
+    arrays["y_train"] = np.array([3, 7, 3, 200, 3, 7], dtype=np.uint8)  # a byte, yet not a digit
+    _raises(_save(tmp_path, **arrays), "y_train", "label 200 at index 3")
 
 
 def test_pickled_object_array_is_refused(tmp_path: Path) -> None:
@@ -110,3 +115,41 @@ def test_plain_npy_is_refused(tmp_path: Path) -> None:
     with open(path, "wb") as f:
         np.save(f, np.zeros((2, 28, 28), dtype=np.uint8))
     _raises(path, "not an .npz")  # a bare .npy is not a zip
+
+
+def _npz_with_header(tmp_path: Path, shape: tuple[int, ...], data: bytes, dtype: str = "|u1") -> Path:
+    """An npz whose x_train.npy header declares `shape` but holds only `data` (y_train is fine)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    labels = io.BytesIO()
+    np.save(labels, np.array([3, 7], dtype=np.uint8))
+    path = tmp_path / "mnist.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x_train.npy", header.getvalue() + data)
+        zf.writestr("y_train.npy", labels.getvalue())
+    return path
+
+
+def test_a_header_declaring_2_to_the_31_images_is_refused_before_allocating(tmp_path: Path) -> None:
+    path = _npz_with_header(tmp_path, (2**31, 28, 28), bytes(1000))
+    tracemalloc.start()
+    try:
+        _raises(path, "x_train", "(2147483648, 28, 28)", "limit; refused")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_an_array_cut_short_is_truncated_not_pickled(tmp_path: Path) -> None:
+    path = _npz_with_header(tmp_path, (2, 28, 28), bytes(700))
+    with pytest.raises(DataError) as err:
+        load_npz(path)
+    message = str(err.value)
+    assert str(path) in message and "truncated" in message and "pickle" not in message.lower()
+
+
+def test_images_of_another_size_say_how_to_resize(tmp_path: Path) -> None:
+    arrays = _arrays()
+    arrays["x_train"] = np.zeros((6, 32, 32), dtype=np.uint8)
+    _raises(_save(tmp_path, **arrays), "x_train", "32x32", "resize((28, 28))", "digitlab predict")

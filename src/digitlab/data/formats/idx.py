@@ -8,6 +8,8 @@ labels 1-D (N,). Raw or gzip-compressed.
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import re
 import struct
 import zlib
@@ -17,54 +19,92 @@ import numpy as np
 import torch
 
 from ...errors import DataError
-from ..digits import DigitDataset, Digits, check_classes
+from ..digits import IMAGE_SIZE, DigitDataset, Digits, check_classes
 
 UBYTE = 0x08
 IMAGES_NDIM, LABELS_NDIM = 3, 1
+MAX_IDX_BYTES = 512 * 1024**2  # 512 MiB of data (~680k images): MNIST's largest file is 47 MB
+_MAX_DEFLATE_RATIO = 1032  # deflate cannot expand more than this: bounds what a gzip of n bytes holds
+_CHUNK = 1024 * 1024  # bytes decompressed per read
+RESIZE_HINT = (
+    "resize them first, e.g. with PIL: Image.open(path).convert('L').resize((28, 28)); "
+    "`digitlab predict` takes single images of any size"
+)
 
 
 def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
-    """Read one IDX file of unsigned bytes, checking magic, rank and exact length."""
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path}: not an IDX file (only {len(raw)} bytes)")
-    zero1, zero2, dtype, ndim = raw[0], raw[1], raw[2], raw[3]
+    """Read one IDX file of unsigned bytes, checking magic, rank and exact length.
+
+    The header's declared size is checked against MAX_IDX_BYTES and against what the file can
+    hold before anything is allocated, and gzip is decompressed as a stream that stops one byte
+    past the declared size: a gzip bomb costs a refusal, not gigabytes.
+    """
+    try:
+        with open(path, "rb") as raw:
+            file_size = os.fstat(raw.fileno()).st_size
+            compressed = raw.read(2) == b"\x1f\x8b"  # gzip magic, whatever the name says
+            raw.seek(0)
+            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            return _read_stream(path, stream, expected_ndim, file_size, compressed)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read: {' '.join(str(e).split())}") from None
+
+
+def _read_stream(
+    path: Path, stream: io.BufferedIOBase, expected_ndim: int, file_size: int, compressed: bool
+) -> np.ndarray:
+    magic = stream.read(4)
+    if len(magic) < 4:
+        raise DataError(f"{path}: not an IDX file (only {len(magic)} bytes)")
+    zero1, zero2, dtype, ndim = magic
     if zero1 or zero2 or dtype != UBYTE:
-        raise DataError(f"{path}: wrong magic number 0x{raw[:4].hex()} (expected 0x0000080{expected_ndim})")
+        raise DataError(f"{path}: wrong magic number 0x{magic.hex()} (expected 0x0000080{expected_ndim})")
     if ndim != expected_ndim:
         kind = "images" if expected_ndim == IMAGES_NDIM else "labels"
-        raise DataError(f"{path}: has {ndim} dimensions, {kind} need {expected_ndim} (magic 0x{raw[:4].hex()})")
+        raise DataError(f"{path}: has {ndim} dimensions, {kind} need {expected_ndim} (magic 0x{magic.hex()})")
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing bytes"
-        raise DataError(f"{path}: {what}: {len(raw)} bytes, header {list(dims)} needs {expected}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-            f.seek(0)
-            if head == b"\x1f\x8b":  # gzip magic, whatever the name says
-                return gzip.decompress(f.read())
-            return f.read()
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read: {e}") from None
+    packed = stream.read(4 * ndim)
+    if len(packed) < 4 * ndim:
+        raise DataError(f"{path}: truncated header ({4 + len(packed)} bytes)")
+    dims = struct.unpack(f">{ndim}I", packed)
+    if ndim == IMAGES_NDIM and dims[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, digitlab needs 28x28: {RESIZE_HINT}")
+    declared = int(np.prod(dims, dtype=np.int64))
+    if declared > MAX_IDX_BYTES:
+        raise DataError(
+            f"{path}: header {list(dims)} declares {declared:,} bytes, more than the {MAX_IDX_BYTES:,} limit; refused"
+        )
+    expected = header + declared
+    if not compressed and file_size != expected:
+        what = "truncated" if file_size < expected else "has trailing bytes"
+        raise DataError(f"{path}: {what}: {file_size} bytes, header {list(dims)} needs {expected}")
+    if compressed and expected > file_size * _MAX_DEFLATE_RATIO:
+        raise DataError(
+            f"{path}: truncated: a gzip of {file_size:,} bytes cannot hold the {expected:,} bytes "
+            f"header {list(dims)} needs"
+        )
+    data = bytearray(declared)
+    view = memoryview(data)
+    done = 0
+    while done < declared:
+        n = stream.readinto(view[done : done + _CHUNK])
+        if not n:
+            raise DataError(f"{path}: truncated: {header + done} bytes, header {list(dims)} needs {expected}")
+        done += n
+    if stream.read(1):  # one byte past the declared size is enough to know; never read the rest
+        raise DataError(f"{path}: has trailing bytes: more than the {expected} bytes header {list(dims)} needs")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
 
 
 def load_idx_pair(images_path: Path, labels_path: Path) -> Digits:
     """One split from an images file and its labels file; classes are the digits present."""
     images = read_idx(images_path, IMAGES_NDIM)
     labels = read_idx(labels_path, LABELS_NDIM)
-    if images.shape[1:] != (28, 28):
-        raise DataError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, digitlab needs 28x28")
     if len(images) != len(labels):
         raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path.name}")
+    if len(labels) and labels.max() > 9:
+        at = int(np.argmax(labels > 9))
+        raise DataError(f"{labels_path}: label {int(labels[at])} at index {at} is not a digit (labels must be 0..9)")
     present = np.unique(labels)
     classes = tuple(str(int(v)) for v in present)
     # map raw label values to 0..C-1 in sorted order

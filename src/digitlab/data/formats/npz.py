@@ -1,7 +1,7 @@
 """Read Keras' `mnist.npz` (x_train, y_train, x_test, y_test) without ever unpickling.
 
 x: (N, 28, 28) uint8 (float in [0, 1] is accepted when it is exactly bytes / 255);
-y: (N,) integers. Labels are re-indexed to the sorted distinct labels of both splits, so a
+y: (N,) integers 0..9. Labels are re-indexed to the sorted distinct labels of both splits, so a
 file holding only 3s and 7s gives classes ("3", "7") with labels 0 and 1.
 """
 
@@ -18,6 +18,52 @@ from ...errors import DataError
 from ..digits import IMAGE_SIZE, DigitDataset, Digits, check_classes
 
 _ROUND_TRIP_TOL = 1e-3  # in 0..255 units: float32 k/255*255 is within ~1e-5 of k
+MAX_ARRAY_BYTES = 1024**3  # 1 GiB per array: MNIST's x_train is 47 MB as bytes, 376 MB as float64
+_KEYS = ("x_train", "y_train", "x_test", "y_test")
+RESIZE_HINT = (
+    "resize them first, e.g. with PIL: Image.open(path).convert('L').resize((28, 28)); "
+    "`digitlab predict` takes single images of any size"
+)
+
+
+def _check_headers(path: Path) -> None:
+    """Read each array's .npy header from the zip before numpy allocates anything.
+
+    Refuses object (pickled) dtypes, shapes that are not images / labels, arrays larger than
+    MAX_ARRAY_BYTES, and headers declaring more or fewer bytes than the member holds.
+    """
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            key = info.filename.removesuffix(".npy")
+            if key not in _KEYS:
+                continue
+            with zf.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version in ((2, 0), (3, 0)):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                offset = member.tell()
+            if dtype.hasobject:
+                raise DataError(f"{path}: {key} holds Python objects (pickled data is refused, never loaded)")
+            if key.startswith("x") and len(shape) == 3 and shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+                raise DataError(
+                    f"{path}: {key} holds {shape[1]}x{shape[2]} images, digitlab needs 28x28: {RESIZE_HINT}"
+                )
+            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if declared > MAX_ARRAY_BYTES:
+                raise DataError(
+                    f"{path}: {key} declares shape {shape} ({declared:,} bytes), "
+                    f"more than the {MAX_ARRAY_BYTES:,} limit; refused"
+                )
+            if offset + declared != info.file_size:
+                what = "truncated" if offset + declared > info.file_size else "has trailing bytes"
+                raise DataError(
+                    f"{path}: {key} is {what}: {info.file_size - offset:,} bytes of data, its shape {shape} "
+                    f"needs {declared:,}"
+                )
 
 
 def _images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
@@ -49,8 +95,9 @@ def _labels(path: Path, key: str, y: np.ndarray, n: int) -> np.ndarray:
         raise DataError(f"{path}: {key} has dtype {y.dtype}, expected integers")
     if len(y) != n:
         raise DataError(f"{path}: {key} has {len(y)} labels but there are {n} images")
-    if y.size and (y.min() < 0 or y.max() > 255):
-        raise DataError(f"{path}: {key} has labels outside 0..255")
+    if y.size and (y.min() < 0 or y.max() > 9):
+        bad = int(np.argmax((y < 0) | (y > 9)))
+        raise DataError(f"{path}: {key} has label {int(y[bad])} at index {bad}, not a digit (labels must be 0..9)")
     return y.astype(np.int64)
 
 
@@ -67,6 +114,7 @@ def load_npz(path: Path, name: str | None = None) -> DigitDataset:
         raise DataError(f"{path}: not an .npz archive, or truncated (no zip directory found)")
     splits: list[tuple[np.ndarray, np.ndarray]] = []  # (images (N, 28, 28) uint8, raw labels (N,) int64)
     try:
+        _check_headers(path)  # shapes and sizes, before numpy allocates anything
         data = np.load(path, allow_pickle=False)  # allow_pickle=False: a .npz must never run code
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise DataError(f"{path}: not an .npz archive (a single .npy array?)")
@@ -81,8 +129,11 @@ def load_npz(path: Path, name: str | None = None) -> DigitDataset:
                 splits.append((x, _labels(path, f"y_{part}", data[f"y_{part}"], len(x))))
     except DataError:
         raise
-    except ValueError as e:  # numpy's refusal of object arrays, or a malformed .npy header
-        raise DataError(f"{path}: not an .npz of plain arrays (pickled objects are refused) ({e})") from e
+    except ValueError as e:  # numpy's refusal of object arrays, a malformed .npy header, or a short read
+        reason = " ".join(str(e).split())
+        if "pickle" in reason.lower():
+            raise DataError(f"{path}: not an .npz of plain arrays (pickled objects are refused) ({reason})") from e
+        raise DataError(f"{path}: corrupt or truncated .npz ({reason})") from e
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
         raise DataError(f"{path}: corrupt or unreadable .npz ({type(e).__name__}: {e})") from e
 
