@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import sys
-from dataclasses import asdict
+import tempfile
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
 
-from ..data.digits import Digits
+from ..data.digits import DigitDataset, Digits
 from ..data.loading import train_and_valid
 from ..errors import DigitlabError
 from ..models import MODELS
 from ..pages.report import write_report
 from ..progress import quiet_log
+from ..run.run_folder import RunFolder
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..train.accelerate import PRECISIONS
 from ..train.distributed import DistEnv
 from ..train.lr_finder import lr_find
-from ..train.recipe import MODEL_DEFAULTS, TrainConfig, build_learner
+from ..train.recipe import MODEL_DEFAULTS, TrainConfig, build_learner, resolve_device
 from .common import Commands, Context, add_command, print_json
 from .evaluate_cmd import print_accuracy_table
 
@@ -90,13 +94,27 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)"
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out, once the new run is complete (without it, such an --out is refused)",
+    )
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Numbers that cannot train, refused in one line before any data is read."""
+    if args.epochs is not None and args.epochs < 1:
+        raise DigitlabError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.bs is not None and args.bs < 1:
+        raise DigitlabError(f"--bs must be at least 1, got {args.bs}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise DigitlabError(f"--lr must be a positive number, got {args.lr}")
+    if args.threads is not None and args.threads < 1:
+        raise DigitlabError(f"--threads must be at least 1, got {args.threads}")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    if args.epochs is not None and args.epochs < 1:
-        raise DigitlabError("--epochs must be at least 1")
-    if args.bs is not None and args.bs < 1:
-        raise DigitlabError("--bs must be at least 1")
+    check_args(args)
     config = TrainConfig(
         model=args.model,
         epochs=args.epochs,
@@ -111,10 +129,33 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
-    dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
-    config = config.resolved(len(dataset.train))  # once: what is said below is what runs
     if args.lr_find:
-        return _lr_find(args, config, dataset.train, valid)
+        dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
+        return _lr_find(args, config.resolved(len(dataset.train)), dataset.train, valid)
+    if args.device == "auto":
+        picked = resolve_device("auto")
+        log(f"--device auto: training on {picked}")
+        config = replace(config, device=picked)
+    out = args.out or default_out_dir(args.data, config.model)
+    # rank 0 writes the run; the other ranks of a torchrun job only train
+    folder = RunFolder(out, overwrite=args.overwrite) if dist_env.is_main else None
+    with folder or contextlib.nullcontext():
+        dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
+        config = config.resolved(len(dataset.train))  # once: what is said below is what runs
+        return _train(args, ctx, config, dataset, valid, facts, folder, dist_env)
+
+
+def _train(
+    args: argparse.Namespace,
+    ctx: Context,
+    config: TrainConfig,
+    dataset: DigitDataset,
+    valid: Digits,
+    facts: dict[str, Any],
+    folder: RunFolder | None,
+    dist_env: DistEnv,
+) -> int:
+    log = ctx.log if dist_env.is_main else quiet_log
     train_digits = dataset.train
     log(
         f"training {config.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
@@ -127,7 +168,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         config,
         train_digits,
         valid,
-        args.out or default_out_dir(args.data, config.model),
+        folder.partial if folder is not None else Path(tempfile.gettempdir()),  # only rank 0 writes
         DataSource(args.data, dataset.provenance, facts.get("valid")),
         progress=not args.quiet,
         checkpoints=args.checkpoints,
@@ -135,11 +176,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     if dist_env.enabled:
         print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)
-    if not result.is_main or result.run_dir is None:
+    if not result.is_main or result.model_path is None or folder is None:
         return 0  # rank 0 reports for everyone
+    report = write_report(folder.partial) if args.report else None
+    folder.commit()  # the complete run (and its report) becomes visible as --out, in one rename
+    result.model_path = folder.final / result.model_path.name
     answer = run_json(result, facts)
-    if args.report:
-        answer["report"] = str(write_report(result.run_dir))
+    if report is not None:
+        answer["report"] = str(folder.final / report.relative_to(folder.partial))
     if args.json:
         print_json(answer)
         return 0
