@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import socket
+import subprocess
+import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -227,3 +230,105 @@ def test_concurrent_processes(server, tmp_path):
     assert [p.exitcode for p in procs] == [0, 0]
     assert dest.read_bytes() == data
     assert len(st.requests) == 1
+
+
+# ---- bounds: a server that sends forever, one that trickles, a second process on the lock ----
+
+
+class _Misbehaving(BaseHTTPRequestHandler):
+    """GET /forever: 200 without Content-Length, zeros until the client hangs up.
+    GET /huge: announces 10 GiB.
+    GET /trickle: Content-Length 1 MB, 100 bytes every 20 ms (never a stall, always slow)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.path == "/huge":
+            self.send_header("Content-Length", str(10 * 2**30))
+        elif self.path == "/trickle":
+            self.send_header("Content-Length", str(10**6))
+        self.end_headers()
+        block, pause = (bytes(100), 0.02) if self.path == "/trickle" else (bytes(65536), 0.0)
+        try:
+            for _ in range(100_000):  # ~6.5 GB at most, should a client never hang up
+                self.wfile.write(block)
+                if pause:
+                    time.sleep(pause)
+        except OSError:  # the client hung up: what a bounded download does
+            pass
+
+
+@pytest.fixture
+def bad_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_a_server_sending_forever_is_stopped_at_the_expected_size(bad_server, tmp_path):
+    dest = tmp_path / "a.bin"
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match=r"sent more than the 200,000 bytes expected; stopped") as e:
+        fetch(f"{bad_server}/forever", dest, Checksum(size=200_000))
+    assert time.monotonic() - t0 < 5 and "\n" not in str(e.value)
+    assert not dest.exists() and not (tmp_path / "a.bin.part").exists()
+
+
+def test_without_a_known_size_max_bytes_bounds_the_download(bad_server, tmp_path):
+    with pytest.raises(DownloadError, match=r"more than the 1,000,000 bytes expected"):
+        fetch(f"{bad_server}/forever", tmp_path / "a.bin", Checksum(), max_bytes=10**6)
+    assert not (tmp_path / "a.bin.part").exists()
+
+
+def test_an_announced_size_over_the_bound_is_refused_before_reading(bad_server, tmp_path):
+    with pytest.raises(DownloadError, match=r"announces 10,737,418,240 bytes, more than the 3,214,948 expected"):
+        fetch(f"{bad_server}/huge", tmp_path / "a.tgz", Checksum(size=3214948))
+    assert not (tmp_path / "a.tgz.part").exists() and not (tmp_path / "a.tgz").exists()
+
+
+def test_a_trickle_is_stopped_at_the_deadline_and_can_resume(bad_server, tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than its 1 s deadline .* run again to resume") as e:
+        fetch(f"{bad_server}/trickle", tmp_path / "a.bin", Checksum(size=10**6), deadline=1.0)
+    assert time.monotonic() - t0 < 3 and "\n" not in str(e.value)
+    assert 0 < (tmp_path / "a.bin.part").stat().st_size < 10**6  # kept: the next run resumes from it
+
+
+_HOLD_LOCK = """
+import fcntl, sys, time
+lock = open(sys.argv[1], "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_waiter_on_another_process_lock_says_so_and_gives_up(server, tmp_path):
+    base, st = server
+    data = blob(1000)
+    st.files["/a.bin"] = data
+    dest = tmp_path / "a.bin"
+    lock = tmp_path / "a.bin.lock"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        heard: list[str] = []
+        t0 = time.monotonic()
+        with pytest.raises(DownloadError, match=r"gave up after 1 s waiting for another process") as e:
+            fetch(f"{base}/a.bin", dest, full(data), lock_timeout=1.0, log=heard.append)
+        assert 0.9 < time.monotonic() - t0 < 3 and str(dest) in str(e.value) and "\n" not in str(e.value)
+        assert len(heard) == 1 and "waiting (at most 1 s) for another process downloading it" in heard[0]
+        assert str(lock) in heard[0] and st.requests == []
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert fetch(f"{base}/a.bin", dest, full(data), lock_timeout=1.0).read_bytes() == data  # the lock died with it

@@ -55,7 +55,7 @@ def test_checksum_mismatch_is_never_used(fake_sample, monkeypatch):
     state.files["/mnist_sample.tgz"] = state.files["/mnist_sample.tgz"][:-1] + b"X"
     spec = sources.NAMED["mnist_sample"]
     with pytest.raises(DownloadError, match="failed verification"):
-        sources._download(spec, settings)
+        sources._download(spec, settings, lambda line: None)
     folder = settings.home / "downloads" / "mnist_sample"
     assert not (folder / "mnist_sample.tgz").exists() and not (folder / "mnist_sample.tgz.part").exists()
 

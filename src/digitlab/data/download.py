@@ -4,6 +4,11 @@
 is written to `dest.part`, checked against a `Checksum`, and only then renamed onto `dest`, so
 anything found at `dest` was verified when it arrived. An interrupted download keeps its
 `.part`, and the next `fetch` asks the server for the rest (HTTP Range).
+
+Every download is bounded: it stops at the expected size when the size is known (else at
+`max_bytes`), gives up when no byte arrives for `timeout` seconds (a stall) and when the whole
+download takes longer than `deadline` seconds (a trickle), and a process waiting for another
+one's download says so in one line and gives up after `lock_timeout` seconds.
 """
 
 from __future__ import annotations
@@ -12,16 +17,22 @@ import fcntl
 import hashlib
 import http.client
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..errors import DownloadError
+from ..progress import Log, stderr_log
 
 CHUNK = 64 * 1024
+MAX_DOWNLOAD_BYTES = 1024**3  # when the expected size is not known: 1 GiB (digitlab's largest file is 10 MB)
+DEADLINE_S = 600.0  # a whole download, resumes included: 10 MB at 17 KB/s
+_LOCK_POLL_S = 0.1
 FASTAI_PREFIX = 2**20  # fastai checks the md5 of a dataset's first MiB only
 _USER_AGENT = "digitlab-download/1"  # some hosts refuse urllib's default agent
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
@@ -71,8 +82,19 @@ def fetch(
     *,
     timeout: float = 10.0,
     on_progress: Callable[[int, int | None], None] | None = None,
+    deadline: float = DEADLINE_S,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    lock_timeout: float | None = None,
+    log: Log = stderr_log,
 ) -> Path:
-    """Download url to dest atomically and verified; return dest."""
+    """Download url to dest atomically and verified; return dest.
+
+    timeout: seconds without a byte (connecting, or between reads) before giving up: a stall.
+    deadline: seconds for the whole download before giving up: a trickle (checked between reads).
+    max_bytes: the most bytes taken when `checksum.size` is unknown (when known, that size is the bound).
+    lock_timeout: seconds to wait for another process downloading the same file (default: its deadline
+    plus two stalls, which bound that process's download), said in one line to `log` when waiting starts.
+    """
     dest = Path(dest)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -83,15 +105,18 @@ def fetch(
     part = dest.with_name(dest.name + ".part")
     # The lock file is never deleted: unlinking it while another process waits on the old
     # inode would let a third process lock a new one, and two writers would share `.part`.
-    with open(dest.with_name(dest.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+    lock_path = dest.with_name(dest.name + ".lock")
+    with open(lock_path, "a") as lock:
+        wait = deadline + 2 * timeout if lock_timeout is None else lock_timeout
+        _lock(lock, lock_path, dest, wait, log)  # released when the file is closed
         # Another process may have finished this download while we waited for the lock.
         if checksum.verify(dest) is None:
             return dest
         if dest.is_dir():
             raise DownloadError(f"cannot download {url}: {dest} is a folder")
         dest.unlink(missing_ok=True)  # exists but does not verify: never leave it in use
-        _download(url, part, checksum, timeout, on_progress)
+        limit = checksum.size if checksum.size is not None else max_bytes
+        _download(url, part, checksum, timeout, on_progress, time.monotonic() + deadline, deadline, limit)
         reason = checksum.verify(part)
         if reason is not None:
             part.unlink(missing_ok=True)  # resuming a corrupt file would never verify
@@ -100,8 +125,43 @@ def fetch(
     return dest
 
 
-def _download(url: str, part: Path, checksum: Checksum, timeout: float, on_progress: Progress | None) -> None:
-    """Bring `part` to the server's full file, resuming from what is already there."""
+def _lock(lock: IO[str], lock_path: Path, dest: Path, wait: float, log: Log) -> None:
+    """Take the download's lock; if another process holds it, say so once and wait at most `wait` s."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    log(f"{dest.name}: waiting (at most {wait:.0f} s) for another process downloading it ({lock_path} is locked)")
+    give_up = time.monotonic() + wait
+    while True:
+        time.sleep(_LOCK_POLL_S)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= give_up:
+                raise DownloadError(
+                    f"{dest}: gave up after {wait:.0f} s waiting for another process downloading it "
+                    f"({lock_path} is still locked); try again when it has finished"
+                ) from None
+
+
+def _download(
+    url: str,
+    part: Path,
+    checksum: Checksum,
+    timeout: float,
+    on_progress: Progress | None,
+    give_up: float,
+    deadline: float,
+    limit: int,
+) -> None:
+    """Bring `part` to the server's full file, resuming from what is already there.
+
+    give_up: the time.monotonic() past which the download stops (`deadline` s after it began);
+    limit: the most bytes `part` may hold.
+    """
     offset = part.stat().st_size if part.is_file() else 0
     if checksum.size is not None and offset >= checksum.size:
         if offset == checksum.size and checksum.verify(part) is None:
@@ -139,7 +199,12 @@ def _download(url: str, part: Path, checksum: Checksum, timeout: float, on_progr
                 mode = "ab"
             else:
                 offset, total, mode = 0, body, "wb"  # 200: the server ignored Range
-            _copy(url, response, part, mode, offset, total, checksum, on_progress)
+            if total is not None and total > limit:
+                raise DownloadError(
+                    f"cannot download {url}: the server announces {total:,} bytes, more than the "
+                    f"{limit:,} expected; refused"
+                )
+            _copy(url, response, part, mode, offset, total, checksum, on_progress, give_up, deadline, limit)
             return
 
 
@@ -152,20 +217,33 @@ def _copy(
     total: int | None,
     checksum: Checksum,
     on_progress: Progress | None,
+    give_up: float,
+    deadline: float,
+    limit: int,
 ) -> None:
-    """Append the response body to `part`; raise if the connection ends before `total` bytes."""
+    """Append the response body to `part`; raise if the connection ends before `total` bytes.
+
+    Stops (and deletes `part`) past `limit` bytes; stops (keeping `part`, to resume) at the deadline.
+    """
     done = offset
     shown_total = total if total is not None else checksum.size
     interrupted: str | None = None
+    too_long = too_big = False
     try:
         with open(part, mode) as out:
             while True:
+                if time.monotonic() > give_up:
+                    too_long = True
+                    break
                 try:
-                    block = response.read(CHUNK)
+                    block = response.read1(CHUNK)  # whatever has arrived: a trickle cannot hold one read
                 except (OSError, http.client.HTTPException) as e:
-                    interrupted = _reason(e)  # reset, timeout, or a broken chunked body
+                    interrupted = _reason(e)  # reset, timeout (a stall), or a broken chunked body
                     break
                 if not block:
+                    break
+                if done + len(block) > limit:
+                    too_big = True
                     break
                 out.write(block)
                 done += len(block)
@@ -175,6 +253,14 @@ def _copy(
             os.fsync(out.fileno())  # the rename must not land before the bytes do
     except OSError as e:
         raise DownloadError(f"cannot download {url}: writing {part} failed: {_reason(e)}") from None
+    if too_big:
+        part.unlink(missing_ok=True)  # not the file we expected: nothing of it is worth resuming
+        raise DownloadError(f"download of {url}: the server sent more than the {limit:,} bytes expected; stopped")
+    if too_long:
+        raise DownloadError(
+            f"download of {url} took longer than its {deadline:.0f} s deadline ({done:,} bytes so far); "
+            "run again to resume"
+        )
     # http.client returns b"" rather than raising when a connection closes early, so a
     # short body is only visible by counting against Content-Length.
     if interrupted is None and total is not None and done < total:

@@ -70,12 +70,12 @@ NAMED: dict[str, NamedDataset] = {
         "mnist",
         "all 10 digits (MNIST: 60,000 train, 10,000 test)",
         tuple(
-            RemoteFile(_MNIST_BASE + name, Checksum(md5=md5))
-            for name, md5 in [
-                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+            RemoteFile(_MNIST_BASE + name, Checksum(size=size, md5=md5))  # the size bounds the download
+            for name, size, md5 in [
+                ("train-images-idx3-ubyte.gz", 9912422, "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                ("train-labels-idx1-ubyte.gz", 28881, "d53e105ee54ea40749a09fcbcd1e9432"),
+                ("t10k-images-idx3-ubyte.gz", 1648877, "9fb629c4189551a2d022fa330f9573f3"),
+                ("t10k-labels-idx1-ubyte.gz", 4542, "ec29112dd5afa0611ce80d1b7f02629c"),
             ]
         ),
         tuple(str(d) for d in range(10)),
@@ -100,7 +100,7 @@ def is_cached(spec: NamedDataset, settings: Settings) -> bool:
     return all((folder / f.filename).exists() and f.checksum.verify(folder / f.filename) is None for f in spec.files)
 
 
-def _download(spec: NamedDataset, settings: Settings) -> None:
+def _download(spec: NamedDataset, settings: Settings, log: Log) -> None:
     folder = _download_folder(spec, settings)
     folder.mkdir(parents=True, exist_ok=True)
     for file in spec.files:
@@ -111,6 +111,7 @@ def _download(spec: NamedDataset, settings: Settings) -> None:
                 file.checksum,
                 timeout=settings.timeout,
                 on_progress=on_progress,
+                log=log,
             )
 
 
@@ -177,7 +178,7 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
     reason = "offline mode (DIGITLAB_OFFLINE)"
     if not settings.offline:
         try:
-            _download(spec, settings)
+            _download(spec, settings, log)
             log(f"{name}: canonical download ({_url(spec.files[0], settings)})")
             return _decode_canonical(spec, settings, log)
         except DownloadError as e:
