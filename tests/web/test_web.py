@@ -150,26 +150,42 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(model_dir):
+    """The app on a real socket, run the way `digitlab serve` runs it (web.server: the guarded protocol)."""
     import uvicorn
 
+    from digitlab.web import server as web_server
     from digitlab.web.app import create_app
 
-    port = _free_port()
-    config = uvicorn.Config(create_app(model_dir), host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
+    sock = web_server.bind("127.0.0.1", 0)
+    uv = uvicorn.Server(web_server.config(create_app(model_dir)))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     uv.should_exit = True
     thread.join(10)
+    sock.close()
+
+
+def _complaints(page) -> list[str]:
+    """The page's script errors and console errors (a CSP violation, "Refused to ...", is one) as they
+    come; not the browser's notes of 4xx answers (the garbage upload's 415, no favicon)."""
+    found: list[str] = []
+    page.on("pageerror", lambda e: found.append(str(e)))
+    page.on(
+        "console",
+        lambda m: (
+            found.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
+        ),
+    )
+    return found
 
 
 def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     outside: list[str] = []
     with sync_playwright() as p:
@@ -177,8 +193,10 @@ def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
         try:
             page = browser.new_page()
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:")) else None)
+            complaints = _complaints(page)
             page.goto(server)
-            page.wait_for_function("document.getElementById('model-info').textContent.includes('linear')")
+            # locators, not wait_for_function: the page's CSP (rightly) forbids the eval that one uses
+            expect(page.locator("#model-info")).to_contain_text("linear")
             box = page.locator("#pad").bounding_box()
             # a horizontal stroke across the middle: the fixtures' 7
             page.mouse.move(box["x"] + 40, box["y"] + 135)
@@ -186,7 +204,7 @@ def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
             for step in range(1, 21):
                 page.mouse.move(box["x"] + 40 + step * 10, box["y"] + 135, steps=2)
             page.mouse.up()
-            page.wait_for_function("document.getElementById('prediction').textContent !== '?'", timeout=10_000)
+            expect(page.locator("#prediction")).not_to_have_text("?", timeout=10_000)
             assert page.locator("#prediction").text_content() == "7"
             assert page.locator("#bars .row").count() == 2
             assert page.locator("#seen").get_attribute("src").startswith("data:image/png;base64,")
@@ -203,6 +221,7 @@ def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
         finally:
             browser.close()
     assert outside == []  # no CDN, no network beyond the server itself
+    assert complaints == []  # nothing blocked by the page's Content-Security-Policy, no script error
     screenshot = np.asarray(Image.open(tmp_path / "drawn.png").convert("L"), dtype=float)
     assert screenshot.std() > 10
 
@@ -220,3 +239,202 @@ def test_serve_and_predict_answer_alike(client, model_dir, tmp_path, capsys):
     assert main(["predict", str(model_dir), str(image), "--json"]) == 0
     predicted = json.loads(capsys.readouterr().out)["predictions"][0]
     assert predicted["label"] == served["label"] and predicted["top_k"] == served["top_k"]
+
+
+# ---- The server holds up: security headers, HEAD, /docs offline, timeouts and limits ----
+
+
+def test_every_answer_carries_security_headers(client):
+    for path in ("/", "/app.js", "/docs", "/api/health", "/openapi.json"):
+        headers = client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+        csp = headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp, path
+    assert client.post("/api/predict", content=b"").headers["x-content-type-options"] == "nosniff"
+
+
+def test_head_is_answered_without_a_body(server):
+    import http.client
+    from urllib.parse import urlsplit
+
+    for path in ("/", "/app.js", "/docs"):
+        connection = http.client.HTTPConnection(urlsplit(server).hostname, urlsplit(server).port, timeout=10)
+        connection.request("HEAD", path)
+        answer = connection.getresponse()
+        assert answer.status == 200 and answer.read() == b"", path
+        assert int(answer.getheader("content-length")) > 0  # what a GET would send
+        connection.close()
+
+
+def test_docs_are_served_from_the_package_and_work_offline(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+            complaints = _complaints(page)
+            page.goto(f"{server}/docs")
+            expect(page.locator("#operations")).to_contain_text("POST /api/predict")
+            expect(page.locator("#operations")).to_contain_text("GET /api/health")
+            assert "413" in page.locator("#operations").text_content()
+        finally:
+            browser.close()
+    assert outside == [] and complaints == []
+
+
+def _address(server: str) -> tuple[str, int]:
+    host, port = server.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def _connect(server: str, sent: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(_address(server), timeout=10)
+    if sent:
+        sock.sendall(sent)
+    return sock
+
+
+def _post(server: str, body: bytes, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    import http.client
+
+    connection = http.client.HTTPConnection(*_address(server), timeout=timeout)
+    try:
+        connection.request("POST", "/api/predict", body=body, headers={"Content-Type": "image/png"})
+        answer = connection.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        connection.close()
+
+
+def _stalled_upload(server: str) -> socket.socket:
+    """Headers that promise 5,000 bytes of body, then 100 of them, then nothing."""
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"
+    return _connect(server, head + b"\x89PNG" + b"\0" * 96)
+
+
+@pytest.fixture
+def server_log():
+    """What the server logs (uvicorn's logger, which digitlab's server uses too), as records."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def _wait_for(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_stalled_connections_do_not_block_another_clients_prediction(server):
+    stalled = [_connect(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Le") for _ in range(10)]
+    stalled += [_stalled_upload(server) for _ in range(10)]
+    stalled += [_connect(server) for _ in range(10)]  # connected, nothing sent
+    try:
+        started = time.monotonic()
+        status, _, body = _post(server, _png(_drawn_bar(horizontal=True)))
+        assert status == 200 and json.loads(body)["label"] == "7"
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_a_large_photo_does_not_delay_a_small_drawing(server):
+    """A ~15 MP upload is decoded in its own lane, off the event loop: the page's drawing overtakes it."""
+    photo = Image.new("RGB", (3900, 3900), "white")
+    ImageDraw.Draw(photo).rectangle((500, 1700, 3400, 2200), fill="black")
+    large = _png(photo)
+    finished: dict[str, float] = {}
+
+    def send_large() -> None:
+        assert _post(server, large)[0] == 200
+        finished["large"] = time.monotonic()
+
+    thread = threading.Thread(target=send_large)
+    thread.start()
+    time.sleep(0.15)
+    status, _, _ = _post(server, _png(_drawn_bar(horizontal=False)))
+    finished["small"] = time.monotonic()
+    thread.join(60)
+    assert status == 200 and finished["small"] < finished["large"]
+
+
+def test_stalled_headers_are_dropped_with_one_log_line(server, server_log, monkeypatch):
+    from digitlab.web import server as web_server
+
+    monkeypatch.setattr(web_server, "HEADER_TIMEOUT_S", 0.3)
+    sock = _connect(server, b"GET / HTTP/1.1\r\nHost: x\r\n")  # never the blank line that ends the headers
+    try:
+        assert sock.recv(100) == b""  # closed by the server, well before the socket's own 10 s timeout
+    finally:
+        sock.close()
+    dropped = [r for r in server_log if "no complete request headers" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].exc_info is None
+
+
+def test_an_upload_that_stalls_is_answered_408(server, monkeypatch):
+    from digitlab.web import app as web_app
+
+    monkeypatch.setattr(web_app, "BODY_TIMEOUT_S", 0.3)
+    sock = _stalled_upload(server)
+    try:
+        answer = sock.recv(4096)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within" in answer
+
+
+def test_past_the_upload_limit_a_503_with_retry_after(server, server_log, monkeypatch):
+    from digitlab.web import app as web_app
+
+    monkeypatch.setattr(web_app, "MAX_IN_FLIGHT", 1)
+    drawing = _png(_drawn_bar(horizontal=True))
+    sock = _stalled_upload(server)  # holds the one slot
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    try:
+        assert _wait_for(lambda: answers.append(_post(server, drawing)) or answers[-1][0] == 503)
+        _, headers, body = answers[-1]
+        assert headers["retry-after"] == "1" and "busy" in json.loads(body)["error"]
+    finally:
+        sock.close()
+    # the dropped upload frees its slot, and says so in one line
+    assert _wait_for(lambda: _post(server, drawing)[0] == 200)
+    dropped = [r for r in server_log if "disconnected during its upload" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].exc_info is None
+
+
+def test_past_the_connection_cap_a_503_with_retry_after(server, server_log, monkeypatch):
+    from digitlab.web import server as web_server
+
+    monkeypatch.setattr(web_server, "MAX_CONNECTIONS", 2)
+    socks = [_connect(server) for _ in range(3)]
+    try:
+        answer = socks[-1].recv(4096)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in answer and b"busy" in answer
+    assert any("over 2 open connections" in r.getMessage() for r in server_log)
+
+
+def test_serve_says_serving_only_once_the_port_is_bound(model_dir, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", str(model_dir), "--port", str(taken.getsockname()[1])]) == 2
+    err = capsys.readouterr().err
+    assert "already in use" in err and "serving" not in err and err.count("\n") == 1

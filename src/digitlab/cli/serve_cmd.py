@@ -13,6 +13,10 @@ EXAMPLES = """\
   digitlab serve runs/cnn --port 8080
   curl -s --data-binary @my_digit.png http://127.0.0.1:8000/api/predict
   (the API's documentation: http://127.0.0.1:8000/docs)
+
+Limits (per server process): request headers within 10 s, an upload within 15 s, idle
+keep-alive connections closed after 5 s, at most 1,000 connections, 32 uploads in progress and
+4 large (over 1 MP) images; past a limit, 503 with Retry-After.
 """
 
 
@@ -36,24 +40,20 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    import uvicorn
-
     from ..web.app import MODEL_ENV, create_app
+    from ..web.server import bind, serve
 
     app = create_app(args.model_path)  # loads the model first: a bad MODEL is an error before listening
+    sock = bind(args.host, args.port)  # a busy port is a one-line error, before "serving" is said
     ctx.log(
         f"serving {args.model_path} on http://{args.host}:{args.port} with {args.workers} process(es) (Ctrl-C stops)"
     )
-    if args.workers == 1:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-        return 0
-    os.environ[MODEL_ENV] = str(args.model_path.resolve())  # read by each worker's app_from_env
-    uvicorn.run(
-        "digitlab.web.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-    )
+    try:
+        if args.workers == 1:
+            serve(app, sock)
+        else:
+            os.environ[MODEL_ENV] = str(args.model_path.resolve())  # read by each worker's app_from_env
+            serve("digitlab.web.app:app_from_env", sock, args.workers)
+    finally:
+        sock.close()
     return 0

@@ -5,17 +5,30 @@ POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, 
                       the 28x28 the model saw (PNG, base64),
                       and the distance of that 28x28 to each ideal digit (the chapter's baseline)
 GET  /api/health   -> status, model, classes
+GET  /docs         -> the API's documentation (a page of the package that reads /openapi.json)
 Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
 run.predictor.Predictor.
+
+Limits: an upload must arrive within BODY_TIMEOUT_S (408); at most MAX_IN_FLIGHT uploads are
+read or predicted at once per process, and at most MAX_LARGE_IN_FLIGHT large ones (over
+LARGE_PIXELS): past either, a 503 with Retry-After. Predictions run in two one-thread pools
+off the event loop, one for large images and one for the rest, so a 16 MP photo neither stalls
+the event loop nor delays the page's small drawings. Every answer carries security headers
+(a Content-Security-Policy that allows the page's own files only). Connection-level limits
+(header deadline, keep-alive, connection cap) are in server.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import io
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,6 +37,8 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..baseline import mnist_distance
 from ..errors import DigitlabError
@@ -33,20 +48,39 @@ from ..run.serialization import load_ideal_digits
 
 MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
+LARGE_PIXELS = 1_000_000  # images over this take the large lane (the page sends 112 x 112)
+MAX_IN_FLIGHT = 32  # uploads being read or predicted per process: bounds memory to 32 x MAX_BODY
+MAX_LARGE_IN_FLIGHT = 4  # of which large images, waiting or running
+BODY_TIMEOUT_S = 15.0  # the whole upload must arrive by then
+RETRY_AFTER_S = 1
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
 TOP_K = 3  # the likeliest classes an answer lists
-STATIC = ("index.html", "app.js", "style.css")
+STATIC = ("index.html", "app.js", "style.css", "docs.html", "docs.js")
 MEDIA = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
+# The page's own files only: no inline script or style, no other origin; images also from data:
+# URLs (the 28x28 the model saw). Sent with every answer (JSON included), with the other headers.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+log = logging.getLogger("uvicorn.error")  # uvicorn's logger: one line, its format and level
 
 
 class BadInput(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 def _png_base64(image: torch.Tensor) -> str:
@@ -60,28 +94,37 @@ class UploadReader:
 
     def __init__(self, predictor: Predictor, ideals: torch.Tensor | None) -> None:
         self.predictor, self.ideals = predictor, ideals
-        # One image at a time: under the GIL, threads preprocessing side by side were slower
-        # (bench/bench_serve.py), and torch's own threads already use the cores.
+        # The model one batch at a time (a few ms); decoding and preprocessing, the slow part
+        # for a large photo, run side by side in the two lanes.
         self.lock = threading.Lock()
 
-    def predict(self, data: bytes) -> dict[str, Any]:
+    def check(self, data: bytes) -> int:
+        """The image's pixel count from its header (cheap: nothing decoded); BadInput if not an accepted image."""
         if not data:
             raise BadInput(400, "empty body: send the image's bytes")
         try:
             with Image.open(io.BytesIO(data)) as probe:
-                kind = probe.format
+                kind, (width, height) = probe.format, probe.size
         except Image.DecompressionBombError as e:
             raise BadInput(413, f"the image is too large to decode ({e})") from None
         except Exception:
             raise BadInput(415, "not an image: send PNG, JPEG, WebP, BMP or GIF bytes") from None
         if kind not in FORMATS:
             raise BadInput(415, f"{kind} images are not accepted: send PNG, JPEG, WebP, BMP or GIF")
+        return int(width * height)
+
+    def predict(self, data: bytes) -> dict[str, Any]:
+        self.check(data)
+        return self.read(data)
+
+    def read(self, data: bytes) -> dict[str, Any]:
+        """Decode, preprocess and predict an upload that passed check()."""
+        try:
+            digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
+        except DigitlabError as e:
+            status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
+            raise BadInput(status, str(e)) from None
         with self.lock:
-            try:
-                digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
-            except DigitlabError as e:
-                status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
-                raise BadInput(status, str(e)) from None
             found = self.predictor.predict(digit[None], k=TOP_K)
         classes = self.predictor.classes
         result: dict[str, Any] = {
@@ -97,6 +140,38 @@ class UploadReader:
         return result
 
 
+class SecurityHeaders:
+    """ASGI middleware: SECURITY_HEADERS on every response (an app's own or an error)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _busy(what: str) -> BadInput:
+    return BadInput(503, f"the server is busy ({what}): retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _read_body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():  # also bounds bodies sent without a length
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
+    return bytes(body)
+
+
 def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     """The app for one model. threads: torch threads in this process (one image of 28x28 is
     too small to share between threads; scale with server processes instead, `--workers`)."""
@@ -105,15 +180,30 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     predictor = Predictor.load(model_dir)
     card = predictor.card
     reader = UploadReader(predictor, load_ideal_digits(model_dir, len(card.classes)))
+    # Two lanes of one thread each: small images never queue behind a large photo's decoding.
+    small_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-small")
+    large_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-large")
+    in_flight = {"all": 0, "large": 0}  # touched on the event loop only
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for lane in (small_lane, large_lane):
+            lane.shutdown(wait=False, cancel_futures=True)
+
     app = FastAPI(
         title="digitlab",
         description="Draw a digit; a model trained with digitlab reads it.",
         version=(card.versions or {}).get("digitlab", ""),
+        docs_url=None,  # FastAPI's Swagger UI and ReDoc load from a CDN: /docs is a page of the package
+        redoc_url=None,
+        lifespan=lifespan,
     )
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(BadInput)
     async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
@@ -124,20 +214,41 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
             "accuracy": card.metrics.accuracy if card.metrics else None,
         }
 
-    @app.post("/api/predict", responses={400: {}, 413: {}, 415: {}, 422: {}})
-    async def predict(request: Request) -> JSONResponse:
+    @app.post("/api/predict", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
+    async def predict(request: Request) -> Response:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
             raise BadInput(413, f"the image is too large: {int(declared):,} bytes (limit {MAX_BODY:,})")
-        body = bytearray()
-        async for chunk in request.stream():  # also bounds bodies sent without a length
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
-        # Run here, on the event loop: a prediction is ~5 ms of CPU and one process serves one
-        # image at a time anyway, so a hop to a thread pool would only add latency (bench_serve.py).
-        # Throughput comes from more processes (--workers).
-        return JSONResponse(reader.predict(bytes(body)))
+        if in_flight["all"] >= MAX_IN_FLIGHT:
+            raise _busy(f"{MAX_IN_FLIGHT} uploads in progress")
+        in_flight["all"] += 1
+        try:
+            try:
+                data = await asyncio.wait_for(_read_body(request), BODY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                raise BadInput(408, f"the upload did not arrive within {BODY_TIMEOUT_S:g} s") from None
+            except ClientDisconnect:
+                client = request.client
+                peer = f"{client.host}:{client.port}" if client else "a client"
+                log.warning("%s: dropped, disconnected during its upload", peer)
+                return Response(status_code=400)  # nobody reads it
+            large = reader.check(data) > LARGE_PIXELS
+            if not large:
+                lane = small_lane
+            elif in_flight["large"] >= MAX_LARGE_IN_FLIGHT:
+                raise _busy(f"{MAX_LARGE_IN_FLIGHT} large images in progress")
+            else:
+                lane = large_lane
+            in_flight["large"] += int(large)
+            try:
+                # Off the event loop: a 16 MP photo takes a second to decode and preprocess,
+                # and the loop must keep answering everyone else meanwhile.
+                result = await asyncio.get_running_loop().run_in_executor(lane, reader.read, data)
+            finally:
+                in_flight["large"] -= int(large)
+        finally:
+            in_flight["all"] -= 1
+        return JSONResponse(result)
 
     def static(name: str) -> Response:
         text = resources.files("digitlab.web").joinpath("static").joinpath(name).read_text(encoding="utf-8")
@@ -147,6 +258,12 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     def index() -> Response:
         return static("index.html")
 
+    app.add_api_route("/", index, methods=["HEAD"], include_in_schema=False)  # HEAD: headers, no body
+
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
+    def docs() -> Response:
+        return static("docs.html")
+
     def asset(name: str) -> Callable[[], Response]:
         # No parameters: FastAPI would read one (even `lambda name=name: ...`) from the query string
         def serve() -> Response:
@@ -155,7 +272,8 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
         return serve
 
     for name in STATIC[1:]:
-        app.add_api_route(f"/{name}", asset(name), methods=["GET"], include_in_schema=False)
+        if name != "docs.html":
+            app.add_api_route(f"/{name}", asset(name), methods=["GET", "HEAD"], include_in_schema=False)
     return app
 
 
