@@ -144,6 +144,7 @@ class Learner:
         self.add_cbs(extra)
         try:
             self.n_epoch, self.epoch = n_epoch, 0
+            self.first_epoch = 0  # a callback's before_fit may raise it: a resumed fit (ResumeCB)
             self.lr = self.lr if lr is None else lr
             self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
             self._with_events("fit", self._all_epochs, CancelFitException)
@@ -154,7 +155,7 @@ class Learner:
 
     def _all_epochs(self) -> None:
         # The loops set the learner's state (epoch, iter, batch), which callbacks read: miniai's idiom.
-        for self.epoch in range(self.n_epoch):  # noqa: B020
+        for self.epoch in range(self.first_epoch, self.n_epoch):  # noqa: B020
             self.one_epoch(training=True)
             with torch.no_grad():
                 self.one_epoch(training=False)

@@ -34,6 +34,7 @@ from .distributed import DistEnv, DistributedCB
 from .learner import Learner
 from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss
 from .optim import SGD
+from .resume import TRAIN_STATE, ResumeCB, TrainState
 from .tta import TTACB
 
 
@@ -188,14 +189,20 @@ def build_learner(
     progress: bool = True,
     checkpoint_dir: Path | None = None,
     dist_env: DistEnv | None = None,
+    resume_from: Path | None = None,
 ) -> LearnerSetup:
     """The Learner `train` fits (also what `lr_find` probes), with the resolved config, binary and normalization.
 
     With `dist_env` of several processes, this rank trains on its shard of every epoch, inside
     DistributedDataParallel, and only rank 0 shows progress.
-    checkpoint_dir: save the model there after every epoch (rank 0 only), loadable by `evaluate`.
+    checkpoint_dir: save the model there after every epoch (rank 0 only), loadable by `evaluate`,
+    with the fit's whole state beside it (`digitlab.train.resume.TRAIN_STATE`).
+    resume_from: a saved fit state (a checkpoint's TRAIN_STATE) to continue from, in one process.
     """
     dist_env = dist_env or DistEnv()
+    state = TrainState(resume_from) if resume_from is not None else None  # a bad file fails before any work
+    if state is not None and dist_env.enabled:
+        raise DigitlabError("resuming a run is done in one process (not under torchrun)")
     if config.precision not in PRECISIONS:
         raise DigitlabError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if not config.is_resolved:
@@ -244,9 +251,12 @@ def build_learner(
         card = ModelCard(Architecture.of(model), classes, binary, norm, config=asdict(config), checkpoint=True)
         cbs.append(
             CheckpointCB(
-                lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir, replace(card, epoch=epoch))
+                lambda model, epoch: save_model(copy.deepcopy(model).cpu(), checkpoint_dir, replace(card, epoch=epoch)),
+                state_path=checkpoint_dir / TRAIN_STATE,
             )
         )
+    if state is not None:
+        cbs.append(ResumeCB(state))
     opt_func = partial(SGD, mom=_setting(config, "mom", config.mom), wd=_setting(config, "wd", config.wd))
     learn = Learner(
         dls,
@@ -268,9 +278,16 @@ def train(
     progress: bool = True,
     checkpoint_dir: Path | None = None,
     dist_env: DistEnv | None = None,
+    resume_from: Path | None = None,
 ) -> TrainResult:
-    """Fit `config.model` on train_digits, validating each epoch on valid_digits."""
-    learn, config, binary, norm = build_learner(config, train_digits, valid_digits, progress, checkpoint_dir, dist_env)
+    """Fit `config.model` on train_digits, validating each epoch on valid_digits.
+
+    resume_from: a checkpoint's saved fit state; the fit goes on from the epoch after it and ends
+    with the weights an uninterrupted fit would have.
+    """
+    learn, config, binary, norm = build_learner(
+        config, train_digits, valid_digits, progress, checkpoint_dir, dist_env, resume_from
+    )
     started = time.perf_counter()
     learn.fit(_setting(config, "epochs", config.epochs))
     fit_seconds = time.perf_counter() - started

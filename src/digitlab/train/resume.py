@@ -1,0 +1,153 @@
+"""A fit's whole state after an epoch, saved and restored: what `digitlab train --resume` continues from.
+
+`save_train_state(learn, path)` writes one safetensors file (no pickle) holding everything the
+rest of the fit depends on:
+  model/NAME            the weights (and buffers)
+  opt/INDEX/KEY         the optimizer's per-parameter state (SGD's momentum buffers)
+  rng/torch             torch's global RNG
+  rng/train_loader      the training DataLoader's shuffle generator
+  rng/augment           RandomAffineCB's generator (when augmenting)
+  recorder/lrs, recorder/losses   every batch's lr and loss so far
+and, as JSON in the header: the epochs done, the optimizer's param groups, the recorder's history,
+the one-cycle schedule's position and the divergence guard's first loss.
+`ResumeCB(path)` puts it all back at the start of a fit, which then goes on from the next epoch: a
+resumed run ends with the same weights, bit for bit, as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import DigitlabError
+from .augment import RandomAffineCB
+from .callbacks import DivergenceGuardCB, OneCycleCB, RecorderCB
+from .learner import Callback, Learner
+
+TRAIN_STATE = "train_state.safetensors"
+STATE_FORMAT = "digitlab-train-state"
+
+
+def _find(learn: Learner, kind: type[Callback]) -> Any:
+    return next((cb for cb in learn.cbs if isinstance(cb, kind)), None)
+
+
+def save_train_state(learn: Learner, path: Path) -> Path:
+    """Write the fit's state after the epoch that just ended to `path`, atomically (temp file, fsync, rename)."""
+    from safetensors.torch import save_file
+
+    from ..run.serialization import fsync_dir, fsync_file
+
+    tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in learn.model.state_dict().items()}
+    opt_state = learn.opt.state_dict()
+    opt_extra: dict[str, dict[str, Any]] = {}
+    for index, values in opt_state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"opt/{index}/{key}"] = value
+            else:
+                opt_extra.setdefault(str(index), {})[key] = value
+    tensors["rng/torch"] = torch.get_rng_state()
+    tensors["rng/train_loader"] = learn.dls.train._generator.get_state()
+    augment = _find(learn, RandomAffineCB)
+    if augment is not None:
+        tensors["rng/augment"] = augment.generator.get_state()
+    recorder: RecorderCB = learn.recorder
+    tensors["recorder/lrs"] = torch.tensor(recorder.lrs, dtype=torch.float64)
+    tensors["recorder/losses"] = (
+        torch.stack([loss.float().cpu() for loss in recorder.losses]) if recorder.losses else torch.zeros(0)
+    )
+    schedule, guard = _find(learn, OneCycleCB), _find(learn, DivergenceGuardCB)
+    header = {
+        "format": STATE_FORMAT,
+        "epoch": learn.epoch + 1,
+        "param_groups": opt_state["param_groups"],
+        "opt_extra": opt_extra,
+        "history": recorder.history,
+        "one_cycle_step": schedule.step if schedule is not None else None,
+        "first_loss": guard.first_loss if guard is not None else None,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata={"state": json.dumps(header)}
+    )
+    fsync_file(tmp)
+    tmp.replace(path)
+    fsync_dir(path.parent)
+    return path
+
+
+class TrainState:
+    """A saved fit state, read and checked (the header's JSON and the tensors)."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors import SafetensorError, safe_open
+
+        self.path = Path(path)
+        try:
+            with safe_open(str(self.path), "pt") as f:
+                self.tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118  # not a dict
+                header = json.loads((f.metadata() or {}).get("state", "null"))
+        except FileNotFoundError:
+            raise DigitlabError(f"{self.path}: no training state to resume from") from None
+        except (SafetensorError, OSError, ValueError) as e:
+            raise DigitlabError(f"{self.path}: corrupt training state ({e})") from None
+        if not isinstance(header, dict) or header.get("format") != STATE_FORMAT:
+            raise DigitlabError(f"{self.path}: not a digitlab training state")
+        epoch = header.get("epoch")
+        if not isinstance(epoch, int) or epoch < 0:
+            raise DigitlabError(f"{self.path}: corrupt training state (epoch {epoch!r})")
+        self.epoch: int = epoch
+        self.header = header
+
+    def restore(self, learn: Learner) -> None:
+        """Put the state into a learner whose fit has just begun (its optimizer made, callbacks set up)."""
+        tensors, header = self.tensors, self.header
+        try:
+            learn.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")}, strict=True)
+            state: dict[int, dict[str, Any]] = {}
+            for name, value in tensors.items():
+                if name.startswith("opt/"):
+                    _, index, key = name.split("/", 2)
+                    state.setdefault(int(index), {})[key] = value
+            for index, extra in header.get("opt_extra", {}).items():
+                state.setdefault(int(index), {}).update(extra)
+            learn.opt.load_state_dict({"state": state, "param_groups": header["param_groups"]})
+            torch.set_rng_state(tensors["rng/torch"])
+            learn.dls.train._generator.set_state(tensors["rng/train_loader"])
+            augment = _find(learn, RandomAffineCB)
+            if augment is not None:
+                augment.generator.set_state(tensors["rng/augment"])
+        except (KeyError, ValueError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DigitlabError(f"{self.path}: does not fit this run ({first})") from None
+        recorder: RecorderCB = learn.recorder
+        recorder.history = list(header.get("history") or [])
+        recorder.lrs = [float(v) for v in tensors.get("recorder/lrs", torch.zeros(0)).tolist()]
+        recorder.losses = list(tensors.get("recorder/losses", torch.zeros(0)).unbind())
+        schedule, guard = _find(learn, OneCycleCB), _find(learn, DivergenceGuardCB)
+        if schedule is not None and header.get("one_cycle_step") is not None:
+            schedule.step = int(header["one_cycle_step"])
+        if guard is not None:
+            guard.first_loss = header.get("first_loss")
+        learn.first_epoch = self.epoch
+
+
+class ResumeCB(Callback):
+    """At the start of a fit, restore a saved state (`TrainState`); the fit goes on from its next epoch."""
+
+    order = 100  # after every other before_fit (which reset what this puts back)
+    in_search = False
+
+    def __init__(self, state: TrainState) -> None:
+        self.state = state
+
+    def before_fit(self) -> None:
+        if self.state.epoch > self.learn.n_epoch:
+            raise DigitlabError(
+                f"{self.state.path}: saved after epoch {self.state.epoch}, past this run's {self.learn.n_epoch} epochs"
+            )
+        self.state.restore(self.learn)
