@@ -104,7 +104,7 @@ def test_progress_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_wrong_size_image_is_named(tmp_path: Path) -> None:
     _split(tmp_path / "d", {"3": 1, "7": 1})
     _png(tmp_path / "d" / "7" / "wide.png", np.zeros((28, 27), dtype=np.uint8))  # 27 wide, 28 high
-    _raises(tmp_path / "d", "wide.png", "27x28")
+    _raises(tmp_path / "d", "wide.png", "27x28", "resize((28, 28))", "digitlab predict")
 
 
 def test_non_image_file_is_named(tmp_path: Path) -> None:
@@ -135,11 +135,12 @@ def test_single_class_is_refused(tmp_path: Path) -> None:
     _raises(tmp_path / "d", str(tmp_path / "d"), "at least 2 classes")
 
 
-def test_classes_without_images_do_not_count(tmp_path: Path) -> None:
-    _split(tmp_path / "d" / "train", {"3": 2})
-    (tmp_path / "d" / "train" / "7").mkdir()
+def test_an_empty_class_folder_is_refused_not_a_phantom_class(tmp_path: Path) -> None:
+    _split(tmp_path / "d" / "train", {"3": 2, "7": 2})
+    (tmp_path / "d" / "train" / "8").mkdir()  # would be a class the model predicts but never saw
+    (tmp_path / "d" / "train" / "8" / ".DS_Store").write_bytes(b"junk")  # hidden files are not images
     _split(tmp_path / "d" / "valid", {"3": 1})
-    _raises(tmp_path / "d", "train", "at least 2 classes")
+    _raises(tmp_path / "d", str(tmp_path / "d" / "train" / "8"), "empty class folder")
 
 
 def test_valid_class_missing_from_train_is_refused(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ from ..digits import IMAGE_SIZE, DigitDataset, Digits, check_classes
 PROGRESS_EVERY = 500  # images between on_progress calls
 _SPLITS = {"train": ("train", "valid"), "training": ("training", "testing")}  # train folder -> (train, valid)
 _JUNK = {"thumbs.db", "__macosx"}  # OS droppings that are never data
+RESIZE_HINT = (
+    "resize the images first, e.g. with PIL: Image.open(path).convert('L').resize((28, 28)).save(path); "
+    "`digitlab predict` takes single images of any size"
+)
 
 
 def _meaningful(folder: Path) -> list[Path]:
@@ -58,6 +62,8 @@ def _label_folders(split: Path) -> dict[str, list[Path]]:
         if not entry.is_dir():
             raise DataError(f"{entry}: file outside a label folder (expected {split}/<label>/<image>)")
         files = _meaningful(entry)
+        if not files:  # would become a class the model is trained to predict without ever seeing it
+            raise DataError(f"{entry}: empty class folder (no images); add images or remove the folder")
         for f in files:
             if f.is_dir():
                 raise DataError(f"{f}: folder inside a label folder (expected image files only)")
@@ -75,7 +81,7 @@ def _decode(
         try:
             with Image.open(path) as im:
                 if im.size != (IMAGE_SIZE, IMAGE_SIZE):  # PIL size is (width, height)
-                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]} pixels, expected 28x28")
+                    raise DataError(f"{path}: image is {im.size[0]}x{im.size[1]} pixels, expected 28x28: {RESIZE_HINT}")
                 out[i] = np.asarray(im.convert("L"))  # convert() decodes: truncation shows here
         except UnidentifiedImageError as e:
             raise DataError(f"{path}: not an image file Pillow can read") from e
