@@ -5,34 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from ..errors import DigitlabError
-from . import (
-    baseline_cmd,
-    data_cmd,
-    demo_cmd,
-    evaluate_cmd,
-    explain_cmd,
-    predict_cmd,
-    report_cmd,
-    serve_cmd,
-    show_cmd,
-    train_cmd,
+# The sub-commands, in the order of `digitlab --help`. Imported inside main() (matplotlib, rich and
+# the rest take about a second), so that a Ctrl-C meanwhile is "interrupted", not a traceback.
+COMMAND_MODULES = (
+    "data_cmd",
+    "baseline_cmd",
+    "show_cmd",
+    "train_cmd",
+    "evaluate_cmd",
+    "demo_cmd",
+    "report_cmd",
+    "explain_cmd",
+    "predict_cmd",
+    "serve_cmd",
 )
-from .common import Context
 
-COMMANDS = (
-    data_cmd,
-    baseline_cmd,
-    show_cmd,
-    train_cmd,
-    evaluate_cmd,
-    demo_cmd,
-    report_cmd,
-    explain_cmd,
-    predict_cmd,
-    serve_cmd,
-)
+
+def commands() -> tuple[ModuleType, ...]:
+    import importlib
+
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in COMMAND_MODULES)
+
 
 DESCRIPTION = """\
 digitlab: train and understand handwritten-digit classifiers from first principles
@@ -58,13 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"digitlab {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.add_parser(commands)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in commands():
+        module.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command: its exit code; any DigitlabError is one line and 2, a Ctrl-C (also while
+    the command modules load) is one line and 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("digitlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from ..errors import DigitlabError
+    from .common import Context
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -77,9 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"digitlab: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("digitlab: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

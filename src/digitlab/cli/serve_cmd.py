@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ..errors import DigitlabError
 from .common import Commands, Context, add_command
 
 EXAMPLES = """\
@@ -35,7 +36,7 @@ def add_parser(commands: Commands) -> None:
         "--workers",
         type=int,
         default=1,
-        help="server processes (default 1); each holds the model and serves one image at a time",
+        help="server processes (default 1); each holds the model, with the limits below",
     )
 
 
@@ -43,11 +44,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..web.app import MODEL_ENV, create_app
     from ..web.server import bind, serve
 
+    if args.workers < 1:
+        raise DigitlabError(f"--workers {args.workers}: give at least 1 server process")
     app = create_app(args.model_path)  # loads the model first: a bad MODEL is an error before listening
     sock = bind(args.host, args.port)  # a busy port is a one-line error, before "serving" is said
-    ctx.log(
-        f"serving {args.model_path} on http://{args.host}:{args.port} with {args.workers} process(es) (Ctrl-C stops)"
-    )
+    port = sock.getsockname()[1]  # the one chosen when --port is 0
+    ctx.log(f"serving {args.model_path} on http://{args.host}:{port} with {args.workers} process(es) (Ctrl-C stops)")
     try:
         if args.workers == 1:
             serve(app, sock)
