@@ -56,7 +56,10 @@ def test_folder_fingerprint_changes_with_any_edit(tmp_path):
     second = cache.folder_fingerprint(tmp_path)
     assert second != first
     (tmp_path / "a" / "1.png").rename(tmp_path / "a" / "2.png")
-    assert cache.folder_fingerprint(tmp_path) != second
+    third = cache.folder_fingerprint(tmp_path)
+    assert third != second
+    (tmp_path / "b").mkdir()  # an empty class folder is refused by the loader: it must not hit the cache
+    assert cache.folder_fingerprint(tmp_path) != third
 
 
 def test_cached_builds_once_then_serves_the_entry(tmp_path):
