@@ -398,10 +398,12 @@ def test_an_upload_that_stalls_is_answered_408(server, monkeypatch):
     assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within" in answer
 
 
-def test_past_the_upload_limit_a_503_with_retry_after(server, server_log, monkeypatch):
+@pytest.mark.parametrize("limit, value", [("MAX_IN_FLIGHT", 1), ("MAX_BYTES_IN_FLIGHT", 5_100)])
+def test_past_an_upload_limit_a_503_with_retry_after(server, server_log, monkeypatch, limit, value):
+    """One stalled upload (5,000 bytes declared) fills the limit: the next upload is told to retry."""
     from digitlab.web import app as web_app
 
-    monkeypatch.setattr(web_app, "MAX_IN_FLIGHT", 1)
+    monkeypatch.setattr(web_app, limit, value)
     drawing = _png(_drawn_bar(horizontal=True))
     sock = _stalled_upload(server)  # holds the one slot
     answers: list[tuple[int, dict[str, str], bytes]] = []

@@ -10,13 +10,13 @@ Every bad input is a 4xx JSON {"error": message}; the page and its scripts are s
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
 run.predictor.Predictor.
 
-Limits: an upload must arrive within BODY_TIMEOUT_S (408); at most MAX_IN_FLIGHT uploads are
-read or predicted at once per process, and at most MAX_LARGE_IN_FLIGHT large ones (over
-LARGE_PIXELS): past either, a 503 with Retry-After. Predictions run in two one-thread pools
-off the event loop, one for large images and one for the rest, so a 16 MP photo neither stalls
-the event loop nor delays the page's small drawings. Every answer carries security headers
-(a Content-Security-Policy that allows the page's own files only). Connection-level limits
-(header deadline, keep-alive, connection cap) are in server.py.
+Limits: an upload must arrive within BODY_TIMEOUT_S (408); at most MAX_IN_FLIGHT uploads,
+MAX_BYTES_IN_FLIGHT bytes of them, are read or predicted at once per process, and at most
+MAX_LARGE_IN_FLIGHT large images (over LARGE_PIXELS): past any, a 503 with Retry-After.
+Predictions run in two one-thread pools off the event loop, one for large images and one for
+the rest, so a 16 MP photo neither stalls the event loop nor delays the page's small drawings.
+Every answer carries security headers (a Content-Security-Policy that allows the page's own
+files only). Connection-level limits (header deadline, keep-alive, connection cap): server.py.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from ..run.serialization import load_ideal_digits
 MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 LARGE_PIXELS = 1_000_000  # images over this take the large lane (the page sends 112 x 112)
-MAX_IN_FLIGHT = 32  # uploads being read or predicted per process: bounds memory to 32 x MAX_BODY
+MAX_IN_FLIGHT = 256  # uploads being read or predicted per process (a drawing takes ~5 ms)
+MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024  # their bodies' declared sizes (MAX_BODY if undeclared) together
 MAX_LARGE_IN_FLIGHT = 4  # of which large images, waiting or running
 BODY_TIMEOUT_S = 15.0  # the whole upload must arrive by then
 RETRY_AFTER_S = 1
@@ -183,7 +184,7 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     # Two lanes of one thread each: small images never queue behind a large photo's decoding.
     small_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-small")
     large_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-large")
-    in_flight = {"all": 0, "large": 0}  # touched on the event loop only
+    in_flight = {"all": 0, "bytes": 0, "large": 0}  # touched on the event loop only
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -221,7 +222,11 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
             raise BadInput(413, f"the image is too large: {int(declared):,} bytes (limit {MAX_BODY:,})")
         if in_flight["all"] >= MAX_IN_FLIGHT:
             raise _busy(f"{MAX_IN_FLIGHT} uploads in progress")
+        size = int(declared) if declared is not None and declared.isdigit() else MAX_BODY
+        if in_flight["bytes"] + size > MAX_BYTES_IN_FLIGHT:
+            raise _busy(f"{MAX_BYTES_IN_FLIGHT // 2**20} MB of uploads in progress")
         in_flight["all"] += 1
+        in_flight["bytes"] += size
         try:
             try:
                 data = await asyncio.wait_for(_read_body(request), BODY_TIMEOUT_S)
@@ -248,6 +253,7 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
                 in_flight["large"] -= int(large)
         finally:
             in_flight["all"] -= 1
+            in_flight["bytes"] -= size
         return JSONResponse(result)
 
     def static(name: str) -> Response:
