@@ -129,3 +129,65 @@ def test_device_auto_says_which_device_it_picked(capsys, tmp_path, sample, monke
     assert code == 0, captured.err
     assert "--device auto: training on cpu" in captured.err.splitlines()
     assert json.loads(captured.out)["device"] == "cpu"
+
+
+def interrupt_after(monkeypatch, epoch: int, error: BaseException) -> None:
+    """Raise `error` right after the checkpoint of `epoch` is saved (a Ctrl-C or a diverged loss there)."""
+    from digitlab.train.callbacks import CheckpointCB
+
+    save = CheckpointCB.after_epoch
+
+    def after_epoch(self: CheckpointCB) -> None:
+        save(self)
+        if not self.learn.training and self.learn.epoch + 1 == epoch:
+            raise error
+
+    monkeypatch.setattr(CheckpointCB, "after_epoch", after_epoch)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(capsys, tmp_path, sample, train_cli, monkeypatch):
+    """The CNN recipe (momentum, one-cycle, augmentation): 3 epochs straight, or 2, Ctrl-C, --resume."""
+    import torch
+
+    args = ["--model", "cnn", "--epochs", "3", "--checkpoints", "--quiet"]
+    train_cli(sample, tmp_path / "straight", *args[:-1])
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 2, KeyboardInterrupt())
+        assert main(["train", "--data", str(sample), "--out", str(out), *args]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"interrupted; the last checkpoint (epoch 2) is in {tmp_path / '.run.partial' / 'checkpoint'}" in err
+    assert f"continue with: digitlab train --resume {out}" in err
+    assert not out.exists() and (tmp_path / ".run.partial" / "checkpoint" / "model.json").exists()
+
+    err = fails(capsys, "train", "--data", str(sample), "--out", str(out), *args)
+    assert f"--resume {out}" in err and "--overwrite" in err  # a new run would lose the checkpoint
+
+    assert main(["train", "--resume", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert f"resuming {out} after epoch 2 of 3" in captured.err
+    result = json.loads(captured.out)
+    assert [row["epoch"] for row in result["history"]] == [1, 2, 3] and result["model_path"] == str(
+        out / "model.safetensors"
+    )
+    a, b = load_model(tmp_path / "straight").model.state_dict(), load_model(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((out / "checkpoint" / "model.json").read_text())["epoch"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "sample", "straight"]
+    assert "no interrupted run to resume" in fails(capsys, "train", "--resume", str(out))
+
+
+def test_a_diverged_loss_after_a_checkpoint_names_it(capsys, tmp_path, sample, monkeypatch):
+    from digitlab.train.callbacks import TrainingDiverged
+
+    out = tmp_path / "run"
+    interrupt_after(monkeypatch, 1, TrainingDiverged("training diverged at epoch 2"))
+    err = fails(capsys, "train", "--data", str(sample), "--epochs", "3", "--checkpoints", "--out", str(out), "--quiet")
+    assert "training diverged at epoch 2; the last checkpoint (epoch 1) is in" in err
+    assert f"digitlab train --resume {out}" in err
+
+
+def test_resume_without_a_checkpoint_is_one_line(capsys, tmp_path):
+    err = fails(capsys, "train", "--resume", str(tmp_path / "nothing"))
+    assert "no interrupted run to resume" in err and "--checkpoints" in err

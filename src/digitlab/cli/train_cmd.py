@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,14 @@ from ..models import MODELS
 from ..pages.report import write_report
 from ..progress import quiet_log
 from ..run.run_folder import RunFolder
+from ..run.serialization import read_card
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..train.accelerate import PRECISIONS
+from ..train.callbacks import TrainingDiverged
 from ..train.distributed import DistEnv
 from ..train.lr_finder import lr_find
 from ..train.recipe import MODEL_DEFAULTS, TrainConfig, build_learner, resolve_device
+from ..train.resume import TRAIN_STATE
 from .common import Commands, Context, add_command, print_json
 from .evaluate_cmd import print_accuracy_table
 
@@ -95,6 +100,13 @@ def add_parser(commands: Commands) -> None:
         "--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)"
     )
     parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN",
+        help="continue the interrupted run RUN (trained with --checkpoints) from its last checkpoint, "
+        "with the run's own data and settings; it ends as the uninterrupted run would have",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the run already in --out, once the new run is complete (without it, such an --out is refused)",
@@ -115,6 +127,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     check_args(args)
+    if args.resume is not None:
+        return _resume(args, ctx)
     config = TrainConfig(
         model=args.model,
         epochs=args.epochs,
@@ -130,7 +144,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
     if args.lr_find:
-        dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
+        dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, log)
         return _lr_find(args, config.resolved(len(dataset.train)), dataset.train, valid)
     if args.device == "auto":
         picked = resolve_device("auto")
@@ -139,10 +153,75 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     out = args.out or default_out_dir(args.data, config.model)
     # rank 0 writes the run; the other ranks of a torchrun job only train
     folder = RunFolder(out, overwrite=args.overwrite) if dist_env.is_main else None
-    with folder or contextlib.nullcontext():
-        dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
-        config = config.resolved(len(dataset.train))  # once: what is said below is what runs
-        return _train(args, ctx, config, dataset, valid, facts, folder, dist_env)
+
+    def body() -> int:
+        with folder or contextlib.nullcontext():
+            dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
+            resolved = config.resolved(len(dataset.train))  # once: what is said below is what runs
+            if folder is not None and args.checkpoints:
+                _write_resume_info(folder, args, resolved, len(dataset.train))
+            return _train(args, ctx, resolved, dataset, valid, facts, folder, dist_env)
+
+    return _telling_how_to_resume(folder, body)
+
+
+RESUME_INFO = "resume.json"  # in RUN/checkpoint: what `--resume RUN` needs besides the fit's state
+
+
+def _write_resume_info(folder: RunFolder, args: argparse.Namespace, config: TrainConfig, n_train: int) -> None:
+    folder.checkpoint.mkdir(parents=True, exist_ok=True)
+    info = {"data": args.data, "valid": args.valid, "config": asdict(config), "n_train": n_train}
+    (folder.checkpoint / RESUME_INFO).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _resume(args: argparse.Namespace, ctx: Context) -> int:
+    """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
+    dist_env = DistEnv.from_env()
+    if dist_env.enabled:
+        raise DigitlabError("--resume runs in one process (not under torchrun)")
+    folder = RunFolder(args.resume, resume=True)
+    return _telling_how_to_resume(folder, lambda: _resume_in(folder, args, ctx, dist_env))
+
+
+def _resume_in(folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_env: DistEnv) -> int:
+    with folder:
+        path = folder.checkpoint / RESUME_INFO
+        try:
+            info = json.loads(path.read_text())
+            config = TrainConfig(**info["config"])
+            data, valid_spec, n_train = str(info["data"]), info["valid"], int(info["n_train"])
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise DigitlabError(f"{path}: cannot resume this run ({type(e).__name__}: {e})") from None
+        epoch = read_card(folder.checkpoint).epoch
+        ctx.log(f"resuming {folder.final} after epoch {epoch} of {config.epochs} (checkpoint {folder.checkpoint})")
+        dataset, valid, facts = train_and_valid(data, valid_spec, ctx.settings, ctx.log)
+        if not config.is_resolved:
+            raise DigitlabError(f"{path}: cannot resume this run (its settings are incomplete)")
+        if len(dataset.train) != n_train:
+            raise DigitlabError(
+                f"{folder.final}: the data {data!r} has {len(dataset.train):,} training images now, "
+                f"the run trained on {n_train:,}: it cannot be resumed"
+            )
+        args.data, args.valid, args.model, args.checkpoints = data, valid_spec, config.model, True
+        return _train(args, ctx, config, dataset, valid, facts, folder, dist_env, resume=True)
+
+
+def _telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:
+    """Run `body`; a Ctrl-C or a diverged loss after a checkpoint says where it is and how to continue."""
+    try:
+        return body()
+    except (KeyboardInterrupt, TrainingDiverged) as e:
+        if folder is None or not folder.has_checkpoint():
+            raise
+        epoch = read_card(folder.checkpoint).epoch
+        where = (
+            f"the last checkpoint (epoch {epoch}) is in {folder.checkpoint}; "
+            f"continue with: digitlab train --resume {folder.final}"
+        )
+        if isinstance(e, KeyboardInterrupt):
+            print(f"digitlab: interrupted; {where}", file=sys.stderr, flush=True)
+            return 130
+        raise DigitlabError(f"{e}; {where}") from None
 
 
 def _train(
@@ -154,6 +233,7 @@ def _train(
     facts: dict[str, Any],
     folder: RunFolder | None,
     dist_env: DistEnv,
+    resume: bool = False,
 ) -> int:
     log = ctx.log if dist_env.is_main else quiet_log
     train_digits = dataset.train
@@ -173,6 +253,7 @@ def _train(
         progress=not args.quiet,
         checkpoints=args.checkpoints,
         dist_env=dist_env,
+        resume_from=folder.checkpoint / TRAIN_STATE if resume and folder is not None else None,
     )
     if dist_env.enabled:
         print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)

@@ -94,6 +94,7 @@ def train_run(
     progress: bool = True,
     checkpoints: bool = False,
     dist_env: DistEnv | None = None,
+    resume_from: Path | None = None,
 ) -> RunResult:
     """Train, evaluate and save one run to `out` (rank 0 only); everything `digitlab train` does but talk.
 
@@ -103,12 +104,13 @@ def train_run(
     checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
     loadable by `digitlab evaluate` while training goes on or after it was interrupted.
     dist_env: this process's place in a torchrun job; only rank 0 saves and evaluates.
+    resume_from: a checkpoint's fit state (OUT/checkpoint/train_state.safetensors) to continue from.
     """
     dist_env = dist_env or DistEnv()
     try:
         distributed.init(dist_env, resolve_device(config.device))
         source = source or DataSource()
-        return _train_run(config, train_digits, valid_digits, out, source, progress, checkpoints, dist_env)
+        return _train_run(config, train_digits, valid_digits, out, source, progress, checkpoints, dist_env, resume_from)
     finally:
         distributed.shutdown()
 
@@ -122,6 +124,7 @@ def _train_run(
     progress: bool,
     checkpoints: bool,
     dist_env: DistEnv,
+    resume_from: Path | None = None,
 ) -> RunResult:
     trained = train(
         config,
@@ -130,6 +133,7 @@ def _train_run(
         progress=progress,
         checkpoint_dir=out / "checkpoint" if checkpoints else None,
         dist_env=dist_env,
+        resume_from=resume_from,
     )
     model, config = trained.learner.model, trained.config
     result = RunResult(
