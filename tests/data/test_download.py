@@ -332,3 +332,13 @@ def test_a_waiter_on_another_process_lock_says_so_and_gives_up(server, tmp_path)
         holder.kill()
         holder.wait(10)
     assert fetch(f"{base}/a.bin", dest, full(data), lock_timeout=1.0).read_bytes() == data  # the lock died with it
+
+
+def test_a_trickle_under_the_stall_rate_is_a_stall_and_can_resume(bad_server, tmp_path):
+    t0 = time.monotonic()  # 5 KB/s: a byte always arrives within the timeout, but under 16 KiB per timeout
+    with pytest.raises(
+        DownloadError, match=r"interrupted \(stalled: [\d,]+ bytes in the last [\d.]+ s\); run again"
+    ) as e:
+        fetch(f"{bad_server}/trickle", tmp_path / "a.bin", Checksum(size=10**6), timeout=0.5)
+    assert time.monotonic() - t0 < 3 and "\n" not in str(e.value)
+    assert (tmp_path / "a.bin.part").stat().st_size < 16 * 1024

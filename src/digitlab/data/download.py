@@ -6,7 +6,7 @@ anything found at `dest` was verified when it arrived. An interrupted download k
 `.part`, and the next `fetch` asks the server for the rest (HTTP Range).
 
 Every download is bounded: it stops at the expected size when the size is known (else at
-`max_bytes`), gives up when no byte arrives for `timeout` seconds (a stall) and when the whole
+`max_bytes`), gives up when under 16 KiB arrive in `timeout` seconds (a stall) and when the whole
 download takes longer than `deadline` seconds (a trickle), and a process waiting for another
 one's download says so in one line and gives up after `lock_timeout` seconds.
 """
@@ -31,7 +31,8 @@ from ..progress import Log, stderr_log
 
 CHUNK = 64 * 1024
 MAX_DOWNLOAD_BYTES = 1024**3  # when the expected size is not known: 1 GiB (digitlab's largest file is 10 MB)
-DEADLINE_S = 600.0  # a whole download, resumes included: 10 MB at 17 KB/s
+DEADLINE_S = 600.0  # a whole download: 10 MB at 17 KB/s
+STALL_MIN_BYTES = 16 * 1024  # fewer bytes than this in `timeout` seconds is a stall (a trickle), not progress
 _LOCK_POLL_S = 0.1
 FASTAI_PREFIX = 2**20  # fastai checks the md5 of a dataset's first MiB only
 _USER_AGENT = "digitlab-download/1"  # some hosts refuse urllib's default agent
@@ -89,7 +90,8 @@ def fetch(
 ) -> Path:
     """Download url to dest atomically and verified; return dest.
 
-    timeout: seconds without a byte (connecting, or between reads) before giving up: a stall.
+    timeout: seconds without a byte (connecting, or between reads), or with fewer than STALL_MIN_BYTES,
+    before giving up: a stall (the `.part` is kept, to resume).
     deadline: seconds for the whole download before giving up: a trickle (checked between reads).
     max_bytes: the most bytes taken when `checksum.size` is unknown (when known, that size is the bound).
     lock_timeout: seconds to wait for another process downloading the same file (default: its deadline
@@ -204,7 +206,8 @@ def _download(
                     f"cannot download {url}: the server announces {total:,} bytes, more than the "
                     f"{limit:,} expected; refused"
                 )
-            _copy(url, response, part, mode, offset, total, checksum, on_progress, give_up, deadline, limit)
+            bounds = _Bounds(give_up, deadline, limit, timeout)
+            _copy(url, response, part, mode, offset, total, checksum, on_progress, bounds)
             return
 
 
@@ -217,24 +220,31 @@ def _copy(
     total: int | None,
     checksum: Checksum,
     on_progress: Progress | None,
-    give_up: float,
-    deadline: float,
-    limit: int,
+    bounds: _Bounds,
 ) -> None:
     """Append the response body to `part`; raise if the connection ends before `total` bytes.
 
-    Stops (and deletes `part`) past `limit` bytes; stops (keeping `part`, to resume) at the deadline.
+    Stops (and deletes `part`) past `bounds.limit` bytes; stops (keeping `part`, to resume) at the
+    deadline, or when fewer than STALL_MIN_BYTES arrive in `bounds.stall` seconds.
     """
     done = offset
     shown_total = total if total is not None else checksum.size
     interrupted: str | None = None
     too_long = too_big = False
+    limit = bounds.limit
+    window_start, window_bytes = time.monotonic(), 0
     try:
         with open(part, mode) as out:
             while True:
-                if time.monotonic() > give_up:
+                now = time.monotonic()
+                if now > bounds.give_up:
                     too_long = True
                     break
+                if now - window_start >= bounds.stall:
+                    if window_bytes < STALL_MIN_BYTES:
+                        interrupted = f"stalled: {window_bytes:,} bytes in the last {now - window_start:.1f} s"
+                        break
+                    window_start, window_bytes = now, 0
                 try:
                     block = response.read1(CHUNK)  # whatever has arrived: a trickle cannot hold one read
                 except (OSError, http.client.HTTPException) as e:
@@ -247,6 +257,7 @@ def _copy(
                     break
                 out.write(block)
                 done += len(block)
+                window_bytes += len(block)
                 if on_progress is not None:
                     on_progress(done, shown_total)
             out.flush()
@@ -258,7 +269,7 @@ def _copy(
         raise DownloadError(f"download of {url}: the server sent more than the {limit:,} bytes expected; stopped")
     if too_long:
         raise DownloadError(
-            f"download of {url} took longer than its {deadline:.0f} s deadline ({done:,} bytes so far); "
+            f"download of {url} took longer than its {bounds.deadline:.0f} s deadline ({done:,} bytes so far); "
             "run again to resume"
         )
     # http.client returns b"" rather than raising when a connection closes early, so a
@@ -267,6 +278,14 @@ def _copy(
         interrupted = f"got {done} of {total} bytes"
     if interrupted is not None:
         raise DownloadError(f"download of {url} was interrupted ({interrupted}); run again to resume")
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    give_up: float  # time.monotonic() past which the download stops
+    deadline: float  # the seconds that give_up stands for, for messages
+    limit: int  # the most bytes `.part` may hold
+    stall: float  # a window of this many seconds must bring STALL_MIN_BYTES
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:
