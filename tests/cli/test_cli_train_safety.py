@@ -191,3 +191,28 @@ def test_a_diverged_loss_after_a_checkpoint_names_it(capsys, tmp_path, sample, m
 def test_resume_without_a_checkpoint_is_one_line(capsys, tmp_path):
     err = fails(capsys, "train", "--resume", str(tmp_path / "nothing"))
     assert "no interrupted run to resume" in err and "--checkpoints" in err
+
+
+def test_demo_out_is_not_overwritten_by_accident(capsys, tmp_path, sample):
+    out = tmp_path / "demo"
+    args = ["demo", "--data", str(sample), "--models", "linear", "--out", str(out), "--quiet", "--json"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert "--overwrite" in fails(capsys, *args)
+    assert main([*args, "--overwrite"]) == 0
+    assert load_model(out / "linear").card.metrics is not None
+    assert sorted(p.name for p in out.iterdir()) == ["linear"]
+
+
+def test_a_full_disk_while_saving_a_run_is_one_line(capsys, tmp_path, sample, monkeypatch):
+    import errno
+
+    import safetensors.torch
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    err = fails(capsys, "train", "--data", str(sample), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet")
+    assert "No space left on device" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample"]

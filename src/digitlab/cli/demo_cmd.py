@@ -13,6 +13,7 @@ from rich.table import Table
 from ..baseline import PixelSimilarity
 from ..data.loading import train_and_valid
 from ..run.metrics import accuracy_report
+from ..run.run_folder import RunFolder
 from ..run.train_run import DataSource, train_run
 from ..train.recipe import TrainConfig
 from .common import Commands, Context, add_command, print_json
@@ -39,6 +40,7 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--valid", help="validate on this dataset or path")
     parser.add_argument("--models", default="linear,simple_net,cnn", help="comma-separated models after the baseline")
     parser.add_argument("--out", type=Path, help="keep the trained models in this folder (default: a temporary one)")
+    parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out (else refused)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -55,7 +57,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             ctx.log(f"training {name} ...")
             config = TrainConfig(model=name).resolved(len(dataset.train))
             # one line per model, not 200 epoch rows
-            result = train_run(config, dataset.train, valid, out_root / name, source, progress=False)
+            with RunFolder(out_root / name, overwrite=args.overwrite) as folder:  # as `train --out` writes a run
+                result = train_run(config, dataset.train, valid, folder.partial, source, progress=False)
+                folder.commit()
             accuracy = result.evaluation["accuracy"] if result.evaluation else None
             ctx.log(f"{name}: accuracy {accuracy:.4f} after {config.epochs} epochs, {result.fit_seconds:.2f} s")
             rows.append({"model": name, "accuracy": accuracy, "seconds": result.fit_seconds, "epochs": config.epochs})

@@ -237,8 +237,15 @@ def load_model(path: Path) -> SavedModel:
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
-    path.chmod(0o644)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        tmp.chmod(0o644)
+        fsync_file(tmp)
+    except OSError as e:  # a full disk, say
+        tmp.unlink(missing_ok=True)
+        raise DigitlabError(f"cannot save {path}: {e.strerror or e}") from None
+    tmp.replace(path)
     return path
 
 
