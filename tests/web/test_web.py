@@ -398,14 +398,13 @@ def test_an_upload_that_stalls_is_answered_408(server, monkeypatch):
     assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within" in answer
 
 
-@pytest.mark.parametrize("limit, value", [("MAX_IN_FLIGHT", 1), ("MAX_BYTES_IN_FLIGHT", 5_100)])
-def test_past_an_upload_limit_a_503_with_retry_after(server, server_log, monkeypatch, limit, value):
-    """One stalled upload (5,000 bytes declared) fills the limit: the next upload is told to retry."""
+def test_past_the_upload_bytes_limit_a_503_with_retry_after(server, server_log, monkeypatch):
+    """A stalled upload holds the 100 bytes it sent: over the limit, the next upload is told to retry."""
     from digitlab.web import app as web_app
 
-    monkeypatch.setattr(web_app, limit, value)
     drawing = _png(_drawn_bar(horizontal=True))
-    sock = _stalled_upload(server)  # holds the one slot
+    monkeypatch.setattr(web_app, "MAX_BYTES_IN_FLIGHT", len(drawing) + 50)  # one drawing fits, not beside it
+    sock = _stalled_upload(server)
     answers: list[tuple[int, dict[str, str], bytes]] = []
     try:
         assert _wait_for(lambda: answers.append(_post(server, drawing)) or answers[-1][0] == 503)
@@ -413,10 +412,29 @@ def test_past_an_upload_limit_a_503_with_retry_after(server, server_log, monkeyp
         assert headers["retry-after"] == "1" and "busy" in json.loads(body)["error"]
     finally:
         sock.close()
-    # the dropped upload frees its slot, and says so in one line
+    # the dropped upload frees what it held, and says so in one line
     assert _wait_for(lambda: _post(server, drawing)[0] == 200)
     dropped = [r for r in server_log if "disconnected during its upload" in r.getMessage()]
     assert len(dropped) == 1 and dropped[0].exc_info is None
+
+
+def test_past_the_predictions_limit_a_503_with_retry_after(server, monkeypatch):
+    from digitlab.web import app as web_app
+
+    monkeypatch.setattr(web_app, "MAX_IN_FLIGHT", 1)
+    photo = Image.new("RGB", (3900, 3900), "white")
+    ImageDraw.Draw(photo).rectangle((500, 1700, 3400, 2200), fill="black")
+    large, drawing = _png(photo), _png(_drawn_bar(horizontal=True))
+    busy = threading.Thread(target=lambda: [_post(server, large) for _ in range(3)])  # holds the one slot
+    busy.start()
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    try:
+        assert _wait_for(lambda: answers.append(_post(server, drawing)) or answers[-1][0] == 503)
+    finally:
+        busy.join(60)
+    _, headers, body = answers[-1]
+    assert headers["retry-after"] == "1" and "1 predictions waiting" in json.loads(body)["error"]
+    assert _post(server, drawing)[0] == 200
 
 
 def test_past_the_connection_cap_a_503_with_retry_after(server, server_log, monkeypatch):

@@ -10,9 +10,10 @@ Every bad input is a 4xx JSON {"error": message}; the page and its scripts are s
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
 run.predictor.Predictor.
 
-Limits: an upload must arrive within BODY_TIMEOUT_S (408); at most MAX_IN_FLIGHT uploads,
-MAX_BYTES_IN_FLIGHT bytes of them, are read or predicted at once per process, and at most
-MAX_LARGE_IN_FLIGHT large images (over LARGE_PIXELS): past any, a 503 with Retry-After.
+Limits: an upload must arrive within BODY_TIMEOUT_S (408); per process, at most
+MAX_BYTES_IN_FLIGHT bytes of uploads are held, MAX_IN_FLIGHT predictions wait or run, and
+MAX_LARGE_IN_FLIGHT of them large (over LARGE_PIXELS): past any, a 503 with Retry-After. A slow
+upload holds only the bytes it has sent, so stalled clients cannot crowd out predictions.
 Predictions run in two one-thread pools off the event loop, one for large images and one for
 the rest, so a 16 MP photo neither stalls the event loop nor delays the page's small drawings.
 Every answer carries security headers (a Content-Security-Policy that allows the page's own
@@ -49,8 +50,8 @@ from ..run.serialization import load_ideal_digits
 MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 LARGE_PIXELS = 1_000_000  # images over this take the large lane (the page sends 112 x 112)
-MAX_IN_FLIGHT = 256  # uploads being read or predicted per process (a drawing takes ~5 ms)
-MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024  # their bodies' declared sizes (MAX_BODY if undeclared) together
+MAX_IN_FLIGHT = 256  # predictions waiting or running per process (a drawing takes ~5 ms)
+MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024  # upload bytes held per process (received, not yet answered)
 MAX_LARGE_IN_FLIGHT = 4  # of which large images, waiting or running
 BODY_TIMEOUT_S = 15.0  # the whole upload must arrive by then
 RETRY_AFTER_S = 1
@@ -164,15 +165,6 @@ def _busy(what: str) -> BadInput:
     return BadInput(503, f"the server is busy ({what}): retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-async def _read_body(request: Request) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():  # also bounds bodies sent without a length
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
-    return bytes(body)
-
-
 def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     """The app for one model. threads: torch threads in this process (one image of 28x28 is
     too small to share between threads; scale with server processes instead, `--workers`)."""
@@ -184,7 +176,7 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
     # Two lanes of one thread each: small images never queue behind a large photo's decoding.
     small_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-small")
     large_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-large")
-    in_flight = {"all": 0, "bytes": 0, "large": 0}  # touched on the event loop only
+    in_flight = {"predictions": 0, "large": 0, "bytes": 0}  # touched on the event loop only
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -220,16 +212,24 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
             raise BadInput(413, f"the image is too large: {int(declared):,} bytes (limit {MAX_BODY:,})")
-        if in_flight["all"] >= MAX_IN_FLIGHT:
-            raise _busy(f"{MAX_IN_FLIGHT} uploads in progress")
-        size = int(declared) if declared is not None and declared.isdigit() else MAX_BODY
-        if in_flight["bytes"] + size > MAX_BYTES_IN_FLIGHT:
-            raise _busy(f"{MAX_BYTES_IN_FLIGHT // 2**20} MB of uploads in progress")
-        in_flight["all"] += 1
-        in_flight["bytes"] += size
+        held = 0  # bytes of this upload counted in in_flight["bytes"]
+
+        async def read_body() -> bytes:
+            nonlocal held
+            body = bytearray()
+            async for chunk in request.stream():  # also bounds bodies sent without a length
+                body += chunk
+                held += len(chunk)
+                in_flight["bytes"] += len(chunk)
+                if len(body) > MAX_BODY:
+                    raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
+                if in_flight["bytes"] > MAX_BYTES_IN_FLIGHT:
+                    raise _busy(f"{MAX_BYTES_IN_FLIGHT // 2**20} MB of uploads held")
+            return bytes(body)
+
         try:
             try:
-                data = await asyncio.wait_for(_read_body(request), BODY_TIMEOUT_S)
+                data = await asyncio.wait_for(read_body(), BODY_TIMEOUT_S)
             except asyncio.TimeoutError:
                 raise BadInput(408, f"the upload did not arrive within {BODY_TIMEOUT_S:g} s") from None
             except ClientDisconnect:
@@ -238,22 +238,22 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
                 log.warning("%s: dropped, disconnected during its upload", peer)
                 return Response(status_code=400)  # nobody reads it
             large = reader.check(data) > LARGE_PIXELS
-            if not large:
-                lane = small_lane
-            elif in_flight["large"] >= MAX_LARGE_IN_FLIGHT:
-                raise _busy(f"{MAX_LARGE_IN_FLIGHT} large images in progress")
-            else:
-                lane = large_lane
+            if in_flight["predictions"] >= MAX_IN_FLIGHT:
+                raise _busy(f"{MAX_IN_FLIGHT} predictions waiting")
+            if large and in_flight["large"] >= MAX_LARGE_IN_FLIGHT:
+                raise _busy(f"{MAX_LARGE_IN_FLIGHT} large images waiting")
+            in_flight["predictions"] += 1
             in_flight["large"] += int(large)
             try:
                 # Off the event loop: a 16 MP photo takes a second to decode and preprocess,
                 # and the loop must keep answering everyone else meanwhile.
+                lane = large_lane if large else small_lane
                 result = await asyncio.get_running_loop().run_in_executor(lane, reader.read, data)
             finally:
+                in_flight["predictions"] -= 1
                 in_flight["large"] -= int(large)
         finally:
-            in_flight["all"] -= 1
-            in_flight["bytes"] -= size
+            in_flight["bytes"] -= held
         return JSONResponse(result)
 
     def static(name: str) -> Response:
