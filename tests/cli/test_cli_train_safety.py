@@ -216,3 +216,8 @@ def test_a_full_disk_while_saving_a_run_is_one_line(capsys, tmp_path, sample, mo
     err = fails(capsys, "train", "--data", str(sample), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet")
     assert "No space left on device" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sample"]
+
+
+def test_resume_refuses_settings_of_its_own(capsys, tmp_path):
+    err = fails(capsys, "train", "--resume", str(tmp_path / "run"), "--epochs", "5", "--lr-find")
+    assert "drop --epochs, --lr-find" in err

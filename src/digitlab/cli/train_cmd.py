@@ -39,6 +39,8 @@ EXAMPLES = (
   digitlab train                                       the book's linear model on 3s and 7s
   digitlab train --model simple_net --valid ../shared/data/mnist-test
   digitlab train --model cnn --data mnist --out runs/cnn10
+  digitlab train --model cnn --data mnist --out runs/cnn10 --checkpoints   then after a Ctrl-C:
+  digitlab train --resume runs/cnn10                   on from the last epoch saved, to the same weights
   digitlab train --model simple_net --data mnist --lr 50   watch the divergence guard stop it
   digitlab train --model cnn --lr-find                 the learning-rate finder's suggestion
   digitlab train --model cnn --data mnist --device cuda --precision bf16 --compile   the GPU levers
@@ -95,7 +97,11 @@ def add_parser(commands: Commands) -> None:
         "(with --out, also draw OUT/lr_find.png)",
     )
     parser.add_argument("--report", action="store_true", help="also write OUT/report.html (see `digitlab report`)")
-    parser.add_argument("--checkpoints", action="store_true", help="save the model after every epoch to OUT/checkpoint")
+    parser.add_argument(
+        "--checkpoints",
+        action="store_true",
+        help="save the model and the fit's state after every epoch to OUT/checkpoint (what --resume continues from)",
+    )
     parser.add_argument(
         "--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)"
     )
@@ -174,8 +180,32 @@ def _write_resume_info(folder: RunFolder, args: argparse.Namespace, config: Trai
     (folder.checkpoint / RESUME_INFO).write_text(json.dumps(info, indent=2) + "\n")
 
 
+# What `--resume RUN` takes from the run, not from its command line: given with it, they are refused
+RUN_SETTINGS = {
+    "data": "mnist_sample",
+    "valid": None,
+    "model": "linear",
+    "epochs": None,
+    "lr": None,
+    "bs": None,
+    "seed": 42,
+    "threads": None,
+    "device": "cpu",
+    "precision": "fp32",
+    "compile": False,
+    "tta": False,
+    "lr_find": False,
+    "out": None,
+    "overwrite": False,
+}
+
+
 def _resume(args: argparse.Namespace, ctx: Context) -> int:
     """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
+    given = [name for name, default in RUN_SETTINGS.items() if getattr(args, name) != default]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DigitlabError(f"--resume continues the run with its own data and settings: drop {flags}")
     dist_env = DistEnv.from_env()
     if dist_env.enabled:
         raise DigitlabError("--resume runs in one process (not under torchrun)")
