@@ -425,12 +425,20 @@ def test_past_the_predictions_limit_a_503_with_retry_after(server, monkeypatch):
     photo = Image.new("RGB", (3900, 3900), "white")
     ImageDraw.Draw(photo).rectangle((500, 1700, 3400, 2200), fill="black")
     large, drawing = _png(photo), _png(_drawn_bar(horizontal=True))
-    busy = threading.Thread(target=lambda: [_post(server, large) for _ in range(3)])  # holds the one slot
+    done = threading.Event()
+
+    def hold_the_slot() -> None:  # large photos one after another until the drawing is refused
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:
+            _post(server, large)
+
+    busy = threading.Thread(target=hold_the_slot)
     busy.start()
     answers: list[tuple[int, dict[str, str], bytes]] = []
     try:
-        assert _wait_for(lambda: answers.append(_post(server, drawing)) or answers[-1][0] == 503)
+        assert _wait_for(lambda: answers.append(_post(server, drawing)) or answers[-1][0] == 503, seconds=50)
     finally:
+        done.set()
         busy.join(60)
     _, headers, body = answers[-1]
     assert headers["retry-after"] == "1" and "1 predictions waiting" in json.loads(body)["error"]

@@ -16,7 +16,7 @@ EXAMPLES = """\
   (the API's documentation: http://127.0.0.1:8000/docs)
 
 Limits (per server process): request headers within 10 s, an upload within 15 s, idle
-keep-alive connections closed after 5 s, at most 1,000 connections, 64 MB of uploads held,
+keep-alive connections closed after 5 s, at most 10,000 connections, 64 MB of uploads held,
 256 predictions waiting and 4 large (over 1 MP) images; past a limit, 503 with Retry-After.
 """
 

@@ -3,7 +3,8 @@
 - The socket is bound (and listening) before anything says "serving": a busy port is one line.
 - A connection must send its request line and headers within HEADER_TIMEOUT_S (uvicorn itself
   waits forever for them); an idle kept-alive connection is closed after KEEP_ALIVE_S.
-- Past MAX_CONNECTIONS open connections per process, a new one is answered 503 with
+- Past MAX_CONNECTIONS open connections per process (fewer if the open-files limit leaves less
+  room; serve() raises the soft limit toward the hard one), a new one is answered 503 with
   Retry-After and closed at once, so stalled connections cannot exhaust file descriptors or memory.
 - Each dropped client is one warning line, never a traceback.
 The limits on uploads themselves (body deadline, predictions in flight) are in app.py.
@@ -12,6 +13,7 @@ The limits on uploads themselves (body deadline, predictions in flight) are in a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -26,15 +28,41 @@ from ..errors import DigitlabError
 
 HEADER_TIMEOUT_S = 10.0  # request line and headers must arrive by then, from the first byte
 KEEP_ALIVE_S = 5  # an idle kept-alive connection is closed after this
-MAX_CONNECTIONS = 1000  # open connections per server process
+MAX_CONNECTIONS = 10_000  # open connections per server process (an idle one costs a few KB)
+SPARE_FILES = 256  # open files kept free for everything else (the model, logs, sockets of the pool)
 BACKLOG = 2048  # connections the kernel queues before the server accepts them
 RETRY_AFTER_S = 1  # what a 503 asks the client to wait
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: its format and level (warning)
 
 
-def _busy_response() -> bytes:
-    body = json.dumps({"error": f"the server is busy (over {MAX_CONNECTIONS} connections): retry shortly"}).encode()
+def connection_cap() -> int:
+    """MAX_CONNECTIONS, or fewer when this process's open-files limit leaves less room."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return MAX_CONNECTIONS
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(1, min(MAX_CONNECTIONS, soft - SPARE_FILES))
+
+
+def raise_file_limit() -> None:
+    """Lift the soft open-files limit toward MAX_CONNECTIONS + SPARE_FILES, as far as the hard limit
+    allows (often 1,024 soft for a much higher hard); worker processes inherit it."""
+    try:
+        import resource
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = MAX_CONNECTIONS + SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+
+
+def _busy_response(cap: int) -> bytes:
+    body = json.dumps({"error": f"the server is busy (over {cap} connections): retry shortly"}).encode()
     head = (
         "HTTP/1.1 503 Service Unavailable\r\n"
         f"Retry-After: {RETRY_AFTER_S}\r\n"
@@ -52,9 +80,10 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > MAX_CONNECTIONS:
-            log.warning("%s: dropped, over %d open connections (answered 503)", self._peer(), MAX_CONNECTIONS)
-            transport.write(_busy_response())
+        cap = connection_cap()
+        if len(self.connections) > cap:
+            log.warning("%s: dropped, over %d open connections (answered 503)", self._peer(), cap)
+            transport.write(_busy_response(cap))
             transport.close()
             return
         self._arm_header_timer()
@@ -129,6 +158,7 @@ def serve(app: FastAPI | str, sock: socket.socket, workers: int = 1) -> None:
     """Serve on a socket from bind(): app itself in this process, or N worker processes that each
     build the app from an import string ("module:factory")."""
     settings = config(app, workers)
+    raise_file_limit()
     if workers == 1:
         uvicorn.Server(settings).run(sockets=[sock])
     else:
