@@ -49,10 +49,6 @@ def test_ctrl_c_while_the_commands_load(entry):
     assert done.returncode == 130 and done.stderr == "digitlab: interrupted\n", done.stderr[-2000:]
 
 
-@pytest.mark.xfail(
-    reason="digitlab/__init__.py imports torch (via its chapter names) before any CLI code runs, so a "
-    "Ctrl-C then is Python's traceback; needs a lazy package __init__ or an entry point outside the package"
-)
 def test_ctrl_c_while_torch_loads():
     done = _interrupt_once_loaded(ENTRIES["python -m digitlab"], "libtorch")
     assert done.returncode == 130 and done.stderr == "digitlab: interrupted\n", done.stderr[-2000:]
