@@ -5,21 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.train.callbacks import CheckpointCB
 from digitlab.train.recipe import TrainConfig, train
 from digitlab.train.resume import TRAIN_STATE
-
-
-@pytest.fixture
-def make_digits(digits_factory):
-    def make(n_per_class: int, classes: tuple[int, ...] = (3, 7), seed: int = 0) -> Digits:
-        images, labels = digits_factory(n_per_class, classes, seed)
-        index = torch.tensor([classes.index(int(label)) for label in labels], dtype=torch.int64)
-        return Digits(torch.as_tensor(images), index, tuple(str(c) for c in classes))
-
-    return make
 
 
 class Stop(Exception):

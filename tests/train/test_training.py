@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from digitlab.data.digits import Digits
 from digitlab.models import CNN, Linear, SimpleNet
 from digitlab.train.recipe import (
     BOOK_TRAIN_IMAGES,
@@ -18,16 +16,6 @@ from digitlab.train.recipe import (
 )
 
 TEN = tuple(range(10))
-
-
-@pytest.fixture
-def make_digits(digits_factory):
-    def make(n_per_class: int, classes: tuple[int, ...] = (3, 7), seed: int = 0) -> Digits:
-        images, labels = digits_factory(n_per_class, classes, seed)
-        index = torch.tensor([classes.index(int(label)) for label in labels], dtype=torch.int64)
-        return Digits(torch.as_tensor(images), index, tuple(str(c) for c in classes))
-
-    return make
 
 
 def history_without_time(history: list[dict]) -> list[dict]:

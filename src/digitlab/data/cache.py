@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..durable import fsync_folder
 from ..progress import Log, stderr_log
 from .digits import DigitDataset, Digits
 
@@ -185,20 +186,6 @@ def store(home: Path, key: str, dataset: DigitDataset) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename or creation inside `folder` durable (a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a folder; the rename is still atomic
-    finally:
-        os.close(fd)
 
 
 def _remove_stale_tmp(folder: Path) -> None:

@@ -20,8 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from ..durable import fsync_file, fsync_folder
 from ..errors import DigitlabError
-from .serialization import META, WEIGHTS, fsync_dir, fsync_file
+from .serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
 
@@ -124,14 +125,14 @@ class RunFolder:
         for path in self.partial.rglob("*"):
             if path.is_file():
                 fsync_file(path)
-        fsync_dir(self.partial)
+        fsync_folder(self.partial)
         if self.final.exists():
             self.final.rename(self.old)
             self.partial.rename(self.final)
             shutil.rmtree(self.old)
         else:
             self.partial.rename(self.final)
-        fsync_dir(self.final.parent)
+        fsync_folder(self.final.parent)
         self.committed = True
 
     def __exit__(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..durable import fsync_file, fsync_folder
 from ..errors import DigitlabError
 from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
 from .metrics import TopLosses
@@ -82,25 +82,6 @@ def state_sha256(state: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def fsync_dir(path: Path) -> None:
-    """Make renames inside `path` durable (a no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _paths(path: Path) -> tuple[Path, Path]:
     """A folder holds model.safetensors + model.json; `x.safetensors` or `x.json` names a pair."""
     path = Path(path)
@@ -148,7 +129,7 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
     if _between_renames is not None:
         _between_renames()
     meta_tmp.replace(meta_path)  # last: the card names the weights' sha256, so a lone new file is refused
-    fsync_dir(weights.parent)
+    fsync_folder(weights.parent)
     return weights
 
 

@@ -39,7 +39,7 @@ def save_train_state(learn: Learner, path: Path) -> Path:
     """Write the fit's state after the epoch that just ended to `path`, atomically (temp file, fsync, rename)."""
     from safetensors.torch import save_file
 
-    from ..run.serialization import fsync_dir, fsync_file
+    from ..durable import fsync_file, fsync_folder
 
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in learn.model.state_dict().items()}
     opt_state = learn.opt.state_dict()
@@ -76,7 +76,7 @@ def save_train_state(learn: Learner, path: Path) -> Path:
     )
     fsync_file(tmp)
     tmp.replace(path)
-    fsync_dir(path.parent)
+    fsync_folder(path.parent)
     return path
 
 
