@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -130,15 +129,11 @@ def _npz_with_header(tmp_path: Path, shape: tuple[int, ...], data: bytes, dtype:
     return path
 
 
-def test_a_header_declaring_2_to_the_31_images_is_refused_before_allocating(tmp_path: Path) -> None:
+def test_a_header_declaring_2_to_the_31_images_is_refused_before_allocating(tmp_path: Path, peak_memory) -> None:
     path = _npz_with_header(tmp_path, (2**31, 28, 28), bytes(1000))
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         _raises(path, "x_train", "(2147483648, 28, 28)", "limit; refused")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 2**20
+    assert peak[0] < 2**20
 
 
 def test_an_array_cut_short_is_truncated_not_pickled(tmp_path: Path) -> None:
