@@ -48,3 +48,13 @@ def test_the_books_names_come_from_the_package():
         "show_image",
     ):
         assert name in digitlab.__all__ and getattr(digitlab, name) is not None
+
+
+def test_every_exported_name_loads_from_the_module_the_lazy_table_names():
+    import importlib
+
+    import digitlab
+
+    assert set(digitlab.__all__) - {"__version__"} == set(digitlab._LAZY)
+    for name, module in digitlab._LAZY.items():
+        assert getattr(digitlab, name) is getattr(importlib.import_module(module), name)
