@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,6 +189,19 @@ def test_a_diverged_loss_after_a_checkpoint_names_it(capsys, tmp_path, sample, m
     assert f"digitlab train --resume {out}" in err
 
 
+def test_ctrl_c_without_checkpoints_says_nothing_was_saved_and_how_to_keep_it(capsys, tmp_path, sample, monkeypatch):
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("digitlab.cli.train_cmd.train_run", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(sample), "--epochs", "3", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"interrupted; nothing was saved to {out}" in err and "--checkpoints" in err and "--resume" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sample"]  # no partial folder, no lock
+
+
 def test_resume_without_a_checkpoint_is_one_line(capsys, tmp_path):
     err = fails(capsys, "train", "--resume", str(tmp_path / "nothing"))
     assert "no interrupted run to resume" in err and "--checkpoints" in err
@@ -221,3 +235,45 @@ def test_a_full_disk_while_saving_a_run_is_one_line(capsys, tmp_path, sample, mo
 def test_resume_refuses_settings_of_its_own(capsys, tmp_path):
     err = fails(capsys, "train", "--resume", str(tmp_path / "run"), "--epochs", "5", "--lr-find")
     assert "drop --epochs, --lr-find" in err
+
+
+@pytest.fixture
+def small_disk(tmp_path, request):
+    """A real filesystem that fills up: a small tmpfs (mounting one needs root, as in CI)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={request.param}", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+# Sizes that run out at different points of a CNN run (seen with torch 2.13): the first checkpoint,
+# a later checkpoint's fit state, the final model, the report's pictures. Whichever it is, the old
+# run stays as it was and the error is one line.
+@pytest.mark.parametrize("small_disk", ["64k", "400k", "1200k"], indirect=True)
+@pytest.mark.parametrize("checkpoints", [True, False], ids=["checkpoints", "no-checkpoints"])
+def test_a_really_full_disk_keeps_the_old_run(capsys, sample, small_disk, checkpoints):
+    out = small_disk / "run"
+    assert main(["train", "--data", str(sample), "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    free = os.statvfs(small_disk).f_bavail
+    args = ["--model", "cnn", "--epochs", "2", "--report", "--overwrite", "--out", str(out), "--quiet"]
+    code = main(["train", "--data", str(sample), *args, *(["--checkpoints"] if checkpoints else [])])
+    err = capsys.readouterr().err
+    if code == 0:  # it all fit (the last size, without checkpoints): the new run replaced the old
+        assert load_model(out).card.architecture.name == "cnn"
+        return
+    assert code == 2 and err.startswith("digitlab: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert "No space left on device" in err and str(small_disk) in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files
+    assert load_model(out).card.architecture.name == "linear"
+    if (small_disk / ".run.partial").exists():  # an epoch's checkpoint was kept, and the error says so
+        assert checkpoints and "the last checkpoint (epoch 1)" in err and f"digitlab train --resume {out}" in err
+    else:  # nothing of the failed run is left behind
+        assert sorted(p.name for p in small_disk.iterdir()) == ["run"]
+        assert os.statvfs(small_disk).f_bavail == free

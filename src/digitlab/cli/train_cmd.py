@@ -23,7 +23,6 @@ from ..models import MODELS
 from ..pages.report import write_report
 from ..progress import quiet_log
 from ..run.run_folder import RunFolder
-from ..run.serialization import read_card
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..train.accelerate import PRECISIONS
 from ..train.callbacks import TrainingDiverged
@@ -222,7 +221,7 @@ def _resume_in(folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_e
             data, valid_spec, n_train = str(info["data"]), info["valid"], int(info["n_train"])
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise DigitlabError(f"{path}: cannot resume this run ({type(e).__name__}: {e})") from None
-        epoch = read_card(folder.checkpoint).epoch
+        epoch = folder.checkpoint_epoch()
         ctx.log(f"resuming {folder.final} after epoch {epoch} of {config.epochs} (checkpoint {folder.checkpoint})")
         dataset, valid, facts = train_and_valid(data, valid_spec, ctx.settings, ctx.log)
         if not config.is_resolved:
@@ -237,13 +236,24 @@ def _resume_in(folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_e
 
 
 def _telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:
-    """Run `body`; a Ctrl-C or a diverged loss after a checkpoint says where it is and how to continue."""
+    """Run `body`; a Ctrl-C, a diverged loss or an error (a full disk) says where the last checkpoint is and
+    how to continue; a Ctrl-C without checkpoints says that nothing was kept."""
     try:
         return body()
-    except (KeyboardInterrupt, TrainingDiverged) as e:
-        if folder is None or not folder.has_checkpoint():
+    except (KeyboardInterrupt, TrainingDiverged, DigitlabError) as e:
+        if folder is None or not folder.opened:  # e.g. another process holds the folder: its checkpoint
             raise
-        epoch = read_card(folder.checkpoint).epoch
+        epoch = folder.checkpoint_epoch()
+        if epoch is None:
+            if isinstance(e, KeyboardInterrupt):
+                print(
+                    f"digitlab: interrupted; nothing was saved to {folder.final} "
+                    "(train with --checkpoints to keep each epoch and continue later with --resume)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 130
+            raise
         where = (
             f"the last checkpoint (epoch {epoch}) is in {folder.checkpoint}; "
             f"continue with: digitlab train --resume {folder.final}"

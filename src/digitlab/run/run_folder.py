@@ -3,8 +3,10 @@
 `RunFolder(out)` is what `digitlab train --out OUT` writes through:
 - OUT holding a run (model.json or model.safetensors) is refused unless `overwrite=True`;
 - the run is written to the sibling `.OUT.partial` and renamed to OUT only when it is complete
-  (`commit()`, after the report too): with `overwrite=True` the old run is replaced only then, so a
-  run that fails leaves the old one as it was;
+  (`commit()`, after the report too): with `overwrite=True` the old run is replaced only then, in
+  one atomic exchange of the two names on Linux (two renames elsewhere, finished on the next run
+  if a kill falls between them), so a run that fails leaves the old one as it was and a reader of
+  OUT sees the old run or the new one, never neither;
 - a lock (`.OUT.lock`, an fcntl lock the kernel releases when the process dies) stops a second
   process from writing the same folder: it gets a one-line error;
 - a run that stops early keeps `.OUT.partial` when it holds a checkpoint (`--checkpoints`), for
@@ -20,11 +22,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ..durable import fsync_file, fsync_folder
+from ..durable import exchange, fsync_file, fsync_folder
 from ..errors import DigitlabError
 from .serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
+# Put in the old run just before it is exchanged for the new one: after the exchange it marks the
+# partial folder as the replaced run (to delete), not an interrupted run (to resume)
+REPLACED = ".replaced"
 
 
 def holds_run(folder: Path) -> bool:
@@ -42,6 +47,7 @@ class RunFolder:
         self.lock_path = self.final.with_name(f".{name}.lock")
         self.overwrite, self.resume = overwrite, resume
         self._lock: IO[str] | None = None
+        self.opened = False  # this process locked and checked the folder: its checkpoint is this run's
         self.committed = False
 
     @property
@@ -50,7 +56,15 @@ class RunFolder:
         return self.partial / CHECKPOINT
 
     def has_checkpoint(self) -> bool:
-        return (self.checkpoint / META).exists()
+        """A checkpoint to resume from: the fit's saved state (the model card beside it is for `evaluate`)."""
+        return self.checkpoint_epoch() is not None
+
+    def checkpoint_epoch(self) -> int | None:
+        """The epochs done in the checkpoint's fit state (the state, not the card: the two are written one
+        after the other, and a full disk between them leaves the state one epoch behind)."""
+        from ..train.resume import TRAIN_STATE, saved_epoch
+
+        return saved_epoch(self.checkpoint / TRAIN_STATE)
 
     def __enter__(self) -> RunFolder:
         self.final.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +75,7 @@ class RunFolder:
         except BaseException:
             self._release()
             raise
+        self.opened = True
         return self
 
     def _take_lock(self) -> None:
@@ -93,8 +108,11 @@ class RunFolder:
         raise DigitlabError(f"{self.final}: could not lock {self.lock_path}; try again")
 
     def _recover(self) -> None:
-        """Finish or undo a replacement that a kill interrupted between its two renames."""
-        if self.old.exists():
+        """Finish or undo a replacement that a kill interrupted."""
+        if (self.partial / REPLACED).exists():  # exchanged, not yet deleted
+            shutil.rmtree(self.partial)
+        (self.final / REPLACED).unlink(missing_ok=True)  # marked, not yet exchanged: still the run
+        if self.old.exists():  # between the two renames of the fallback
             if self.final.exists():
                 shutil.rmtree(self.old)
             else:
@@ -127,9 +145,16 @@ class RunFolder:
                 fsync_file(path)
         fsync_folder(self.partial)
         if self.final.exists():
-            self.final.rename(self.old)
-            self.partial.rename(self.final)
-            shutil.rmtree(self.old)
+            marker = self.final / REPLACED
+            marker.touch()
+            fsync_folder(self.final)
+            if exchange(self.partial, self.final):
+                shutil.rmtree(self.partial)  # the old run, marked
+            else:
+                marker.unlink()
+                self.final.rename(self.old)
+                self.partial.rename(self.final)
+                shutil.rmtree(self.old)
         else:
             self.partial.rename(self.final)
         fsync_folder(self.final.parent)

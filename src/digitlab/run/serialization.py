@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..durable import fsync_file, fsync_folder
+from ..durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
 from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
 from .metrics import TopLosses
@@ -100,8 +100,6 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
     card: a ModelCard, or a mapping of its JSON fields (at least classes, binary, normalization).
     The architecture is always the model's own. A card that would not load is an error here.
     """
-    from safetensors.torch import save_file
-
     architecture = Architecture.of(model)
     try:
         if isinstance(card, ModelCard):
@@ -114,18 +112,15 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     card = replace(card, weights_sha256=state_sha256(state))
-    tmp, meta_tmp = weights.with_name(weights.name + ".tmp"), meta_path.with_name(meta_path.name + ".tmp")
+    meta_tmp = meta_path.with_name(meta_path.name + ".tmp")
     try:
-        save_file(state, str(tmp))
         meta_tmp.write_text(json.dumps(card.to_json(), indent=2) + "\n")
-        for written in (tmp, meta_tmp):
-            written.chmod(0o644)  # a model is meant to be shared like any other file
-            fsync_file(written)
-    except OSError as e:  # a full disk, say: the model already there is untouched
-        for written in (tmp, meta_tmp):
-            written.unlink(missing_ok=True)
+        meta_tmp.chmod(0o644)
+        fsync_file(meta_tmp)
+        save_tensors(weights, state)
+    except OSError as e:  # a full disk, say: the card already there is untouched, the weights too or refused
+        meta_tmp.unlink(missing_ok=True)
         raise DigitlabError(f"cannot save the model to {weights.parent}: {e.strerror or e}") from None
-    tmp.replace(weights)
     if _between_renames is not None:
         _between_renames()
     meta_tmp.replace(meta_path)  # last: the card names the weights' sha256, so a lone new file is refused
@@ -216,18 +211,10 @@ def load_model(path: Path) -> SavedModel:
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        tmp.chmod(0o644)
-        fsync_file(tmp)
+        return save_tensors(path, tensors, metadata)
     except OSError as e:  # a full disk, say
-        tmp.unlink(missing_ok=True)
         raise DigitlabError(f"cannot save {path}: {e.strerror or e}") from None
-    tmp.replace(path)
-    return path
 
 
 def _load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:

@@ -37,9 +37,7 @@ def _find(learn: Learner, kind: type[Callback]) -> Any:
 
 def save_train_state(learn: Learner, path: Path) -> Path:
     """Write the fit's state after the epoch that just ended to `path`, atomically (temp file, fsync, rename)."""
-    from safetensors.torch import save_file
-
-    from ..durable import fsync_file, fsync_folder
+    from ..durable import save_tensors
 
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in learn.model.state_dict().items()}
     opt_state = learn.opt.state_dict()
@@ -70,14 +68,22 @@ def save_train_state(learn: Learner, path: Path) -> Path:
         "one_cycle_step": schedule.step if schedule is not None else None,
         "first_loss": guard.first_loss if guard is not None else None,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(
-        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata={"state": json.dumps(header)}
-    )
-    fsync_file(tmp)
-    tmp.replace(path)
-    fsync_folder(path.parent)
-    return path
+    try:
+        return save_tensors(path, tensors, metadata={"state": json.dumps(header)})
+    except OSError as e:  # a full disk, say: the last epoch's state is still there
+        raise DigitlabError(f"cannot save the training state to {path.parent}: {e.strerror or e}") from None
+
+
+def saved_epoch(path: Path) -> int | None:
+    """The epochs done in the fit state at `path`, read from its header alone; None if it is missing or unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            epoch = json.loads((f.metadata() or {}).get("state", "null")).get("epoch")
+    except (OSError, SafetensorError, ValueError, AttributeError):
+        return None
+    return epoch if isinstance(epoch, int) else None
 
 
 class TrainState:
