@@ -198,6 +198,10 @@ def test_train_json_keys_and_status_lines(capsys, tmp_path, sample):
         "classes",
         "threads",
         "device",
+        "recipe",
+        "cuda_graphs",
+        "startup_seconds",
+        "startup",
         "world_size",
         "weights_sha256",
         "compile_seconds",
@@ -206,6 +210,18 @@ def test_train_json_keys_and_status_lines(capsys, tmp_path, sample):
         "valid",
     ]
     assert result["config"]["lr"] == 1.0 and result["config"]["bs"] == 256  # resolved
+    assert (result["device"], result["recipe"], result["config"]["recipe"]) == ("cpu", "cpu", "cpu")
+    assert result["cuda_graphs"] == "eager: the model is on cpu (CUDA graphs are CUDA's)"
+    # start-up apart from training: each phase timed, before the fit (fit_seconds is the fit's alone)
+    assert list(result["startup"]) == [
+        "import torch",
+        "import the commands",
+        "load the data",
+        "prepare the run",
+        "build the learner",
+    ]
+    assert result["startup_seconds"] == pytest.approx(sum(result["startup"].values()), abs=1e-3)
+    assert all(seconds >= 0 for seconds in result["startup"].values())
     assert "training linear on 40 images (3, 7), validating on 16; 1 epochs, lr 1.0, bs 256, seed 42" in captured.err
 
 
@@ -260,3 +276,38 @@ def test_lr_find_prints_a_suggestion_and_trains_nothing(capsys, tmp_path, png_tr
     assert found["lrs"][0] == 1e-7 and len(found["lrs"]) == len(found["losses"]) > 10
     assert found["lrs"][0] <= found["suggestion"] <= found["lrs"][-1]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["lr_find.png"]  # the curve, no model
+
+
+def test_device_on_every_command_that_runs_a_model(capsys, tmp_path, sample, monkeypatch):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(sample), "--epochs", "1", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["evaluate", str(run), "--data", str(sample), "--device", "auto", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["device"] == "cpu"
+    assert "--device auto: evaluating on cpu" in captured.err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for command in (["evaluate", str(run)], ["predict", str(run), str(sample)], ["serve", str(run)]):
+        err = fails(capsys, *command, "--device", "cuda")
+        assert err == "digitlab: error: device 'cuda' is not available here (try --device auto or cpu)\n", command
+
+
+def test_fp16_is_refused_in_one_line(capsys, sample):
+    err = fails(capsys, "train", "--data", str(sample), "--precision", "fp16")
+    assert "--precision fp16: float16 needs loss scaling" in err and "use --precision bf16" in err
+
+
+def test_making_the_optimizer_does_not_import_torch_dynamo():
+    """torch.optim.Optimizer's add_param_group imports torch._dynamo on first call (seconds, measured):
+    digitlab's SGD calls it without that wrapper, so a fit's start-up does not pay it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch; from digitlab.train.optim import SGD; from digitlab.models import build_model; "
+        "m = build_model('cnn', n_out=10); o = SGD(m.parameters(), lr=0.1, mom=0.9); "
+        "o.add_param_group({'params': [torch.zeros(2, requires_grad=True)]}); "
+        "print('torch._dynamo' in sys.modules, len(o.param_groups), o.param_groups[1]['momentum'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "2", "0.9"]

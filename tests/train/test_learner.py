@@ -295,6 +295,30 @@ def test_divergence_guard_stops_an_exploding_regression(data):
     assert "epoch 1" in message and "batch 2" in message and f"{1e6:.4g}" in message and "learning rate" in message
 
 
+def test_divergence_guard_looking_every_k_batches_names_the_same_batch(data):
+    """On a GPU the guard looks every k batches (no wait per batch): the error names the same first bad batch."""
+    messages, steps = [], []
+    for every in (None, 3):  # None: every batch here on the CPU
+
+        class Steps(Callback):
+            def before_fit(self) -> None:
+                steps.append(0)
+
+            def after_step(self) -> None:
+                steps[-1] += 1
+
+        guard = DivergenceGuardCB(every=every)
+        learn = make_learner(data, bs=4, lr=1e6, loss_func=F.mse_loss, metrics=(), cbs=[RecorderCB(), guard, Steps()])
+        with pytest.raises(TrainingDiverged) as info:
+            learn.fit(3)
+        messages.append(str(info.value))
+    assert guard.k == 3 and messages[0] == messages[1] and "training diverged at epoch 1" in messages[0]
+    assert steps[1] > steps[0]  # looking later, it stopped later
+    learn = make_learner(data, lr=0.1, cbs=[RecorderCB(), DivergenceGuardCB(every=100)])
+    learn.fit(2)  # a healthy fit: the look at each epoch's end finds nothing
+    assert len(learn.recorder.history) == 2
+
+
 def test_divergence_guard_stops_at_a_nan_loss(data):
     def nan_after_first_epoch(preds, targets):
         loss = mnist_loss(preds, targets)

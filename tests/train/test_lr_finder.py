@@ -121,3 +121,25 @@ def test_lr_find_is_not_stopped_by_the_divergence_guard(digits_factory):
     assert len(found.losses) > 10 and found.lrs[-1] > 1  # the search went on to large rates
     with pytest.raises(TrainingDiverged):  # the same search as a plain fit: the guard stops it
         learn.fit(5, lr=1e-5, cbs=[LRFinderCB(1e-5, 1e4, 80)])
+
+
+def test_lr_find_probes_with_the_learners_device_callback(digits_factory, monkeypatch):
+    """The probe is the learner itself in `search()`: its DeviceCB moves the model where the batches are
+    (the issue's crash on CUDA: a probe Learner without the device callback kept the model on the CPU)."""
+    moved: list[torch.device] = []
+    original = DeviceCB.before_fit
+
+    def spy(self: DeviceCB) -> None:
+        original(self)
+        moved.append(next(self.learn.model.parameters()).device)
+
+    monkeypatch.setattr(DeviceCB, "before_fit", spy)
+    seen: list[list[str]] = []
+
+    class Spy(Callback):
+        def before_batch(self) -> None:
+            seen.append([type(cb).__name__ for cb in self.learn.cbs])
+
+    learn = _learner(digits_factory, cbs=[DeviceCB("cpu"), Spy()])
+    lr_find(learn, num=4)
+    assert moved == [torch.device("cpu")] and seen and all("DeviceCB" in names for names in seen)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from digitlab.models import CNN, Linear, SimpleNet
 from digitlab.train.recipe import (
     BOOK_TRAIN_IMAGES,
+    DEVICE_RECIPES,
     MODEL_DEFAULTS,
     TrainConfig,
     default_epochs,
@@ -149,3 +152,42 @@ def test_train_prints_progress_and_checkpoints_each_epoch(make_digits, capsys, m
     assert [epoch for _, epoch, _ in saved] == [1, 2] and all(path == tmp_path for path, _, _ in saved)
     err = capsys.readouterr().err
     assert "train_loss" in err and len(err.strip().splitlines()) == 3
+
+
+def test_the_cpu_recipe_is_the_cnns_defaults_as_they_were():
+    """The CPU's defaults did not move when the CUDA recipe came: the values measured on the 2-core CPU."""
+    cnn = TrainConfig(model="cnn").resolved(10_000)
+    assert cnn.recipe == "cpu" and DEVICE_RECIPES["cpu"] == {}
+    assert (cnn.epochs, cnn.lr, cnn.bs, cnn.mom, cnn.wd, cnn.one_cycle, cnn.augment, cnn.label_smoothing) == (
+        8,
+        0.4,
+        64,
+        0.9,
+        5e-4,
+        True,
+        True,
+        0.1,
+    )
+    assert cnn.width == 16 and cnn.cuda_graphs == "auto"
+    linear = TrainConfig(model="linear").resolved(BOOK_TRAIN_IMAGES)
+    assert (linear.recipe, linear.lr, linear.bs, linear.epochs) == ("cpu", 1.0, 256, 20)
+
+
+def test_on_cuda_the_cnn_takes_the_cuda_recipe_and_explicit_values_win(monkeypatch):
+    import digitlab.train.recipe as recipe
+
+    monkeypatch.setattr(recipe, "resolve_device", lambda device: "cuda" if device in ("cuda", "auto") else device)
+    cnn = TrainConfig(model="cnn", device="auto").resolved(10_000)
+    assert (cnn.recipe, cnn.bs, cnn.lr, cnn.epochs) == ("cuda", 512, 1.6, 14)
+    assert (cnn.one_cycle, cnn.augment, cnn.mom, cnn.wd) == (True, True, 0.9, 5e-4)  # the rest as on the CPU
+    mine = TrainConfig(model="cnn", device="cuda", bs=128, epochs=3).resolved(10_000)
+    assert (mine.recipe, mine.bs, mine.lr, mine.epochs) == ("cuda", 128, 1.6, 3)
+    linear = TrainConfig(model="linear", device="cuda").resolved(BOOK_TRAIN_IMAGES)
+    assert (linear.recipe, linear.lr, linear.bs) == ("cuda", 1.0, 256)  # the book's runs have no CUDA recipe
+    assert TrainConfig(model="cnn", device="cpu").resolved(10_000).recipe == "cpu"
+
+
+def test_a_resolved_config_from_before_recipes_gets_its_recipe_and_keeps_its_values():
+    old = dataclasses.replace(TrainConfig(model="cnn").resolved(100), recipe=None)  # a resume.json from before
+    again = old.resolved(100)
+    assert again.recipe == "cpu" and dataclasses.replace(again, recipe=None) == old

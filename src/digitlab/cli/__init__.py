@@ -6,6 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..startup import Startup
 
 # The sub-commands, in the order of `digitlab --help`. Imported inside main() (matplotlib, rich and
 # the rest take about a second), so that a Ctrl-C meanwhile is "interrupted", not a traceback.
@@ -62,24 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command: its exit code; any DigitlabError is one line and 2, a Ctrl-C (also while
     the command modules load) is one line and 130."""
+    from ..startup import Startup
+
+    clock = Startup()  # before torch loads: start-up is reported apart from training (train --json)
     try:
-        return _main(argv)
+        return _main(argv, clock)
     except KeyboardInterrupt:
         print("digitlab: interrupted", file=sys.stderr)
         return 130
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, clock: Startup) -> int:
+    import torch  # noqa: F401  (timed on its own: every command module imports it)
+
+    clock.mark("import torch")
     from ..errors import DigitlabError
     from .common import Context
 
     parser = build_parser()
+    clock.mark("import the commands")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        return args.run(args, Context.from_args(args)) or 0
+        return args.run(args, Context.from_args(args, clock)) or 0
     except DigitlabError as e:
         if getattr(args, "debug", False):
             raise

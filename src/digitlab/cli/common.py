@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from ..config import Settings
 from ..progress import Log, quiet_log, stderr_log
+from ..startup import Startup
 
 
 def common_flags() -> argparse.ArgumentParser:
@@ -43,14 +44,38 @@ def add_command(commands: Commands, name: str, help: str, examples: str, run: Ru
 class Context:
     settings: Settings
     log: Log  # status lines for people (stderr); never mixed into --json output
+    startup: Startup = field(default_factory=Startup)  # the time before training, by phase (train --json)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Context:
+    def from_args(cls, args: argparse.Namespace, startup: Startup | None = None) -> Context:
         quiet = getattr(args, "quiet", False)
-        return cls(Settings.from_env(), quiet_log if quiet else stderr_log)
+        return cls(Settings.from_env(), quiet_log if quiet else stderr_log, startup or Startup())
 
 
 Run = Callable[[argparse.Namespace, Context], int]  # a sub-command: parsed arguments -> exit code
+
+DEVICES = ("auto", "cpu", "cuda", "mps")  # --device: auto picks cuda, then mps, then cpu
+
+
+def add_device_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--device` for a command where a model runs (train, evaluate, predict, serve)."""
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=list(DEVICES),
+        help=f"where {what} (default: cpu; auto picks cuda, then mps, then cpu)",
+    )
+
+
+def device_from_args(args: argparse.Namespace, log: Log, what: str) -> str:
+    """The device `--device` names, resolved; `auto` says on stderr what it picked. One that is not
+    here is a one-line error (DigitlabError)."""
+    from ..train.recipe import resolve_device  # torch loads with the command, not with the parser
+
+    device = resolve_device(args.device)
+    if args.device == "auto":
+        log(f"--device auto: {what} on {device}")
+    return device
 
 
 def print_json(payload: dict[str, Any]) -> None:

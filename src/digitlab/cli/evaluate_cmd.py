@@ -12,11 +12,12 @@ from rich.table import Table
 from ..data.digits import evaluation_split
 from ..data.loading import load_dataset
 from ..run.predictor import Predictor
-from .common import Commands, Context, add_command, print_json
+from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 
 EXAMPLES = """\
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --tta
+  digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --device auto   on the GPU if there is one
   digitlab evaluate runs/sample-linear/model.json --data mnist_sample --json
   digitlab evaluate runs/cnn10/checkpoint --data mnist      the last epoch saved by --checkpoints
 """
@@ -33,10 +34,12 @@ def add_parser(commands: Commands) -> None:
         action="store_true",
         help="test-time augmentation: average over the image and 4 one-pixel shifts (5x the work)",
     )
+    add_device_flag(parser, "the model runs")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    predictor = Predictor.load(args.model_path, tta=args.tta)  # a bad MODEL fails before any data is loaded
+    device = device_from_args(args, ctx.log, "evaluating")
+    predictor = Predictor.load(args.model_path, device, tta=args.tta)  # a bad MODEL fails before any data is loaded
     dataset = load_dataset(args.data, ctx.settings, ctx.log)
     digits = evaluation_split(dataset)
     classes = predictor.classes
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         "model_path": str(args.model_path),
         "data": args.data,
         "reduced_to_model_classes": note,
+        "device": device,
     }
     if args.json:
         print_json(report)

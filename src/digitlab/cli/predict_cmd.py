@@ -14,7 +14,7 @@ import torch
 from ..errors import DataError, DigitlabError
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
 from ..run.predictor import Predictor
-from .common import Commands, Context, add_command, print_json
+from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,6 +40,7 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders of images, or globs")
     parser.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes to list (default: 3)")
     parser.add_argument("--show", metavar="OUT.png", help="save each input next to the 28x28 the model saw")
+    add_device_flag(parser, "the model runs")
 
 
 def expand_images(specs: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     show = Path(args.show).expanduser() if args.show else None
     if show is not None and not show.resolve().parent.is_dir():
         raise DigitlabError(f"--show {args.show}: its folder does not exist")
-    predictor = Predictor.load(args.model_path)
+    predictor = Predictor.load(args.model_path, device_from_args(args, ctx.log, "predicting"))
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import DigitlabError
-from .common import Commands, Context, add_command
+from .common import Commands, Context, add_command, add_device_flag, device_from_args
 
 EXAMPLES = """\
   digitlab serve runs/cnn                      then open http://127.0.0.1:8000 and draw
@@ -38,15 +38,17 @@ def add_parser(commands: Commands) -> None:
         default=1,
         help="server processes (default 1); each holds the model, with the limits below",
     )
+    add_device_flag(parser, "the model runs (each server process holds it there)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from ..web.app import MODEL_ENV, create_app
+    from ..web.app import DEVICE_ENV, MODEL_ENV, create_app
     from ..web.server import bind, serve
 
     if args.workers < 1:
         raise DigitlabError(f"--workers {args.workers}: give at least 1 server process")
-    app = create_app(args.model_path)  # loads the model first: a bad MODEL is an error before listening
+    device = device_from_args(args, ctx.log, "serving")
+    app = create_app(args.model_path, device=device)  # loads the model first: a bad MODEL is an error before listening
     sock = bind(args.host, args.port)  # a busy port is a one-line error, before "serving" is said
     port = sock.getsockname()[1]  # the one chosen when --port is 0
     ctx.log(f"serving {args.model_path} on http://{args.host}:{port} with {args.workers} process(es) (Ctrl-C stops)")
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             serve(app, sock)
         else:
             os.environ[MODEL_ENV] = str(args.model_path.resolve())  # read by each worker's app_from_env
+            os.environ[DEVICE_ENV] = device
             serve("digitlab.web.app:app_from_env", sock, args.workers)
     finally:
         sock.close()

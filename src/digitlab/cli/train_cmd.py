@@ -24,13 +24,15 @@ from ..pages.report import write_report
 from ..progress import quiet_log
 from ..run.run_folder import RunFolder
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
-from ..train.accelerate import PRECISIONS
+from ..startup import Startup
+from ..train.accelerate import PRECISIONS, REFUSED_PRECISIONS
 from ..train.callbacks import TrainingDiverged
+from ..train.cuda_graph import check_mode
 from ..train.distributed import DistEnv
 from ..train.lr_finder import lr_find
-from ..train.recipe import MODEL_DEFAULTS, TrainConfig, build_learner, resolve_device
+from ..train.recipe import DEVICE_RECIPES, MODEL_DEFAULTS, TrainConfig, build_learner
 from ..train.resume import TRAIN_STATE
-from .common import Commands, Context, add_command, print_json
+from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 from .evaluate_cmd import print_accuracy_table
 
 EXAMPLES = (
@@ -48,6 +50,12 @@ EXAMPLES = (
 defaults (the book's runs for linear and simple_net):
 """
     + "\n".join(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for name, d in MODEL_DEFAULTS.items())
+    + "\n"
+    + "\n".join(
+        f"  {name} on {device} (from the GPU issue's H100 measurement): " + ", ".join(f"{k}={v}" for k, v in d.items())
+        for device, models in DEVICE_RECIPES.items()
+        for name, d in models.items()
+    )
     + """
   epochs for linear and simple_net: the book's number of SGD steps (20 and 40 epochs of
   MNIST_SAMPLE's 12,396 images in batches of 256), so more epochs on a smaller dataset"""
@@ -63,25 +71,28 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
     parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        choices=["auto", "cpu", "cuda", "mps"],
-        help="where to train (default: cpu; auto picks cuda, then mps, then cpu)",
-    )
+    add_device_flag(parser, "to train")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument(
         "--precision",
-        choices=list(PRECISIONS),
+        choices=[*PRECISIONS, *REFUSED_PRECISIONS],
         default="fp32",
         help="bf16: forward pass under bfloat16 autocast, for CUDA tensor cores "
-        "(many times slower on CPUs without bf16 instructions; default: fp32)",
+        "(many times slower on CPUs without bf16 instructions; default: fp32); fp16 is refused (it needs loss scaling)",
     )
     parser.add_argument(
         "--compile",
         action="store_true",
         help="torch.compile the model, for long CUDA runs: the compile (about a minute) is "
         "reported apart as compile_seconds; on a small CPU it does not pay (BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="the training step (forward, loss, backward, SGD) as one CUDA graph, replayed: auto uses it on "
+        "CUDA where it applies and says why not where it does not; on: that is an error; off: the eager step "
+        "(default: auto)",
     )
     parser.add_argument(
         "--tta",
@@ -128,6 +139,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise DigitlabError(f"--lr must be a positive number, got {args.lr}")
     if args.threads is not None and args.threads < 1:
         raise DigitlabError(f"--threads must be at least 1, got {args.threads}")
+    if args.precision in REFUSED_PRECISIONS:
+        raise DigitlabError(f"--precision {args.precision}: {REFUSED_PRECISIONS[args.precision]}")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -145,16 +158,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         precision=args.precision,
         compile=args.compile,
         tta=args.tta,
+        cuda_graphs=args.cuda_graphs,
     )
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
+    config = replace(config, device=device_from_args(args, log, "training"))
+    check_mode(config.cuda_graphs, config.device)  # before any data is read
     if args.lr_find:
         dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, log)
         return _lr_find(args, config.resolved(len(dataset.train)), dataset.train, valid)
-    if args.device == "auto":
-        picked = resolve_device("auto")
-        log(f"--device auto: training on {picked}")
-        config = replace(config, device=picked)
     out = args.out or default_out_dir(args.data, config.model)
     # rank 0 writes the run; the other ranks of a torchrun job only train
     folder = RunFolder(out, overwrite=args.overwrite) if dist_env.is_main else None
@@ -162,6 +174,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     def body() -> int:
         with folder or contextlib.nullcontext():
             dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
+            ctx.startup.mark("load the data")
             resolved = config.resolved(len(dataset.train))  # once: what is said below is what runs
             if folder is not None and args.checkpoints:
                 _write_resume_info(folder, args, resolved, len(dataset.train))
@@ -193,6 +206,7 @@ RUN_SETTINGS = {
     "precision": "fp32",
     "compile": False,
     "tta": False,
+    "cuda_graphs": "auto",
     "lr_find": False,
     "out": None,
     "overwrite": False,
@@ -224,6 +238,7 @@ def _resume_in(folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_e
         epoch = folder.checkpoint_epoch()
         ctx.log(f"resuming {folder.final} after epoch {epoch} of {config.epochs} (checkpoint {folder.checkpoint})")
         dataset, valid, facts = train_and_valid(data, valid_spec, ctx.settings, ctx.log)
+        ctx.startup.mark("load the data")
         if not config.is_resolved:
             raise DigitlabError(f"{path}: cannot resume this run (its settings are incomplete)")
         if len(dataset.train) != n_train:
@@ -280,10 +295,12 @@ def _train(
     log(
         f"training {config.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
-        f"seed {config.seed}, {torch.get_num_threads() if not config.threads else config.threads} threads"
+        f"seed {config.seed}, {torch.get_num_threads() if not config.threads else config.threads} threads; "
+        f"on {config.device}, the {config.recipe} recipe"
     )
     if dist_env.enabled:
         log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
+    ctx.startup.mark("prepare the run")
     result = train_run(
         config,
         train_digits,
@@ -295,6 +312,7 @@ def _train(
         dist_env=dist_env,
         resume_from=folder.checkpoint / TRAIN_STATE if resume and folder is not None else None,
     )
+    ctx.startup.add(result.startup)
     if dist_env.enabled:
         print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)
     if not result.is_main or result.model_path is None or folder is None:
@@ -302,7 +320,7 @@ def _train(
     report = write_report(folder.partial) if args.report else None
     folder.commit()  # the complete run (and its report) becomes visible as --out, in one rename
     result.model_path = folder.final / result.model_path.name
-    answer = run_json(result, facts)
+    answer = run_json(result, facts, ctx.startup)
     if report is not None:
         answer["report"] = str(folder.final / report.relative_to(folder.partial))
     if args.json:
@@ -310,15 +328,21 @@ def _train(
         return 0
     print_accuracy_table(answer, f"{args.model} on {args.data}")
     compiled = f", of which {result.compile_seconds:.2f} s compiling" if result.compile_seconds is not None else ""
+    ran = result.config
+    graphs = f", {result.cuda_graphs}" if ran.device.startswith("cuda") else ""
     Console(highlight=False).print(
-        f"trained in {result.fit_seconds:.2f} s (validation included{compiled}); "
+        f"trained in {result.fit_seconds:.2f} s (validation included{compiled}) on {ran.device} "
+        f"({ran.recipe} recipe{graphs}), after {ctx.startup.seconds:.2f} s of start-up; "
         f"saved {result.model_path}" + (f"; report {answer['report']}" if args.report else "")
     )
     return 0
 
 
-def run_json(result: RunResult, facts: dict[str, Any]) -> dict[str, Any]:
-    """`digitlab train --json`: the evaluation, then what ran and how long, then where the data came from."""
+def run_json(result: RunResult, facts: dict[str, Any], startup: Startup | None = None) -> dict[str, Any]:
+    """`digitlab train --json`: the evaluation, then what ran and how long, then where the data came from.
+
+    startup: the command's clock (imports, data, CUDA, the Learner's build), reported apart from training.
+    """
     assert result.evaluation is not None and result.card is not None  # rank 0
     config = result.config
     return {
@@ -334,6 +358,10 @@ def run_json(result: RunResult, facts: dict[str, Any]) -> dict[str, Any]:
         "classes": list(result.card.classes),
         "threads": result.threads,
         "device": config.device,
+        "recipe": config.recipe,
+        "cuda_graphs": result.cuda_graphs,
+        "startup_seconds": round(startup.seconds, 4) if startup is not None else None,
+        "startup": startup.as_json() if startup is not None else None,
         "world_size": result.world_size,
         "weights_sha256": result.weights_sha256,
         "compile_seconds": result.compile_seconds,

@@ -52,10 +52,11 @@ def model_outputs(
     if was_training:  # eval() walks every submodule: skip it for a model already in eval mode (serving)
         model.eval()
     try:
-        parts = [
-            forward(to_inputs(images[i : i + CHUNK], norm, device)).float().cpu() for i in range(0, len(images), CHUNK)
-        ]
+        # One copy to the device (uint8, 784 bytes per image) and one back: on a GPU the chunks then
+        # queue without the host waiting for any of them.
+        images = images.to(device)
+        parts = [forward(to_inputs(images[i : i + CHUNK], norm, device)).float() for i in range(0, len(images), CHUNK)]
     finally:
         if was_training:
             model.train()
-    return torch.cat(parts) if parts else torch.empty(0, 1)
+    return torch.cat(parts).cpu() if parts else torch.empty(0, 1)

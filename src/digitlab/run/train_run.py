@@ -56,6 +56,8 @@ class RunResult:
     threads: int  # torch's CPU threads
     compile_seconds: float | None  # with --compile: seconds of the batches that compiled
     learner: Learner
+    startup: dict[str, float] = field(default_factory=dict)  # seconds inside the run before fit, by phase
+    cuda_graphs: str = "eager: --cuda-graphs off"  # CudaGraphCB.status: "graphed..." or "eager: <why>"
     card: ModelCard | None = None  # rank 0: the saved model's card
     model_path: Path | None = None  # rank 0: the weights' path
     evaluation: dict[str, Any] | None = None  # rank 0: metrics.accuracy_report on the validation digits
@@ -146,7 +148,11 @@ def _train_run(
         threads=torch.get_num_threads(),
         compile_seconds=_compile_seconds(trained.learner),
         learner=trained.learner,
+        startup=trained.startup,
     )
+    graph = getattr(trained.learner, "cuda_graph", None)
+    if graph is not None:
+        result.cuda_graphs = graph.status
     if not dist_env.is_main:
         return result
     classes = train_digits.classes

@@ -28,6 +28,11 @@ from ..models import channels_last_hazards, to_channels_last
 from .learner import Callback
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # --precision: name -> autocast dtype (None: off)
+# Precisions refused, and why (--precision accepts them only to say so in one line)
+REFUSED_PRECISIONS = {
+    "fp16": "float16 needs loss scaling (a GradScaler, which reads a flag on the host every step) and "
+    "digitlab does not scale: use --precision bf16 (float32's range, no scaling; as fast on Ampere and later)"
+}
 
 
 class ChannelsLastCB(Callback):

@@ -271,33 +271,56 @@ def _cos(start: float, end: float, t: float) -> float:
 
 
 class DivergenceGuardCB(Callback):
-    """Stop at the first NaN/inf loss, or a loss `factor` times the first one, and say where."""
+    """Stop at the first NaN/inf loss, or a loss `factor` times the first one, and say where.
+
+    every: look at the training losses every k batches and at the end of each training pass. Looking
+    brings the losses to the host, which waits for the device: free on the CPU, where the guard looks
+    at every batch (the default there) and stops before the bad batch's backward; on a GPU a wait per
+    batch would idle it, so it looks every GPU_EVERY batches (the default there). Either way the error
+    names the first bad batch and its learning rate; on a GPU the fit has then run at most k - 1 more
+    steps, on weights a diverged fit does not keep.
+    """
 
     order = 5
     in_search = False
+    GPU_EVERY = 32  # batches between looks on a device that is not the CPU
 
-    def __init__(self, factor: float = 1e4) -> None:
-        self.factor = factor
+    def __init__(self, factor: float = 1e4, every: int | None = None) -> None:
+        self.factor, self.every = factor, every
 
     def before_fit(self) -> None:
         self.first_loss: float | None = None
+        device = next(self.learn.model.parameters(), torch.zeros(())).device
+        self.k = self.every or (1 if device.type == "cpu" else self.GPU_EVERY)
+        self.pending: list[tuple[torch.Tensor, int, int, float]] = []  # (loss, epoch, batch, lr) not looked at yet
 
     def after_loss(self) -> None:
         learn = self.learn
-        if not learn.training:
+        if learn.training:
+            self.pending.append((learn.loss.detach(), learn.epoch, learn.iter, learn.opt.param_groups[0]["lr"]))
+            if len(self.pending) >= self.k:
+                self._look()
+
+    def after_epoch(self) -> None:
+        if self.learn.training:
+            self._look()
+
+    def _look(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
             return
-        loss = learn.loss.detach()
-        diverged = not bool(torch.isfinite(loss))
-        if not diverged:
-            if self.first_loss is None:
-                self.first_loss = max(loss.item(), 1e-3)
-            diverged = loss.item() > self.factor * self.first_loss
-        if diverged:
-            lr = learn.opt.param_groups[0]["lr"]
-            raise TrainingDiverged(
-                f"training diverged at epoch {learn.epoch + 1}, batch {learn.iter + 1} (loss {loss.item():.4g}) "
-                f"with learning rate {lr:.4g}: try a smaller --lr"
-            )
+        values = torch.stack([loss.reshape(()) for loss, *_ in pending]).tolist()  # one wait for the device
+        for value, (_, epoch, batch, lr) in zip(values, pending):
+            diverged = not math.isfinite(value)
+            if not diverged:
+                if self.first_loss is None:
+                    self.first_loss = max(value, 1e-3)
+                diverged = value > self.factor * self.first_loss
+            if diverged:
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch + 1}, batch {batch + 1} (loss {value:.4g}) "
+                    f"with learning rate {lr:.4g}: try a smaller --lr"
+                )
 
 
 class CheckpointCB(Callback):

@@ -10,12 +10,16 @@ Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after
 after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
 cleanup_fit, which runs last even when an error ends the fit.
 
-Besides events, the Learner offers callbacks three interfaces, so that no callback reads or
+Besides events, the Learner offers callbacks four interfaces, so that no callback reads or
 writes another's attributes:
 - `forward_context()`: a callback's context manager around each batch's forward pass and loss
   (`MixedPrecisionCB` returns `torch.autocast`); the Learner enters them all.
 - `all_reduce(tensor)`: a callback's sum of a tensor across processes (`DistributedCB`);
   `learn.all_reduce(t)` applies them, and is `t` itself in one process (`RecorderCB` uses it).
+- `train_step() -> bool`: a callback's replacement for a training batch's forward, loss, backward
+  and optimizer step (`CudaGraphCB`: one CUDA graph replay); True when it ran them (the Learner then
+  calls after_loss and after_step, and skips after_predict and after_backward), False to leave the
+  batch to the Learner's own step.
 - `in_search`: False for callbacks that record, show, guard, schedule or save a fit; they stand
   aside in `learn.search()`, the trial run that `lr_find` makes and then undoes.
 """
@@ -53,10 +57,11 @@ class CancelBatchException(Exception):
 class Callback:
     """Base class: define methods named after events; lower `order` runs first.
 
-    Optional, besides events (the Learner looks for them; the base class defines neither):
+    Optional, besides events (the Learner looks for them; the base class defines none):
     `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
     after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
-    the processes that train together. `in_search = False`: sit out `learn.search()` (lr_find).
+    the processes that train together; `train_step(self) -> bool`, a training batch's whole step.
+    `in_search = False`: sit out `learn.search()` (lr_find).
     """
 
     order = 0
@@ -171,6 +176,11 @@ class Learner:
             self._with_events("batch", self.one_batch, CancelBatchException)
 
     def one_batch(self) -> None:
+        if self.training and any(step() for step in self._train_steps):
+            # a callback ran this batch's forward, loss, backward and step (CudaGraphCB: one graph replay)
+            self.callback("after_loss")
+            self.callback("after_step")
+            return
         xb, yb = self.batch[0], self.batch[1]
         with self.forward_context():
             self.preds = self.model(xb)
@@ -183,6 +193,10 @@ class Learner:
             self.opt.step()
             self.callback("after_step")
             self.opt.zero_grad()
+
+    @property
+    def _train_steps(self) -> list[Callable[[], bool]]:
+        return [cb.train_step for cb in self.cbs if hasattr(cb, "train_step")]
 
     def forward_context(self) -> AbstractContextManager[None]:
         """Every callback's `forward_context()`, entered in `order` (and left in reverse).

@@ -22,6 +22,7 @@ class TTACB(Callback):
     """
 
     order = -2  # after_predict: before the recorder (10) reads preds
+    graph_safe = True  # its after_predict acts in validation only: a graphed training step may skip it
 
     def __init__(self, shifts: Sequence[tuple[int, int]] = DEFAULT_SHIFTS) -> None:
         self.shifts = tuple(shifts)

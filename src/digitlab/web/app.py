@@ -165,12 +165,13 @@ def _busy(what: str) -> BadInput:
     return BadInput(503, f"the server is busy ({what}): retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
+def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") -> FastAPI:
     """The app for one model. threads: torch threads in this process (one image of 28x28 is
-    too small to share between threads; scale with server processes instead, `--workers`)."""
+    too small to share between threads; scale with server processes instead, `--workers`).
+    device: where the model runs (resolved: cpu, cuda, mps)."""
     if threads:
         torch.set_num_threads(threads)
-    predictor = Predictor.load(model_dir)
+    predictor = Predictor.load(model_dir, device)
     card = predictor.card
     reader = UploadReader(predictor, load_ideal_digits(model_dir, len(card.classes)))
     # Two lanes of one thread each: small images never queue behind a large photo's decoding.
@@ -284,10 +285,11 @@ def create_app(model_dir: Path, threads: int | None = 1) -> FastAPI:
 
 
 MODEL_ENV = "DIGITLAB_SERVE_MODEL"  # how `digitlab serve --workers N` tells each worker process its model
+DEVICE_ENV = "DIGITLAB_SERVE_DEVICE"  # ... and the device it runs on
 
 
 def app_from_env() -> FastAPI:
     """The app for a uvicorn worker process started by `digitlab serve --workers N`."""
     import os
 
-    return create_app(Path(os.environ[MODEL_ENV]))
+    return create_app(Path(os.environ[MODEL_ENV]), device=os.environ.get(DEVICE_ENV, "cpu"))
