@@ -16,8 +16,6 @@ from PIL import Image, ImageDraw
 
 from digitlab.cli import main
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def _bars_as_mnist(root, n: int, seed: int) -> None:
     """MNIST-style training digits made by the same preprocessing the server uses: a "7" is a
@@ -101,7 +99,7 @@ def test_predict_returns_label_probabilities_image_and_distances(client):
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, 415, "not an image"),
         ("tiff", 415, "TIFF"),
         ("blank", 422, "no digit found"),
-        ("huge", 413, "too large"),
+        ("huge", 413, "the image is too large: 2.00 MB (limit 2 MB): send a smaller one"),
         ("bomb", 413, "too large"),
     ],
 )
@@ -149,77 +147,43 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(model_dir):
-    """The app on a real socket, run the way `digitlab serve` runs it (web.server: the guarded protocol)."""
-    import uvicorn
-
-    from digitlab.web import server as web_server
-    from digitlab.web.app import create_app
-
-    sock = web_server.bind("127.0.0.1", 0)
-    uv = uvicorn.Server(web_server.config(create_app(model_dir)))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+def server(model_dir, serve_model):
+    with serve_model(model_dir) as url:
+        yield url
 
 
-def _complaints(page) -> list[str]:
-    """The page's script errors and console errors (a CSP violation, "Refused to ...", is one) as they
-    come; not the browser's notes of 4xx answers (the garbage upload's 415, no favicon)."""
-    found: list[str] = []
-    page.on("pageerror", lambda e: found.append(str(e)))
-    page.on(
-        "console",
-        lambda m: (
-            found.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
-        ),
-    )
-    return found
-
-
-def test_drawing_on_the_page_shows_a_prediction(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_drawing_on_the_page_shows_a_prediction(server, tmp_path, browser_page, page_complaints):
+    from playwright.sync_api import expect
 
     outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((server, "data:")) else None)
-            complaints = _complaints(page)
-            page.goto(server)
-            # locators, not wait_for_function: the page's CSP (rightly) forbids the eval that one uses
-            expect(page.locator("#model-info")).to_contain_text("linear")
-            box = page.locator("#pad").bounding_box()
-            # a horizontal stroke across the middle: the fixtures' 7
-            page.mouse.move(box["x"] + 40, box["y"] + 135)
-            page.mouse.down()
-            for step in range(1, 21):
-                page.mouse.move(box["x"] + 40 + step * 10, box["y"] + 135, steps=2)
-            page.mouse.up()
-            expect(page.locator("#prediction")).not_to_have_text("?", timeout=10_000)
-            assert page.locator("#prediction").text_content() == "7"
-            assert page.locator("#bars .row").count() == 2
-            assert page.locator("#seen").get_attribute("src").startswith("data:image/png;base64,")
-            assert page.locator("#distances tr").count() == 2
-            page.screenshot(path=str(tmp_path / "drawn.png"))
-            # garbage uploaded through the button: an error on the page, not a crash
-            garbage = tmp_path / "garbage.png"
-            garbage.write_bytes(b"definitely not a picture")
-            page.set_input_files("#upload", str(garbage))
-            page.wait_for_selector("#error:not([hidden])", timeout=10_000)
-            assert "not an image" in page.locator("#error").text_content()
-            page.click("#clear")
-            assert page.locator("#prediction").text_content() == "?"
-        finally:
-            browser.close()
+    with browser_page() as page:
+        local = (server, "data:", "blob:")
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(local) else None)
+        complaints = page_complaints(page)
+        page.goto(server)
+        # locators, not wait_for_function: the page's CSP (rightly) forbids the eval that one uses
+        expect(page.locator("#model-info")).to_contain_text("linear")
+        box = page.locator("#pad").bounding_box()
+        # a horizontal stroke across the middle: the fixtures' 7
+        page.mouse.move(box["x"] + 40, box["y"] + 135)
+        page.mouse.down()
+        for step in range(1, 21):
+            page.mouse.move(box["x"] + 40 + step * 10, box["y"] + 135, steps=2)
+        page.mouse.up()
+        expect(page.locator("#prediction")).not_to_have_text("?", timeout=10_000)
+        assert page.locator("#prediction").text_content() == "7"
+        assert page.locator("#bars .row").count() == 2
+        assert page.locator("#seen").get_attribute("src").startswith("data:image/png;base64,")
+        assert page.locator("#distances tr").count() == 2
+        page.screenshot(path=str(tmp_path / "drawn.png"))
+        # garbage uploaded through the button: an error on the page (the browser cannot decode it), not a crash
+        garbage = tmp_path / "garbage.png"
+        garbage.write_bytes(b"definitely not a picture")
+        page.set_input_files("#upload", str(garbage))
+        page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+        assert "not an image" in page.locator("#error").text_content()
+        page.click("#clear")
+        assert page.locator("#prediction").text_content() == "?"
     assert outside == []  # no CDN, no network beyond the server itself
     assert complaints == []  # nothing blocked by the page's Content-Security-Policy, no script error
     screenshot = np.asarray(Image.open(tmp_path / "drawn.png").convert("L"), dtype=float)
@@ -267,22 +231,17 @@ def test_head_is_answered_without_a_body(server):
         connection.close()
 
 
-def test_docs_are_served_from_the_package_and_work_offline(server):
-    from playwright.sync_api import expect, sync_playwright
+def test_docs_are_served_from_the_package_and_work_offline(server, browser_page, page_complaints):
+    from playwright.sync_api import expect
 
     outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
-            complaints = _complaints(page)
-            page.goto(f"{server}/docs")
-            expect(page.locator("#operations")).to_contain_text("POST /api/predict")
-            expect(page.locator("#operations")).to_contain_text("GET /api/health")
-            assert "413" in page.locator("#operations").text_content()
-        finally:
-            browser.close()
+    with browser_page() as page:
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+        complaints = page_complaints(page)
+        page.goto(f"{server}/docs")
+        expect(page.locator("#operations")).to_contain_text("POST /api/predict")
+        expect(page.locator("#operations")).to_contain_text("GET /api/health")
+        assert "413" in page.locator("#operations").text_content()
     assert outside == [] and complaints == []
 
 

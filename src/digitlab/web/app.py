@@ -4,7 +4,7 @@ POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, 
                    -> label, probabilities, top 3 (rounded down to 6 decimals, as `digitlab predict`),
                       the 28x28 the model saw (PNG, base64),
                       and the distance of that 28x28 to each ideal digit (the chapter's baseline)
-GET  /api/health   -> status, model, classes
+GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes
 GET  /docs         -> the API's documentation (a page of the package that reads /openapi.json)
 Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
@@ -47,7 +47,7 @@ from ..preprocessing import load_image, to_mnist
 from ..run.predictor import Predictor
 from ..run.serialization import load_ideal_digits
 
-MAX_BODY = 2 * 1024 * 1024  # bytes of an upload
+MAX_BODY = 2 * 1024 * 1024  # bytes of an upload (the page scales photos down to ~1 MB before sending)
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 LARGE_PIXELS = 1_000_000  # images over this take the large lane (the page sends 112 x 112)
 MAX_IN_FLIGHT = 256  # predictions waiting or running per process (a drawing takes ~5 ms)
@@ -64,9 +64,10 @@ MEDIA = {
     ".css": "text/css; charset=utf-8",
 }
 # The page's own files only: no inline script or style, no other origin; images also from data:
-# URLs (the 28x28 the model saw). Sent with every answer (JSON included), with the other headers.
+# URLs (the 28x28 the model saw) and blob: URLs (an uploaded photo, decoded through an <img> where
+# createImageBitmap cannot). Sent with every answer (JSON included), with the other headers.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = [
@@ -83,6 +84,14 @@ class BadInput(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.headers = status, headers
+
+
+SMALLER = ": send a smaller one (the page scales photos down before sending)"
+
+
+def _mb(n: int) -> str:
+    """Bytes in MB (2**20), as people read a limit: "2 MB", "4.5 MB"."""
+    return f"{n / 2**20:.1f} MB".replace(".0 MB", " MB")
 
 
 def _png_base64(image: torch.Tensor) -> str:
@@ -206,13 +215,15 @@ def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") ->
             "model": card.architecture.name,
             "classes": list(card.classes),
             "accuracy": card.metrics.accuracy if card.metrics else None,
+            "max_upload_bytes": MAX_BODY,
         }
 
     @app.post("/api/predict", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
     async def predict(request: Request) -> Response:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-            raise BadInput(413, f"the image is too large: {int(declared):,} bytes (limit {MAX_BODY:,})")
+            size = f"{int(declared) / 2**20:.2f} MB"
+            raise BadInput(413, f"the image is too large: {size} (limit {_mb(MAX_BODY)}){SMALLER}")
         held = 0  # bytes of this upload counted in in_flight["bytes"]
 
         async def read_body() -> bytes:
@@ -223,7 +234,7 @@ def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") ->
                 held += len(chunk)
                 in_flight["bytes"] += len(chunk)
                 if len(body) > MAX_BODY:
-                    raise BadInput(413, f"the image is too large: over {MAX_BODY:,} bytes")
+                    raise BadInput(413, f"the image is too large: over the {_mb(MAX_BODY)} limit{SMALLER}")
                 if in_flight["bytes"] > MAX_BYTES_IN_FLIGHT:
                     raise _busy(f"{MAX_BYTES_IN_FLIGHT // 2**20} MB of uploads held")
             return bytes(body)

@@ -1,4 +1,5 @@
-// The draw-a-digit page: strokes on a canvas, a debounced POST of the canvas as PNG, results shown.
+// The draw-a-digit page: strokes on a canvas, a debounced POST of the canvas as PNG, results shown;
+// an uploaded photo is decoded here (EXIF orientation applied), scaled down and sent as JPEG or PNG.
 "use strict";
 const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
@@ -23,11 +24,12 @@ function stroke(from, to) {
   hasInk = true;
 }
 
-pad.addEventListener("pointerdown", (e) => { drawing = true; last = point(e); stroke(last, last); pad.setPointerCapture(e.pointerId); });
-pad.addEventListener("pointermove", (e) => { if (!drawing) return; const p = point(e); stroke(last, p); last = p; schedule(); });
+// preventDefault (and the canvas's touch-action: none): a finger drawing on the pad never scrolls the page
+pad.addEventListener("pointerdown", (e) => { e.preventDefault(); drawing = true; last = point(e); stroke(last, last); pad.setPointerCapture(e.pointerId); });
+pad.addEventListener("pointermove", (e) => { if (!drawing) return; e.preventDefault(); const p = point(e); stroke(last, p); last = p; schedule(); });
 ["pointerup", "pointercancel", "pointerleave"].forEach((name) => pad.addEventListener(name, () => { if (drawing) { drawing = false; schedule(); } }));
 document.getElementById("clear").addEventListener("click", clearPad);
-document.getElementById("upload").addEventListener("change", (e) => { const file = e.target.files[0]; if (file) predict(file); e.target.value = ""; });
+document.getElementById("upload").addEventListener("change", (e) => { const file = e.target.files[0]; if (file) upload(file); e.target.value = ""; });
 
 // The canvas is sent at 112x112 (4x the model's 28): plenty for the strokes' shape, and a
 // sixth of the pixels for the server to decode and preprocess.
@@ -44,6 +46,67 @@ function schedule() {
     sctx.drawImage(pad, 0, 0, SEND_SIDE, SEND_SIDE);
     small.toBlob(predict, "image/png");
   }, DEBOUNCE_MS);
+}
+
+// A phone photo (4000x3000, 3-8 MB) is over the server's upload limit as it is: it is decoded here,
+// turned upright as its EXIF orientation says, scaled to at most MAX_SIDE pixels on its longest
+// side (ample for digits) and sent re-encoded, well under the limit. Formats this browser cannot
+// decode (HEIC from an iPhone, most often) get a message instead of a broken image.
+const MAX_SIDE = 1600;
+let maxUpload = 2 * 1024 * 1024;  // bytes; the server says its own limit in /api/health
+
+async function decode(file) {
+  try {
+    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    return { source: bitmap, width: bitmap.width, height: bitmap.height, done: () => bitmap.close() };
+  } catch (_) {  // older browsers: an <img> (which also honours EXIF orientation) from a blob: URL
+    const url = URL.createObjectURL(file);
+    const img = new Image();
+    img.src = url;
+    try {
+      await img.decode();
+      return { source: img, width: img.naturalWidth, height: img.naturalHeight, done: () => URL.revokeObjectURL(url) };
+    } catch (_) {
+      URL.revokeObjectURL(url);
+      return null;
+    }
+  }
+}
+
+function unreadable(file) {
+  const heic = /\.(heic|heif)$/i.test(file.name) || /hei[cf]/i.test(file.type);
+  const what = heic ? "this format (HEIC?)" : "this file (not an image, or damaged?)";
+  return `${file.name}: this browser cannot read ${what} — save or export it as JPEG or PNG ` +
+    (heic ? "(on an iPhone: Settings › Camera › Formats › Most Compatible) " : "") + "and upload that";
+}
+
+function encode(canvas, type, quality) {
+  return new Promise((resolve) => canvas.toBlob(resolve, type, quality));
+}
+
+async function upload(file) {
+  const picture = await decode(file);
+  if (!picture) { show({ error: unreadable(file) }); return; }
+  const scale = Math.min(1, MAX_SIDE / Math.max(picture.width, picture.height));
+  const photo = document.createElement("canvas");
+  photo.width = Math.max(1, Math.round(picture.width * scale));
+  photo.height = Math.max(1, Math.round(picture.height * scale));
+  const pctx = photo.getContext("2d");
+  pctx.imageSmoothingQuality = "high";
+  pctx.drawImage(picture.source, 0, 0, photo.width, photo.height);
+  picture.done();
+  // PNG keeps a drawing's transparency; a photo goes as JPEG (a noisy 1600 px photo is ~1 MB, as PNG ~4)
+  const transparent = /png|gif|webp/i.test(file.type);
+  let blob = await encode(photo, transparent ? "image/png" : "image/jpeg", 0.92);
+  if (!blob || blob.size > maxUpload) {
+    const flat = document.createElement("canvas");
+    flat.width = photo.width; flat.height = photo.height;
+    const fctx = flat.getContext("2d");
+    fctx.fillStyle = "#fff"; fctx.fillRect(0, 0, flat.width, flat.height);
+    fctx.drawImage(photo, 0, 0);
+    blob = await encode(flat, "image/jpeg", 0.85);
+  }
+  predict(blob);
 }
 
 async function predict(blob) {
@@ -84,6 +147,7 @@ function show(result) {
 }
 
 fetch("api/health").then((r) => r.json()).then((h) => {
+  if (h.max_upload_bytes) maxUpload = h.max_upload_bytes;
   const accuracy = h.accuracy == null ? "" : `, validation accuracy ${(h.accuracy * 100).toFixed(2)}%`;
   document.getElementById("model-info").textContent = `model: ${h.model} for ${h.classes.join(", ")}${accuracy}`;
 }).catch(() => { document.getElementById("model-info").textContent = "the server is not answering"; });

@@ -1,0 +1,82 @@
+"""The web tests' shared pieces: the app served on a real socket, and headless chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def serving(model_dir) -> Iterator[str]:
+    """The app on a real socket, run the way `digitlab serve` runs it (web.server: the guarded protocol);
+    yields its base URL."""
+    import uvicorn
+
+    from digitlab.web import server as web_server
+    from digitlab.web.app import create_app
+
+    sock = web_server.bind("127.0.0.1", 0)
+    uv = uvicorn.Server(web_server.config(create_app(model_dir)))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@contextlib.contextmanager
+def chromium_page(**context) -> Iterator:
+    """A page in headless Debian chromium (no browser download), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser.new_context(**context).new_page()
+        finally:
+            browser.close()
+
+
+def complaints(page) -> list[str]:
+    """The page's script errors and console errors (a CSP violation, "Refused to ...", is one) as they
+    come; not the browser's notes of 4xx answers (the garbage upload's 415, no favicon)."""
+    found: list[str] = []
+    page.on("pageerror", lambda e: found.append(str(e)))
+    page.on(
+        "console",
+        lambda m: (
+            found.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None
+        ),
+    )
+    return found
+
+
+@pytest.fixture(scope="session")
+def serve_model():
+    """`with serve_model(model_dir) as url:` the app on a real socket."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def browser_page():
+    """`with browser_page(**context_options) as page:` a headless chromium page."""
+    return chromium_page
+
+
+@pytest.fixture(scope="session")
+def page_complaints():
+    """`found = page_complaints(page)`: the page's script and console errors, as they come."""
+    return complaints
