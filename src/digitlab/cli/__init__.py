@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "explain_cmd",
     "predict_cmd",
     "serve_cmd",
+    "exercises_cmd",
 )
 
 

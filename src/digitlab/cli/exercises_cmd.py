@@ -1,0 +1,145 @@
+"""`digitlab exercises list|show|check|quiz`: the chapter's exercises that check themselves."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import DigitlabError
+from .common import Commands, Context, add_command, print_json
+
+if TYPE_CHECKING:
+    from ..exercises.runner import Verdict
+    from ..exercises.sandbox import Limits
+
+EXAMPLES = """\
+  digitlab exercises list                          the exercises, in the chapter's order
+  digitlab exercises show mnist_distance           what to write, and a skeleton to start from
+  digitlab exercises check mywork.py               check every exercise your file (or notebook) defines
+  digitlab exercises check ch4.ipynb --only mnist_loss batch_accuracy
+  digitlab exercises check --all submissions/ --out class-report    a class: report.html and report.csv
+  digitlab exercises quiz                          the chapter's questionnaire, answers on request
+  digitlab exercises quiz --reveal --number 9      one question with its model answer
+
+Checking RUNS the submitted code (in a child process with time and memory limits, in a temporary
+folder): check other people's submissions in a container or a throwaway account.
+"""
+
+
+def add_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "exercises",
+        help="the chapter's exercises and questionnaire, checked for you",
+        description=f"the chapter's coding exercises and questionnaire, checked for you\n\nexamples:\n{EXAMPLES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(run=lambda args, ctx: _no_action(parser))
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    add_command(actions, "list", "list the exercises", "  digitlab exercises list --json\n", run_list)
+    show = add_command(
+        actions, "show", "what an exercise asks, with a skeleton", "  digitlab exercises show is_3\n", run_show
+    )
+    show.add_argument("name", metavar="NAME", help="an exercise's name (`digitlab exercises list`)")
+    check = add_command(actions, "check", "check a file, a notebook, or a class's folder", EXAMPLES, run_check)
+    check.add_argument("path", metavar="FILE", nargs="?", type=Path, help="a .py file, a notebook or a folder of them")
+    check.add_argument("--all", metavar="FOLDER", type=Path, help="a folder with one submission per student")
+    check.add_argument("--out", type=Path, default=Path("class-report"), help="where --all writes report.html/.csv")
+    check.add_argument("--only", nargs="+", metavar="NAME", help="check these exercises only")
+    check.add_argument("--time-limit", type=float, default=10.0, help="seconds per exercise (default 10)")
+    check.add_argument("--memory", type=int, default=2048, help="memory limit of the learner's process, MiB")
+    quiz = add_command(actions, "quiz", "the chapter's questionnaire with model answers", EXAMPLES, run_quiz)
+    quiz.add_argument("--reveal", action="store_true", help="print every answer without asking")
+    quiz.add_argument("--number", type=int, nargs="+", metavar="N", help="only these questions")
+    quiz.add_argument("--figures", type=Path, metavar="DIR", help="save the questions' figures (PNG) here")
+
+
+def _no_action(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> int:
+    from ..exercises import exercises
+
+    table = exercises()
+    if args.json:
+        print_json({"exercises": [{"name": e.name, "title": e.title} for e in table.values()]})
+        return 0
+    width = max(map(len, table))
+    for e in table.values():
+        print(f"{e.name:<{width}}  {e.title}")
+    return 0
+
+
+def run_show(args: argparse.Namespace, ctx: Context) -> int:
+    from ..exercises import get
+
+    e = get(args.name)
+    if args.json:
+        print_json({"name": e.name, "title": e.title, "task": e.task, "starter": e.starter, "questions": e.questions})
+        return 0
+    related = f"\nQuestionnaire: {', '.join(map(str, e.questions))} (digitlab exercises quiz --number ...)"
+    print(f"{e.name}: {e.title}\n\n{e.task}\n\nStart from:\n\n{e.starter}{related if e.questions else ''}")
+    return 0
+
+
+def run_check(args: argparse.Namespace, ctx: Context) -> int:
+    from ..exercises import exercises, get
+    from ..exercises.classroom import check_path, mnist_data
+    from ..exercises.sandbox import Limits
+
+    if (args.path is None) == (args.all is None):
+        raise DigitlabError("give one FILE to check, or --all FOLDER for a class")
+    if not args.time_limit > 0 or args.memory < 512:
+        raise DigitlabError("--time-limit must be positive and --memory at least 512 (MiB; torch alone needs ~500)")
+    names = [get(n).name for n in args.only] if args.only else list(exercises())
+    limits = Limits(seconds=args.time_limit, memory=args.memory * 2**20)
+    if args.all is not None:
+        return _check_class(args, ctx, names, limits)
+    if not args.path.exists():
+        raise DigitlabError(f"{args.path}: no such file or folder")
+    from ..exercises.source import read_cells
+
+    read_cells(args.path)  # a file that is not Python or a notebook is one line, exit 2, before anything runs
+    ctx.log(f"checking {args.path}: {len(names)} exercises, in a child process ({args.time_limit:g} s each)")
+    with mnist_data(names, [args.path], ctx.settings, ctx.log) as (data, judges):
+        verdicts = check_path(args.path, names, limits, data, judges)
+    if not args.only:  # a learner part-way through: exercises not written yet are not failures
+        verdicts = [v for v in verdicts if v.status != "missing"] or verdicts
+    failed = sum(v.status != "passed" for v in verdicts)
+    if args.json:
+        print_json({"path": str(args.path), "passed": len(verdicts) - failed, "failed": failed,
+                    "verdicts": [v.to_dict() for v in verdicts]})  # fmt: skip
+    else:
+        for v in verdicts:
+            print(v.line())
+        print(f"{len(verdicts) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limits: Limits) -> int:
+    from ..exercises.class_report import write_class_report
+    from ..exercises.classroom import check_path, find_submissions, mnist_data
+
+    submissions = find_submissions(args.all)
+    results: dict[str, list[Verdict]] = {}
+    with mnist_data(names, list(submissions.values()), ctx.settings, ctx.log) as (data, judges):
+        for i, (student, path) in enumerate(submissions.items(), start=1):
+            verdicts = check_path(path, names, limits, data, judges)
+            results[student] = verdicts
+            ctx.log(f"{student} ({i}/{len(submissions)}): {sum(v.passed for v in verdicts)} of {len(names)} passed")
+    html_path, csv_path = write_class_report(results, args.out)
+    summary = {s: sum(v.passed for v in vs) for s, vs in results.items()}
+    if args.json:
+        print_json({"html": str(html_path), "csv": str(csv_path), "passed": summary})
+    else:
+        print(f"wrote {html_path} and {csv_path}: {len(results)} students, {len(names)} exercises")
+    return 0
+
+
+def run_quiz(args: argparse.Namespace, ctx: Context) -> int:
+    from ..exercises.quiz import run_quiz as quiz
+
+    return quiz(args.number, reveal=args.reveal or args.json, figures=args.figures, as_json=args.json)

@@ -1,0 +1,174 @@
+"""Exercises on the chapter's first model: L1 and RMSE, mnist_distance with broadcasting, is_3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..baseline import mnist_distance as book_distance
+from .calling import book_globals, call_by_name, required_arity
+from .feedback import Wrong, as_tensor, close, describe, first_difference
+from .registry import CheckContext, Exercise, register
+
+N_STACK = 1010  # the book's valid_3_tens has 1,010 images
+
+
+def _images(n: int, seed: int) -> torch.Tensor:
+    """(n, 28, 28) float in [0, 1]."""
+    return torch.rand(n, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def check_l1_and_rmse(l1_and_rmse: Any, ctx: CheckContext) -> str:
+    a, b = _images(2, seed=7)
+    cases = [(a, b), (a, a), (torch.full((28, 28), 0.75), torch.full((28, 28), 0.25))]  # equal: 0; constant: 0.5
+    for x, y in cases:
+        result = l1_and_rmse(x, y)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise Wrong(f"l1_and_rmse returned {describe(result)}; return two numbers: (l1, rmse)")
+        l1, rmse = (torch.as_tensor(v, dtype=torch.float64) for v in result)
+        diff = (x - y).double()
+        want_l1, want_rmse = diff.abs().mean(), diff.square().mean().sqrt()
+        if close(l1, want_l1) and close(rmse, want_rmse):
+            continue
+        if close(l1, want_rmse) and close(rmse, want_l1):
+            raise Wrong("you returned (rmse, l1); return the L1 distance first: (l1, rmse)")
+        if not close(l1, want_l1):
+            if close(l1, diff.mean()):
+                raise Wrong(
+                    "your L1 is the plain mean difference: positive and negative differences cancel; "
+                    "take .abs() before .mean()"
+                )
+            raise Wrong(f"your L1 is {l1.item():.4g}; mean absolute difference gives {want_l1.item():.4g}")
+        if close(rmse, diff.square().mean()):
+            raise Wrong("your RMSE is the mean squared error: take the square root of the mean, .sqrt()")
+        if close(rmse, want_l1):
+            raise Wrong(
+                "your RMSE equals the L1 distance: a square root taken before the mean undoes each square; "
+                "RMSE is sqrt(mean(diff**2)), the root after the mean"
+            )
+        raise Wrong(f"your RMSE is {rmse.item():.4g}; sqrt(mean((a-b)**2)) gives {want_rmse.item():.4g}")
+    return "L1 = mean(|a-b|) and RMSE = sqrt(mean((a-b)**2)), as F.l1_loss and F.mse_loss(...).sqrt()"
+
+
+def check_mnist_distance(mnist_distance: Any, ctx: CheckContext) -> str:
+    stack, (one, ideal) = _images(N_STACK, seed=1), _images(2, seed=2)
+    got = as_tensor(mnist_distance(stack, ideal), "mnist_distance")
+    want = book_distance(stack, ideal)  # (1010,)
+    if tuple(got.shape) != (N_STACK,):
+        raise Wrong(f"your mnist_distance returns {_shape_feedback(got)}")
+    if not close(got, want):
+        raise Wrong(_value_feedback(got, stack, ideal, want))
+    try:
+        single = as_tensor(mnist_distance(one, ideal), "mnist_distance")
+    except (IndexError, RuntimeError) as e:
+        if "out of range" in str(e):
+            raise Wrong(
+                "your mnist_distance works on a stack but fails on a single (28, 28) image: mean((1, 2)) counts "
+                "axes from the front; count from the end so both work: .mean((-1, -2))"
+            ) from None
+        raise
+    if single.ndim != 0 or not close(single, book_distance(one, ideal)):
+        raise Wrong(f"for two single images your mnist_distance returns {describe(single)}; expected one number")
+    if not close(as_tensor(mnist_distance(ideal, ideal), "mnist_distance"), torch.tensor(0.0)):
+        raise Wrong("an image's distance to itself should be 0")
+    return f"one distance per image, ({N_STACK},) for a stack against the ideal digit (broadcasting), one for a pair"
+
+
+def _shape_feedback(got: torch.Tensor) -> str:
+    shape = tuple(got.shape)
+    if shape == (N_STACK, 28):
+        return f"shape {shape} — you averaged one axis; the book averages the last two, mean((-1, -2))"
+    if shape == ():
+        return (
+            f"one number for {N_STACK} images — you averaged over every axis, the images' axis too; "
+            "average over the last two only: mean((-1, -2))"
+        )
+    if shape in ((28,), (28, 28)):
+        return (
+            f"shape {shape} — you averaged over the images' axis (0); "
+            "average each image's rows and columns, mean((-1, -2))"
+        )
+    return f"shape {shape}; for {N_STACK} images against one ideal digit it should be ({N_STACK},)"
+
+
+def _value_feedback(got: torch.Tensor, stack: torch.Tensor, ideal: torch.Tensor, want: torch.Tensor) -> str:
+    diff = stack - ideal
+    if close(got, diff.mean((-1, -2))):
+        return "your distances cancel out: positive and negative differences add to ~0; take .abs() before the mean"
+    if close(got, diff.square().mean((-1, -2)).sqrt()) or close(got, diff.square().mean((-1, -2))):
+        return "you computed a squared distance (RMSE or MSE); mnist_distance is the L1 one, (a-b).abs().mean((-1,-2))"
+    return f"your distances differ from the book's {first_difference(got, want)}"
+
+
+def _mean_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two "ideal digits": a vertical bar (the 3) and a horizontal bar (the 7), (28, 28) in [0, 1]."""
+    mean3, mean7 = torch.zeros(28, 28), torch.zeros(28, 28)
+    mean3[4:24, 12:16] = 1.0
+    mean7[12:16, 4:24] = 1.0
+    return mean3, mean7
+
+
+def check_is_3(is_3: Any, ctx: CheckContext) -> str:
+    mean3, mean7 = _mean_digits()
+    weights = torch.linspace(0, 1, 40).view(-1, 1, 1)  # from pure 7 to pure 3, plus noise
+    x = weights * mean3 + (1 - weights) * mean7 + 0.05 * _images(40, seed=4)
+    want = book_distance(x, mean3) < book_distance(x, mean7)  # (40,) bool
+    one = x[-1]
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        values = {"x": images, "mean3": mean3, "mean7": mean7}
+        with book_globals(is_3, {"mean3": mean3, "mean7": mean7}, {"mnist_distance": book_distance}):
+            if required_arity(is_3) == 1:
+                return as_tensor(is_3(images), "is_3")
+            return as_tensor(call_by_name(is_3, "is_3", values), "is_3")
+
+    got = run(x)
+    if tuple(got.shape) != (40,):
+        raise Wrong(f"for a stack of 40 images is_3 returned {describe(got)}; it should give one answer each, (40,)")
+    answers = got.bool() if got.dtype != torch.bool and bool(((got == 0) | (got == 1)).all()) else got
+    if answers.dtype != torch.bool:
+        raise Wrong(f"is_3 returned {describe(got)}; compare the two distances with <, which gives True/False")
+    if torch.equal(answers, ~want):
+        raise Wrong("is_3 says True for the images nearer the ideal 7: it is a 3 when its distance to mean3 is smaller")
+    if not torch.equal(answers, want):
+        raise Wrong(f"is_3 is wrong for {int((answers != want).sum())} of 40 images")
+    single = run(one)
+    if single.ndim != 0 or bool(single) != bool(want[-1]):
+        raise Wrong(f"for one image is_3 returned {describe(single)}; expected tensor({bool(want[-1])})")
+    return "True exactly where the image is nearer mean3 than mean7, for one image and (broadcasting) for 40"
+
+
+register(
+    Exercise(
+        "l1_and_rmse",
+        "L1 norm and RMSE",
+        "Write l1_and_rmse(a, b) returning (l1, rmse) for two images: the mean absolute difference and the "
+        "square root of the mean squared difference (the book's dist_3_abs and dist_3_sqr).",
+        "def l1_and_rmse(a, b):\n    l1 = ...\n    rmse = ...\n    return l1, rmse\n",
+        check_l1_and_rmse,
+        questions=(7,),
+    )
+)
+register(
+    Exercise(
+        "mnist_distance",
+        "mnist_distance, with broadcasting",
+        "Write mnist_distance(a, b): the L1 distance between images over their last two axes, so that one "
+        "image against the ideal digit gives one number and a stack of N images gives N numbers (broadcasting).",
+        "def mnist_distance(a, b):\n    return ...\n",
+        check_mnist_distance,
+        questions=(3, 10),
+    )
+)
+register(
+    Exercise(
+        "is_3",
+        "is_3: is it nearer the ideal 3?",
+        "Write is_3(x) as the book does (it reads mean3 and mean7; the checker sets them), or is_3(x, mean3, mean7): "
+        "True where x is closer to mean3 than to mean7, for one image or a whole stack.",
+        "def is_3(x):\n    return mnist_distance(x, mean3) < ...\n",
+        check_is_3,
+        questions=(10,),
+    )
+)

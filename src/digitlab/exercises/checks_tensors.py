@@ -1,0 +1,180 @@
+"""Exercises on tensors and Python basics: stacking, rank and shape, slicing, comprehensions, zip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .feedback import Wrong, as_tensor, close, describe, first_difference
+from .registry import CheckContext, Exercise, register
+
+
+def _images(n: int, seed: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 256, (28, 28), generator=g, dtype=torch.uint8) for _ in range(n)]
+
+
+def check_stack_images(stack_images: Any, ctx: CheckContext) -> str:
+    for n in (5, 1):
+        images = _images(n, seed=n)
+        want = torch.stack(images).float() / 255  # (n, 28, 28) in [0, 1]
+        got = as_tensor(stack_images(images), "stack_images")
+        if tuple(got.shape) == (n * 28, 28):
+            raise Wrong(
+                f"stack_images returned shape {tuple(got.shape)} for {n} images: torch.cat joins them along the "
+                f"rows; torch.stack puts them on a new first axis, giving ({n}, 28, 28)"
+            )
+        if tuple(got.shape) != (n, 28, 28):
+            raise Wrong(f"stack_images returned shape {tuple(got.shape)} for {n} images; the book's is ({n}, 28, 28)")
+        if not got.is_floating_point() or float(got.max()) > 1.0:
+            raise Wrong(
+                f"stack_images returned {describe(got)} with pixels up to {float(got.max()):g}: "
+                "convert to float and divide by 255, so a pixel is a number between 0 and 1"
+            )
+        if not close(got, want):
+            raise Wrong(f"stack_images changed the pixels {first_difference(got, want)}")
+    return "a list of N images becomes one (N, 28, 28) float tensor in [0, 1], for N = 5 and N = 1"
+
+
+def check_rank_and_shape(rank_and_shape: Any, ctx: CheckContext) -> str:
+    cases = [torch.zeros(6, 28, 28), torch.zeros(7), torch.zeros(3, 4), torch.tensor(2.5)]
+    for t in cases:
+        want = (t.ndim, tuple(t.shape))
+        result = rank_and_shape(t)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise Wrong(f"rank_and_shape returned {describe(result)}; return two things: (rank, shape)")
+        rank, shape = result
+        if isinstance(rank, torch.Tensor):
+            rank = rank.item()
+        if not isinstance(shape, (tuple, list)) or tuple(shape) != want[1]:
+            raise Wrong(f"for a tensor of shape {want[1]} your shape is {describe(shape)}; use t.shape")
+        if rank != want[0]:
+            hint = _rank_hint(t, rank)
+            raise Wrong(f"for a tensor of shape {want[1]} your rank is {rank!r}, but it has {want[0]} axes{hint}")
+    return "rank = number of axes = len(t.shape), right for a stack (6, 28, 28), a vector, a matrix and a scalar"
+
+
+def _rank_hint(t: torch.Tensor, rank: Any) -> str:
+    if t.ndim and rank == len(t):
+        return ": len(t) is the size of the first axis; the rank is len(t.shape) (or t.ndim)"
+    if rank == t.numel():
+        return ": that is the number of elements (numel); the rank counts axes, len(t.shape)"
+    return "; the rank is len(t.shape)"
+
+
+def check_double_odds(double_odds: Any, ctx: CheckContext) -> str:
+    cases = [[1, 2, 3, 4, 5], [2, 4, 6], [], [-3, -2, 7, 0], [9]]
+    for numbers in cases:
+        want = [2 * o for o in numbers if o % 2 == 1]
+        got = double_odds(list(numbers))
+        if not isinstance(got, list):
+            kind = type(got).__name__
+            raise Wrong(f"double_odds returned a {kind}, not a list: write the comprehension in [square brackets]")
+        if got == want:
+            continue
+        if got == [2 * o for o in numbers if o % 2 == 0]:
+            raise Wrong(f"double_odds({numbers}) gave {got}: those are the even numbers doubled; odd means o % 2 == 1")
+        if got == [2 * o for o in numbers]:
+            raise Wrong(f"double_odds({numbers}) gave {got}: every number was doubled; add `if o % 2 == 1`")
+        if got == [] and want:
+            raise Wrong(
+                f"double_odds({numbers}) gave []: did you test oddness after doubling? 2*o is always even; "
+                "test o, then double it: [2*o for o in a if o % 2 == 1]"
+            )
+        raise Wrong(f"double_odds({numbers}) gave {got}; expected {want}")
+    return "odd numbers doubled, in order, for positive, negative and empty lists: [2*o for o in a if o % 2 == 1]"
+
+
+def check_double_and_select(double_and_select: Any, ctx: CheckContext) -> str:
+    g = torch.Generator().manual_seed(3)
+    cases = [torch.arange(1, 10).view(3, 3), torch.randint(-9, 10, (3, 3), generator=g), torch.rand(3, 3, generator=g)]
+    for t in cases:
+        want = (t * 2)[1:, 1:]
+        got = as_tensor(double_and_select(t.clone()), "double_and_select")
+        if close(got, want):
+            continue
+        mistakes = {
+            "you took the last two rows, all three columns (t[1:] or t[-2:]); add the columns: t[1:, 1:]": (t * 2)[1:],
+            "t[1:][1:] slices the rows twice; slice rows, then columns, in one index: t[1:, 1:]": (t * 2)[2:],
+            "you selected one number: the bottom-right four are t[1:, 1:] (rows 1-2, columns 1-2)": (t * 2)[2:, 2:],
+            "you selected the top-left four; the bottom-right four are t[1:, 1:]": (t * 2)[:2, :2],
+            "the four are right but not doubled: multiply by 2 first": t[1:, 1:],
+        }
+        for message, wrong in mistakes.items():
+            if close(got, wrong):
+                raise Wrong(f"for {t.tolist()}: {message}")
+        raise Wrong(f"for {t.tolist()} your result is {describe(got)}; expected {want.tolist()}")
+    return "tensor([[10, 12], [16, 18]]) for 1..9, and the doubled bottom-right four of any 3x3: (t*2)[1:, 1:]"
+
+
+def check_zip_pairs(zip_pairs: Any, ctx: CheckContext) -> str:
+    for a, b in (([1, 2, 3, 4], "abcd"), ([1, 2, 3], "ab"), ([], "")):
+        want = list(zip(a, b))
+        got = zip_pairs(a, b)
+        if isinstance(got, zip):
+            raise Wrong("zip_pairs returned a zip object, which gives its pairs once, lazily: wrap it in list(...)")
+        if isinstance(got, dict):
+            raise Wrong("zip_pairs returned a dict; the book wants a list of (number, letter) tuples")
+        if isinstance(got, list) and got == [list(p) for p in want] and want:
+            raise Wrong("zip_pairs returned lists like [1, 'a']; each pair should be a tuple (1, 'a')")
+        if got != want:
+            raise Wrong(f"zip_pairs({a}, {b!r}) returned {describe(got)}; expected {want}")
+    return "[(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')], and zip's stop at the shorter input"
+
+
+register(
+    Exercise(
+        "stack_images",
+        "Stack images into one rank-3 tensor",
+        "Write stack_images(images): a list of (28, 28) uint8 tensors (the book's three_tensors) in, one float "
+        "tensor of shape (N, 28, 28) with pixels between 0 and 1 out, as the book's "
+        "torch.stack(three_tensors).float()/255.",
+        "def stack_images(images):\n    return ...\n",
+        check_stack_images,
+        questions=(5,),
+    )
+)
+register(
+    Exercise(
+        "rank_and_shape",
+        "Rank and shape of a tensor",
+        "Write rank_and_shape(t) returning (rank, shape): the number of axes and the size of each, e.g. "
+        "(3, (6131, 28, 28)) for the book's stacked_threes.",
+        "def rank_and_shape(t):\n    return ..., ...\n",
+        check_rank_and_shape,
+        questions=(5, 6),
+    )
+)
+register(
+    Exercise(
+        "double_odds",
+        "A list comprehension: odd numbers, doubled",
+        "Write double_odds(a) with one list comprehension that keeps the odd numbers of the list a and doubles "
+        "them: double_odds([1, 2, 3, 4, 5]) == [2, 6, 10].",
+        "def double_odds(a):\n    return [...]\n",
+        check_double_odds,
+        questions=(4,),
+    )
+)
+register(
+    Exercise(
+        "double_and_select",
+        "The 3x3 tensor, doubled, and its bottom-right four",
+        "Write double_and_select(t): given a 3x3 tensor such as tensor([[1,2,3],[4,5,6],[7,8,9]]), double it and "
+        "return its bottom-right four numbers as a 2x2 tensor (tensor([[10, 12], [16, 18]]) for 1..9).",
+        "def double_and_select(t):\n    return ...\n",
+        check_double_and_select,
+        questions=(9,),
+    )
+)
+register(
+    Exercise(
+        "zip_pairs",
+        "Pairs of items: what a Dataset holds",
+        "Write zip_pairs(a, b) so that zip_pairs([1,2,3,4], 'abcd') returns [(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')].",
+        "def zip_pairs(a, b):\n    return ...\n",
+        check_zip_pairs,
+        questions=(26,),
+    )
+)

@@ -1,0 +1,250 @@
+"""Exercises on the training loop: train_epoch, validate_epoch, BasicOptim and simple_net."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..models import linear1 as book_linear1
+from ..train.basic_loop import calc_grad
+from ..train.basic_loop import train_epoch as book_train_epoch
+from ..train.losses import batch_accuracy, mnist_loss
+from ..train.optim import BasicOptim as BookOptim
+from .calling import book_globals, call_by_name, required_arity
+from .feedback import Wrong, as_tensor, close, describe, first_difference
+from .registry import CheckContext, Exercise, register
+
+LR = 0.5  # not the book's 1.0: a train_epoch that ignores its lr shows it
+
+
+def _problem() -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, torch.Tensor]:
+    """Three batches of 32 flattened 'images' with 0/1 targets, and starting weights (784, 1) and bias (1,)."""
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(96, 28 * 28, generator=g)
+    y = (x[:, :392].mean(1) > x[:, 392:].mean(1)).float().unsqueeze(1)  # (96, 1): left half brighter?
+    dl = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 96, 32)]
+    return dl, torch.randn(28 * 28, 1, generator=g) * 0.1, torch.zeros(1)
+
+
+def _epoch(
+    dl: list[tuple[torch.Tensor, torch.Tensor]], w0: torch.Tensor, b0: torch.Tensor, zero: bool, sign: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch of the book's loop by hand, right (zero=True, sign=-1) or with a classic mistake."""
+    w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    for xb, yb in dl:
+        mnist_loss(book_linear1(xb, w, b), yb).backward()
+        for p in (w, b):
+            assert p.grad is not None  # both are used by linear1
+            p.data += sign * p.grad * LR
+            if zero:
+                p.grad.zero_()
+    return w.detach(), b.detach()
+
+
+def check_train_epoch(train_epoch: Any, ctx: CheckContext) -> str:
+    dl, w0, b0 = _problem()
+    w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    params, opt = (w, b), BookOptim((w, b), LR)
+    available = {"model": lambda xb: book_linear1(xb, w, b), "dl": dl, "lr": LR, "params": params, "opt": opt}
+    names = {**available, "weights": w, "bias": b, "train_dl": dl}
+    defaults = {"calc_grad": calc_grad, "mnist_loss": mnist_loss, "linear1": book_linear1}
+    with book_globals(train_epoch, names, defaults):
+        call_by_name(train_epoch, "train_epoch", available)
+    want_w, want_b = book_weights(dl, w0, b0)
+    got_w, got_b = w.detach(), b.detach()
+    if close(got_w, want_w) and close(got_b, want_b):
+        return f"after one epoch of 3 batches at lr {LR} the weights are SGD's, step for step"
+    if close(got_w, w0) and close(got_b, b0):
+        raise Wrong("the parameters did not change: train_epoch should update them after every batch")
+    mistakes = {
+        "the weights moved uphill: subtract the gradient, p.data -= p.grad * lr": _epoch(dl, w0, b0, True, +1.0),
+        "the gradients were never reset, so each step also added all the earlier ones: zero them after each step "
+        "(p.grad.zero_() or opt.zero_grad())": _epoch(dl, w0, b0, False, -1.0),
+    }
+    for message, (mw, mb) in mistakes.items():
+        if close(got_w, mw) and close(got_b, mb):
+            raise Wrong(message)
+    raise Wrong(f"after one epoch your weights differ from SGD's {first_difference(got_w, want_w)}")
+
+
+def book_weights(
+    dl: list[tuple[torch.Tensor, torch.Tensor]], w0: torch.Tensor, b0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weights after digitlab's train_epoch (the book's first form) from w0, b0."""
+    w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_()
+    book_train_epoch(lambda xb: book_linear1(xb, w, b), dl, lr=LR, params=(w, b))
+    return w.detach(), b.detach()
+
+
+def check_validate_epoch(validate_epoch: Any, ctx: CheckContext) -> str:
+    logits = torch.tensor([2.0, -2.0, 2.0, -2.0, 2.0, 2.0, -2.0, -2.0, 2.0, -2.0])
+    targets = torch.tensor([1, 0, 1, 0, 1, 0, 1, 0, 0, 1]).unsqueeze(1)  # batch accuracies 1.0, 0.5, 0.0
+    x = torch.zeros(10, 28 * 28)
+    x[:, 0] = logits
+    valid_dl = [(x[0:4], targets[0:4]), (x[4:8], targets[4:8]), (x[8:10], targets[8:10])]
+    available = {"model": lambda xb: xb[:, :1], "valid_dl": valid_dl, "dl": valid_dl}
+    with book_globals(validate_epoch, {"valid_dl": valid_dl}, {"batch_accuracy": batch_accuracy}):
+        got = call_by_name(validate_epoch, "validate_epoch", available)
+    if isinstance(got, (list, tuple)):
+        raise Wrong(f"validate_epoch returned {describe(got)}; return the mean of the batch accuracies")
+    value = (
+        float(got) if isinstance(got, (int, float)) or (isinstance(got, torch.Tensor) and got.numel() == 1) else None
+    )
+    if value is None:
+        raise Wrong(f"validate_epoch returned {describe(got)}; it should return one number")
+    if abs(value - 0.5) < 1e-3:
+        return "the mean of the batch accuracies (1.0, 0.5 and 0.0 here: 0.5), as the book computes it"
+    if abs(value - 0.6) < 1e-3:
+        return "the accuracy over every image (0.6 here); the book takes the mean of the batch means (0.5): both fine"
+    if abs(value) < 1e-3 or abs(value - 1.0) < 1e-3:
+        raise Wrong(
+            f"validate_epoch returned {value:g}, the accuracy of one batch only: is the `return` inside the loop? "
+            "Collect every batch's accuracy, then return their mean"
+        )
+    raise Wrong(f"validate_epoch returned {value:g}; the batch accuracies are 1.0, 0.5 and 0.0, their mean 0.5")
+
+
+def check_basic_optim(basic_optim: Any, ctx: CheckContext) -> str:
+    torch.manual_seed(0)
+    model, lr = nn.Linear(4, 1), 0.1
+    params = list(model.parameters())
+    opt = basic_optim(model.parameters(), lr)  # a generator, as the book passes it
+    if any(inspect.isgenerator(v) for v in getattr(opt, "__dict__", {}).values()):
+        raise Wrong(
+            "BasicOptim kept `params` as given, and model.parameters() is a generator that can be read only "
+            "once (the second step would change nothing): store list(params)"
+        )
+    for step in (1, 2):
+        before = [p.detach().clone() for p in params]
+        for p in params:
+            p.grad = torch.full_like(p, float(step))
+        opt.step()
+        after = [p.detach() for p in params]
+        if all(close(a, b) for a, b in zip(after, before)):
+            if step == 2:
+                raise Wrong(
+                    "the second step changed nothing: you kept `params` as given, and model.parameters() is a "
+                    "generator that can be read only once; store list(params)"
+                )
+            raise Wrong("step() did not change the parameters: p.data -= p.grad.data * self.lr for each")
+        if all(close(a, b + lr * step) for a, b in zip(after, before)):
+            raise Wrong("step() moved the parameters uphill: subtract the gradient times the learning rate")
+        if not all(close(a, b - lr * step) for a, b in zip(after, before)):
+            raise Wrong(f"step() moved the parameters by the wrong amount: each should move by -lr * grad, lr = {lr}")
+        opt.zero_grad()
+        if any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params):
+            raise Wrong("after zero_grad() the gradients are still there: set p.grad = None (or zero them)")
+    return "step() moves every parameter by -lr * grad, twice, from model.parameters(); zero_grad() clears them"
+
+
+def _is_affine(f: Any, n: int = 8) -> bool:
+    """True when f(a) + f(b) == f(a + b) + f(0) on random inputs: no nonlinearity does any work."""
+    g = torch.Generator().manual_seed(11)
+    a, b = torch.randn(n, 28 * 28, generator=g), torch.randn(n, 28 * 28, generator=g)
+    with torch.no_grad():
+        lhs, rhs = f(a) + f(b), f(a + b) + f(torch.zeros_like(a))
+    return bool(torch.allclose(lhs, rhs, atol=1e-4 * (1 + float(lhs.abs().max()))))
+
+
+def check_simple_net(simple_net: Any, ctx: CheckContext) -> str:
+    xb = torch.randn(50, 28 * 28, generator=torch.Generator().manual_seed(12))  # centred: scores of both signs
+    if isinstance(simple_net, nn.Module):
+        return _check_module(simple_net, xb)
+    g = torch.Generator().manual_seed(13)
+    w1, b1 = torch.randn(28 * 28, 30, generator=g), torch.randn(30, generator=g)
+    w2, b2 = torch.randn(30, 1, generator=g), torch.randn(1, generator=g)
+    values = {"xb": xb, "w1": w1, "b1": b1, "w2": w2, "b2": b2}
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with book_globals(simple_net, {"w1": w1, "b1": b1, "w2": w2, "b2": b2}):
+            if required_arity(simple_net) == 1:
+                return as_tensor(simple_net(x), "simple_net")
+            return as_tensor(call_by_name(simple_net, "simple_net", {**values, "xb": x}), "simple_net")
+
+    got, want = run(xb), (xb @ w1 + b1).relu() @ w2 + b2  # (50, 1)
+    if tuple(got.shape) != (50, 1):
+        raise Wrong(f"simple_net returned shape {tuple(got.shape)} for 50 images; expected (50, 1)")
+    if close(got, want, atol=1e-3):
+        return "res = xb@w1 + b1; res = res.max(tensor(0.0)); res@w2 + b2: the book's simple_net, value for value"
+    if _is_affine(run):
+        raise Wrong("two linear layers with nothing between them are still one linear function: put ReLU between")
+    if close(got, want.relu(), atol=1e-3):
+        raise Wrong("simple_net's output is never negative: the ReLU belongs between the layers, not after the last")
+    raise Wrong(f"simple_net differs from relu(xb@w1 + b1)@w2 + b2 {first_difference(got, want)}")
+
+
+def _check_module(net: nn.Module, xb: torch.Tensor) -> str:
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if len(linears) < 2:
+        raise Wrong(f"simple_net has {len(linears)} linear layer(s); the book's has two: 784 -> 30 and 30 -> 1")
+    if linears[0].in_features != 28 * 28:
+        raise Wrong(f"simple_net's first layer takes {linears[0].in_features} inputs; an image has 28*28 = 784 pixels")
+    with torch.no_grad():
+        out = as_tensor(net(xb), "simple_net")
+    if tuple(out.shape) != (50, 1):
+        raise Wrong(
+            f"simple_net gives {describe(out)} for 50 images; the chapter's answers one question per image "
+            "(is it a 3?): end with nn.Linear(30, 1)"
+        )
+    if _is_affine(net):
+        raise Wrong("two linear layers with nothing between them are still one linear function: put nn.ReLU() between")
+    layers = list(net.children())
+    if layers and isinstance(layers[-1], (nn.ReLU, nn.Sigmoid)):
+        raise Wrong(
+            f"simple_net ends with {type(layers[-1]).__name__}: the last layer's scores should be free to be negative"
+        )
+    hidden = linears[0].out_features
+    note = "" if hidden == 30 else f" (the book uses 30 hidden units; yours has {hidden}: fine)"
+    return f"784 -> {hidden} -> ReLU -> 1: one score per image, and not a linear function{note}"
+
+
+register(
+    Exercise(
+        "train_epoch",
+        "train_epoch: one pass of SGD",
+        "Write train_epoch as the book does, train_epoch(model, lr, params) reading dl (or with opt, or "
+        "train_epoch(model, dl, opt)): for each batch compute the gradients (calc_grad), step every parameter "
+        "against its gradient, then reset the gradients.",
+        "def train_epoch(model, lr, params):\n    for xb, yb in dl:\n        calc_grad(xb, yb, model)\n"
+        "        for p in params:\n            ...\n",
+        check_train_epoch,
+        questions=(14, 23, 25, 31),
+    )
+)
+register(
+    Exercise(
+        "validate_epoch",
+        "validate_epoch: accuracy on the validation set",
+        "Write validate_epoch(model) as the book does (it reads valid_dl) or validate_epoch(model, valid_dl): the "
+        "mean of batch_accuracy over the validation batches, rounded to 4 places.",
+        "def validate_epoch(model):\n    accs = [... for xb, yb in valid_dl]\n    return ...\n",
+        check_validate_epoch,
+        questions=(11,),
+    )
+)
+register(
+    Exercise(
+        "BasicOptim",
+        "BasicOptim: an optimizer of your own",
+        "Write the class BasicOptim(params, lr) with step() (every parameter moves against its gradient, times lr) "
+        "and zero_grad() (clears the gradients). It gets model.parameters(), as the book passes it.",
+        "class BasicOptim:\n    def __init__(self, params, lr):\n        ...\n\n    def step(self, *args, **kwargs):\n"
+        "        ...\n\n    def zero_grad(self, *args, **kwargs):\n        ...\n",
+        check_basic_optim,
+        questions=(23, 31),
+    )
+)
+register(
+    Exercise(
+        "simple_net",
+        "simple_net: two layers and a ReLU",
+        "Write the book's simple_net: either nn.Sequential(nn.Linear(28*28, 30), nn.ReLU(), nn.Linear(30, 1)), or "
+        "the function simple_net(xb) with w1, b1, w2, b2 (the checker sets them): linear, ReLU, linear.",
+        "from torch import nn\n\nsimple_net = nn.Sequential(\n    ...\n)\n",
+        check_simple_net,
+        questions=(34, 35, 36, 37),
+    )
+)

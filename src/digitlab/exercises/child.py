@@ -1,0 +1,52 @@
+"""The child process that runs a learner's code: `python -m digitlab.exercises.child` (see sandbox.py).
+
+It runs the submission's cells, then each exercise in turn, and reports on the results pipe, one
+JSON object a line: {"event": "loaded"}, {"event": "start", "exercise": ...}, then the verdict. The
+parent enforces the limits; a verdict that never comes is a crash or a hang, named by the parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from .registry import CheckContext, get
+from .runner import run_exercise
+from .source import Cell, run_cells
+
+
+def _send(results: TextIO, event: str, **fields: Any) -> None:
+    sys.stdout.flush()  # what was printed so far belongs to the exercise before this event
+    sys.stderr.flush()
+    results.write(json.dumps({"event": event, **fields}) + "\n")
+    results.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="digitlab.exercises.child")
+    parser.add_argument("--cells", type=Path, required=True)
+    parser.add_argument("--results-fd", type=int, required=True)
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("exercises", nargs="+")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # every learner gets the same CPU, and a class can be checked side by side
+    results = os.fdopen(args.results_fd, "w", encoding="utf-8")
+    cells = [Cell(c["filename"], c["code"]) for c in json.loads(args.cells.read_text(encoding="utf-8"))]
+    submission = run_cells(cells)
+    _send(results, "loaded", errors=submission.errors)
+    for name in args.exercises:
+        _send(results, "start", exercise=name)
+        ctx = CheckContext(files=submission.files, data=args.data)
+        verdict = run_exercise(get(name), submission, ctx)
+        _send(results, "verdict", **verdict.to_dict())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The class report: one self-contained HTML page (a table of students x exercises, then each student's
+feedback) and a CSV of the same rows, for a teacher's spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from pathlib import Path
+
+from ..pages.html import page, table
+from .runner import FAILED, MISSING, PASSED, Verdict
+
+MARKS = {PASSED: "✓", FAILED: "✗", MISSING: "–"}
+COLUMNS = ("student", "exercise", "status", "seconds", "feedback", "output")
+STYLE = (
+    "<style>.passed{background:#dff3df}.failed{background:#f8dede}.missing{color:#999}pre{white-space:pre-wrap}</style>"
+)
+
+
+def csv_text(results: dict[str, list[Verdict]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for student, verdicts in results.items():
+        for v in verdicts:
+            writer.writerow((student, v.exercise, v.status, f"{v.seconds:.2f}", v.feedback, v.output))
+    return buffer.getvalue()
+
+
+def _grid(results: dict[str, list[Verdict]], names: list[str]) -> str:
+    """Students down, exercises across, one coloured mark per cell, pass counts in the last row and column."""
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    for student, verdicts in results.items():
+        cells = "".join(
+            f'<td class="{v.status}" title="{html.escape(v.feedback)}">{MARKS[v.status]}</td>' for v in verdicts
+        )
+        passed = sum(v.passed for v in verdicts)
+        rows.append(f'<tr><th class="l">{html.escape(student)}</th>{cells}<td>{passed}/{len(verdicts)}</td></tr>')
+    counts = [sum(vs[i].passed for vs in results.values()) for i in range(len(names))]
+    total = "".join(f"<td>{c}</td>" for c in counts)
+    foot = f'<tr><th class="l">passed</th>{total}<td></td></tr>'
+    return f'<table id="grid"><tr><th class="l">student</th>{head}<th>passed</th></tr>{"".join(rows)}{foot}</table>'
+
+
+def _student(student: str, verdicts: list[Verdict]) -> str:
+    rows = [(v.exercise, v.status, f"{v.seconds:.2f} s", v.feedback) for v in verdicts]
+    outputs = "".join(
+        f"<p>What {html.escape(v.exercise)} printed:</p><pre>{html.escape(v.output)}</pre>"
+        for v in verdicts
+        if v.output
+    )
+    passed = sum(v.passed for v in verdicts)
+    title = f"{student}: {passed} of {len(verdicts)} passed"
+    return f"<h2>{html.escape(title)}</h2>{table(rows, ('exercise', 'status', 'time', 'feedback'))}{outputs}"
+
+
+def write_class_report(results: dict[str, list[Verdict]], out: Path) -> tuple[Path, Path]:
+    """out/report.html and out/report.csv; each written to a temporary file, then renamed into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = [v.exercise for v in next(iter(results.values()), [])]
+    body = (
+        f"{STYLE}<h1>Class report: {len(results)} students, {len(names)} exercises</h1>"
+        '<p class="note">✓ passed, ✗ failed, – not attempted. Hover a mark for its feedback.</p>'
+        f"{_grid(results, names)}{''.join(_student(s, vs) for s, vs in results.items())}"
+    )
+    html_path, csv_path = out / "report.html", out / "report.csv"
+    page(out / ".report.html.tmp", "digitlab class report", body).replace(html_path)
+    temp = out / ".report.csv.tmp"
+    temp.write_text(csv_text(results), encoding="utf-8", newline="")
+    temp.replace(csv_path)
+    return html_path, csv_path

@@ -1,0 +1,82 @@
+"""Checking files and whole classes: what the command line runs, one submission at a time.
+
+A class folder holds one submission per student: a `.py` or `.ipynb` file (the student is the file's
+name) or a sub-folder of such files (the student is the folder's name). Each submission runs in its
+own child process (sandbox.py), so one student's crash, hang or endless output never stops the rest.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import DigitlabError
+from ..progress import Log
+from .feedback import Wrong
+from .full_mnist import MnistExercise, judge
+from .runner import FAILED, Verdict
+from .sandbox import Limits, check_cells
+from .source import SUFFIXES, read_cells
+
+Judges = dict[str, Callable[[Verdict], Verdict]]
+
+
+def find_submissions(folder: Path) -> dict[str, Path]:
+    """{student: file or folder}, sorted by student; hidden files and folders are left out."""
+    if not folder.is_dir():
+        raise DigitlabError(f"{folder}: not a folder of submissions")
+    found = {
+        (p.stem if p.is_file() else p.name): p
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith((".", "__")) and (p.is_dir() or p.suffix in SUFFIXES)
+    }
+    if not found:
+        raise DigitlabError(f"{folder}: no .py or .ipynb files or student folders in it")
+    return found
+
+
+def mentions(paths: list[Path], name: str) -> bool:
+    """Whether any submission's code mentions `name` (the full-MNIST data is loaded only then)."""
+    for path in paths:
+        try:
+            if any(name in cell.code for cell in read_cells(path)):
+                return True
+        except DigitlabError:
+            continue
+    return False
+
+
+@contextmanager
+def mnist_data(
+    names: list[str], paths: list[Path], settings: Settings, log: Log
+) -> Iterator[tuple[Path | None, Judges]]:
+    """The full-MNIST exercise's data file for the children, and the judge that holds its labels
+    (nothing when no submission has a train_mnist to check)."""
+    if "train_mnist" not in names or not mentions(paths, "train_mnist"):
+        yield None, {}
+        return
+    exercise = MnistExercise.load(settings, log)
+
+    def judge_verdict(verdict: Verdict) -> Verdict:
+        predictions, seconds = verdict.payload.get("predictions"), verdict.payload.get("train_seconds", 0.0)
+        try:
+            feedback = judge(predictions or [], exercise.held_out_y, float(seconds))
+        except Wrong as e:
+            return replace(verdict, status=FAILED, feedback=str(e), payload={})
+        return replace(verdict, feedback=feedback, payload={})
+
+    with tempfile.TemporaryDirectory(prefix="digitlab-mnist-") as tmp:
+        yield exercise.save_for_learner(Path(tmp) / "mnist_exercise.npz"), {"train_mnist": judge_verdict}
+
+
+def check_path(path: Path, names: list[str], limits: Limits, data: Path | None, judges: Judges) -> list[Verdict]:
+    """The verdicts for one submission; a file that cannot be read fails every exercise with the reason."""
+    try:
+        cells = read_cells(path)
+    except DigitlabError as e:
+        return [Verdict(n, FAILED, f"the submission could not be read: {e}") for n in names]
+    return check_cells(cells, names, limits, data, judges)

@@ -1,0 +1,138 @@
+"""The chapter's further research, as an exercise: a model for all ten digits, trained in a time budget.
+
+The learner writes `train_mnist(dls)`; the checker hands it DataLoaders over 7,000 training and 1,000
+validation digits and scores the returned model on 2,000 held-out digits it never saw. Only unlabelled
+held-out images reach the learner's process: the labels stay with the checker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import Settings
+from ..data.loading import load_dataset
+from ..progress import Log, quiet_log
+from ..train.dataloader import DataLoader, DataLoaders
+from .feedback import Wrong, describe
+from .registry import CheckContext, Exercise, register
+
+TARGET = 0.90  # accuracy on the held-out digits
+BUDGET = 60.0  # seconds for train_mnist(dls), on one CPU thread
+N_TRAIN, N_VALID, N_HELD_OUT = 7_000, 1_000, 2_000
+
+
+@dataclass(frozen=True)
+class MnistExercise:
+    """(N, 28, 28) uint8 images and (N,) int64 labels; the held-out labels are the checker's alone."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    valid_x: torch.Tensor
+    valid_y: torch.Tensor
+    held_out_x: torch.Tensor
+    held_out_y: torch.Tensor
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, log: Log = quiet_log) -> MnistExercise:
+        """From the `mnist` dataset: its train split (shuffled with a fixed seed) and its own valid/test split."""
+        data = load_dataset("mnist", settings, log)
+        if data.valid is None:
+            raise Wrong("the mnist dataset has no held-out split to score on")
+        g = torch.Generator().manual_seed(0)
+        train = data.train.subset(torch.randperm(len(data.train), generator=g)[: N_TRAIN + N_VALID])
+        held = data.valid.subset(torch.randperm(len(data.valid), generator=g)[:N_HELD_OUT])
+        return cls(
+            train.images[:N_TRAIN], train.labels[:N_TRAIN], train.images[N_TRAIN:], train.labels[N_TRAIN:],
+            held.images, held.labels,
+        )  # fmt: skip
+
+    def save_for_learner(self, path: Path) -> Path:
+        """An .npz for the learner's process: everything but the held-out labels."""
+        arrays = {k: getattr(self, k).numpy() for k in ("train_x", "train_y", "valid_x", "valid_y", "held_out_x")}
+        with path.open("wb") as f:
+            np.savez(f, **arrays)
+        return path
+
+
+def flat(images: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) uint8 -> (N, 784) float in [0, 1]."""
+    return images.float().view(-1, 28 * 28) / 255
+
+
+def dataloaders(train_x: torch.Tensor, train_y: torch.Tensor, valid_x: torch.Tensor, valid_y: torch.Tensor) -> Any:
+    """The learner's DataLoaders: xb (bs, 784) float in [0, 1], yb (bs,) int64 digits."""
+    return DataLoaders(
+        DataLoader((flat(train_x), train_y), batch_size=64, shuffle=True, seed=0),
+        DataLoader((flat(valid_x), valid_y), batch_size=512),
+    )
+
+
+def judge(predictions: list[int], labels: torch.Tensor, seconds: float) -> str:
+    """Score the predictions against the held-out labels: the pass line, or Wrong."""
+    accuracy = float((torch.tensor(predictions) == labels).float().mean())
+    if accuracy < TARGET:
+        raise Wrong(
+            f"your model reached {accuracy:.3f} on {len(labels):,} held-out digits; the target is {TARGET}: "
+            "train longer, raise the learning rate, or add a hidden layer (use cross_entropy with 10 outputs)"
+        )
+    if seconds > BUDGET:
+        raise Wrong(
+            f"your model reached {accuracy:.3f}, but training took {seconds:.0f} s; the budget is {BUDGET:.0f} s"
+        )
+    return f"{accuracy:.3f} on {len(labels):,} held-out digits (target {TARGET}), trained in {seconds:.1f} s"
+
+
+def check_train_mnist(train_mnist: Any, ctx: CheckContext) -> str:
+    if ctx.data is None:
+        exercise = MnistExercise.load()
+        arrays = {k: getattr(exercise, k) for k in ("train_x", "train_y", "valid_x", "valid_y", "held_out_x")}
+        ctx.judge = lambda predictions, seconds: judge(predictions, exercise.held_out_y, seconds)
+    else:
+        with np.load(ctx.data, allow_pickle=False) as f:
+            arrays = {k: torch.from_numpy(f[k]) for k in f.files}
+    dls = dataloaders(arrays["train_x"], arrays["train_y"], arrays["valid_x"], arrays["valid_y"])
+    start = time.perf_counter()
+    result = train_mnist(dls)
+    seconds = time.perf_counter() - start
+    model = getattr(result, "model", result)  # a Learner, or the model itself
+    if not callable(model):
+        raise Wrong(f"train_mnist returned {describe(result)}; return the trained model (or the Learner)")
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    held_out = flat(arrays["held_out_x"])
+    with torch.no_grad():
+        scores = model(held_out)
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(held_out), 10):
+        raise Wrong(
+            f"for {len(held_out):,} images your model gives {describe(scores)}; ten digits need ten scores per "
+            f"image, ({len(held_out)}, 10), trained with cross_entropy"
+        )
+    predictions = scores.argmax(1).tolist()
+    ctx.payload.update(predictions=predictions, train_seconds=seconds)
+    if ctx.judge is None:
+        return "predictions made; the checker scores them"
+    return ctx.judge(predictions, seconds)
+
+
+register(
+    Exercise(
+        "train_mnist",
+        "All ten digits: a Learner on full MNIST",
+        f"Write train_mnist(dls) that trains a model on all ten digits and returns it (or the Learner). dls gives "
+        f"batches xb (64, 784) float in [0, 1] and yb (64,) digit labels; your model must give 10 scores per image. "
+        f"Target: {TARGET} accuracy on {N_HELD_OUT:,} held-out digits, training in under {BUDGET:.0f} s on one CPU "
+        "thread.",
+        "from torch import nn\nfrom digitlab import Learner, SGD, cross_entropy, batch_accuracy\n\n"
+        "def train_mnist(dls):\n    model = ...\n    learn = Learner(dls, model, opt_func=SGD, "
+        "loss_func=cross_entropy, metrics=batch_accuracy)\n    learn.fit(...)\n    return learn\n",
+        check_train_mnist,
+        seconds=BUDGET + 60,
+        questions=(32, 33),
+    )
+)

@@ -1,0 +1,122 @@
+"""`digitlab exercises quiz`: the questionnaire one question at a time, answers on request.
+
+Questions with a computable answer show it computed here (the 3x3 selection, view, @, backward,
+a learning rate too high, why accuracy gives no gradient), and the sigmoid and ReLU questions draw
+their figure (`--figures DIR`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..errors import DigitlabError
+from ..plots.sgd import plot_activations, sgd_quadratic
+from .questionnaire import QUESTIONS
+
+
+def _accuracy_has_no_gradient() -> str:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(100, 5, generator=g), torch.randint(0, 2, (100,), generator=g).float()
+    w = torch.randn(5, generator=g, requires_grad=True)
+
+    def accuracy(w: torch.Tensor) -> float:
+        return float(((x @ w > 0).float() == y).float().mean())
+
+    nudged = w.detach() + 1e-3
+    tracked = ((x @ w > 0).float() == y).float().mean().requires_grad
+    return (
+        f"accuracy {accuracy(w.detach()):.2f}, after nudging every weight by 0.001: {accuracy(nudged):.2f} "
+        f"(unchanged); does the accuracy carry a gradient? {tracked}"
+    )
+
+
+def _backward_accumulates() -> str:
+    x = torch.tensor(3.0, requires_grad=True)
+    (x**2).backward()
+    first = float(x.grad)  # type: ignore[arg-type]
+    (x**2).backward()
+    return f"x = 3: after (x**2).backward() x.grad = {first:g}; after a second backward() x.grad = {float(x.grad):g}"  # type: ignore[arg-type]
+
+
+ONES = torch.tensor([[1], [1]])
+DIFF = torch.tensor([0.0, 1, 0, 1])
+
+DEMOS: dict[int, Callable[[], str]] = {
+    4: lambda: f"[2*o for o in [1, 2, 3, 4, 5] if o % 2 == 1] == {[2 * o for o in [1, 2, 3, 4, 5] if o % 2 == 1]}",
+    6: lambda: f"t = torch.zeros(6131, 28, 28): t.shape = {tuple(torch.zeros(6131, 28, 28).shape)}, len(t.shape) = 3",
+    7: lambda: (
+        f"a - b = [0, 1, 0, 1]: L1 = {float(DIFF.abs().mean()):.3f}, RMSE = {float(DIFF.square().mean().sqrt()):.3f}"
+    ),
+    9: lambda: f"(tensor 1..9 as 3x3 * 2)[1:, 1:] = {(torch.arange(1, 10).view(3, 3) * 2)[1:, 1:].tolist()}",
+    10: lambda: f"(1010, 28, 28) - (28, 28) -> {tuple((torch.zeros(1010, 28, 28) - torch.zeros(28, 28)).shape)}",
+    17: lambda: (
+        "SGD on x**2 from -1.5: lr 0.1 "
+        + " ".join(f"{v:.2f}" for v in sgd_quadratic(0.1, 5))
+        + "; lr 0.9 (bounces) "
+        + " ".join(f"{v:.2f}" for v in sgd_quadratic(0.9, 5))
+        + "; lr 1.1 (diverges) "
+        + " ".join(f"{v:.2f}" for v in sgd_quadratic(1.1, 5))
+    ),
+    20: _accuracy_has_no_gradient,
+    21: lambda: "sigmoid at -6, 0, 6: " + ", ".join(f"{v:.4f}" for v in torch.tensor([-6.0, 0, 6]).sigmoid().tolist()),
+    26: lambda: f"list(zip([1, 2, 3, 4], 'abcd')) == {list(zip([1, 2, 3, 4], 'abcd'))}",
+    27: lambda: (
+        f"torch.zeros(6131, 28, 28).view(-1, 28*28).shape = {tuple(torch.zeros(6131, 28, 28).view(-1, 784).shape)}"
+    ),
+    29: lambda: f"tensor([[1, 2], [3, 4]]) @ tensor([[1], [1]]) = {(torch.tensor([[1, 2], [3, 4]]) @ ONES).tolist()}",
+    30: _backward_accumulates,
+    31: _backward_accumulates,
+    34: lambda: "relu at -2, -1, 0, 1, 2: " + str(torch.tensor([-2.0, -1, 0, 1, 2]).relu().tolist()),
+}
+FIGURES = {21: "activations.png", 34: "activations.png"}  # plot_activations draws sigmoid and ReLU (on [-2, 2])
+
+
+def item(number: int, figures: Path | None = None) -> dict[str, object]:
+    """One question as {"number", "question", "answer", "computed"?, "figure"?}."""
+    if not 1 <= number <= len(QUESTIONS):
+        raise DigitlabError(f"there are {len(QUESTIONS)} questions; {number} is not one of them")
+    question, answer = QUESTIONS[number - 1]
+    result: dict[str, object] = {"number": number, "question": question, "answer": answer}
+    if number in DEMOS:
+        result["computed"] = DEMOS[number]()
+    if number in FIGURES and figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        path = figures / FIGURES[number]
+        plot_activations(path=path)
+        result["figure"] = str(path)
+    return result
+
+
+def run_quiz(numbers: list[int] | None, reveal: bool, figures: Path | None, as_json: bool) -> int:
+    """Ask each question; Enter shows the answer, s skips, q (or the end of input) stops."""
+    chosen = numbers or list(range(1, len(QUESTIONS) + 1))
+    items = []
+    for n in chosen:
+        entry = item(n, figures)
+        items.append(entry)
+        if as_json:
+            continue
+        print(f"\nQ{n}. {entry['question']}")
+        if not reveal:
+            try:
+                reply = input("  [Enter] show the answer, [s] skip, [q] quit: ").strip().lower()
+            except EOFError:
+                print()
+                break
+            if reply == "q":
+                break
+            if reply == "s":
+                continue
+        print(f"  Answer: {entry['answer']}")
+        for key in ("computed", "figure"):
+            if key in entry:
+                print(f"  {key.capitalize()}: {entry[key]}")
+    if as_json:
+        json.dump({"questions": items}, sys.stdout, indent=2)
+        print()
+    return 0
