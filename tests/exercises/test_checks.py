@@ -4,6 +4,7 @@ feedback that names the mistake (checked in this process; the sandbox has its ow
 from __future__ import annotations
 
 import pytest
+import torch
 
 from digitlab.exercises import exercises
 from digitlab.exercises.runner import run_exercise
@@ -45,6 +46,12 @@ MISTAKES = [
         "used `if`, `and`, `or` or `not` on a tensor",
     ),
     ("is_3", "def is_3(img, a, b): return mnist_distance(img, a) < mnist_distance(img, b)", "rename it"),
+    (
+        "is_3",
+        "def mnist_distance(a, b): return (a-b).mean((-1, -2))\n"
+        "def is_3(x): return mnist_distance(x, mean3) < mnist_distance(x, mean7)",
+        "(it uses your own mnist_distance: check it too)",
+    ),
     ("init_params", "def init_params(size, std=1.0): return torch.randn(size).requires_grad_()*std", "not a leaf"),
     ("init_params", "def init_params(size, std=1.0): return torch.randn(size)*std", "does not track gradients"),
     ("init_params", "def init_params(size, std=1.0): return (torch.rand(size)*std).requires_grad_()", "torch.rand"),
@@ -109,6 +116,14 @@ MISTAKES = [
         "def validate_epoch(model):\n    for xb, yb in valid_dl:\n        acc = batch_accuracy(model(xb), yb)\n"
         "        return round(acc.item(), 4)",
         "the `return` inside the loop",
+    ),
+    (
+        "train_epoch",
+        "def mnist_loss(p, t): return torch.where(t==1, 1-p, p).mean()\n"
+        "def calc_grad(xb, yb, model): mnist_loss(model(xb), yb).backward()\n"
+        "def train_epoch(model, lr, params):\n    for xb, yb in dl:\n        calc_grad(xb, yb, model)\n"
+        "        for p in params:\n            p.data -= p.grad*lr\n            p.grad.zero_()",
+        "(it uses your own calc_grad and mnist_loss: check them too)",
     ),
     (
         "validate_epoch",
@@ -188,3 +203,24 @@ def test_the_librarys_own_functions_pass_too():
         ("simple_net", simple_net()),
     ]:
         assert check(name, obj, quiet=True).passed, name
+
+
+def test_check_in_a_notebook_finds_the_function_by_name(capsys):
+    notebook = {}
+    exec(
+        "from digitlab.exercises import check\n"
+        "def double_odds(a): return [2*o for o in a]\n"
+        "verdict = check('double_odds')\n",
+        notebook,
+    )
+    assert notebook["verdict"].status == "failed" and repr(notebook["verdict"]) == "Verdict(double_odds: failed)"
+    assert capsys.readouterr().out.startswith("✗ double_odds (")  # printed once, in words
+
+
+def test_gradients_switched_off_by_the_file_are_on_during_a_check(verdict):
+    code = (
+        "torch.set_grad_enabled(False)\n"
+        "def mnist_loss(p, t):\n    p = p.sigmoid()\n    return torch.where(t==1, 1-p, p).mean()\n"
+    )
+    assert verdict(IMPORTS + code, "mnist_loss").passed
+    assert torch.is_grad_enabled()  # and the file's switch did not leak into this process

@@ -30,7 +30,8 @@ def test_list_and_show(capsys):
         (["exercises", "check"], "give one FILE to check, or --all FOLDER"),
         (["exercises", "check", "x.py", "--all", "y"], "give one FILE to check, or --all FOLDER"),
         (["exercises", "check", "--all", "missing-folder"], "missing-folder: not a folder of submissions"),
-        (["exercises", "check", "x.py", "--time-limit", "0"], "--time-limit must be positive"),
+        (["exercises", "check", "x.py", "--time-limit", "0"], "--time-limit and --load-time-limit must be positive"),
+        (["exercises", "check", "x.py", "--memory", "100"], "--memory at least 512"),
         (["exercises", "quiz", "--number", "99", "--reveal"], "there are 37 questions; 99 is not one of them"),
     ],
 )

@@ -48,6 +48,9 @@ def add_parser(commands: Commands) -> None:
     check.add_argument("--out", type=Path, default=Path("class-report"), help="where --all writes report.html/.csv")
     check.add_argument("--only", nargs="+", metavar="NAME", help="check these exercises only")
     check.add_argument("--time-limit", type=float, default=10.0, help="seconds per exercise (default 10)")
+    check.add_argument(
+        "--load-time-limit", type=float, default=60.0, help="seconds to run a submission's cells first (default 60)"
+    )
     check.add_argument("--memory", type=int, default=2048, help="memory limit of the learner's process, MiB")
     quiz = add_command(actions, "quiz", "the chapter's questionnaire with model answers", EXAMPLES, run_quiz)
     quiz.add_argument("--reveal", action="store_true", help="print every answer without asking")
@@ -92,10 +95,12 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
 
     if (args.path is None) == (args.all is None):
         raise DigitlabError("give one FILE to check, or --all FOLDER for a class")
-    if not args.time_limit > 0 or args.memory < 512:
-        raise DigitlabError("--time-limit must be positive and --memory at least 512 (MiB; torch alone needs ~500)")
+    if not (args.time_limit > 0 and args.load_time_limit > 0) or args.memory < 512:
+        raise DigitlabError(
+            "--time-limit and --load-time-limit must be positive, --memory at least 512 (MiB; torch needs ~500)"
+        )
     names = [get(n).name for n in args.only] if args.only else list(exercises())
-    limits = Limits(seconds=args.time_limit, memory=args.memory * 2**20)
+    limits = Limits(seconds=args.time_limit, load_seconds=args.load_time_limit, memory=args.memory * 2**20)
     if args.all is not None:
         return _check_class(args, ctx, names, limits)
     if not args.path.exists():

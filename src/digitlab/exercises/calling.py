@@ -78,3 +78,10 @@ def required_arity(fn: Any) -> int:
     except (TypeError, ValueError):
         return -1
     return sum(1 for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+
+def own_helpers(fn: Any, books: Mapping[str, Any]) -> str:
+    """' (it uses your own calc_grad: check it too)' when `fn` reads learner versions of the book's helpers."""
+    namespace = getattr(fn, "__globals__", None) or getattr(getattr(fn, "__init__", None), "__globals__", {})
+    own = [name for name, book in books.items() if name in namespace and namespace[name] is not book]
+    return f" (it uses your own {' and '.join(own)}: check {'them' if len(own) > 1 else 'it'} too)" if own else ""

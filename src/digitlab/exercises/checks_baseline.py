@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ..baseline import mnist_distance as book_distance
-from .calling import book_globals, call_by_name, required_arity
+from .calling import book_globals, call_by_name, own_helpers, required_arity
 from .feedback import Wrong, as_tensor, close, describe, first_difference
 from .registry import CheckContext, Exercise, register
 
@@ -132,7 +132,8 @@ def check_is_3(is_3: Any, ctx: CheckContext) -> str:
     if torch.equal(answers, ~want):
         raise Wrong("is_3 says True for the images nearer the ideal 7: it is a 3 when its distance to mean3 is smaller")
     if not torch.equal(answers, want):
-        raise Wrong(f"is_3 is wrong for {int((answers != want).sum())} of 40 images")
+        hint = own_helpers(is_3, {"mnist_distance": book_distance})
+        raise Wrong(f"is_3 is wrong for {int((answers != want).sum())} of 40 images{hint}")
     single = run(one)
     if single.ndim != 0 or bool(single) != bool(want[-1]):
         raise Wrong(f"for one image is_3 returned {describe(single)}; expected tensor({bool(want[-1])})")

@@ -52,7 +52,7 @@ def _student(student: str, verdicts: list[Verdict]) -> str:
         if v.output
     )
     passed = sum(v.passed for v in verdicts)
-    title = f"{student}: {passed} of {len(verdicts)} passed"
+    title = f"{student}: {passed} of {len(verdicts)} passed in {sum(v.seconds for v in verdicts):.1f} s"
     return f"<h2>{html.escape(title)}</h2>{table(rows, ('exercise', 'status', 'time', 'feedback'))}{outputs}"
 
 

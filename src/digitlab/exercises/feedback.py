@@ -87,6 +87,8 @@ def explain_error(error: BaseException, what: str, learner_files: Collection[str
         return f"{what} calls itself without end{where} (RecursionError)"
     if isinstance(error, NameError):
         return f"{what} uses a name that is not defined{where}: {message}. Define it (or import it) in your file"
+    if isinstance(error, EOFError):
+        return f"{what} asked for typed input{where} (input()), which a check cannot give: leave it out"
     if isinstance(error, SystemExit):
         return f"{what} called exit(){where}; leave that out of code to be checked"
     if "in-place operation" in message and "leaf Variable" in message:

@@ -49,7 +49,7 @@ def register(exercise: Exercise) -> Exercise:
 
 
 # The modules that register exercises, and the order in which the chapter meets them.
-MODULES = ("checks_tensors", "checks_baseline", "checks_sgd", "checks_training", "full_mnist")
+MODULES = ("checks_tensors", "checks_baseline", "checks_sgd", "checks_training", "checks_networks", "full_mnist")
 ORDER = [
     "stack_images",
     "rank_and_shape",

@@ -11,6 +11,7 @@ This is a guard against mistakes, not a security boundary: the code runs as the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -94,11 +95,17 @@ def _clean(work: Path, keep: Path) -> None:
 
 
 def _limit_child(limits: Limits, cpu_seconds: int) -> Callable[[], None]:
+    wanted = [
+        (resource.RLIMIT_AS, limits.memory, limits.memory),
+        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 5),
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_FSIZE, 256 * MiB, 256 * MiB),  # files the learner's code writes
+    ]
+
     def apply() -> None:  # runs in the child between fork and exec
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * MiB, 256 * MiB))
+        for kind, soft, hard in wanted:
+            with contextlib.suppress(ValueError, OSError):  # macOS refuses RLIMIT_AS: the time limits still hold
+                resource.setrlimit(kind, (soft, hard))
 
     return apply
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import DigitlabError
 from .feedback import explain_error
 
@@ -77,6 +79,13 @@ def run_cells(cells: list[Cell]) -> Submission:
     """Execute the cells in one fresh namespace (as `__main__`-like module globals)."""
     namespace: dict[str, Any] = {"__name__": "submission", "__builtins__": __builtins__}
     submission = Submission(namespace, files=tuple(c.filename for c in cells))
+    with torch.set_grad_enabled(torch.is_grad_enabled()):  # a torch.set_grad_enabled(False) in a cell stays there
+        _run(cells, submission)
+    return submission
+
+
+def _run(cells: list[Cell], submission: Submission) -> None:
+    namespace = submission.namespace
     for cell in cells:
         # Tracebacks and feedback quote the learner's line: linecache finds it under the cell's name.
         linecache.cache[cell.filename] = (len(cell.code), None, cell.code.splitlines(True), cell.filename)
@@ -86,4 +95,3 @@ def run_cells(cells: list[Cell]) -> Submission:
             if isinstance(e, KeyboardInterrupt):
                 raise
             submission.errors.append(explain_error(e, "your code", submission.files))
-    return submission
