@@ -3,6 +3,7 @@ are computed: the 3x3 selection, a learning rate too high, accuracy's missing gr
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 
 import torch
@@ -47,3 +48,18 @@ def test_every_question_is_the_books():
     assert len(QUESTIONS) == 37
     assert QUESTIONS[3][0].startswith("What is a list comprehension?")
     assert QUESTIONS[-1][0].startswith("The universal approximation theorem")
+
+
+def test_the_dataloader_over_range_15_gives_every_number_once():
+    computed = item(24)["computed"]
+    batches = json.loads(computed.split(" = ", 1)[1])  # a printed list of lists of ints
+    assert [len(b) for b in batches] == [5, 5, 5] and sorted(i for b in batches for i in b) == list(range(15))
+
+
+def test_bias_relu_and_the_loop_race_are_computed():
+    assert item(28)["computed"].endswith("x @ w = 0 whatever w is; x @ w + b with b = 0.7 gives 0.7")
+    assert item(36)["computed"].endswith("[0.0, 0.0, 0.0, 1.0, 2.0] both (equal: True)")
+    race = item(8)["computed"]
+    loop = float(race.split("a Python loop ")[1].split(" ms")[0])
+    tensor = float(race.split("one tensor operation ")[1].split(" ms")[0])
+    assert loop > 0 and tensor > 0  # timings only shown, never asserted against each other
