@@ -103,3 +103,16 @@ def test_the_report_renders_offline_with_the_same_counts(report):
         "eve: 0 of 3 passed",
     ]
     assert float(headings[2].split(" in ")[1].removesuffix(" s")) >= 2  # carol's hang took the 2 s limit
+
+
+def test_no_submission_is_dropped_or_taken_for_one(tmp_path):
+    from digitlab.exercises.classroom import find_submissions
+
+    for name in ("alice.py", "alice.ipynb", "bob.py", "notes.txt"):
+        (tmp_path / name).touch()
+    for name in ("carol", "__pycache__", ".ipynb_checkpoints"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "class-report").mkdir()  # the report written inside the folder is not a student
+    found = find_submissions(tmp_path, exclude=tmp_path / "class-report")
+    assert list(found) == ["alice.ipynb", "alice.py", "bob", "carol"]
+    assert found["bob"] == tmp_path / "bob.py"

@@ -84,3 +84,16 @@ def test_quiz_json_has_every_question_with_an_answer(capsys, tmp_path):
     assert [q["number"] for q in items] == list(range(1, len(QUESTIONS) + 1)) and len(items) == 37
     assert all(len(q["answer"]) > 30 for q in items)
     assert items[20]["figure"] == str(tmp_path / "activations.png") and (tmp_path / "activations.png").stat().st_size
+
+
+def test_no_mnist_data_is_one_line_before_anything_runs(capsys, monkeypatch, submissions):
+    from digitlab.errors import DataError
+
+    def no_data(*args, **kwargs):
+        raise DataError("mnist: no cached copy and no network")
+
+    monkeypatch.setattr("digitlab.exercises.full_mnist.load_dataset", no_data)
+    assert main(["exercises", "check", str(submissions / "reference.py"), "--only", "train_mnist", "is_3"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "train_mnist needs the mnist dataset: mnist: no cached copy" in captured.err and "--only" in captured.err

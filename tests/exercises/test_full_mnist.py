@@ -72,3 +72,16 @@ def test_the_reference_reaches_the_target_in_the_child_process(offline, tmp_path
 def test_common_mistakes_fail_with_the_reason(offline, verdict, code, words):
     result = verdict(code, "train_mnist")
     assert result.status == "failed" and words in result.feedback, result.feedback
+
+
+def test_missing_data_is_the_checkers_error_not_the_learners(monkeypatch):
+    from digitlab.errors import DataError
+    from digitlab.exercises import check
+    from digitlab.exercises.feedback import CheckerError
+
+    def no_data(*args, **kwargs):
+        raise DataError("mnist: no cached copy and no network")
+
+    monkeypatch.setattr("digitlab.exercises.full_mnist.load_dataset", no_data)
+    with pytest.raises(CheckerError, match="the ten-digit exercise needs the mnist dataset: mnist: no cached copy"):
+        check("train_mnist", lambda dls: None)

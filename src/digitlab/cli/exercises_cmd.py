@@ -108,8 +108,8 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
     from ..exercises.source import read_cells
 
     read_cells(args.path)  # a file that is not Python or a notebook is one line, exit 2, before anything runs
-    ctx.log(f"checking {args.path}: {len(names)} exercises, in a child process ({args.time_limit:g} s each)")
     with mnist_data(names, [args.path], ctx.settings, ctx.log) as (data, judges):
+        ctx.log(f"checking {args.path}: {len(names)} exercises, in a child process ({args.time_limit:g} s each)")
         verdicts = check_path(args.path, names, limits, data, judges)
     if not args.only:  # a learner part-way through: exercises not written yet are not failures
         verdicts = [v for v in verdicts if v.status != "missing"] or verdicts
@@ -128,7 +128,7 @@ def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limit
     from ..exercises.class_report import write_class_report
     from ..exercises.classroom import check_path, find_submissions, mnist_data
 
-    submissions = find_submissions(args.all)
+    submissions = find_submissions(args.all, exclude=args.out)
     results: dict[str, list[Verdict]] = {}
     with mnist_data(names, list(submissions.values()), ctx.settings, ctx.log) as (data, judges):
         for i, (student, path) in enumerate(submissions.items(), start=1):

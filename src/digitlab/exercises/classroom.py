@@ -25,15 +25,22 @@ from .source import SUFFIXES, read_cells
 Judges = dict[str, Callable[[Verdict], Verdict]]
 
 
-def find_submissions(folder: Path) -> dict[str, Path]:
-    """{student: file or folder}, sorted by student; hidden files and folders are left out."""
+def find_submissions(folder: Path, exclude: Path | None = None) -> dict[str, Path]:
+    """{student: file or folder}, sorted; hidden files and folders, and `exclude` (the report's folder), left out.
+
+    A student is named by the file's stem, or by its full name where two files share a stem
+    (alice.py and alice.ipynb): no submission is dropped.
+    """
     if not folder.is_dir():
         raise DigitlabError(f"{folder}: not a folder of submissions")
-    found = {
-        (p.stem if p.is_file() else p.name): p
+    skip = exclude.resolve() if exclude is not None else None
+    paths = [
+        p
         for p in sorted(folder.iterdir())
-        if not p.name.startswith((".", "__")) and (p.is_dir() or p.suffix in SUFFIXES)
-    }
+        if not p.name.startswith((".", "__")) and (p.is_dir() or p.suffix in SUFFIXES) and p.resolve() != skip
+    ]
+    stems = [p.stem if p.is_file() else p.name for p in paths]
+    found = {(stem if stems.count(stem) == 1 else p.name): p for stem, p in zip(stems, paths)}
     if not found:
         raise DigitlabError(f"{folder}: no .py or .ipynb files or student folders in it")
     return found
@@ -59,7 +66,13 @@ def mnist_data(
     if "train_mnist" not in names or not mentions(paths, "train_mnist"):
         yield None, {}
         return
-    exercise = MnistExercise.load(settings, log)
+    try:
+        exercise = MnistExercise.load(settings, log)
+    except DigitlabError as e:
+        raise DigitlabError(
+            f"train_mnist needs the mnist dataset: {e}; `digitlab data get mnist` fetches it (or leave train_mnist "
+            "out with --only)"
+        ) from None
 
     def judge_verdict(verdict: Verdict) -> Verdict:
         predictions, seconds = verdict.payload.get("predictions"), verdict.payload.get("train_seconds", 0.0)

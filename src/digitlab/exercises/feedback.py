@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ..errors import DigitlabError
+
 
 class Wrong(Exception):
     """What a check found wrong, in a beginner's words (the message is the feedback)."""
@@ -20,6 +22,10 @@ class Wrong(Exception):
 
 class Missing(Wrong):
     """The submission does not define the name an exercise asks for."""
+
+
+class CheckerError(DigitlabError):
+    """The checker itself cannot run (e.g. no data for the ten-digit exercise): not the learner's fault."""
 
 
 def describe(value: Any) -> str:

@@ -17,9 +17,10 @@ import torch
 
 from ..config import Settings
 from ..data.loading import load_dataset
+from ..errors import DigitlabError
 from ..progress import Log, quiet_log
 from ..train.dataloader import DataLoader, DataLoaders
-from .feedback import Wrong, describe
+from .feedback import CheckerError, Wrong, describe
 from .registry import CheckContext, Exercise, register
 
 TARGET = 0.90  # accuracy on the held-out digits
@@ -43,7 +44,7 @@ class MnistExercise:
         """From the `mnist` dataset: its train split (shuffled with a fixed seed) and its own valid/test split."""
         data = load_dataset("mnist", settings, log)
         if data.valid is None:
-            raise Wrong("the mnist dataset has no held-out split to score on")
+            raise CheckerError("the mnist dataset has no held-out split to score on")
         g = torch.Generator().manual_seed(0)
         train = data.train.subset(torch.randperm(len(data.train), generator=g)[: N_TRAIN + N_VALID])
         held = data.valid.subset(torch.randperm(len(data.valid), generator=g)[:N_HELD_OUT])
@@ -90,7 +91,10 @@ def judge(predictions: list[int], labels: torch.Tensor, seconds: float) -> str:
 
 def check_train_mnist(train_mnist: Any, ctx: CheckContext) -> str:
     if ctx.data is None:
-        exercise = MnistExercise.load()
+        try:
+            exercise = MnistExercise.load()
+        except DigitlabError as e:
+            raise CheckerError(f"the ten-digit exercise needs the mnist dataset: {e}") from None
         arrays = {k: getattr(exercise, k) for k in ("train_x", "train_y", "valid_x", "valid_y", "held_out_x")}
         ctx.judge = lambda predictions, seconds: judge(predictions, exercise.held_out_y, seconds)
     else:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .feedback import Missing, Wrong, explain_error
+from .feedback import CheckerError, Missing, Wrong, explain_error
 from .registry import CheckContext, Exercise, get
 from .source import Submission
 
@@ -64,6 +64,8 @@ def run_exercise(exercise: Exercise, submission: Submission, ctx: CheckContext |
         message, status = str(e), MISSING
     except Wrong as e:
         message, status = str(e), FAILED
+    except CheckerError:
+        raise
     except Exception as e:
         message, status = explain_error(e, f"your {exercise.name}", ctx.files), FAILED
     except SystemExit as e:
