@@ -25,6 +25,11 @@ MISTAKES = [
     ("double_and_select", "def double_and_select(t): return (t*2)[2:, 2:]", "you selected one number"),
     ("double_and_select", "def double_and_select(t): return t[1:, 1:]", "not doubled"),
     ("double_and_select", "def double_and_select(t): return (t*2)[-2:]", "the last two rows, all three columns"),
+    (
+        "double_and_select",
+        "def double_and_select(t): return (torch.arange(1, 10).view(3, 3) * 2)[1:, 1:]",
+        "work on the tensor t you are given",
+    ),
     ("zip_pairs", "def zip_pairs(a, b): return zip(a, b)", "wrap it in list(...)"),
     ("zip_pairs", "def zip_pairs(a, b): return [(a[i], b[i]) for i in range(len(a))]", "IndexError"),
     ("l1_and_rmse", "def l1_and_rmse(a, b): return (a-b).abs().mean(), ((a-b)**2).mean()", "mean squared error"),

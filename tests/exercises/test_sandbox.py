@@ -4,6 +4,7 @@ feedback, and the others are still checked; a file that hangs while loading fail
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from digitlab.exercises.sandbox import Limits, check_cells
 from digitlab.exercises.source import Cell, notebook_cells, read_cells, run_cells
@@ -102,3 +103,19 @@ def test_notebook_cells_refuses_what_is_not_a_notebook():
 
     with pytest.raises(DigitlabError, match="not a notebook"):
         notebook_cells("{}", "x.ipynb")
+
+
+def test_the_code_runs_in_a_temporary_folder_that_is_removed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = (
+        "import os\n"
+        "def double_odds(a):\n"
+        "    open('scratch.txt', 'w').write('x')\n"
+        "    print(os.getcwd())\n"
+        "    return [2*o for o in a if o % 2 == 1]\n"
+    )
+    (verdict,) = check_cells([Cell("w.py", code)], ["double_odds"])
+    assert verdict.passed
+    folder = Path(verdict.output.strip())
+    assert folder.name.startswith("digitlab-check-") and folder != tmp_path
+    assert not folder.exists() and not (tmp_path / "scratch.txt").exists()

@@ -99,7 +99,7 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
         raise DigitlabError(
             "--time-limit and --load-time-limit must be positive, --memory at least 512 (MiB; torch needs ~500)"
         )
-    names = [get(n).name for n in args.only] if args.only else list(exercises())
+    names = list(dict.fromkeys(get(n).name for n in args.only)) if args.only else list(exercises())
     limits = Limits(seconds=args.time_limit, load_seconds=args.load_time_limit, memory=args.memory * 2**20)
     if args.all is not None:
         return _check_class(args, ctx, names, limits)

@@ -104,6 +104,8 @@ def check_double_and_select(double_and_select: Any, ctx: CheckContext) -> str:
         for message, wrong in mistakes.items():
             if close(got, wrong):
                 raise Wrong(f"for {t.tolist()}: {message}")
+        if close(got, torch.tensor([[10, 12], [16, 18]])):
+            raise Wrong(f"for {t.tolist()} you returned the answer for 1..9: work on the tensor t you are given")
         raise Wrong(f"for {t.tolist()} your result is {describe(got)}; expected {want.tolist()}")
     return "tensor([[10, 12], [16, 18]]) for 1..9, and the doubled bottom-right four of any 3x3: (t*2)[1:, 1:]"
 

@@ -90,8 +90,12 @@ def check_cells(
 def _clean(work: Path, keep: Path) -> None:
     """Empty the working folder between children (files the learner's code wrote), keeping the cells."""
     for p in work.iterdir():
-        if p != keep:
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        if p == keep:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _limit_child(limits: Limits, cpu_seconds: int) -> Callable[[], None]:
