@@ -21,6 +21,7 @@ MISTAKES = [
     ("double_odds", "def double_odds(a): return [2*o for o in a if o % 2 == 0]", "those are the even numbers"),
     ("double_odds", "def double_odds(a): return [x for x in (2*o for o in a) if x % 2 == 1]", "2*o is always even"),
     ("double_odds", "def double_odds(a): return (2*o for o in a if o % 2)", "[square brackets]"),
+    ("double_odds", "def double_odds(): return [2*o for o in range(10) if o % 2]", "the arguments that"),
     ("double_and_select", "def double_and_select(t): return (t*2)[1:][1:]", "slices the rows twice"),
     ("double_and_select", "def double_and_select(t): return (t*2)[2:, 2:]", "you selected one number"),
     ("double_and_select", "def double_and_select(t): return t[1:, 1:]", "not doubled"),

@@ -113,6 +113,16 @@ def explain_error(error: BaseException, what: str, learner_files: Collection[str
             f"{what} used `if`, `and`, `or` or `not` on a tensor of many values{where}: those ask one yes/no "
             "question; compare whole tensors instead (a < b gives one answer per element)"
         )
+    if (
+        isinstance(error, TypeError)
+        and not where
+        and ("positional argument" in message or "keyword argument" in message)
+    ):
+        # Raised by the call itself, not inside their code: the function takes other arguments than the exercise's
+        return (
+            f"{what} cannot be called the way the exercise calls it ({message}): give it the arguments that "
+            "`digitlab exercises show` names, in that order"
+        )
     return f"{what} raised {kind}{where}: {message}"
 
 
