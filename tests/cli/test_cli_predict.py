@@ -49,13 +49,13 @@ def predict(capsys, *argv: str) -> tuple[int, dict]:
 def check_shape(report: dict, k: int = 2) -> None:
     assert set(report) == {"predictions", "errors"}
     for p in report["predictions"]:
-        assert set(p) == {"path", "label", "top_k"}
-        assert p["label"] in ("3", "7")
+        assert set(p) == {"path", "label", "reason", "top_k"}
+        assert p["label"] in ("3", "7") if p["reason"] is None else p["label"] is None
         assert len(p["top_k"]) == k
         assert all(isinstance(label, str) and isinstance(prob, float) and 0 <= prob <= 1 for label, prob in p["top_k"])
         probs = [prob for _, prob in p["top_k"]]
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1
-        assert p["top_k"][0][0] == p["label"]
+        assert p["top_k"][0][0] == p["label"] or p["label"] is None
     for e in report["errors"]:
         assert set(e) == {"path", "error"} and e["error"]
 

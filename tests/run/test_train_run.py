@@ -6,6 +6,7 @@ import torch
 
 from digitlab.baseline import PixelSimilarity
 from digitlab.data.digits import Digits
+from digitlab.run.abstain import STATS
 from digitlab.run.metrics import accuracy_report
 from digitlab.run.serialization import IDEALS, META, TOP_LOSSES, WEIGHTS, load_ideal_digits, load_model, load_top_losses
 from digitlab.run.train_run import DataSource, RunResult, train_run
@@ -26,7 +27,7 @@ def test_train_run_saves_what_the_report_needs_and_prints_nothing(capfd, tmp_pat
     assert isinstance(result, RunResult) and result.is_main and result.run_dir == tmp_path / "run"
     assert result.config.is_resolved and result.config.epochs == 2 and result.config.lr == 1.0
     assert len(result.history) == 2 and result.rank == 0 and result.world_size == 1
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted([WEIGHTS, META, IDEALS, TOP_LOSSES])
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted([WEIGHTS, META, IDEALS, TOP_LOSSES, STATS])
 
     card = load_model(tmp_path / "run").card
     assert card == result.card

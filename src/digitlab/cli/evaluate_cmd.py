@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..data.digits import evaluation_split
 from ..data.loading import load_dataset
+from ..run.abstain import rejection_report
 from ..run.predictor import Predictor
 from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 
@@ -20,6 +21,10 @@ EXAMPLES = """\
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --device auto   on the GPU if there is one
   digitlab evaluate runs/sample-linear/model.json --data mnist_sample --json
   digitlab evaluate runs/cnn10/checkpoint --data mnist      the last epoch saved by --checkpoints
+  digitlab evaluate runs/cnn10-mine --data my-digits        accuracy on your own corrected digits
+
+Besides accuracy it reports how often the model would abstain on these digits ("not a digit",
+"not sure": the false-reject rate, `abstain` in --json) and the accuracy of the answers it gives.
 """
 
 
@@ -48,8 +53,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if len(reduced) < len(digits):
         note = f"kept the classes the model knows ({', '.join(classes)}): {len(reduced):,} of {len(digits):,} images"
         ctx.log(note)
+    found = predictor.predict(reduced.images, k=1)  # where it would abstain: these are all digits
     report = {
         **predictor.evaluate(reduced),
+        "abstain": rejection_report(found.reasons or [], found.indices == reduced.labels),
         "tta": args.tta,
         "classes": list(classes),
         "model_path": str(args.model_path),
@@ -61,7 +68,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print_json(report)
         return 0
     print_accuracy_table(report, f"{predictor.card.architecture.name} on {args.data}")
+    print_abstention(report["abstain"], report["n_valid"])
     return 0
+
+
+def print_abstention(abstain: dict[str, Any], n: int) -> None:
+    """The false-reject rate: how often the model would say "not a digit" or "not sure" to these digits."""
+    answered = abstain["accuracy_answered"]
+    Console(highlight=False).print(
+        f"abstains on {abstain['false_reject_rate']:.2%} of these {n:,} digits "
+        f"({abstain['not_a_digit']:,} not a digit, {abstain['not_sure']:,} not sure); "
+        f"accuracy of its answers {'-' if answered is None else f'{answered:.4f}'}"
+    )
 
 
 def print_accuracy_table(report: dict[str, Any], title: str) -> None:

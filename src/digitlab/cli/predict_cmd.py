@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..data.corrections import DEFAULT_FOLDER, check_label, save_correction
 from ..errors import DataError, DigitlabError
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
 from ..run.predictor import Predictor
@@ -24,12 +25,18 @@ EXAMPLES = """\
   digitlab predict runs/cnn10 photos/ --top-k 1      every image file in a folder (sorted)
   digitlab predict runs/cnn10 'scans/*.png' --json   a glob (quoted or not); one JSON object
   digitlab predict runs/cnn10 a.png b.jpg --show seen.png   each input next to the 28x28 the model saw
+  digitlab predict runs/cnn10 my_seven.jpg --correct 7      it was a 7: saved to my-digits/7/ to learn from
+  digitlab predict runs/cnn10 my_seven.jpg --correct 7 --keep-photo --corrections ~/digits
 
 Every image is turned into an MNIST digit first (white ink on black, fitted into 20x20, centred
 by centre of mass in 28x28): photos and drawings in any colours, sizes and orientations work.
 Probabilities are rounded down to 6 decimals (as `digitlab serve` answers).
+The model abstains when the image does not look like a digit or it is not sure ("not sure: 4 or
+9?"): the label is then null in --json, with the reason, and the likeliest classes are still listed.
 A file that cannot be read (not an image, truncated, too large, blank) is reported and the others
-still get answers; the exit code is then 1 (2 for a bad MODEL or no images at all)."""
+still get answers; the exit code is then 1 (2 for a bad MODEL or no images at all).
+--correct LABEL (one image) saves the 28x28 the model saw as CORRECTIONS/LABEL/<id>.png, a dataset
+that `digitlab train --data my-digits --init MODEL` fine-tunes the model on."""
 
 SHOW_ROWS = 100  # --show draws at most this many images (a row each)
 
@@ -40,6 +47,17 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders of images, or globs")
     parser.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes to list (default: 3)")
     parser.add_argument("--show", metavar="OUT.png", help="save each input next to the 28x28 the model saw")
+    parser.add_argument(
+        "--correct", metavar="LABEL", help="the digit really is LABEL: save what the model saw to the corrections"
+    )
+    parser.add_argument(
+        "--corrections",
+        metavar="DIR",
+        type=Path,
+        default=DEFAULT_FOLDER,
+        help=f"folder of corrections, <label>/<id>.png (default: ./{DEFAULT_FOLDER})",
+    )
+    parser.add_argument("--keep-photo", action="store_true", help="with --correct: also keep the original image")
     add_device_flag(parser, "the model runs")
 
 
@@ -94,10 +112,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     show = Path(args.show).expanduser() if args.show else None
     if show is not None and not show.resolve().parent.is_dir():
         raise DigitlabError(f"--show {args.show}: its folder does not exist")
+    if args.keep_photo and args.correct is None:
+        raise DigitlabError("--keep-photo keeps the photo of a correction: give --correct LABEL too")
     predictor = Predictor.load(args.model_path, device_from_args(args, ctx.log, "predicting"))
+    if args.correct is not None:
+        check_label(args.correct, predictor.classes)
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
+    if args.correct is not None and (len(paths) != 1 or errors):
+        raise DigitlabError(f"--correct {args.correct} names the digit of one image: give exactly one image file")
     read: list[tuple[Path, torch.Tensor]] = []
     thumbnails: list[Image.Image] = []
     for path in paths:
@@ -116,16 +140,24 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if read:
         found = predictor.predict(torch.stack([digit for _, digit in read]), k=args.top_k)
         predictions = [
-            {"path": str(path), "label": label, "top_k": [[name, p] for name, p in top_k]}
-            for (path, _), label, top_k in zip(read, found.labels, found.top_k)
+            {"path": str(path), "label": label, "reason": reason, "top_k": [[name, p] for name, p in top_k]}
+            for (path, _), label, reason, top_k in zip(read, found.answers, found.reasons or [], found.top_k)
         ]
+    report: dict[str, Any] = {"predictions": predictions, "errors": errors}
+    if args.correct is not None and read:
+        path, digit = read[0]
+        photo = path.read_bytes() if args.keep_photo else None
+        saved = save_correction(args.corrections, digit, args.correct, photo, path.suffix)
+        report["correction"] = {"label": args.correct, "path": str(saved)}
+        said = predictions[0]["reason"] or predictions[0]["label"]
+        ctx.log(f"saved the correction {args.correct} as {saved} (the model said {said})")
     if args.json:
-        print_json({"predictions": predictions, "errors": errors})
+        print_json(report)
     else:
         width = max((len(p["path"]) for p in predictions), default=0)
         for p in predictions:
             ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
-            print(f"{p['path']:<{width}}  {p['label']}   ({ranked})")
+            print(f"{p['path']:<{width}}  {p['reason'] or p['label']}   ({ranked})")
         for problem in errors:  # not status lines: shown with --quiet too
             print(f"digitlab: {problem['path']}: {problem['error']}", file=sys.stderr)
     if show is not None:
@@ -153,7 +185,7 @@ def _save_show(
         thumbnails,
         digits[: len(thumbnails)],
         [p["path"] for p in shown],
-        [p["label"] for p in shown],
+        [p["reason"] or p["label"] for p in shown],
         [p["top_k"][0][1] for p in shown],  # the label comes first in top_k
         path=out,
     )

@@ -22,7 +22,9 @@ from ..errors import DigitlabError
 from ..models import MODELS
 from ..pages.report import write_report
 from ..progress import quiet_log
+from ..run.predictor import Predictor
 from ..run.run_folder import RunFolder
+from ..run.serialization import SavedModel
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..startup import Startup
 from ..train.accelerate import PRECISIONS, REFUSED_PRECISIONS
@@ -46,6 +48,7 @@ EXAMPLES = (
   digitlab train --model cnn --lr-find                 the learning-rate finder's suggestion
   digitlab train --model cnn --data mnist --device cuda --precision bf16 --compile   the GPU levers
   torchrun --nproc-per-node 2 -m digitlab train --model cnn --data mnist   two processes (DDP)
+  digitlab train --data my-digits --init runs/cnn10 --out runs/cnn10-mine   learn your corrections
 
 defaults (the book's runs for linear and simple_net):
 """
@@ -66,7 +69,7 @@ def add_parser(commands: Commands) -> None:
     parser = add_command(commands, "train", "train a linear model, simple_net or a CNN with SGD", EXAMPLES, run)
     parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     parser.add_argument("--valid", help="validate on this dataset or path (then all of --data is trained on)")
-    parser.add_argument("--model", choices=list(MODELS), default="linear", help="which model (default: linear)")
+    parser.add_argument("--model", choices=list(MODELS), help="which model (default: linear; with --init, its own)")
     parser.add_argument("--epochs", type=int, help="passes over the training data (default: the model's; see below)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
@@ -123,6 +126,13 @@ def add_parser(commands: Commands) -> None:
         "with the run's own data and settings; it ends as the uninterrupted run would have",
     )
     parser.add_argument(
+        "--init",
+        type=Path,
+        metavar="RUN",
+        help="fine-tune the saved model RUN on --data (your corrections, `digitlab predict --correct`), mixed "
+        "with RUN's own training data so it does not forget; says the mix, and the accuracy before and after",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the run already in --out, once the new run is complete (without it, such an --out is refused)",
@@ -147,6 +157,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     check_args(args)
     if args.resume is not None:
         return _resume(args, ctx)
+    if args.init is not None:
+        return _fine_tune(args, ctx)
+    args.model = args.model or "linear"
     config = TrainConfig(
         model=args.model,
         epochs=args.epochs,
@@ -196,7 +209,7 @@ def _write_resume_info(folder: RunFolder, args: argparse.Namespace, config: Trai
 RUN_SETTINGS = {
     "data": "mnist_sample",
     "valid": None,
-    "model": "linear",
+    "model": None,
     "epochs": None,
     "lr": None,
     "bs": None,
@@ -210,6 +223,7 @@ RUN_SETTINGS = {
     "lr_find": False,
     "out": None,
     "overwrite": False,
+    "init": None,
 }
 
 
@@ -289,6 +303,8 @@ def _train(
     folder: RunFolder | None,
     dist_env: DistEnv,
     resume: bool = False,
+    init: SavedModel | None = None,
+    after: Callable[[RunResult], dict[str, Any]] | None = None,
 ) -> int:
     log = ctx.log if dist_env.is_main else quiet_log
     train_digits = dataset.train
@@ -311,6 +327,7 @@ def _train(
         checkpoints=args.checkpoints,
         dist_env=dist_env,
         resume_from=folder.checkpoint / TRAIN_STATE if resume and folder is not None else None,
+        init=init,
     )
     ctx.startup.add(result.startup)
     if dist_env.enabled:
@@ -321,12 +338,16 @@ def _train(
     folder.commit()  # the complete run (and its report) becomes visible as --out, in one rename
     result.model_path = folder.final / result.model_path.name
     answer = run_json(result, facts, ctx.startup)
+    if after is not None:
+        answer["fine_tune"] = after(result)
     if report is not None:
         answer["report"] = str(folder.final / report.relative_to(folder.partial))
     if args.json:
         print_json(answer)
         return 0
     print_accuracy_table(answer, f"{args.model} on {args.data}")
+    if after is not None:
+        print_before_after(answer["fine_tune"], args.data)
     compiled = f", of which {result.compile_seconds:.2f} s compiling" if result.compile_seconds is not None else ""
     ran = result.config
     graphs = f", {result.cuda_graphs}" if ran.device.startswith("cuda") else ""
@@ -336,6 +357,66 @@ def _train(
         f"saved {result.model_path}" + (f"; report {answer['report']}" if args.report else "")
     )
     return 0
+
+
+def _fine_tune(args: argparse.Namespace, ctx: Context) -> int:
+    """`digitlab train --data my-digits --init RUN`: RUN fine-tuned on the corrections, mixed with its own data."""
+    from ..run.fine_tune import before_after, plan
+
+    given = {"--valid": args.valid, "--checkpoints": args.checkpoints, "--lr-find": args.lr_find}
+    for flag, value in given.items():
+        if value:
+            raise DigitlabError(
+                f"--init fine-tunes in one go, validating on the model's own validation digits: drop {flag}"
+            )
+    if DistEnv.from_env().enabled:
+        raise DigitlabError("--init fine-tunes in one process (not under torchrun)")
+    overrides = {
+        "model": args.model,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "bs": args.bs,
+        "seed": args.seed,
+        "threads": args.threads,
+        "device": device_from_args(args, ctx.log, "fine-tuning"),
+        "precision": args.precision,
+        "compile": args.compile or None,
+        "tta": args.tta or None,
+    }
+    fine = plan(args.init, args.data, ctx.settings, ctx.log, overrides)
+    ctx.log(fine.describe())
+    args.model = fine.config.model
+    folder = RunFolder(args.out or default_out_dir(args.data, fine.config.model), overwrite=args.overwrite)
+    facts = {
+        "data": args.data,
+        "data_source": "corrections",
+        "valid": fine.init.card.data and fine.init.card.data.valid,
+    }
+    with folder:
+        return _train(
+            args,
+            ctx,
+            fine.config,
+            fine.dataset,
+            fine.valid,
+            facts,
+            folder,
+            DistEnv(),
+            init=fine.init,
+            after=lambda result: before_after(
+                fine, Predictor(result.learner.model, fine.init.card, fine.config.device)
+            ),
+        )
+
+
+def print_before_after(found: dict[str, Any], data: str) -> None:
+    """Fine-tuning's accuracy before and after, on the personal digits and the original validation digits."""
+    personal, valid = found["personal"], found["original_valid"]
+    Console(highlight=False).print(
+        f"on the {personal['n']:,} digits of {data} (trained on): accuracy {personal['before']:.4f} before, "
+        f"{personal['after']:.4f} after\non its {valid['n']:,} original validation digits: "
+        f"{valid['before']:.4f} before, {valid['after']:.4f} after"
+    )
 
 
 def run_json(result: RunResult, facts: dict[str, Any], startup: Startup | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from ..config import Settings
 from ..errors import DataError
 from ..progress import Log, progress_bar, stderr_log
 from . import cache, sources
+from .corrections import is_corrections, load_corrections
 from .digits import DigitDataset, Digits, evaluation_split, with_holdout
 from .formats.archive import removed_on_failure, safe_extract
 from .formats.folders import load_image_folder
@@ -44,6 +45,8 @@ def _is_archive(path: Path) -> bool:
 def load_path(path: Path, settings: Settings, log: Log) -> DigitDataset:
     """Detect the format by content and structure, not by trusting the name alone."""
     path = path.resolve()
+    if path.is_dir() and is_corrections(path):  # a few digits, one class or more: read as they are, not cached
+        return load_corrections(path)
     if path.is_dir():
         return _load_folder(path, settings, log, key=None)
     if path.suffix == ".npz":

@@ -6,7 +6,8 @@ field), so the code that uses a card reads attributes, never `meta["..."]`.
 
 Schema versions: `format_version` 1 is the card digitlab has always written (a card without a
 version is version 1); later fields (the evaluation's confusion matrix, the baseline's scores,
-per-class counts) are optional in it, so older cards still load. A higher version is refused.
+per-class counts, the abstention thresholds) are optional in it, so older cards still load. A higher
+version is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict, TypeVar
 
 import torch
@@ -119,6 +120,21 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
+class Abstention:
+    """When the model says "this does not look like a digit" or "not sure" (`digitlab.run.abstain`),
+    calibrated on held-out digits when it was trained."""
+
+    min_margin: float  # "not sure" below this gap between the two likeliest classes' probabilities
+    max_distance: float | None = None  # "not a digit" above this distance to the nearest class (None: no such check)
+    target: float | None = None  # the share of held-out digits each threshold was chosen to reject
+    n_valid: int | None = None  # held-out digits it was calibrated on
+    false_reject: float | None = None  # share of them rejected by either check
+    not_a_digit: float | None = None  # share rejected as "not a digit"
+    not_sure: float | None = None  # share rejected as "not sure"
+    stats_sha256: str | None = None  # of abstain.safetensors (class means and precision of the features)
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """What `model.json` holds. Only architecture, classes, binary and normalization are required."""
 
@@ -139,6 +155,7 @@ class ModelCard:
     baseline: BaselineScores | None = None
     checkpoint: bool = False  # saved after an epoch of a run still going (or interrupted)
     epoch: int | None = None  # a checkpoint's epoch
+    abstain: Abstention | None = None  # calibrated thresholds; None in cards saved before digitlab abstained
     format_version: int = FORMAT_VERSION
 
     @property
@@ -178,6 +195,7 @@ class ModelCard:
             "baseline": _scores_json(self.baseline, metric=self.baseline.metric) if self.baseline else None,
             "checkpoint": True if self.checkpoint else None,
             "epoch": self.epoch,
+            "abstain": {k: v for k, v in asdict(self.abstain).items() if v is not None} if self.abstain else None,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -221,6 +239,7 @@ class ModelCard:
             baseline=_optional(get("baseline"), "baseline", lambda v, w: _baseline(v, w, classes)),
             checkpoint=_optional(get("checkpoint"), "checkpoint", _bool) or False,
             epoch=_optional(get("epoch"), "epoch", lambda v, w: _int(v, w, 0, 10**9)),
+            abstain=_optional(get("abstain"), "abstain", _abstention),
             format_version=version,
         )
 
@@ -509,4 +528,25 @@ def _data(value: object, where: str, classes: tuple[str, ...]) -> DataInfo:
         n_valid=_int(spec.get("n_valid", 0), f"{where}.n_valid", 0, 10**12),
         train_counts=counts("train_counts"),
         valid_counts=counts("valid_counts"),
+    )
+
+
+def _abstention(value: object, where: str) -> Abstention:
+    spec = _object(value, where)
+    unknown = set(spec) - set(Abstention.__dataclass_fields__)
+    if unknown:
+        raise CardError(f"{where} has unknown fields: {sorted(unknown)[:5]}")
+    if "min_margin" not in spec:
+        raise CardError(f'incomplete model description (no "{where}.min_margin")')
+    return Abstention(
+        min_margin=float(_number(spec["min_margin"], f"{where}.min_margin", 0.0, 1.0)),
+        max_distance=_optional(
+            spec.get("max_distance"), f"{where}.max_distance", lambda v, w: float(_number(v, w, 0.0))
+        ),
+        target=_optional(spec.get("target"), f"{where}.target", _fraction),
+        n_valid=_optional(spec.get("n_valid"), f"{where}.n_valid", lambda v, w: _int(v, w, 0, 10**12)),
+        false_reject=_optional(spec.get("false_reject"), f"{where}.false_reject", _fraction),
+        not_a_digit=_optional(spec.get("not_a_digit"), f"{where}.not_a_digit", _fraction),
+        not_sure=_optional(spec.get("not_sure"), f"{where}.not_sure", _fraction),
+        stats_sha256=_optional(spec.get("stats_sha256"), f"{where}.stats_sha256", _sha256),
     )

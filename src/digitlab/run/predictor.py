@@ -6,6 +6,8 @@ evaluation and the report's top losses, so they all preprocess, pick labels and 
     predictor = Predictor.load("runs/cnn")                 # device="cuda", tta=True as you like
     found = predictor.predict(digits)                      # (N, 28, 28) uint8, e.g. from to_mnist
     found.labels, found.probabilities, found.top_k
+    found.answers                                          # the label, or None where it abstains
+    found.reasons                                          # None, or why: "not sure: 4 or 9?"
 
 Probabilities shown to people (`top_k`, the JSON of `predict` and `serve`) are rounded DOWN to
 6 decimals (`shown_probability`): the shown probabilities of an image never add up to more than 1,
@@ -25,6 +27,7 @@ from torch import nn
 
 from ..data.digits import Digits
 from ..errors import DigitlabError
+from .abstain import Abstainer, load_stats, outputs_and_features
 from .card import ModelCard
 from .inference import labels_from_outputs, model_outputs, probabilities
 from .metrics import TopLosses, accuracy_report
@@ -47,11 +50,18 @@ class Predictions:
     indices: torch.Tensor  # (N,) int64: the predicted class of each image
     probabilities: torch.Tensor  # (N, C) float64: each row sums to 1
     top_k: list[list[tuple[str, float]]]  # per image, the k likeliest (class, shown probability), likeliest first
+    reasons: list[str | None] | None = None  # per image: None, or why the model abstains (`digitlab.run.abstain`)
 
     @property
     def labels(self) -> list[str]:
-        """The predicted class names."""
+        """The predicted class names (the likeliest class, even where the model abstains)."""
         return [self.classes[int(i)] for i in self.indices]
+
+    @property
+    def answers(self) -> list[str | None]:
+        """The labels, None where the model abstains ("not a digit", "not sure")."""
+        reasons = self.reasons or [None] * len(self)
+        return [None if reason else label for label, reason in zip(self.labels, reasons)]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -66,16 +76,26 @@ class Predictor:
 
     device: where the forward passes run (the model is moved there once).
     tta: average each image's outputs with those of its four one-pixel shifts (5x the work).
+    abstainer: when `predict` abstains (default: the card's thresholds, without the "not a digit"
+    check, whose statistics `load` reads from beside the model).
     """
 
-    def __init__(self, model: nn.Module, card: ModelCard, device: str = "cpu", tta: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        card: ModelCard,
+        device: str = "cpu",
+        tta: bool = False,
+        abstainer: Abstainer | None = None,
+    ) -> None:
         self.model, self.card, self.device, self.tta = model.to(device), card, device, tta
+        self.abstainer = abstainer or Abstainer.of(card)
 
     @classmethod
     def load(cls, path: Path | str, device: str = "cpu", tta: bool = False) -> Predictor:
         """Load a saved model (a run folder, or its model.json/.safetensors) once."""
         saved = load_model(Path(path))
-        return cls(saved.model, saved.card, device, tta)
+        return cls(saved.model, saved.card, device, tta, Abstainer.of(saved.card, load_stats(Path(path), saved.card)))
 
     @classmethod
     def from_saved(cls, saved: SavedModel, device: str = "cpu", tta: bool = False) -> Predictor:
@@ -91,20 +111,34 @@ class Predictor:
             f"device {self.device}{', tta' if self.tta else ''})"
         )
 
-    def outputs(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw outputs (N, n_out) on the CPU, in eval mode, chunk by chunk."""
+    @staticmethod
+    def _digits(images: torch.Tensor) -> torch.Tensor:
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
             raise DigitlabError(f"a Predictor reads (N, 28, 28) uint8 digits, got {tuple(images.shape)} {images.dtype}")
+        return images
+
+    def outputs(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw outputs (N, n_out) on the CPU, in eval mode, chunk by chunk."""
+        images = self._digits(images)
         return model_outputs(self.model, images, self.card.normalization, self.device, tta=self.tta)
 
-    def predict(self, images: torch.Tensor, k: int = 3, outputs: torch.Tensor | None = None) -> Predictions:
+    def predict(
+        self, images: torch.Tensor, k: int = 3, outputs: torch.Tensor | None = None, abstain: bool = True
+    ) -> Predictions:
         """Labels, probabilities and the k likeliest classes of each image (k is capped by the classes).
 
         outputs: `self.outputs(images)`, when already computed.
+        abstain: also say where the model abstains (`.reasons`, `.answers`).
         """
         if k < 1:
             raise DigitlabError("k must be at least 1")
+        features = None
+        if abstain and self.abstainer.checks_digits:
+            plain, features = outputs_and_features(
+                self.model, self._digits(images), self.card.normalization, self.device
+            )
+            outputs = outputs if outputs is not None else self.outputs(images) if self.tta else plain
         outputs = self.outputs(images) if outputs is None else outputs
         binary = self.card.binary
         indices = labels_from_outputs(outputs, binary)  # (N,)
@@ -118,7 +152,8 @@ class Predictor:
             [(self.classes[j], shown_probability(p)) for j, p in zip(row_order, row_probs)]
             for row_order, row_probs in zip(order.tolist(), ranked.tolist())
         ]
-        return Predictions(self.classes, indices, probs, top_k)
+        reasons = self.abstainer.reasons(probs, self.classes, features) if abstain else None
+        return Predictions(self.classes, indices, probs, top_k, reasons)
 
     def _check(self, digits: Digits) -> None:
         if digits.classes != self.classes:

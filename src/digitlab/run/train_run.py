@@ -7,6 +7,7 @@ nor the working directory the run was trained from:
   model.safetensors, model.json  the model and its card (evaluation and baseline scores included)
   ideal_digits.safetensors       the baseline's mean digits of the training data
   top_losses.safetensors         the validation digits with the highest loss
+  abstain.safetensors            the training digits' feature statistics ("not a digit", `run.abstain`)
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from ..train import distributed
 from ..train.distributed import DistEnv
 from ..train.learner import Learner
 from ..train.recipe import TrainConfig, resolve_device, train
+from .abstain import calibrate_model
 from .card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
 from .metrics import accuracy_report
 from .predictor import Predictor
-from .serialization import save_ideal_digits, save_model, save_top_losses, state_sha256
+from .serialization import SavedModel, save_ideal_digits, save_model, save_top_losses, state_sha256
 
 TOP_LOSSES_KEPT = 9  # the report's 3x3 grid
 
@@ -97,6 +99,7 @@ def train_run(
     checkpoints: bool = False,
     dist_env: DistEnv | None = None,
     resume_from: Path | None = None,
+    init: SavedModel | None = None,
 ) -> RunResult:
     """Train, evaluate and save one run to `out` (rank 0 only); everything `digitlab train` does but talk.
 
@@ -107,12 +110,15 @@ def train_run(
     loadable by `digitlab evaluate` while training goes on or after it was interrupted.
     dist_env: this process's place in a torchrun job; only rank 0 saves and evaluates.
     resume_from: a checkpoint's fit state (OUT/checkpoint/train_state.safetensors) to continue from.
+    init: a saved model to start from (fine-tuning, `digitlab.run.fine_tune`).
     """
     dist_env = dist_env or DistEnv()
     try:
         distributed.init(dist_env, resolve_device(config.device))
         source = source or DataSource()
-        return _train_run(config, train_digits, valid_digits, out, source, progress, checkpoints, dist_env, resume_from)
+        return _train_run(
+            config, train_digits, valid_digits, out, source, progress, checkpoints, dist_env, resume_from, init
+        )
     finally:
         distributed.shutdown()
 
@@ -127,6 +133,7 @@ def _train_run(
     checkpoints: bool,
     dist_env: DistEnv,
     resume_from: Path | None = None,
+    init: SavedModel | None = None,
 ) -> RunResult:
     trained = train(
         config,
@@ -136,6 +143,7 @@ def _train_run(
         checkpoint_dir=out / "checkpoint" if checkpoints else None,
         dist_env=dist_env,
         resume_from=resume_from,
+        init=init,
     )
     model, config = trained.learner.model, trained.config
     result = RunResult(
@@ -192,6 +200,8 @@ def _train_run(
         metrics=Metrics(**_scores(evaluation), tta=config.tta),
         baseline=BaselineScores(**_scores(baseline_report), metric=baseline.metric),
     )
+    out.mkdir(parents=True, exist_ok=True)
+    card = replace(card, abstain=calibrate_model(model, card, train_digits, valid_digits, out, config.device))
     model_path = save_model(model.cpu(), out, card)
     save_ideal_digits(model_path.parent, ideals)
     save_top_losses(model_path.parent, top)

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..data.digits import Digits
 from ..errors import DigitlabError
@@ -25,7 +26,7 @@ from ..models import CNN_WIDTH, build_model
 from ..notebook import in_kernel
 from ..run.card import Architecture, ModelCard, Normalization
 from ..run.inference import to_inputs
-from ..run.serialization import save_model
+from ..run.serialization import SavedModel, save_model
 from ..startup import Startup
 from .accelerate import PRECISIONS, REFUSED_PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
@@ -213,6 +214,7 @@ def build_learner(
     checkpoint_dir: Path | None = None,
     dist_env: DistEnv | None = None,
     resume_from: Path | None = None,
+    init: SavedModel | None = None,
 ) -> LearnerSetup:
     """The Learner `train` fits (also what `lr_find` probes), with the resolved config, binary and normalization.
 
@@ -221,6 +223,7 @@ def build_learner(
     checkpoint_dir: save the model there after every epoch (rank 0 only), loadable by `evaluate`,
     with the fit's whole state beside it (`digitlab.train.resume.TRAIN_STATE`).
     resume_from: a saved fit state (a checkpoint's TRAIN_STATE) to continue from, in one process.
+    init: a saved model to start from (fine-tuning): its weights and its normalisation.
     """
     dist_env = dist_env or DistEnv()
     state = TrainState(resume_from) if resume_from is not None else None  # a bad file fails before any work
@@ -241,7 +244,7 @@ def build_learner(
     binary = is_binary(config.model, len(classes))
     extra = {"width": config.width} if config.model == "cnn" else {}
     model = build_model(config.model, n_out=1 if binary else len(classes), **extra)
-    norm = normalization_for(config, train_digits.images)
+    norm = normalization_for(config, train_digits.images) if init is None else start_from(model, binary, init)
     dls = DataLoaders.from_tensors(
         to_inputs(train_digits.images, norm, config.device),
         targets_for(train_digits.labels, binary).to(config.device),
@@ -299,6 +302,15 @@ def build_learner(
     return LearnerSetup(learn, config, binary, norm)
 
 
+def start_from(model: nn.Module, binary: bool, init: SavedModel) -> Normalization:
+    """Fine-tuning: a saved model's weights, loaded into a model built alike; returns its normalisation."""
+    built, saved = Architecture.of(model), init.card.architecture
+    if built != saved or binary != init.card.binary:
+        raise DigitlabError(f"cannot start from a model {saved.as_dict()}: this run builds {built.as_dict()}")
+    model.load_state_dict(init.model.state_dict())
+    return init.card.normalization
+
+
 def train(
     config: TrainConfig,
     train_digits: Digits,
@@ -307,6 +319,7 @@ def train(
     checkpoint_dir: Path | None = None,
     dist_env: DistEnv | None = None,
     resume_from: Path | None = None,
+    init: SavedModel | None = None,
 ) -> TrainResult:
     """Fit `config.model` on train_digits, validating each epoch on valid_digits.
 
@@ -318,7 +331,7 @@ def train(
         torch.cuda.init()
         clock.mark("start CUDA")
     learn, config, binary, norm = build_learner(
-        config, train_digits, valid_digits, progress, checkpoint_dir, dist_env, resume_from
+        config, train_digits, valid_digits, progress, checkpoint_dir, dist_env, resume_from, init
     )
     clock.mark("build the learner")  # the model, the data on the device, the callbacks
     started = time.perf_counter()

@@ -1,7 +1,8 @@
 """`create_app(model_dir)`: a FastAPI app serving the draw-a-digit page and a JSON API.
 
 POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, <= 16 MP)
-                   -> label, probabilities, top 3 (rounded down to 6 decimals, as `digitlab predict`),
+                   -> label (null where the model abstains, with the reason: "not sure: 4 or 9?"),
+                      probabilities, top 3 (rounded down to 6 decimals, as `digitlab predict`),
                       the 28x28 the model saw (PNG, base64),
                       and the distance of that 28x28 to each ideal digit (the chapter's baseline)
 GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes
@@ -139,7 +140,8 @@ class UploadReader:
             found = self.predictor.predict(digit[None], k=TOP_K)
         classes = self.predictor.classes
         result: dict[str, Any] = {
-            "label": found.labels[0],
+            "label": found.answers[0],  # None where the model abstains, with the reason
+            "reason": (found.reasons or [None])[0],
             "probabilities": found.shown(0),
             "top_k": [[label, p] for label, p in found.top_k[0]],
             "image_png_base64": _png_base64(digit),

@@ -6,6 +6,8 @@ Layouts (after descending through a lone wrapper folder such as an archive's `mn
   root/<label>/*                                     one split: valid is None
 Top-level files (labels.csv) and other folders beside the splits (mnist_tiny's unlabeled
 `test/`) are ignored. Images must already be 28x28: resizing would silently change the data.
+Originals kept beside their digits (`<id>.photo.jpg`, `digitlab predict --correct --keep-photo`)
+are not data and are skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..digits import IMAGE_SIZE, DigitDataset, Digits, check_classes
 PROGRESS_EVERY = 500  # images between on_progress calls
 _SPLITS = {"train": ("train", "valid"), "training": ("training", "testing")}  # train folder -> (train, valid)
 _JUNK = {"thumbs.db", "__macosx"}  # OS droppings that are never data
+PHOTO = ".photo"  # `<id>.photo.<ext>`: the original photo of a corrected digit, beside it
 RESIZE_HINT = (
     "resize the images first, e.g. with PIL: Image.open(path).convert('L').resize((28, 28)).save(path); "
     "`digitlab predict` takes single images of any size"
@@ -61,7 +64,7 @@ def _label_folders(split: Path) -> dict[str, list[Path]]:
     for entry in _meaningful(split):
         if not entry.is_dir():
             raise DataError(f"{entry}: file outside a label folder (expected {split}/<label>/<image>)")
-        files = _meaningful(entry)
+        files = [f for f in _meaningful(entry) if not f.stem.endswith(PHOTO)]
         if not files:  # would become a class the model is trained to predict without ever seeing it
             raise DataError(f"{entry}: empty class folder (no images); add images or remove the folder")
         for f in files:
@@ -92,11 +95,15 @@ def _decode(
 
 
 def load_image_folder(
-    root: Path, name: str | None = None, on_progress: Callable[[int, int], None] | None = None
+    root: Path,
+    name: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    min_classes: int = 2,
 ) -> DigitDataset:
     """Load a folder of 28x28 digit images labelled by their folder names.
 
     on_progress(done, total) is called every ~500 images and once at the end.
+    min_classes: 2 for data to train a classifier on; 1 for a personal set of corrections.
     Raises DataError naming the file or folder for anything that is not clean digit data.
     """
     root = Path(root)
@@ -142,7 +149,8 @@ def load_image_folder(
     if on_progress is not None:
         on_progress(total, total)
 
-    check_classes(parts[0], str(split_dirs[0]))
+    if min_classes > 1:
+        check_classes(parts[0], str(split_dirs[0]))
     if len(parts) > 1 and len(parts[1]) == 0:
         raise DataError(f"{split_dirs[1]}: validation folder has no images")
     return DigitDataset(

@@ -1,0 +1,239 @@
+"""Abstaining: how often the model rejects images that are not digits, against how often it rejects real ones.
+
+Trains the CNN (`digitlab train --model cnn --data mnist`: the offline 10,000 digits, its holdout
+calibrates the thresholds) once per seed, then reads:
+- the official test digits (`../shared/data/mnist-test`): false rejections, and the accuracy of the answers;
+- Fashion-MNIST's 10,000 test images (Debian's `dataset-fashion-mnist`) as 28x28 inputs, and 1,000 of
+  them as photos (dark on light paper, 112 px) through `to_mnist`;
+- letters A-Z and a-z drawn with DejaVu and Liberation fonts (Debian's fonts-dejavu-core,
+  fonts-liberation), rotated up to 8 degrees, as photos through `to_mnist`;
+- noise (uniform pixels; Gaussian blobs), scribbles (random lines and arcs), smiley faces, and
+  2-4 test digits side by side, all through `to_mnist`.
+An image `to_mnist` refuses ("no digit found") counts as rejected. The median over seeds is printed,
+and for the first seed the rejection of each candidate score at the same 1% false rejections.
+
+    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+import digitlab
+from digitlab.data.digits import with_holdout
+from digitlab.data.formats.idx import load_idx_folder, load_idx_pair
+from digitlab.data.loading import load_dataset
+from digitlab.errors import DataError
+from digitlab.preprocessing import to_mnist
+from digitlab.run.abstain import NOT_A_DIGIT, load_stats, outputs_and_features
+from digitlab.run.predictor import Predictor
+from digitlab.run.train_run import DataSource, train_run
+from digitlab.train.recipe import TrainConfig
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+FONTS = sorted(
+    glob.glob("/usr/share/fonts/truetype/dejavu/DejaVu*.ttf")
+    + glob.glob("/usr/share/fonts/truetype/liberation/Liberation*.ttf")
+)
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+DIGIT_LIKE = set("OoIlSsZzBbGgq")  # letters that are drawn like a digit (0, 1, 5, 2, 8, 6, 9)
+
+
+def prepared(images: list[Image.Image]) -> tuple[torch.Tensor, int]:
+    """Images through to_mnist: (N, 28, 28) uint8 of those it reads, and how many it refused as blank."""
+    out, refused = [], 0
+    for image in images:
+        try:
+            out.append(to_mnist(image))
+        except DataError:
+            refused += 1
+    return (torch.stack(out) if out else torch.empty(0, 28, 28, dtype=torch.uint8)), refused
+
+
+def letters(rng: np.random.Generator) -> tuple[torch.Tensor, list[str], int]:
+    """Every letter in every font, as a photo through to_mnist: (N, 28, 28), their letters, how many refused."""
+    images, names = [], []
+    for font in FONTS:
+        face = ImageFont.truetype(font, 90)
+        for ch in LETTERS:
+            image = Image.new("L", (160, 160), 255)
+            ImageDraw.Draw(image).text((80, 80), ch, fill=0, font=face, anchor="mm")
+            digits, refused = prepared([image.rotate(float(rng.uniform(-8, 8)), fillcolor=255)])
+            if not refused:
+                images.append(digits[0])
+                names.append(ch)
+    return torch.stack(images), names, len(FONTS) * len(LETTERS) - len(names)
+
+
+def drawings(rng: np.random.Generator, n: int, face: bool) -> list[Image.Image]:
+    out = []
+    for _ in range(n):
+        image = Image.new("L", (200, 200), 255)
+        draw = ImageDraw.Draw(image)
+        width = int(rng.integers(4, 12))
+        if face:
+            r = int(rng.integers(50, 90))
+            draw.ellipse([100 - r, 100 - r, 100 + r, 100 + r], outline=0, width=width)
+            for dx in (-r // 3, r // 3):
+                draw.ellipse([100 + dx - 6, 100 - r // 3 - 6, 100 + dx + 6, 100 - r // 3 + 6], fill=0)
+            draw.arc([100 - r // 2, 100, 100 + r // 2, 100 + r // 2], 20, 160, fill=0, width=width)
+        else:
+            for _ in range(int(rng.integers(3, 7))):
+                points = [tuple(int(v) for v in rng.integers(10, 190, 2)) for _ in range(2)]
+                if rng.random() < 0.5:
+                    draw.line(points, fill=0, width=width)
+                else:
+                    box = [min(points[0][0], points[1][0]), min(points[0][1], points[1][1])]
+                    box += [max(points[0][0], points[1][0]) + 10, max(points[0][1], points[1][1]) + 10]
+                    draw.arc(box, int(rng.integers(0, 360)), int(rng.integers(0, 360)), fill=0, width=width)
+        out.append(image)
+    return out
+
+
+def noise(rng: np.random.Generator, n: int) -> list[Image.Image]:
+    uniform = [Image.fromarray((rng.random((100, 100)) * 255).astype(np.uint8)) for _ in range(n // 2)]
+    blobs = [
+        Image.fromarray(np.clip(rng.normal(128, 40, (12, 12)), 0, 255).astype(np.uint8)).resize((200, 200))
+        for _ in range(n - n // 2)
+    ]
+    return uniform + blobs
+
+
+def several(test: torch.Tensor, rng: np.random.Generator, n: int) -> list[Image.Image]:
+    out = []
+    for _ in range(n):
+        row = np.concatenate([255 - test[int(j)].numpy() for j in rng.integers(0, len(test), rng.integers(2, 5))], 1)
+        out.append(Image.fromarray(row).resize((row.shape[1] * 4, 112)))
+    return out
+
+
+def rejected(predictor: Predictor, digits: torch.Tensor, refused: int = 0) -> dict[str, float]:
+    found = predictor.predict(digits, k=2) if len(digits) else None
+    reasons = (found.reasons or []) if found else []
+    n = len(reasons) + refused
+    far = sum(r == NOT_A_DIGIT for r in reasons)
+    unsure = sum(r is not None and r != NOT_A_DIGIT for r in reasons)
+    return {
+        "n": n,
+        "rejected": (far + unsure + refused) / n,
+        "not_a_digit": far / n,
+        "not_sure": unsure / n,
+        "blank": refused / n,
+    }
+
+
+def scores(
+    predictor: Predictor, digits: torch.Tensor, stats: Callable[[torch.Tensor], torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Candidate out-of-distribution scores, higher = more digit-like."""
+    outputs, features = outputs_and_features(predictor.model, digits, predictor.card.normalization)
+    probs = outputs.double().softmax(1)
+    top = probs.topk(2, 1).values
+    return {
+        "max probability": top[:, 0],
+        "margin": top[:, 0] - top[:, 1],
+        "energy (logsumexp)": torch.logsumexp(outputs.double(), 1),
+        "ink (mean pixel, low)": -digits.double().mean((1, 2)),
+        "Mahalanobis (chosen)": -stats(features),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    data = with_holdout(load_dataset("mnist"))
+    test = load_idx_folder(Path("../shared/data/mnist-test")).train
+    fashion = load_idx_pair(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz").images
+    letter_digits, letter_names, letter_refused = letters(rng)
+    plain = torch.tensor([c not in DIGIT_LIKE for c in letter_names])
+    sources = {
+        "Fashion-MNIST, 28x28 as is": (fashion, 0),
+        "Fashion-MNIST as photos (1,000)": prepared(
+            [Image.fromarray(255 - f.numpy()).resize((112, 112)) for f in fashion[:1000]]
+        ),
+        f"letters, {len(FONTS)} fonts": (letter_digits, letter_refused),
+        "the letters not shaped like a digit": (letter_digits[plain], 0),
+        "noise (200)": prepared(noise(rng, 200)),
+        "scribbles (200)": prepared(drawings(rng, 200, face=False)),
+        "smiley faces (200)": prepared(drawings(rng, 200, face=True)),
+        "2-4 digits side by side (500)": prepared(several(test.images, rng, 500)),
+    }
+    table: dict[str, list[dict[str, float]]] = {}
+    accuracies = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            config = TrainConfig(model="cnn", epochs=args.epochs, seed=seed)
+            train_run(
+                config,
+                data.train,
+                data.valid,
+                Path(tmp),
+                DataSource("mnist", data.provenance, "holdout"),
+                progress=False,
+            )
+            predictor = Predictor.load(tmp)
+            print(
+                f"seed {seed}: trained in {time.perf_counter() - started:.0f} s; calibration {predictor.card.abstain}"
+            )
+            found = predictor.predict(test.images, k=2)
+            correct = found.indices == test.labels
+            answered = torch.tensor([a is not None for a in found.answers])
+            accuracies.append((float(correct.double().mean()), float(correct[answered].double().mean())))
+            table.setdefault("official test digits (false rejections)", []).append(rejected(predictor, test.images))
+            for name, (digits, refused) in sources.items():
+                table.setdefault(name, []).append(rejected(predictor, digits, refused))
+            if seed == args.seeds[0]:
+                stats = load_stats(Path(tmp), predictor.card)
+                assert stats is not None
+                compare(predictor, test.images, sources, stats.distances)
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
+        f"torch {torch.__version__}, digitlab {digitlab.__version__}; seeds {args.seeds}, {args.epochs} epochs"
+    )
+    print(
+        f"test accuracy (median): {statistics.median(a for a, _ in accuracies):.4f} on all, "
+        f"{statistics.median(b for _, b in accuracies):.4f} on the answered"
+    )
+    print("| images | n | rejected (median) | min | max | not a digit | not sure | to_mnist: blank |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, rows in table.items():
+        med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        low, high = min(r["rejected"] for r in rows), max(r["rejected"] for r in rows)
+        print(
+            f"| {name} | {int(med['n']):,} | {med['rejected']:.3f} | {low:.3f} | {high:.3f} | "
+            f"{med['not_a_digit']:.3f} | {med['not_sure']:.3f} | {med['blank']:.3f} |"
+        )
+
+
+def compare(predictor: Predictor, test: torch.Tensor, sources: dict, distances: Callable) -> None:
+    """Each candidate score alone, thresholded to reject 1% of the test digits: what it rejects elsewhere."""
+    base = scores(predictor, test, distances)
+    names = [n for n in sources if len(sources[n][0])]
+    print("\n| score alone, at 1% false rejections | " + " | ".join(names) + " |")
+    print("| --- " * (len(names) + 1) + "|")
+    others = {n: scores(predictor, sources[n][0], distances) for n in names}
+    for score in base:
+        cut = torch.quantile(base[score], 0.01)
+        print(
+            f"| {score} | " + " | ".join(f"{float((others[n][score] < cut).double().mean()):.3f}" for n in names) + " |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""Abstaining: "this does not look like a digit" and "not sure: 4 or 9?", calibrated when the model is trained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from digitlab.cli import main
+from digitlab.errors import DigitlabError
+from digitlab.preprocessing import to_mnist
+from digitlab.run.abstain import (
+    DEFAULT_MIN_MARGIN,
+    MIN_CALIBRATION,
+    NOT_A_DIGIT,
+    STATS,
+    Abstainer,
+    calibrate,
+    fit_stats,
+)
+from digitlab.run.card import Abstention, CardError, ModelCard
+from digitlab.run.predictor import Predictor
+
+# Letters as strokes (no font needed): polylines in a 100x100 box
+STROKES = {
+    "A": [[(10, 95), (50, 5), (90, 95)], [(28, 60), (72, 60)]],
+    "H": [[(15, 5), (15, 95)], [(85, 5), (85, 95)], [(15, 50), (85, 50)]],
+    "K": [[(20, 5), (20, 95)], [(85, 5), (20, 55)], [(40, 40), (85, 95)]],
+    "M": [[(10, 95), (10, 5), (50, 60), (90, 5), (90, 95)]],
+    "W": [[(5, 5), (28, 95), (50, 35), (72, 95), (95, 5)]],
+    "X": [[(10, 5), (90, 95)], [(90, 5), (10, 95)]],
+    "E": [[(80, 5), (20, 5), (20, 95), (80, 95)], [(20, 50), (65, 50)]],
+    "F": [[(80, 5), (20, 5), (20, 95)], [(20, 50), (65, 50)]],
+    "N": [[(15, 95), (15, 5), (85, 95), (85, 5)]],
+    "R": [[(20, 95), (20, 5), (70, 5), (80, 25), (70, 45), (20, 45)], [(45, 45), (85, 95)]],
+    "Y": [[(10, 5), (50, 50), (90, 5)], [(50, 50), (50, 95)]],
+    "V": [[(10, 5), (50, 95), (90, 5)]],
+}
+
+
+def _page(size: int = 200) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    image = Image.new("L", (size, size), 255)
+    return image, ImageDraw.Draw(image)
+
+
+def letters(rng: np.random.Generator, copies: int = 4) -> list[Image.Image]:
+    out = []
+    for strokes in STROKES.values():
+        for _ in range(copies):
+            image, draw = _page()
+            scale, dx, dy, width = (
+                rng.uniform(1.2, 1.7),
+                rng.uniform(10, 40),
+                rng.uniform(10, 40),
+                int(rng.integers(8, 16)),
+            )
+            for line in strokes:
+                draw.line([(dx + x * scale, dy + y * scale) for x, y in line], fill=0, width=width, joint="curve")
+            out.append(image.rotate(float(rng.uniform(-10, 10)), fillcolor=255))
+    return out
+
+
+def faces(rng: np.random.Generator, n: int = 20) -> list[Image.Image]:
+    out = []
+    for _ in range(n):
+        image, draw = _page()
+        r, width = int(rng.integers(55, 90)), int(rng.integers(5, 10))
+        draw.ellipse([100 - r, 100 - r, 100 + r, 100 + r], outline=0, width=width)
+        for dx in (-r // 3, r // 3):
+            draw.ellipse([100 + dx - 7, 100 - r // 3 - 7, 100 + dx + 7, 100 - r // 3 + 7], fill=0)
+        draw.arc([100 - r // 2, 100, 100 + r // 2, 100 + r // 2], 20, 160, fill=0, width=width)
+        out.append(image)
+    return out
+
+
+def noise(rng: np.random.Generator, n: int = 20) -> list[Image.Image]:
+    return [
+        Image.fromarray(np.clip(rng.normal(128, 40, (12, 12)), 0, 255).astype(np.uint8)).resize((200, 200))
+        for _ in range(n)
+    ]
+
+
+def several(digits: torch.Tensor, rng: np.random.Generator, n: int = 40) -> list[Image.Image]:
+    """2-4 of the digits side by side, dark on light, as one photo."""
+    out = []
+    for _ in range(n):
+        row = np.concatenate(
+            [255 - digits[int(j)].numpy() for j in rng.integers(0, len(digits), rng.integers(2, 5))], 1
+        )
+        out.append(Image.fromarray(row).resize((row.shape[1] * 4, 112)))
+    return out
+
+
+def rejected(predictor: Predictor, images: list[Image.Image]) -> float:
+    found = predictor.predict(torch.stack([to_mnist(image) for image in images]))
+    return sum(answer is None for answer in found.answers) / len(images)
+
+
+# ---- the pieces -------------------------------------------------------------------------------
+
+
+def test_distances_grow_away_from_the_class_means():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(500, 4, generator=gen), torch.randn(500, 4, generator=gen) + 6  # two classes, 4 features
+    stats = fit_stats(torch.cat([a, b]), torch.cat([torch.zeros(500), torch.ones(500)]).long(), 2)
+    assert torch.allclose(stats.means, torch.stack([a.mean(0), b.mean(0)]).double())
+    near, between, far = stats.distances(torch.tensor([[6.0, 6, 6, 6], [3.0, 3, 3, 3], [30.0, -30, 0, 0]]))
+    assert near < 2 < between < far  # divided by the 4 features: about 1 for a typical member
+
+
+def test_calibration_rejects_the_target_share_and_needs_enough_digits():
+    gen = torch.Generator().manual_seed(1)
+    probs = torch.softmax(torch.randn(1000, 10, generator=gen) * 3, 1).double()
+    distances = torch.rand(1000, generator=gen).double()
+    found = calibrate(probs, distances, "0" * 64, target=0.02)
+    assert found.n_valid == 1000 and found.target == 0.02 and found.stats_sha256 == "0" * 64
+    assert found.not_a_digit == pytest.approx(0.02, abs=0.002)
+    assert found.false_reject == pytest.approx(found.not_a_digit + found.not_sure)
+    assert 0.02 <= found.false_reject <= 0.04  # each check rejects 2%, some digits fail both
+    few = calibrate(probs[: MIN_CALIBRATION - 1], distances[: MIN_CALIBRATION - 1], "0" * 64)
+    assert few.min_margin == DEFAULT_MIN_MARGIN and few.max_distance is None and few.target is None
+    assert few.stats_sha256 is None and few.n_valid == MIN_CALIBRATION - 1
+
+
+def test_reasons_name_the_two_likeliest_classes():
+    abstainer = Abstainer(Abstention(min_margin=0.2))
+    probs = torch.tensor([[0.05, 0.5, 0.45], [0.9, 0.05, 0.05], [0.3, 0.3, 0.4]]).double()
+    assert abstainer.reasons(probs, ("4", "9", "7")) == ["not sure: 9 or 7?", None, "not sure: 7 or 4?"]
+
+
+def test_cards_keep_their_calibration_and_old_cards_get_the_default():
+    base = {"format": "digitlab-model", "architecture": {"name": "linear", "n_out": 1}, "classes": ["3", "7"]}
+    base |= {"binary": True, "normalization": {"scale": 1 / 255, "mean": 0.0, "std": 1.0}}
+    old = ModelCard.from_json(base)
+    assert old.abstain is None and Abstainer.of(old).calibration.min_margin == DEFAULT_MIN_MARGIN
+    assert not Abstainer.of(old).checks_digits
+    calibrated = {**base, "abstain": {"min_margin": 0.05, "max_distance": 2.5, "n_valid": 2000, "false_reject": 0.02}}
+    card = ModelCard.from_json(calibrated)
+    assert card.abstain == Abstention(0.05, 2.5, n_valid=2000, false_reject=0.02)
+    assert ModelCard.from_json(card.to_json()) == card
+    for bad, field in (
+        ({"min_margin": 2}, "min_margin"),
+        ({"min_margin": 0.1, "max_distance": -1}, "max_distance"),
+        ({}, "min_margin"),
+    ):
+        with pytest.raises(CardError, match=field):
+            ModelCard.from_json({**base, "abstain": bad})
+    with pytest.raises(CardError, match="unknown fields"):
+        ModelCard.from_json({**base, "abstain": {"min_margin": 0.1, "max_probability": 0.5}})
+
+
+# ---- a trained model ------------------------------------------------------------------------------
+
+
+def test_a_trained_model_abstains_on_what_is_not_a_digit(small_cnn, offline_digits):
+    predictor = Predictor.load(small_cnn)
+    calibration = predictor.card.abstain
+    assert calibration is not None and calibration.n_valid == 2000 and calibration.target == 0.01
+    assert calibration.max_distance is not None and predictor.abstainer.checks_digits
+    assert 0.01 <= calibration.false_reject <= 0.02  # each check 1% of the holdout
+    valid = offline_digits.valid
+    found = predictor.predict(valid.images)
+    assert sum(a is None for a in found.answers) / len(valid) == pytest.approx(calibration.false_reject, abs=1e-9)
+    right = torch.tensor([a == valid.classes[int(y)] for a, y in zip(found.answers, valid.labels)])
+    answered = torch.tensor([a is not None for a in found.answers])
+    assert right[answered].double().mean() > (found.indices == valid.labels).double().mean()  # it drops mistakes
+    rng = np.random.default_rng(0)
+    sources = {"letters": letters(rng), "faces": faces(rng), "noise": noise(rng), "several": several(valid.images, rng)}
+    rates = {name: rejected(predictor, images) for name, images in sources.items()}
+    # measured with this small CNN (0.97 on the holdout): letters 0.60, faces 0.70, noise 0.40, several 0.73
+    assert rates["letters"] >= 0.5 and rates["faces"] >= 0.5 and rates["several"] >= 0.5 and rates["noise"] >= 0.25
+    margin_only = Predictor(predictor.model, predictor.card, abstainer=Abstainer(calibration))  # no statistics
+    for name, images in sources.items():  # the distance check does most of the work
+        assert rates[name] >= rejected(margin_only, images) + 0.2, name
+
+
+def test_predict_and_the_api_say_why(small_cnn, tmp_path, capsys):
+    face = tmp_path / "face.png"
+    faces(np.random.default_rng(3), 1)[0].save(face)
+    assert main(["predict", str(small_cnn), str(face), "--json"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)["predictions"]
+    assert answer["label"] is None and answer["reason"] == NOT_A_DIGIT and len(answer["top_k"]) == 3
+    assert main(["predict", str(small_cnn), str(face)]) == 0
+    assert NOT_A_DIGIT in capsys.readouterr().out
+
+    from fastapi.testclient import TestClient
+
+    from digitlab.web.app import create_app
+
+    with TestClient(create_app(small_cnn)) as client:
+        body = client.post("/api/predict", content=face.read_bytes()).json()
+    assert body["label"] is None and body["reason"] == NOT_A_DIGIT and body["top_k"] == answer["top_k"]
+
+
+def test_the_statistics_file_is_checked(small_cnn, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(small_cnn, copy)
+    (copy / STATS).unlink()  # a model.json copied without it: answers, without the "not a digit" check
+    assert not Predictor.load(copy).abstainer.checks_digits
+    (copy / STATS).write_bytes(b"\x00" * 64)
+    with pytest.raises(DigitlabError, match="corrupt abstention statistics"):
+        Predictor.load(copy)
+    from digitlab.run.abstain import ClassStats, save_stats
+
+    save_stats(copy, ClassStats(torch.zeros(10, 32, dtype=torch.float64), torch.eye(32, dtype=torch.float64)))
+    with pytest.raises(DigitlabError, match="sha256 differs"):
+        Predictor.load(copy)

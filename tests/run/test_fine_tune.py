@@ -1,0 +1,83 @@
+"""Learning from corrections: a model that misreads a style of 7 learns it from 20 of them, and forgets nothing."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from digitlab.cli import main
+from digitlab.data.corrections import save_correction
+from digitlab.run.predictor import Predictor
+
+
+def continental(images: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) uint8 7s written the continental way: a bar across the stem and a serif down from
+    the top bar's left end, both drawn as 3-pixel strokes."""
+    out = images.clone()
+    for image in out:
+        rows = (image > 128).any(1).nonzero().flatten()
+        top, middle = int(rows.min()), int(rows.min() + rows.max()) // 2 + 1
+        stem = (image[middle - 1 : middle + 2] > 128).any(0).nonzero().flatten()
+        centre = int(stem.float().mean()) if len(stem) else 14
+        image[middle - 1 : middle + 2, max(0, centre - 8) : centre + 9] = 255
+        left = int((image[top : top + 3] > 128).any(0).nonzero().flatten().min())
+        image[top : top + 8, left : left + 3] = 255
+    return out
+
+
+def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:
+    return sum(label == "7" for label in predictor.predict(images, abstain=False).labels) / len(images)
+
+
+def test_twenty_corrections_teach_a_style_of_seven_without_forgetting(small_cnn, offline_digits, tmp_path, capsys):
+    data = offline_digits
+    sevens = data.train.images[data.train.labels == 7]
+    mine = tmp_path / "my-digits"
+    for digit in continental(sevens[:20]):
+        save_correction(mine, digit, "7")
+    held_out = continental(data.valid.images[data.valid.labels == 7])  # the style on 7s it never saw
+    before = Predictor.load(small_cnn)
+    assert read_as_seven(before, held_out) < 0.75  # it misreads the style (as 2, 4, 9...)
+
+    out = tmp_path / "mine"
+    assert main(["train", "--data", str(mine), "--init", str(small_cnn), "--out", str(out), "--json", "--quiet"]) == 0
+    found = json.loads(capsys.readouterr().out)["fine_tune"]
+    assert found["mix"] == {"personal": 20, "repeats": 45, "original": 8000}
+    assert found["personal"] == {"n": 20, "before": found["personal"]["before"], "after": 1.0}
+    clean = found["original_valid"]
+    assert clean["n"] == 2000 and clean["after"] >= clean["before"] - 0.002  # within 0.2% on clean held-out digits
+
+    after = Predictor.load(out)
+    assert read_as_seven(after, held_out) > 0.95
+    assert after.evaluate(data.valid)["accuracy"] == clean["after"]
+    card = after.card
+    assert card.data is not None and card.data.spec == str(mine) and card.data.valid == "holdout"
+    provenance = card.data.provenance
+    assert provenance["original_data"] == "mnist" and provenance["fine_tuned_from"] == str(small_cnn)
+    assert card.normalization == before.card.normalization and card.abstain is not None
+
+    # evaluate scores both models on the personal set
+    for model, accuracy in ((small_cnn, found["personal"]["before"]), (out, 1.0)):
+        assert main(["evaluate", str(model), "--data", str(mine), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["accuracy"] == accuracy and report["n_valid"] == 20 and "false_reject_rate" in report["abstain"]
+
+
+def test_bad_fine_tuning_is_one_line(small_cnn, tmp_path, capsys):
+    mine = tmp_path / "my-digits"
+    save_correction(mine, torch.zeros(28, 28, dtype=torch.uint8).index_fill_(1, torch.arange(12, 16), 255), "7")
+    odd = tmp_path / "odd"
+    save_correction(odd, torch.full((28, 28), 9, dtype=torch.uint8), "x")  # a class the model lacks
+    cases = [
+        (["--data", str(mine), "--model", "simple_net"], "is a cnn model, not --model simple_net"),
+        (["--data", str(odd)], "has classes the model lacks: x"),
+        (["--data", str(mine), "--valid", "mnist"], "drop --valid"),
+        (["--data", str(mine), "--init", str(tmp_path / "nothing")], "not a digitlab model"),
+    ]
+    for args, message in cases:
+        init = [] if "--init" in args else ["--init", str(small_cnn)]
+        assert main(["train", *args, *init, "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) >= 1 and message in err.splitlines()[-1], err
+    assert not (tmp_path / "out").exists()
