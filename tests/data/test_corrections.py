@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -84,3 +85,40 @@ def test_predict_correct_saves_what_the_model_saw(bar_model, tmp_path, capsys):
     image.save(other)
     assert main(["predict", str(bar_model), str(path), str(other), "--correct", "7"]) == 2
     assert "give exactly one image file" in capsys.readouterr().err
+
+
+def test_the_page_saves_corrections_only_when_serve_is_told_where(bar_model, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from digitlab.web.app import create_app
+
+    image = Image.new("L", (120, 140), 255)
+    ImageDraw.Draw(image).rectangle((54, 28, 66, 112), fill=0)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    png = buffer.getvalue()
+    with TestClient(create_app(bar_model)) as client:
+        assert client.get("/api/health").json()["corrections"] is False
+        assert client.post("/api/correct?label=7", content=png).status_code == 404
+    folder = tmp_path / "page-digits"
+    with TestClient(create_app(bar_model, corrections=folder)) as client:
+        assert client.get("/api/health").json()["corrections"] is True
+        first = client.post("/api/correct?label=7", content=png)
+        assert first.status_code == 200 and first.json()["label"] == "7" and first.json()["count"] == 1
+        saved = folder / first.json()["saved"]
+        assert saved.parent == folder / "7" and not list(folder.glob("7/*.photo.*"))
+        from digitlab.preprocessing import to_mnist
+
+        assert torch.equal(torch.from_numpy(np.array(Image.open(saved))), to_mnist(image))
+        kept = client.post("/api/correct?label=3&keep_photo=true", content=png).json()
+        assert (folder / kept["saved"]).with_name(kept["saved"].split("/")[1][:-4] + ".photo.png").read_bytes() == png
+        refused = client.post("/api/correct?label=5", content=png)
+        assert refused.status_code == 422 and refused.json() == {
+            "error": "label 5: the model has no class '5' (its classes: 3, 7)"
+        }
+        assert client.post("/api/correct?label=7", content=b"not an image").status_code == 415
+        blank = io.BytesIO()
+        Image.new("L", (50, 50), 255).save(blank, format="PNG")
+        answer = client.post("/api/correct?label=7", content=blank.getvalue())
+        assert answer.status_code == 422 and "no digit found" in answer.json()["error"]
+    assert load_corrections(folder).train.counts() == {"3": 1, "7": 1}

@@ -13,6 +13,7 @@ EXAMPLES = """\
   digitlab serve runs/cnn                      then open http://127.0.0.1:8000 and draw
   digitlab serve runs/cnn --port 8080
   curl -s --data-binary @my_digit.png http://127.0.0.1:8000/api/predict
+  digitlab serve runs/cnn --corrections my-digits   the page can save what it misread, to learn from
   (the API's documentation: http://127.0.0.1:8000/docs)
 
 Limits (per server process): request headers within 10 s, an upload within 15 s, idle
@@ -38,17 +39,25 @@ def add_parser(commands: Commands) -> None:
         default=1,
         help="server processes (default 1); each holds the model, with the limits below",
     )
+    parser.add_argument(
+        "--corrections",
+        metavar="DIR",
+        type=Path,
+        help="let the page save corrections (the 28x28 it saw, under the right label) to DIR/<label>/ "
+        "for `digitlab train --data DIR --init MODEL` (default: off)",
+    )
     add_device_flag(parser, "the model runs (each server process holds it there)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from ..web.app import DEVICE_ENV, MODEL_ENV, create_app
+    from ..web.app import CORRECTIONS_ENV, DEVICE_ENV, MODEL_ENV, create_app
     from ..web.server import bind, serve
 
     if args.workers < 1:
         raise DigitlabError(f"--workers {args.workers}: give at least 1 server process")
     device = device_from_args(args, ctx.log, "serving")
-    app = create_app(args.model_path, device=device)  # loads the model first: a bad MODEL is an error before listening
+    # loads the model first: a bad MODEL is an error before listening
+    app = create_app(args.model_path, device=device, corrections=args.corrections)
     sock = bind(args.host, args.port)  # a busy port is a one-line error, before "serving" is said
     port = sock.getsockname()[1]  # the one chosen when --port is 0
     ctx.log(f"serving {args.model_path} on http://{args.host}:{port} with {args.workers} process(es) (Ctrl-C stops)")
@@ -58,6 +67,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         else:
             os.environ[MODEL_ENV] = str(args.model_path.resolve())  # read by each worker's app_from_env
             os.environ[DEVICE_ENV] = device
+            if args.corrections is not None:
+                os.environ[CORRECTIONS_ENV] = str(args.corrections.resolve())
             serve("digitlab.web.app:app_from_env", sock, args.workers)
     finally:
         sock.close()

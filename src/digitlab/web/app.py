@@ -5,7 +5,9 @@ POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, 
                       probabilities, top 3 (rounded down to 6 decimals, as `digitlab predict`),
                       the 28x28 the model saw (PNG, base64),
                       and the distance of that 28x28 to each ideal digit (the chapter's baseline)
-GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes
+POST /api/correct?label=7&keep_photo=false  body: the same image bytes (only with `serve --corrections DIR`)
+                   -> saves the 28x28 the model saw as DIR/7/<id>.png (the photo beside it if keep_photo)
+GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes, corrections (is /api/correct on)
 GET  /docs         -> the API's documentation (a page of the package that reads /openapi.json)
 Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
@@ -43,6 +45,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..baseline import mnist_distance
+from ..data.corrections import check_label, save_correction
 from ..errors import DigitlabError
 from ..preprocessing import load_image, to_mnist
 from ..run.predictor import Predictor
@@ -129,6 +132,18 @@ class UploadReader:
         self.check(data)
         return self.read(data)
 
+    def correct(self, data: bytes, label: str, folder: Path, keep_photo: bool) -> dict[str, Any]:
+        """Save the 28x28 the model saw in an upload that passed check() as a correction (`data.corrections`)."""
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                kind = probe.format or ""
+            digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
+            path = save_correction(folder, digit, label, data if keep_photo else None, f".{kind.lower()}")
+        except DigitlabError as e:
+            raise BadInput(413 if "too large" in str(e) else 422, str(e)) from None
+        count = len(list(path.parent.glob("*.png")))  # this label's corrections so far
+        return {"label": label, "saved": path.relative_to(folder).as_posix(), "count": count}
+
     def read(self, data: bytes) -> dict[str, Any]:
         """Decode, preprocess and predict an upload that passed check()."""
         try:
@@ -176,10 +191,13 @@ def _busy(what: str) -> BadInput:
     return BadInput(503, f"the server is busy ({what}): retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") -> FastAPI:
+def create_app(
+    model_dir: Path, threads: int | None = 1, device: str = "cpu", corrections: Path | None = None
+) -> FastAPI:
     """The app for one model. threads: torch threads in this process (one image of 28x28 is
     too small to share between threads; scale with server processes instead, `--workers`).
-    device: where the model runs (resolved: cpu, cuda, mps)."""
+    device: where the model runs (resolved: cpu, cuda, mps).
+    corrections: the folder POST /api/correct saves to (None: no such endpoint)."""
     if threads:
         torch.set_num_threads(threads)
     predictor = Predictor.load(model_dir, device)
@@ -218,10 +236,26 @@ def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") ->
             "classes": list(card.classes),
             "accuracy": card.metrics.accuracy if card.metrics else None,
             "max_upload_bytes": MAX_BODY,
+            "corrections": corrections is not None,
         }
 
     @app.post("/api/predict", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
     async def predict(request: Request) -> Response:
+        return await answer(request, reader.read)
+
+    if corrections is not None:
+        folder = corrections
+
+        @app.post("/api/correct", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
+        async def correct(request: Request, label: str, keep_photo: bool = False) -> Response:
+            try:
+                check_label(label, card.classes, "label")
+            except DigitlabError as e:
+                raise BadInput(422, str(e)) from None
+            return await answer(request, lambda data: reader.correct(data, label, folder, keep_photo))
+
+    async def answer(request: Request, work: Callable[[bytes], dict[str, Any]]) -> Response:
+        """An upload read within the limits, then `work` on its bytes in a lane off the event loop."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
             size = f"{int(declared) / 2**20:.2f} MB"
@@ -262,7 +296,7 @@ def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") ->
                 # Off the event loop: a 16 MP photo takes a second to decode and preprocess,
                 # and the loop must keep answering everyone else meanwhile.
                 lane = large_lane if large else small_lane
-                result = await asyncio.get_running_loop().run_in_executor(lane, reader.read, data)
+                result = await asyncio.get_running_loop().run_in_executor(lane, work, data)
             finally:
                 in_flight["predictions"] -= 1
                 in_flight["large"] -= int(large)
@@ -299,10 +333,16 @@ def create_app(model_dir: Path, threads: int | None = 1, device: str = "cpu") ->
 
 MODEL_ENV = "DIGITLAB_SERVE_MODEL"  # how `digitlab serve --workers N` tells each worker process its model
 DEVICE_ENV = "DIGITLAB_SERVE_DEVICE"  # ... and the device it runs on
+CORRECTIONS_ENV = "DIGITLAB_SERVE_CORRECTIONS"  # ... and its --corrections folder, if any
 
 
 def app_from_env() -> FastAPI:
     """The app for a uvicorn worker process started by `digitlab serve --workers N`."""
     import os
 
-    return create_app(Path(os.environ[MODEL_ENV]), device=os.environ.get(DEVICE_ENV, "cpu"))
+    corrections = os.environ.get(CORRECTIONS_ENV)
+    return create_app(
+        Path(os.environ[MODEL_ENV]),
+        device=os.environ.get(DEVICE_ENV, "cpu"),
+        corrections=Path(corrections) if corrections else None,
+    )
