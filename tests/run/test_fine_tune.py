@@ -8,22 +8,8 @@ import torch
 
 from digitlab.cli import main
 from digitlab.data.corrections import save_correction
+from digitlab.data.styles import continental_sevens
 from digitlab.run.predictor import Predictor
-
-
-def continental(images: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) uint8 7s written the continental way: a bar across the stem and a serif down from
-    the top bar's left end, both drawn as 3-pixel strokes."""
-    out = images.clone()
-    for image in out:
-        rows = (image > 128).any(1).nonzero().flatten()
-        top, middle = int(rows.min()), int(rows.min() + rows.max()) // 2 + 1
-        stem = (image[middle - 1 : middle + 2] > 128).any(0).nonzero().flatten()
-        centre = int(stem.float().mean()) if len(stem) else 14
-        image[middle - 1 : middle + 2, max(0, centre - 8) : centre + 9] = 255
-        left = int((image[top : top + 3] > 128).any(0).nonzero().flatten().min())
-        image[top : top + 8, left : left + 3] = 255
-    return out
 
 
 def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:
@@ -34,9 +20,9 @@ def test_twenty_corrections_teach_a_style_of_seven_without_forgetting(small_cnn,
     data = offline_digits
     sevens = data.train.images[data.train.labels == 7]
     mine = tmp_path / "my-digits"
-    for digit in continental(sevens[:20]):
+    for digit in continental_sevens(sevens[:20]):
         save_correction(mine, digit, "7")
-    held_out = continental(data.valid.images[data.valid.labels == 7])  # the style on 7s it never saw
+    held_out = continental_sevens(data.valid.images[data.valid.labels == 7])  # the style on 7s it never saw
     before = Predictor.load(small_cnn)
     assert read_as_seven(before, held_out) < 0.75  # it misreads the style (as 2, 4, 9...)
 
