@@ -109,6 +109,10 @@ def test_distances_grow_away_from_the_class_means():
     assert torch.allclose(stats.means, torch.stack([a.mean(0), b.mean(0)]).double())
     near, between, far = stats.distances(torch.tensor([[6.0, 6, 6, 6], [3.0, 3, 3, 3], [30.0, -30, 0, 0]]))
     assert near < 2 < between < far  # divided by the 4 features: about 1 for a typical member
+    pixels = torch.rand(300, 784, generator=gen)  # the linear model's features: a diagonal covariance, 6 KB
+    wide = fit_stats(pixels, torch.arange(300) % 3, 3)
+    assert wide.precision.shape == (784,) and wide.means.shape == (3, 784)
+    assert wide.distances(pixels[:5]).max() < wide.distances(pixels[:5] + 1).min()
 
 
 def test_calibration_rejects_the_target_share_and_needs_enough_digits():

@@ -35,6 +35,8 @@ DEFAULT_MIN_MARGIN = 0.1  # a model without a calibration: not sure when the two
 MIN_CALIBRATION = 200  # held-out digits needed to estimate a 1% quantile at all; fewer: the defaults
 NOT_A_DIGIT = "this does not look like a digit"
 CHUNK = 256  # images per distance computation: (CHUNK, C, D) float64 stays a few MB for the linear model
+FULL_COVARIANCE = 256  # features up to this many get a full covariance (the CNN's 64); more (the linear
+# model's 784 pixels) a diagonal one: a 784x784 matrix would weigh 2.4 MB beside 3 KB of weights
 
 
 def not_sure(first: str, second: str) -> str:
@@ -43,7 +45,8 @@ def not_sure(first: str, second: str) -> str:
 
 @dataclass(frozen=True)
 class ClassStats:
-    """The training digits' features: class means (C, D) and the shared covariance's inverse (D, D), float64."""
+    """The training digits' features: class means (C, D) and the shared covariance's inverse, (D, D) or its
+    diagonal (D,) (over FULL_COVARIANCE features), float64 in memory and float32 on disk."""
 
     means: torch.Tensor
     precision: torch.Tensor
@@ -54,25 +57,36 @@ class ClassStats:
         for start in range(0, len(features), CHUNK):
             part = features[start : start + CHUNK]
             diff = part[:, None, :] - self.means[None]  # (n, C, D)
-            out.append(((diff @ self.precision) * diff).sum(-1).min(1).values)
+            weighted = diff * self.precision if self.precision.dim() == 1 else diff @ self.precision
+            out.append((weighted * diff).sum(-1).min(1).values)
         return torch.cat(out) / self.means.shape[1] if out else torch.empty(0, dtype=torch.float64)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"means": self.means, "precision": self.precision}
+        return {"means": self.means.float(), "precision": self.precision.float()}
 
 
 def fit_stats(features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> ClassStats:
     """Class means and a shrunk shared covariance (toward its mean variance: D / N of it, 1% at least),
-    so that a few hundred digits with many features still give an invertible matrix."""
+    so that a few hundred digits with many features still give an invertible matrix; its diagonal
+    only, over FULL_COVARIANCE features."""
     f = features.double()
     n, d = f.shape
     means = torch.stack([f[labels == c].mean(0) if (labels == c).any() else f.mean(0) for c in range(n_classes)])
     centred = f - means[labels]
-    cov = centred.T @ centred / max(n, 1)  # (D, D)
     shrink = min(1.0, max(0.01, d / max(n, 1)))
+    if d > FULL_COVARIANCE:
+        var = (centred**2).sum(0) / max(n, 1)  # (D,)
+        level = float(var.mean()) or 1.0
+        return _as_saved(means, 1 / ((1 - shrink) * var + shrink * level))
+    cov = centred.T @ centred / max(n, 1)  # (D, D)
     level = float(cov.diagonal().mean()) or 1.0
     cov = (1 - shrink) * cov + shrink * level * torch.eye(d, dtype=torch.float64)
-    return ClassStats(means, torch.linalg.inv(cov))
+    return _as_saved(means, torch.linalg.inv(cov))
+
+
+def _as_saved(means: torch.Tensor, precision: torch.Tensor) -> ClassStats:
+    """Rounded to float32 as they are saved: thresholds calibrated on these hold for the loaded copy."""
+    return ClassStats(means.float().double(), precision.float().double())
 
 
 def last_linear(model: nn.Module) -> nn.Linear:
@@ -199,8 +213,9 @@ def calibrate_model(
 
 def save_stats(model_dir: Path, stats: ClassStats) -> str:
     """Write abstain.safetensors beside the model; returns its sha256 (for the card)."""
-    _save_tensors(_beside(model_dir, STATS), stats.tensors())
-    return state_sha256(stats.tensors())
+    tensors = stats.tensors()
+    _save_tensors(_beside(model_dir, STATS), tensors)
+    return state_sha256(tensors)
 
 
 def load_stats(model_dir: Path, card: ModelCard) -> ClassStats | None:
@@ -220,10 +235,10 @@ def load_stats(model_dir: Path, card: ModelCard) -> ClassStats | None:
         or precision is None
         or means.dim() != 2
         or means.shape[0] != len(card.classes)
-        or tuple(precision.shape) != (means.shape[1], means.shape[1])
+        or tuple(precision.shape) not in ((means.shape[1], means.shape[1]), (means.shape[1],))
         or not all(t.is_floating_point() and bool(torch.isfinite(t).all()) for t in (means, precision))
     ):
-        raise DigitlabError(f"{path}: corrupt abstention statistics (want means (C, D) and precision (D, D))")
+        raise DigitlabError(f"{path}: corrupt abstention statistics (want means (C, D) and precision (D, D) or (D,))")
     if calibration.stats_sha256 is not None and state_sha256(tensors) != calibration.stats_sha256:
         raise DigitlabError(f"{path}: not the abstention statistics the model's card describes (sha256 differs)")
     return ClassStats(means.double(), precision.double())
