@@ -6,6 +6,7 @@ download base points at a closed port on 127.0.0.1 unless a test serves files it
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import threading
@@ -262,3 +263,89 @@ def digit_cnn(tmp_path_factory, offline_mnist, train_cli):
         mp.setenv("DIGITLAB_OFFLINE", "1")
         train_cli("mnist", out, "--model", "cnn", "--epochs", "2", "--threads", "1")
     return out
+
+
+@pytest.fixture(scope="session")
+def clear_digits(offline_mnist, digit_cnn):
+    """For each class "0".."9", a holdout digit (28, 28) uint8 that the test CNN reads right and surely
+    both as it is and drawn large on paper (`number_picture`): numbers made of them have a known reading."""
+    from digitlab.preprocessing import to_mnist
+    from digitlab.run.predictor import Predictor
+
+    dataset, _ = offline_mnist
+    valid, predictor = dataset.valid, Predictor.load(digit_cnn)
+    probabilities = predictor.predict(valid.images).probabilities  # (N, 10)
+    chosen = {}
+    for i, name in enumerate(valid.classes):
+        candidates = (valid.labels == i).nonzero().flatten()
+        for j in candidates[probabilities[candidates, i].argsort(descending=True)][:10].tolist():
+            digit = valid.images[j].numpy()
+            picture, _ = draw_number([name], {name: digit})
+            found = predictor.predict(to_mnist(picture)[None])
+            if found.labels[0] == name and found.probabilities[0, i] > 0.8:
+                chosen[name] = digit
+                break
+    assert len(chosen) == 10
+    return chosen
+
+
+def draw_number(
+    lines: list[str],
+    digits: dict,
+    height: int = 100,
+    gap: float = 0.35,
+    joined: frozenset[int] = frozenset(),
+    broken: frozenset[int] = frozenset(),
+    seed: int = 0,
+):
+    """A photo of handwritten lines of digits (dark ink on lit, noisy paper, JPEG) and each digit's ink box
+    (x0, y0, x1, y1, exclusive) in reading order. Each digit (a (28, 28) uint8 of `digits[char]`) is cropped
+    to its ink and scaled to `height` px tall; `gap`: between digits, in heights (< 0: boxes overlap).
+    joined: digit positions (counted over all lines) tied to the next by a stroke along the baseline (touching
+    digits); broken: positions whose strokes are cut by a gap across the middle (a pen that skipped)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    margin, line_gap = height // 2, int(0.6 * height)
+    inks, placed, position = [], [], 0
+    for row, text in enumerate(lines):
+        x = margin
+        top = margin + row * (height + line_gap)
+        for char in text:
+            digit = digits[char]
+            ys, xs = np.nonzero(digit > 30)
+            crop = Image.fromarray(digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
+            width = max(2, round(crop.width * height / crop.height))
+            ink = np.asarray(crop.resize((width, height), Image.Resampling.BICUBIC), np.float32) / 255
+            if position in broken:
+                ink = ink.copy()
+                ink[int(0.45 * height) : int(0.45 * height) + max(3, height // 14)] = 0
+            inks.append(ink)
+            placed.append((x, top))
+            x += width + int(gap * height)
+            position += 1
+    width = max(x for x, _ in placed) + inks[-1].shape[1] + 2 * margin
+    canvas = np.zeros((margin * 2 + len(lines) * (height + line_gap), width), np.float32)
+    boxes = []
+    for i, (ink, (x, y)) in enumerate(zip(inks, placed)):
+        region = canvas[y : y + ink.shape[0], x : x + ink.shape[1]]
+        np.maximum(region, ink, out=region)
+        ys, xs = np.nonzero(ink > 0.5)
+        boxes.append((x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1))
+        if i in joined:  # a stroke from this digit's foot to the next one's
+            nx = placed[i + 1][0]
+            foot = y + int(0.9 * height)
+            canvas[foot - max(2, height // 25) : foot + max(2, height // 25), x + ink.shape[1] // 2 : nx + 4] = 1.0
+    h, w = canvas.shape
+    light = 200 + 30 * np.linspace(0, 1, w)[None] - 20 * np.linspace(0, 1, h)[:, None]
+    page = light * (1 - 0.8 * canvas) + rng.normal(0, 6, canvas.shape)
+    rgb = np.stack([page, page * 0.98, page * 0.94 + 10 * canvas], axis=-1)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=85)
+    return Image.open(io.BytesIO(buffer.getvalue())), boxes
+
+
+@pytest.fixture(scope="session")
+def number_picture():
+    """`number_picture(["2026"], digits, gap=..., joined=..., broken=...)` -> (photo, true boxes): see draw_number."""
+    return draw_number

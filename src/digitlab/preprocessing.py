@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .components import components
 from .errors import DataError
 
 WORK_SIDE = 512  # the working resolution's longest side: ample for a 20 px digit, fast on a CPU
@@ -110,15 +111,26 @@ def naive_resize(image: Image.Image) -> torch.Tensor:
 
 def to_mnist(image: Image.Image, *, source: str = "image") -> torch.Tensor:
     """A picture of one digit -> (28, 28) uint8, MNIST-style; DataError("<source>: no digit found ...")."""
+    return torch.from_numpy(centred_digit(ink_map(_shrink_flat(working_gray(image, source)), source)))
+
+
+def working_gray(image: Image.Image, source: str = "image", side: int = WORK_SIDE) -> np.ndarray:
+    """The image upright (EXIF), in grayscale, its longest side at most `side`: (h, w) float32 in 0..255."""
     try:
         gray = _grayscale(_upright(image))
     except (ValueError, OSError) as e:
         raise DataError(f"{source}: cannot read a {image.mode} image as grayscale ({e})") from None
     if min(gray.shape) < 2:
         raise DataError(f"{source}: {BLANK}")
-    if max(gray.shape) > WORK_SIDE:
-        gray = _scaled(gray, WORK_SIDE, Image.Resampling.BOX)
-    return torch.from_numpy(_place(_fit(_ink(_shrink_flat(gray), source))))
+    if max(gray.shape) > side:
+        gray = _scaled(gray, side, Image.Resampling.BOX)
+    return gray
+
+
+def centred_digit(ink: np.ndarray) -> np.ndarray:
+    """Ink (0 = background) -> the MNIST digit: cropped, longest side 20 px, centre of mass at (14, 14);
+    (28, 28) uint8."""
+    return _place(_fit(ink))
 
 
 def _flat_level(gray: np.ndarray) -> float | None:
@@ -185,8 +197,9 @@ def _rank(a: np.ndarray, k: int, *filters: type) -> np.ndarray:
     return np.asarray(image, dtype=np.float32)
 
 
-def _ink(gray: np.ndarray, source: str) -> np.ndarray:
-    """Working-resolution image with ink 0..255 on a 0 background (specks removed)."""
+def ink_map(gray: np.ndarray, source: str, min_ink: float = MIN_INK_SIDE) -> np.ndarray:
+    """Working-resolution image with ink 0..255 on a 0 background (specks removed); min_ink: a digit
+    spans at least this fraction of the image's longest side (smaller for the digits of a long number)."""
     h, w = gray.shape
     flat_level = _flat_level(gray)
     border = (
@@ -215,7 +228,7 @@ def _ink(gray: np.ndarray, source: str) -> np.ndarray:
         d = (background - gray) * gain if dark_ink else gray - background  # dark ink: relative darkness,
         sigma = 1.4826 * float(np.median(np.abs(np.diff(gray, axis=1)))) / math.sqrt(2) * gain  # pixel noise
     median = float(np.median(d))  # so that the same ink reads the same in shadow and in light
-    mask = _select((d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma), d)
+    mask = _select((d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma), d, min_ink)
     if mask is None:
         raise DataError(f"{source}: {BLANK}")
     low = (float(np.median(d[~mask])) if (~mask).any() else median) + 2.5 * float(np.median(sigma))
@@ -236,7 +249,7 @@ def _otsu(d: np.ndarray) -> float:
     return float(edges[1 + int(np.argmax(between))])
 
 
-def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
+def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float) -> np.ndarray | None:
     """The digit's part of the ink mask (None: no digit). 8-connected components on a grid of at most
     GRID cells a side: those under KEEP_FRACTION of the heaviest are specks; when one big enough to be
     a digit lies inside the frame, those touching the edge (a table, the page's edge) are dropped."""
@@ -245,7 +258,7 @@ def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
     H, W = -(-h // f), -(-w // f)
     pad = ((0, H * f - h), (0, W * f - w))
     cells = cast(np.ndarray, np.pad(mask, pad).reshape(H, f, W, f).any(axis=(1, 3)))  # (H, W): not a scalar
-    labels = _components(cells).ravel()
+    labels = components(cells).ravel()
     n = H * W + 1
     cell_mass = np.pad(np.where(mask, weight, 0.0), pad).reshape(H, f, W, f).sum(axis=(1, 3))
     mass = np.bincount(labels, cell_mass.ravel(), n)
@@ -258,7 +271,7 @@ def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
     grid, edge = labels.reshape(H, W), np.zeros(n, bool)
     edge[np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])] = True
     mass[0] = 0.0
-    big = extent >= max(6.0, MIN_INK_SIDE * max(h, w))
+    big = extent >= max(6.0, min_ink * max(h, w))
     if (big & ~edge & (mass > 0)).any():
         mass[edge] = 0.0
     keep = (mass > 0) & (mass >= KEEP_FRACTION * mass.max())
@@ -266,22 +279,6 @@ def _select(mask: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
         return None
     selected: np.ndarray = mask & np.repeat(np.repeat(keep[grid], f, 0), f, 1)[:h, :w]
     return selected
-
-
-def _components(mask: np.ndarray) -> np.ndarray:
-    """8-connected component labels (0 = background): min-label propagation with pointer jumping."""
-    (h, w), none = mask.shape, mask.size + 1
-    labels = np.where(mask, np.arange(1, h * w + 1).reshape(h, w), none)
-    while True:
-        padded, new = np.pad(labels, 1, constant_values=none), labels.copy()
-        for dy, dx in np.ndindex(3, 3):
-            np.minimum(new, padded[dy : dy + h, dx : dx + w], out=new)
-        new = np.where(mask, new, none)
-        flat = np.append(new.ravel(), none)
-        new = np.where(mask, flat[new - 1], none)  # jump: take the label of the pixel the label names
-        if np.array_equal(new, labels):
-            return np.where(mask, labels, 0)
-        labels = new
 
 
 def _fit(ink: np.ndarray) -> np.ndarray:

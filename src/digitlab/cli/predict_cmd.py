@@ -14,6 +14,7 @@ import torch
 from ..data.corrections import DEFAULT_FOLDER, check_label, save_correction
 from ..errors import DataError, DigitlabError
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
+from ..run.numbers import read_if_number
 from ..run.predictor import Predictor
 from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 
@@ -26,10 +27,14 @@ EXAMPLES = """\
   digitlab predict runs/cnn10 'scans/*.png' --json   a glob (quoted or not); one JSON object
   digitlab predict runs/cnn10 a.png b.jpg --show seen.png   each input next to the 28x28 the model saw
   digitlab predict runs/cnn10 my_seven.jpg --correct 7      it was a 7: saved to my-digits/7/ to learn from
+  digitlab predict runs/cnn10 meter.jpg --number     "2026": every digit, its box, label and probability
   digitlab predict runs/cnn10 my_seven.jpg --correct 7 --keep-photo --corrections ~/digits
 
 Every image is turned into an MNIST digit first (white ink on black, fitted into 20x20, centred
 by centre of mass in 28x28): photos and drawings in any colours, sizes and orientations work.
+A picture with several digits (a year, a meter reading, lines of a phone number) is read as a
+number, and the output says so; --number reads even a single digit that way. Each digit's box is
+x0,y0,x1,y1 in the picture's pixels (x1, y1 exclusive), after turning it as its EXIF orientation says.
 Probabilities are rounded down to 6 decimals (as `digitlab serve` answers).
 The model abstains when the image does not look like a digit or it is not sure ("not sure: 4 or
 9?"): the label is then null in --json, with the reason, and the likeliest classes are still listed.
@@ -58,6 +63,9 @@ def add_parser(commands: Commands) -> None:
         help=f"folder of corrections, <label>/<id>.png (default: ./{DEFAULT_FOLDER})",
     )
     parser.add_argument("--keep-photo", action="store_true", help="with --correct: also keep the original image")
+    parser.add_argument(
+        "--number", action="store_true", help="read each picture as a number (the default when it holds several digits)"
+    )
     add_device_flag(parser, "the model runs")
 
 
@@ -124,13 +132,29 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise DigitlabError(f"--correct {args.correct} names the digit of one image: give exactly one image file")
     read: list[tuple[Path, torch.Tensor]] = []
     thumbnails: list[Image.Image] = []
+    numbers: dict[Path, dict[str, Any]] = {}  # pictures read as numbers, by path
     for path in paths:
         try:
             image = load_image(path)
-            digit = to_mnist(image, source=str(path))
+            reading = read_if_number(predictor, image, source=str(path), number=args.number, k=args.top_k)
+            digit = to_mnist(image, source=str(path)) if reading is None else None
         except DataError as e:
             errors.append({"path": str(path), "error": _message(e, path)})
             continue
+        if reading is not None:
+            if args.correct is not None:
+                raise DigitlabError(f"--correct {args.correct}: {path} holds {len(reading.digits)} digits, not one")
+            why = "--number" if args.number else f"{len(reading.digits)} digits found"
+            numbers[path] = {"path": str(path), **reading.as_json(), "read_as_number": why}
+            if show is not None:
+                from ..plots.predictions import thumbnail
+
+                # a row per digit: its box in the picture, and the 28x28 the model saw
+                for i, found_digit in enumerate(reading.digits[: SHOW_ROWS - len(thumbnails)]):
+                    thumbnails.append(thumbnail(image.crop(found_digit.box)))
+                    read.append((Path(f"{path} [{i}]"), found_digit.image))
+            continue
+        assert digit is not None
         read.append((path, digit))
         if show is not None and len(thumbnails) < SHOW_ROWS:
             from ..plots.predictions import thumbnail
@@ -143,6 +167,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             {"path": str(path), "label": label, "reason": reason, "top_k": [[name, p] for name, p in top_k]}
             for (path, _), label, reason, top_k in zip(read, found.answers, found.reasons or [], found.top_k)
         ]
+    shown = predictions  # --show's rows: single digits and the digits of numbers
+    # the answers in the order of the paths: a number's digits (shown with --show) are one answer
+    order = {str(path): i for i, path in enumerate(paths)}
+    predictions = sorted(
+        [p for p in predictions if p["path"] in order] + list(numbers.values()), key=lambda p: order[p["path"]]
+    )
     report: dict[str, Any] = {"predictions": predictions, "errors": errors}
     if args.correct is not None and read:
         path, digit = read[0]
@@ -156,12 +186,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         width = max((len(p["path"]) for p in predictions), default=0)
         for p in predictions:
+            if "number" in p:
+                print(f"{p['path']:<{width}}  {p['number']}   (read as a number: {p['read_as_number']})")
+                for d in p["digits"]:
+                    print(f"    {d['label']}  {d['probability']:.3f}  box {','.join(map(str, d['box']))}")
+                continue
             ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
             print(f"{p['path']:<{width}}  {p['reason'] or p['label']}   ({ranked})")
         for problem in errors:  # not status lines: shown with --quiet too
             print(f"digitlab: {problem['path']}: {problem['error']}", file=sys.stderr)
     if show is not None:
-        _save_show(show, thumbnails, [digit for _, digit in read], predictions, ctx)
+        _save_show(show, thumbnails, [digit for _, digit in read], shown, ctx)
     if errors:
         ctx.log(f"{len(errors)} of {len(errors) + len(predictions)} inputs could not be read")
     return 1 if errors else 0

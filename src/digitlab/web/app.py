@@ -4,7 +4,10 @@ POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, 
                    -> label (null where the model abstains, with the reason: "not sure: 4 or 9?"),
                       probabilities, top 3 (rounded down to 6 decimals, as `digitlab predict`),
                       the 28x28 the model saw (PNG, base64),
-                      and the distance of that 28x28 to each ideal digit (the chapter's baseline)
+                      the distance of that 28x28 to each ideal digit (the chapter's baseline),
+                      and number (the label) and digits (one: its box, label, probability);
+                   several digits -> only number ("2026") and digits (each: box, line, label,
+                      probability, image_png_base64), as `digitlab predict --number`
 POST /api/correct?label=7&keep_photo=false  body: the same image bytes (only with `serve --corrections DIR`)
                    -> saves the 28x28 the model saw as DIR/7/<id>.png (the photo beside it if keep_photo)
 GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes, corrections (is /api/correct on)
@@ -48,6 +51,7 @@ from ..baseline import mnist_distance
 from ..data.corrections import check_label, save_correction
 from ..errors import DigitlabError
 from ..preprocessing import load_image, to_mnist
+from ..run.numbers import read_number
 from ..run.predictor import Predictor
 from ..run.serialization import load_ideal_digits
 
@@ -147,19 +151,27 @@ class UploadReader:
     def read(self, data: bytes) -> dict[str, Any]:
         """Decode, preprocess and predict an upload that passed check()."""
         try:
-            digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
+            image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
+            # several digits: the number, each digit's box, label and 28x28; one: as before, and its box
+            reading = read_number(self.predictor, image, source="upload", k=TOP_K, guard=self.lock, cut_lone=False)
+            if len(reading.digits) > 1:
+                return reading.as_json(_png_base64)
+            digit = to_mnist(image, source="upload")
         except DigitlabError as e:
             status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
             raise BadInput(status, str(e)) from None
         with self.lock:
             found = self.predictor.predict(digit[None], k=TOP_K)
         classes = self.predictor.classes
+        label, probability = found.answers[0], found.top_k[0][0][1]  # the likeliest comes first in top_k
         result: dict[str, Any] = {
-            "label": found.answers[0],  # None where the model abstains, with the reason
+            "label": label,  # None where the model abstains, with the reason
             "reason": (found.reasons or [None])[0],
             "probabilities": found.shown(0),
-            "top_k": [[label, p] for label, p in found.top_k[0]],
+            "top_k": [[c, p] for c, p in found.top_k[0]],
             "image_png_base64": _png_base64(digit),
+            "number": label,
+            "digits": [{"box": list(reading.digits[0].box), "line": 0, "label": label, "probability": probability}],
         }
         if self.ideals is not None:
             distances = mnist_distance(digit.float()[None] / 255, self.ideals)[0]  # (C,) L1 to each ideal digit

@@ -5,11 +5,13 @@ const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const DEBOUNCE_MS = 250;  // wait this long after the last stroke before asking the model
 let drawing = false, last = null, timer = null, hasInk = false;
+let photo = null;  // the uploaded photo as sent (a canvas): the answer's boxes are in its pixels
 
 function clearPad() {
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, pad.width, pad.height);
   hasInk = false;
+  photo = null;
   show({});
 }
 
@@ -41,6 +43,7 @@ function schedule() {
   clearTimeout(timer);
   timer = setTimeout(() => {
     if (!hasInk) return;
+    photo = null;
     const sctx = small.getContext("2d");
     sctx.imageSmoothingQuality = "high";
     sctx.drawImage(pad, 0, 0, SEND_SIDE, SEND_SIDE);
@@ -88,24 +91,25 @@ async function upload(file) {
   const picture = await decode(file);
   if (!picture) { show({ error: unreadable(file) }); return; }
   const scale = Math.min(1, MAX_SIDE / Math.max(picture.width, picture.height));
-  const photo = document.createElement("canvas");
-  photo.width = Math.max(1, Math.round(picture.width * scale));
-  photo.height = Math.max(1, Math.round(picture.height * scale));
-  const pctx = photo.getContext("2d");
+  const scaled = document.createElement("canvas");
+  scaled.width = Math.max(1, Math.round(picture.width * scale));
+  scaled.height = Math.max(1, Math.round(picture.height * scale));
+  const pctx = scaled.getContext("2d");
   pctx.imageSmoothingQuality = "high";
-  pctx.drawImage(picture.source, 0, 0, photo.width, photo.height);
+  pctx.drawImage(picture.source, 0, 0, scaled.width, scaled.height);
   picture.done();
   // PNG keeps a drawing's transparency; a photo goes as JPEG (a noisy 1600 px photo is ~1 MB, as PNG ~4)
   const transparent = /png|gif|webp/i.test(file.type);
-  let blob = await encode(photo, transparent ? "image/png" : "image/jpeg", 0.92);
+  let blob = await encode(scaled, transparent ? "image/png" : "image/jpeg", 0.92);
   if (!blob || blob.size > maxUpload) {
     const flat = document.createElement("canvas");
-    flat.width = photo.width; flat.height = photo.height;
+    flat.width = scaled.width; flat.height = scaled.height;
     const fctx = flat.getContext("2d");
     fctx.fillStyle = "#fff"; fctx.fillRect(0, 0, flat.width, flat.height);
-    fctx.drawImage(photo, 0, 0);
+    fctx.drawImage(scaled, 0, 0);
     blob = await encode(flat, "image/jpeg", 0.85);
   }
+  photo = scaled;
   predict(blob);
 }
 
@@ -123,9 +127,13 @@ function show(result) {
   const error = document.getElementById("error");
   error.hidden = !result.error;
   error.textContent = result.error || "";
-  document.getElementById("prediction").textContent = result.label ?? "?";
+  // several digits: the number, a bar per digit and each digit's 28x28; one digit: its label and top 3
+  const digits = result.digits || [];
+  const several = digits.length > 1;
+  document.getElementById("prediction").textContent = several ? result.number : (result.label ?? "?");
   const bars = document.getElementById("bars");
-  bars.replaceChildren(...(result.top_k || []).map(([label, p]) => {
+  const ranked = several ? digits.map((d) => [d.label, d.probability]) : (result.top_k || []);
+  bars.replaceChildren(...ranked.map(([label, p]) => {
     const row = document.createElement("div"); row.className = "row";
     row.innerHTML = `<span class="label"></span><span class="bar"></span><span class="p"></span>`;
     row.children[0].textContent = label;
@@ -135,6 +143,16 @@ function show(result) {
   }));
   const seen = document.getElementById("seen");
   if (result.image_png_base64) seen.src = `data:image/png;base64,${result.image_png_base64}`; else seen.removeAttribute("src");
+  seen.hidden = several;
+  document.getElementById("digits").replaceChildren(...(several ? digits : []).map((d) => {
+    const figure = document.createElement("figure");
+    figure.innerHTML = "<img alt=''><figcaption></figcaption>";
+    figure.children[0].src = `data:image/png;base64,${d.image_png_base64}`;
+    figure.children[0].alt = `the 28x28 the model read as ${d.label}`;
+    figure.children[1].textContent = d.label;
+    return figure;
+  }));
+  showBoxes(digits);
   const table = document.getElementById("distances");
   table.replaceChildren(...Object.entries(result.distances || {}).map(([label, d]) => {
     const row = document.createElement("tr");
@@ -143,6 +161,25 @@ function show(result) {
     row.children[0].textContent = `ideal ${label}`;
     row.children[1].textContent = d.toFixed(4);
     return row;
+  }));
+}
+
+// The photo as sent, each digit found boxed and labelled (boxes in the photo's pixels, drawn in %)
+function showBoxes(digits) {
+  const frame = document.getElementById("photo-frame");
+  frame.hidden = !(photo && digits.length);
+  if (frame.hidden) return;
+  const view = document.getElementById("photo");
+  view.width = photo.width; view.height = photo.height;
+  view.getContext("2d").drawImage(photo, 0, 0);
+  document.getElementById("boxes").replaceChildren(...digits.map((d) => {
+    const [x0, y0, x1, y1] = d.box;
+    const box = document.createElement("div"); box.className = "box";
+    box.style.left = `${100 * x0 / photo.width}%`; box.style.top = `${100 * y0 / photo.height}%`;
+    box.style.width = `${100 * (x1 - x0) / photo.width}%`; box.style.height = `${100 * (y1 - y0) / photo.height}%`;
+    const tag = document.createElement("span"); tag.textContent = d.label;
+    box.append(tag);
+    return box;
   }));
 }
 

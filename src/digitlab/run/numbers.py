@@ -1,0 +1,103 @@
+"""A picture read as a whole number: `find_digits` finds the digits, a `Predictor` reads each.
+
+One code path for `digitlab predict` (with `--number`, or when a picture holds several digits)
+and the web API:
+
+    reading = read_number(predictor, load_image("meter.jpg"))
+    reading.number            # "2026"; lines top to bottom, separated by a space
+    reading.digits[0].box     # (x0, y0, x1, y1) in the picture's pixels (after EXIF turning)
+    reading.as_json()         # {"number": ..., "digits": [{"box", "line", "label", "probability"}]}
+
+The model also judges where touching digits are cut (see `find_digits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..segment import MAX_DIGITS, FoundDigit, Judge, find_digits
+from .predictor import Predictions, Predictor
+
+NO_GUARD = nullcontext()
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    digits: list[FoundDigit]  # in reading order
+    predictions: Predictions  # one row per digit
+
+    @property
+    def number(self) -> str:
+        """The digits' labels, a space between lines."""
+        labels = self.predictions.labels
+        return "".join(
+            (" " if i and digit.line != self.digits[i - 1].line else "") + label
+            for i, (digit, label) in enumerate(zip(self.digits, labels))
+        )
+
+    def as_json(self, images: Callable[[torch.Tensor], str] | None = None) -> dict[str, Any]:
+        """{"number", "digits": [{"box", "line", "label", "probability"}]}; images: a function of a
+        (28, 28) digit whose result goes in each digit's "image_png_base64"."""
+        digits = []
+        for i, (digit, label) in enumerate(zip(self.digits, self.predictions.labels)):
+            entry: dict[str, Any] = {
+                "box": list(digit.box),
+                "line": digit.line,
+                "label": label,
+                "probability": self.predictions.top_k[i][0][1],  # the label's shown (rounded-down) probability
+            }
+            if images is not None:
+                entry["image_png_base64"] = images(digit.image)
+            digits.append(entry)
+        return {"number": self.number, "digits": digits}
+
+
+def confidence(predictor: Predictor, guard: AbstractContextManager[Any] = NO_GUARD) -> Judge:
+    """A judge for find_digits: (N, 28, 28) uint8 -> (N,) the model's top probability of each.
+    guard: held while the model runs (the server's lock: one batch at a time)."""
+
+    def judge(images: torch.Tensor) -> torch.Tensor:
+        with guard:
+            return predictor.predict(images, k=1).probabilities.max(dim=1).values
+
+    return judge
+
+
+def read_number(
+    predictor: Predictor,
+    image: Image.Image,
+    *,
+    source: str = "image",
+    k: int = 3,
+    max_digits: int = MAX_DIGITS,
+    guard: AbstractContextManager[Any] = NO_GUARD,
+    cut_lone: bool = True,
+) -> NumberReading:
+    """Every digit of a picture, read; DataError (naming `source`) when none is found or too many.
+    guard: held while the model runs (not while the picture is searched); cut_lone: as find_digits."""
+    judge = confidence(predictor, guard)
+    digits = find_digits(image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone)
+    with guard:
+        return NumberReading(digits, predictor.predict(torch.stack([d.image for d in digits]), k=k))
+
+
+def read_if_number(
+    predictor: Predictor,
+    image: Image.Image,
+    *,
+    source: str = "image",
+    number: bool = False,
+    k: int = 3,
+    guard: AbstractContextManager[Any] = NO_GUARD,
+) -> NumberReading | None:
+    """The picture read as a number when `number` is set or when it holds several digits; None when
+    it holds one digit (then read it as one: `to_mnist`, as before), and a picture of one mark
+    (however wide) holds one digit unless `number`. DataError as `read_number`."""
+    reading = read_number(predictor, image, source=source, k=k, guard=guard, cut_lone=number)
+    return reading if number or len(reading.digits) > 1 else None

@@ -1,0 +1,219 @@
+"""A picture of several digits ("2026", a meter reading, two lines of a phone number) -> each digit,
+boxed and preprocessed the MNIST way: `find_digits`, the sibling of `to_mnist`.
+
+The same background and polarity estimation as `to_mnist` (`ink_map`), at a finer working
+resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then:
+- connected components of the ink (8-connected, by runs);
+- pieces of a broken stroke merged: boxes stacked one above the other (overlapping horizontally by
+  half the narrower one, a gap of at most a quarter of the taller one; a 5's detached bar);
+- marks much shorter than the digits dropped (dots, commas, hyphens: under 0.4 of the median height);
+- lines: components whose vertical centres fall inside a line's span join it; lines top to bottom;
+- touching digits split: a component wider than SPLIT_ASPECT times its height is cut into
+  round(width / a typical digit width) parts at the columns of least ink near the even cuts;
+- each digit's own ink (not its neighbours' intruding into its box) fitted and centred as MNIST's.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .components import graph_components, runs
+from .errors import DataError
+from .preprocessing import centred_digit, ink_map, working_gray
+
+NUMBER_SIDE = 1024  # working resolution's longest side for numbers (to_mnist's one digit: 512)
+MAX_DIGITS = 64  # more is not a number to read (a page of text, a texture): refused
+MIN_SIDE = 8  # an image thinner than this (a 1x10000 strip) cannot hold a digit
+MIN_INK = 0.015  # a digit spans at least this fraction of the picture's longest side (to_mnist's: 0.04)
+STACK_OVERLAP, STACK_GAP = 0.5, 0.25  # merging the pieces of a broken digit (fractions, see above)
+SHORT = 0.4  # marks shorter than this fraction of the median height are not digits
+SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits
+NO_JUDGE_ASPECT = 1.5  # ... and is cut, when there is no model to judge the cut
+DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
+
+
+Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in working pixels
+Judge = Callable[[torch.Tensor], torch.Tensor]  # (N, 28, 28) uint8 digits -> (N,) confidence in 0..1
+
+
+@dataclass(frozen=True)
+class FoundDigit:
+    """One digit of a picture: where it is and what the model will see."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the input's pixels (after EXIF turning), x1, y1 exclusive
+    line: int  # 0 = the top line
+    image: torch.Tensor  # (28, 28) uint8, MNIST style
+
+
+def find_digits(
+    image: Image.Image,
+    *,
+    source: str = "image",
+    max_digits: int = MAX_DIGITS,
+    judge: Judge | None = None,
+    cut_lone: bool = True,
+) -> list[FoundDigit]:
+    """Every digit in a picture, lines top to bottom and left to right in each; DataError (naming
+    `source`) when there is none, more than `max_digits`, or the image is too thin to hold one.
+
+    judge: (N, 28, 28) uint8 digits -> (N,) how sure a model is of each (its top probability); with
+    it, a wide component is read whole or cut as the product of its parts' probabilities says;
+    without it, it is cut only when wider than NO_JUDGE_ASPECT times its height.
+    cut_lone: False: a picture of one mark is one digit, however wide (a digit drawn wide, a bar).
+    """
+    width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        raise DataError(f"{source}: a {width}x{height} image is too thin to hold a digit")
+    gray = working_gray(image, source, NUMBER_SIDE)  # (h, w) float32, upright
+    scale = max(width, height) / max(gray.shape)  # input pixels per working pixel (EXIF turning swaps w, h)
+    ink = ink_map(gray, source, MIN_INK)  # (h, w) float32, 0 = background
+    found = runs(ink > 0)
+    labels = found.image()
+    if found.count > 20 * max_digits:  # before the quadratic steps below: a texture, not a number
+        raise DataError(f"{source}: {found.count:,} separate marks found, not a number (limit {max_digits} digits)")
+    boxes = _merged(found.boxes(), labels)
+    heights = boxes[:, 2] - boxes[:, 0]
+    boxes = boxes[heights >= SHORT * np.median(heights)]
+    lines = (
+        [_options(line, labels) for line in _lines(boxes)] if cut_lone or len(boxes) > 1 else [[[[_whole(boxes[0])]]]]
+    )
+    if sum(len(line) for line in lines) > max_digits:
+        raise DataError(
+            f"{source}: {sum(map(len, lines))} digits found (limit {max_digits}): crop the picture to the number"
+        )
+
+    def crop(box: Box, label: int) -> torch.Tensor:
+        y0, x0, y1, x1 = box
+        own = labels[y0:y1, x0:x1] == label  # this component's ink only, not a neighbour's reaching in
+        return torch.from_numpy(centred_digit(np.where(own, ink[y0:y1, x0:x1], 0.0)))
+
+    digits = []
+    for number, line in enumerate(lines):
+        for options in line:
+            for (y0, x0, y1, x1), digit in _choose(options, crop, judge):
+                in_input = (x0 * scale, y0 * scale, x1 * scale, y1 * scale)
+                x_0, y_0, x_1, y_1 = (
+                    int(min(max(round(v), 0), side)) for v, side in zip(in_input, (width, height) * 2)
+                )
+                digits.append(FoundDigit((x_0, y_0, x_1, y_1), number, digit))
+    if len(digits) > max_digits:
+        raise DataError(f"{source}: {len(digits)} digits found (limit {max_digits}): crop the picture to the number")
+    return digits
+
+
+def _choose(
+    options: list[list[tuple[Box, int]]], crop: Callable[[Box, int], torch.Tensor], judge: Judge | None
+) -> list[tuple[Box, torch.Tensor]]:
+    """One component's reading: whole, or cut into parts (see find_digits)."""
+    images = [[crop(box, label) for box, label in option] for option in options]
+    if len(options) == 1 or judge is None:
+        chosen = 0
+    else:  # the likeliest reading: the highest product of the parts' probabilities
+        sure = judge(torch.stack([digit for option in images for digit in option])).double().clamp_min(1e-9).log()
+        scores, start = [], 0
+        for option in images:
+            scores.append(float(sure[start : start + len(option)].sum()))
+            start += len(option)
+        chosen = int(np.argmax(scores))
+    return [(box, digit) for (box, _), digit in zip(options[chosen], images[chosen])]
+
+
+def _merged(boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(n, 5) int64 boxes of the merged components: y0, x0, y1, x1, and the merged group's smallest
+    label; the labels image is relabelled so that every pixel of a group carries that label."""
+    n = len(boxes)
+    y0, x0, y1, x1 = boxes.T
+    width, height = x1 - x0, y1 - y0
+    overlap_x = np.minimum(x1[:, None], x1[None]) - np.maximum(x0[:, None], x0[None])  # (n, n)
+    gap_y = np.maximum(y0[:, None], y0[None]) - np.minimum(y1[:, None], y1[None])  # < 0: they overlap
+    stacked = (overlap_x >= STACK_OVERLAP * np.minimum(width[:, None], width[None])) & (
+        (gap_y <= STACK_GAP * np.maximum(height[:, None], height[None]))
+        & (-gap_y <= STACK_OVERLAP * np.minimum(height[:, None], height[None]))  # not side by side
+    )
+    group = graph_components(n, *np.nonzero(np.triu(stacked, 1)))  # (n,) each box's group: its smallest member
+    roots = np.unique(group)
+    merged = np.empty((len(roots), 5), np.int64)
+    for i, root in enumerate(roots):  # a loop over digits, not pixels
+        members = group == root
+        merged[i] = (y0[members].min(), x0[members].min(), y1[members].max(), x1[members].max(), root + 1)
+    relabel = np.concatenate([[0], group + 1])
+    labels[...] = relabel[labels]
+    return merged
+
+
+def _lines(boxes: np.ndarray) -> list[np.ndarray]:
+    """The boxes grouped into lines (a box joins a line when its vertical centre lies within the
+    line's span), top to bottom, each sorted left to right."""
+    lines: list[list[np.ndarray]] = []
+    spans: list[list[float]] = []
+    for box in boxes[np.argsort(boxes[:, 0] + boxes[:, 2])]:
+        centre = (box[0] + box[2]) / 2
+        for members, span in zip(lines, spans):
+            if span[0] <= centre <= span[1]:
+                members.append(box)
+                span[0], span[1] = min(span[0], box[0]), max(span[1], box[2])
+                break
+        else:
+            lines.append([box])
+            spans.append([float(box[0]), float(box[2])])
+    stacked = [np.stack(members) for members in lines]
+    return [line[np.argsort(line[:, 1], kind="stable")] for line in stacked]
+
+
+def _options(line: np.ndarray, labels: np.ndarray) -> list[list[list[tuple[Box, int]]]]:
+    """A line's components -> for each, its readings (a reading: a list of (box y0, x0, y1, x1, label)):
+    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (up to
+    NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by the line's other digits'
+    median width or DIGIT_ASPECT, at least one more) parts, at the columns of least ink. The first
+    reading is the one to take without a model: whole, or cut into as many parts as its width holds."""
+    widths, heights = line[:, 3] - line[:, 1], line[:, 2] - line[:, 0]
+    single = widths <= SPLIT_ASPECT * heights
+    typical = float(np.median(widths[single])) if single.any() else DIGIT_ASPECT * float(np.median(heights))
+    out = []
+    for row, w, h in zip(line, widths.tolist(), heights.tolist()):
+        whole = [_whole(row)]
+        (y0, x0, y1, x1), label = whole[0]
+        if w <= SPLIT_ASPECT * h:
+            out.append([whole])
+            continue
+        fewest = 1 if w <= NO_JUDGE_ASPECT * h else 2
+        likely = max(fewest, round(w / max(typical, 1.0)))
+        own = labels[y0:y1, x0:x1] == label  # (h, w): this component's pixels in its box
+        first = 1 if fewest == 1 else likely
+        counts = [first] + [n for n in range(fewest, max(likely, fewest + 1) + 1) if n != first]
+        options = [whole if n == 1 else _cut(own, y0, x0, label, n) for n in counts]  # first: without a judge
+        out.append([option for option in options if option] or [whole])
+    return out
+
+
+def _whole(box: np.ndarray) -> tuple[Box, int]:
+    """A merged component's row (y0, x0, y1, x1, label) as one digit's (box, label)."""
+    y0, x0, y1, x1, label = (int(v) for v in box)
+    return (y0, x0, y1, x1), label
+
+
+def _cut(own: np.ndarray, y0: int, x0: int, label: int, parts: int) -> list[tuple[Box, int]]:
+    """A component (its mask `own` in its box at y0, x0) cut into `parts` at the columns of least ink
+    near the even cuts; [] when a part would be empty."""
+    w = own.shape[1]
+    profile = own.sum(axis=0)  # (w,) ink pixels per column
+    cuts = [0]
+    for k in range(1, parts):
+        centre, reach = k * w / parts, 0.3 * w / parts
+        lo, hi = int(centre - reach), int(centre + reach) + 1
+        cuts.append(lo + int(np.argmin(profile[lo:hi])))
+    cuts.append(w)
+    cut: list[tuple[Box, int]] = []
+    for a, b in itertools.pairwise(cuts):
+        rows, cols = np.nonzero(own[:, a:b])
+        if not len(rows):
+            return []
+        top, left = y0 + int(rows.min()), x0 + a + int(cols.min())
+        cut.append(((top, left, y0 + int(rows.max()) + 1, x0 + a + int(cols.max()) + 1), label))
+    return cut
