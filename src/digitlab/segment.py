@@ -5,7 +5,8 @@ The same background and polarity estimation as `to_mnist` (`ink_map`), at a fine
 resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then:
 - connected components of the ink (8-connected, by runs);
 - pieces of a broken stroke merged: boxes stacked one above the other (overlapping horizontally by
-  half the narrower one, a gap of at most a quarter of the taller one; a 5's detached bar);
+  half the narrower one, a gap of at most a quarter of the taller one), and a short mark close
+  beside the top of a digit-sized one (a 5's detached flag);
 - marks much shorter than the digits dropped (dots, commas, hyphens: under 0.4 of the median height);
 - lines: components whose vertical centres fall inside a line's span join it; lines top to bottom;
 - touching digits split: a component wider than SPLIT_ASPECT times its height is cut into
@@ -32,9 +33,11 @@ MAX_DIGITS = 64  # more is not a number to read (a page of text, a texture): ref
 MIN_SIDE = 8  # an image thinner than this (a 1x10000 strip) cannot hold a digit
 MIN_INK = 0.015  # a digit spans at least this fraction of the picture's longest side (to_mnist's: 0.04)
 STACK_OVERLAP, STACK_GAP = 0.5, 0.25  # merging the pieces of a broken digit (fractions, see above)
-SHORT = 0.4  # marks shorter than this fraction of the median height are not digits
+SHORT = 0.4  # marks shorter than this fraction of the median height are not digits ...
+FLAG_GAP, FLAG_TOP = 0.3, 0.35  # ... unless beside a digit's top (within these fractions of its height)
 SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits
 NO_JUDGE_ASPECT = 1.5  # ... and is cut, when there is no model to judge the cut
+WIDE_PENALTY = 2.0  # judged: a digit's log prior drops by this per unit of width/height over NO_JUDGE_ASPECT
 DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
 
 
@@ -80,9 +83,10 @@ def find_digits(
     boxes = _merged(found.boxes(), labels)
     heights = boxes[:, 2] - boxes[:, 0]
     boxes = boxes[heights >= SHORT * np.median(heights)]
-    lines = (
-        [_options(line, labels) for line in _lines(boxes)] if cut_lone or len(boxes) > 1 else [[[[_whole(boxes[0])]]]]
-    )
+    if cut_lone or len(boxes) > 1:
+        lines = [_options(line, labels, judge is not None) for line in _lines(boxes)]
+    else:
+        lines = [[[[_whole(boxes[0])]]]]  # one line, one mark, read one way: whole
     if sum(len(line) for line in lines) > max_digits:
         raise DataError(
             f"{source}: {sum(map(len, lines))} digits found (limit {max_digits}): crop the picture to the number"
@@ -114,11 +118,13 @@ def _choose(
     images = [[crop(box, label) for box, label in option] for option in options]
     if len(options) == 1 or judge is None:
         chosen = 0
-    else:  # the likeliest reading: the highest product of the parts' probabilities
+    else:  # the likeliest reading: the highest product of the parts' probabilities and shape priors
         sure = judge(torch.stack([digit for option in images for digit in option])).double().clamp_min(1e-9).log()
         scores, start = [], 0
-        for option in images:
-            scores.append(float(sure[start : start + len(option)].sum()))
+        for option in options:
+            aspects = np.array([(x1 - x0) / max(y1 - y0, 1) for (y0, x0, y1, x1), _ in option])
+            prior = -WIDE_PENALTY * np.clip(aspects - NO_JUDGE_ASPECT, 0, None).sum()  # log: a digit is rarely so wide
+            scores.append(float(sure[start : start + len(option)].sum()) + prior)
             start += len(option)
         chosen = int(np.argmax(scores))
     return [(box, digit) for (box, _), digit in zip(options[chosen], images[chosen])]
@@ -136,7 +142,19 @@ def _merged(boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
         (gap_y <= STACK_GAP * np.maximum(height[:, None], height[None]))
         & (-gap_y <= STACK_OVERLAP * np.minimum(height[:, None], height[None]))  # not side by side
     )
-    group = graph_components(n, *np.nonzero(np.triu(stacked, 1)))  # (n,) each box's group: its smallest member
+    # a short mark beside the top of a digit-sized one, close to it, is its detached part (a 5's flag)
+    short = height < SHORT * np.median(height)
+    gap_x = np.maximum(x0[:, None], x0[None]) - np.minimum(x1[:, None], x1[None])  # < 0: they overlap
+    centre = (y0 + y1) / 2
+    flag = (
+        short[:, None]
+        & ~short[None]
+        & (gap_x <= FLAG_GAP * height[None])
+        & (centre[:, None] >= y0[None] - 0.1 * height[None])
+        & (centre[:, None] <= y0[None] + FLAG_TOP * height[None])
+    )
+    joined = np.triu(stacked | flag | flag.T, 1)
+    group = graph_components(n, *np.nonzero(joined))  # (n,) each box's group: its smallest member
     roots = np.unique(group)
     merged = np.empty((len(roots), 5), np.int64)
     for i, root in enumerate(roots):  # a loop over digits, not pixels
@@ -166,12 +184,13 @@ def _lines(boxes: np.ndarray) -> list[np.ndarray]:
     return [line[np.argsort(line[:, 1], kind="stable")] for line in stacked]
 
 
-def _options(line: np.ndarray, labels: np.ndarray) -> list[list[list[tuple[Box, int]]]]:
+def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[list[tuple[Box, int]]]]:
     """A line's components -> for each, its readings (a reading: a list of (box y0, x0, y1, x1, label)):
-    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (up to
-    NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by the line's other digits'
-    median width or DIGIT_ASPECT, at least one more) parts, at the columns of least ink. The first
-    reading is the one to take without a model: whole, or cut into as many parts as its width holds."""
+    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (when
+    a model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by
+    the line's other digits' median width or DIGIT_ASPECT, at least 2) parts, at the columns of least
+    ink. The first reading is the one to take without a model: whole up to NO_JUDGE_ASPECT, else
+    cut into as many parts as its width holds."""
     widths, heights = line[:, 3] - line[:, 1], line[:, 2] - line[:, 0]
     single = widths <= SPLIT_ASPECT * heights
     typical = float(np.median(widths[single])) if single.any() else DIGIT_ASPECT * float(np.median(heights))
@@ -182,10 +201,11 @@ def _options(line: np.ndarray, labels: np.ndarray) -> list[list[list[tuple[Box, 
         if w <= SPLIT_ASPECT * h:
             out.append([whole])
             continue
-        fewest = 1 if w <= NO_JUDGE_ASPECT * h else 2
+        whole_is_likely = w <= NO_JUDGE_ASPECT * h
+        fewest = 1 if judged or whole_is_likely else 2
         likely = max(fewest, round(w / max(typical, 1.0)))
         own = labels[y0:y1, x0:x1] == label  # (h, w): this component's pixels in its box
-        first = 1 if fewest == 1 else likely
+        first = 1 if whole_is_likely else likely
         counts = [first] + [n for n in range(fewest, max(likely, fewest + 1) + 1) if n != first]
         options = [whole if n == 1 else _cut(own, y0, x0, label, n) for n in counts]  # first: without a judge
         out.append([option for option in options if option] or [whole])
