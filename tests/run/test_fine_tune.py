@@ -16,18 +16,22 @@ def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:
     return sum(label == "7" for label in predictor.predict(images, abstain=False).labels) / len(images)
 
 
-def test_twenty_corrections_teach_a_style_of_seven_without_forgetting(small_cnn, offline_digits, tmp_path, capsys):
-    data = offline_digits
+def test_twenty_corrections_teach_a_style_of_seven_without_forgetting(
+    digit_cnn, offline_mnist, tmp_path, capsys, monkeypatch
+):
+    data, home = offline_mnist
+    monkeypatch.setenv("DIGITLAB_HOME", str(home))  # where the model's own data ("mnist") is cached
+    monkeypatch.setenv("DIGITLAB_OFFLINE", "1")
     sevens = data.train.images[data.train.labels == 7]
     mine = tmp_path / "my-digits"
     for digit in continental_sevens(sevens[:20]):
         save_correction(mine, digit, "7")
     held_out = continental_sevens(data.valid.images[data.valid.labels == 7])  # the style on 7s it never saw
-    before = Predictor.load(small_cnn)
+    before = Predictor.load(digit_cnn)
     assert read_as_seven(before, held_out) < 0.75  # it misreads the style (as 2, 4, 9...)
 
     out = tmp_path / "mine"
-    assert main(["train", "--data", str(mine), "--init", str(small_cnn), "--out", str(out), "--json", "--quiet"]) == 0
+    assert main(["train", "--data", str(mine), "--init", str(digit_cnn), "--out", str(out), "--json", "--quiet"]) == 0
     found = json.loads(capsys.readouterr().out)["fine_tune"]
     assert found["mix"] == {"personal": 20, "repeats": 45, "original": 8000}
     assert found["personal"] == {"n": 20, "before": found["personal"]["before"], "after": 1.0}
@@ -40,17 +44,17 @@ def test_twenty_corrections_teach_a_style_of_seven_without_forgetting(small_cnn,
     card = after.card
     assert card.data is not None and card.data.spec == str(mine) and card.data.valid == "holdout"
     provenance = card.data.provenance
-    assert provenance["original_data"] == "mnist" and provenance["fine_tuned_from"] == str(small_cnn)
+    assert provenance["original_data"] == "mnist" and provenance["fine_tuned_from"] == str(digit_cnn)
     assert card.normalization == before.card.normalization and card.abstain is not None
 
     # evaluate scores both models on the personal set
-    for model, accuracy in ((small_cnn, found["personal"]["before"]), (out, 1.0)):
+    for model, accuracy in ((digit_cnn, found["personal"]["before"]), (out, 1.0)):
         assert main(["evaluate", str(model), "--data", str(mine), "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["accuracy"] == accuracy and report["n_valid"] == 20 and "false_reject_rate" in report["abstain"]
 
 
-def test_bad_fine_tuning_is_one_line(small_cnn, tmp_path, capsys):
+def test_bad_fine_tuning_is_one_line(digit_cnn, tmp_path, capsys):
     mine = tmp_path / "my-digits"
     save_correction(mine, torch.zeros(28, 28, dtype=torch.uint8).index_fill_(1, torch.arange(12, 16), 255), "7")
     odd = tmp_path / "odd"
@@ -62,7 +66,7 @@ def test_bad_fine_tuning_is_one_line(small_cnn, tmp_path, capsys):
         (["--data", str(mine), "--init", str(tmp_path / "nothing")], "not a digitlab model"),
     ]
     for args, message in cases:
-        init = [] if "--init" in args else ["--init", str(small_cnn)]
+        init = [] if "--init" in args else ["--init", str(digit_cnn)]
         assert main(["train", *args, *init, "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) >= 1 and message in err.splitlines()[-1], err
