@@ -13,16 +13,16 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @contextlib.contextmanager
-def serving(model_dir) -> Iterator[str]:
+def serving(model_dir, **options) -> Iterator[str]:
     """The app on a real socket, run the way `digitlab serve` runs it (web.server: the guarded protocol);
-    yields its base URL."""
+    yields its base URL. options: create_app's (corrections=DIR)."""
     import uvicorn
 
     from digitlab.web import server as web_server
     from digitlab.web.app import create_app
 
     sock = web_server.bind("127.0.0.1", 0)
-    uv = uvicorn.Server(web_server.config(create_app(model_dir)))
+    uv = uvicorn.Server(web_server.config(create_app(model_dir, **options)))
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -66,7 +66,7 @@ def complaints(page) -> list[str]:
 
 @pytest.fixture(scope="session")
 def serve_model():
-    """`with serve_model(model_dir) as url:` the app on a real socket."""
+    """`with serve_model(model_dir, **options) as url:` the app on a real socket."""
     return serving
 
 

@@ -6,6 +6,7 @@ const ctx = pad.getContext("2d");
 const DEBOUNCE_MS = 250;  // wait this long after the last stroke before asking the model
 let drawing = false, last = null, timer = null, hasInk = false;
 let photo = null;  // the uploaded photo as sent (a canvas): the answer's boxes are in its pixels
+let sent = null, corrections = false;  // the last image sent to the model; may the page save corrections?
 
 function clearPad() {
   ctx.fillStyle = "#fff";
@@ -114,6 +115,7 @@ async function upload(file) {
 }
 
 async function predict(blob) {
+  sent = blob;
   try {
     const response = await fetch("api/predict", { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } });
     const body = await response.json();
@@ -162,6 +164,34 @@ function show(result) {
     row.children[1].textContent = d.toFixed(4);
     return row;
   }));
+  showVerdict(result);
+}
+
+// One digit the model abstains on: say why ("not sure: 4 or 9?", "this does not look like a digit"),
+// and, when `serve --corrections DIR` is on, offer to save what it saw under the right label.
+function showVerdict(result) {
+  const prediction = document.getElementById("prediction");
+  const single = (result.digits || []).length <= 1;
+  const abstains = single && result.label == null && Boolean(result.reason);
+  if (abstains) prediction.textContent = result.reason;
+  prediction.classList.toggle("abstain", abstains);
+  document.getElementById("correct").hidden = !(corrections && sent && single && result.top_k);
+  document.getElementById("corrected").textContent = "";
+}
+
+async function correct(label) {
+  const said = document.getElementById("corrected");
+  const keep = document.getElementById("keep-photo").checked;
+  try {
+    const response = await fetch(`api/correct?label=${encodeURIComponent(label)}&keep_photo=${keep}`,
+      { method: "POST", body: sent, headers: { "Content-Type": sent.type || "application/octet-stream" } });
+    const body = await response.json();
+    said.textContent = response.ok
+      ? `saved as ${body.saved} (${body.count} of your ${body.label}s so far): digitlab train --data DIR --init MODEL learns them`
+      : `not saved: ${body.error || response.status}`;
+  } catch (err) {
+    said.textContent = `not saved: no answer from the server (${err.message})`;
+  }
 }
 
 // The photo as sent, each digit found boxed and labelled (boxes in the photo's pixels, drawn in %)
@@ -184,6 +214,13 @@ function showBoxes(digits) {
 }
 
 fetch("api/health").then((r) => r.json()).then((h) => {
+  corrections = Boolean(h.corrections);
+  document.getElementById("correct-labels").replaceChildren(...h.classes.map((label) => {
+    const button = document.createElement("button");
+    button.type = "button"; button.textContent = label;
+    button.addEventListener("click", () => correct(label));
+    return button;
+  }));
   if (h.max_upload_bytes) maxUpload = h.max_upload_bytes;
   const accuracy = h.accuracy == null ? "" : `, validation accuracy ${(h.accuracy * 100).toFixed(2)}%`;
   document.getElementById("model-info").textContent = `model: ${h.model} for ${h.classes.join(", ")}${accuracy}`;
