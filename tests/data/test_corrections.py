@@ -16,6 +16,12 @@ from digitlab.data.loading import load_dataset
 from digitlab.errors import DigitlabError
 
 
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _digit(value: int) -> torch.Tensor:
     digit = torch.zeros(28, 28, dtype=torch.uint8)
     digit[4:24, 12:16] = value  # (28, 28) uint8: a bar, its brightness telling digits apart
@@ -94,9 +100,7 @@ def test_the_page_saves_corrections_only_when_serve_is_told_where(bar_model, tmp
 
     image = Image.new("L", (120, 140), 255)
     ImageDraw.Draw(image).rectangle((54, 28, 66, 112), fill=0)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    png = buffer.getvalue()
+    png = _png(image)
     with TestClient(create_app(bar_model)) as client:
         assert client.get("/api/health").json()["corrections"] is False
         assert client.post("/api/correct?label=7", content=png).status_code == 404
@@ -117,8 +121,11 @@ def test_the_page_saves_corrections_only_when_serve_is_told_where(bar_model, tmp
             "error": "label 5: the model has no class '5' (its classes: 3, 7)"
         }
         assert client.post("/api/correct?label=7", content=b"not an image").status_code == 415
-        blank = io.BytesIO()
-        Image.new("L", (50, 50), 255).save(blank, format="PNG")
-        answer = client.post("/api/correct?label=7", content=blank.getvalue())
+        pair = Image.new("L", (300, 140), 255)
+        ImageDraw.Draw(pair).rectangle((54, 28, 66, 112), fill=0)
+        ImageDraw.Draw(pair).rectangle((200, 28, 212, 112), fill=0)
+        two = client.post("/api/correct?label=7", content=_png(pair))
+        assert two.status_code == 422 and two.json()["error"] == "the picture holds 2 digits: a correction names one"
+        answer = client.post("/api/correct?label=7", content=_png(Image.new("L", (50, 50), 255)))
         assert answer.status_code == 422 and "no digit found" in answer.json()["error"]
     assert load_corrections(folder).train.counts() == {"3": 1, "7": 1}

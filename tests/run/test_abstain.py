@@ -183,12 +183,16 @@ def test_a_trained_model_abstains_on_what_is_not_a_digit(digit_cnn, offline_mnis
 
 
 def test_predict_and_the_api_say_why(digit_cnn, tmp_path, capsys):
-    face = tmp_path / "face.png"
-    faces(np.random.default_rng(3), 1)[0].save(face)
-    assert main(["predict", str(digit_cnn), str(face), "--json"]) == 0
+    sign = tmp_path / "hash.png"  # one mark, not a digit (a smiley's eyes and mouth read as a number's digits)
+    image, draw = _page(300)
+    for at in (110, 190):
+        draw.line([(at, 40), (at, 260)], fill=0, width=12)
+        draw.line([(40, at), (260, at)], fill=0, width=12)
+    image.save(sign)
+    assert main(["predict", str(digit_cnn), str(sign), "--json"]) == 0
     (answer,) = json.loads(capsys.readouterr().out)["predictions"]
     assert answer["label"] is None and answer["reason"] == NOT_A_DIGIT and len(answer["top_k"]) == 3
-    assert main(["predict", str(digit_cnn), str(face)]) == 0
+    assert main(["predict", str(digit_cnn), str(sign)]) == 0
     assert NOT_A_DIGIT in capsys.readouterr().out
 
     from fastapi.testclient import TestClient
@@ -196,8 +200,19 @@ def test_predict_and_the_api_say_why(digit_cnn, tmp_path, capsys):
     from digitlab.web.app import create_app
 
     with TestClient(create_app(digit_cnn)) as client:
-        body = client.post("/api/predict", content=face.read_bytes()).json()
+        body = client.post("/api/predict", content=sign.read_bytes()).json()
     assert body["label"] is None and body["reason"] == NOT_A_DIGIT and body["top_k"] == answer["top_k"]
+
+
+def test_each_digit_of_a_number_says_where_the_model_would_abstain(digit_cnn):
+    from digitlab.run.numbers import read_number
+
+    predictor = Predictor.load(digit_cnn)
+    reading = read_number(predictor, faces(np.random.default_rng(3), 1)[0])  # a smiley: read as marks
+    alone = predictor.predict(torch.stack([d.image for d in reading.digits]))
+    digits = reading.as_json()["digits"]
+    assert [d["reason"] for d in digits] == alone.reasons and len(digits) > 1
+    assert [d["label"] for d in digits] == alone.labels  # each keeps its likeliest label
 
 
 def test_the_statistics_file_is_checked(digit_cnn, tmp_path):

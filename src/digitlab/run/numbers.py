@@ -6,7 +6,7 @@ and the web API:
     reading = read_number(predictor, load_image("meter.jpg"))
     reading.number            # "2026"; lines top to bottom, separated by a space
     reading.digits[0].box     # (x0, y0, x1, y1) in the picture's pixels (after EXIF turning)
-    reading.as_json()         # {"number": ..., "digits": [{"box", "line", "label", "probability"}]}
+    reading.as_json()         # {"number": ..., "digits": [{"box", "line", "label", "probability", "reason"}]}
 
 The model also judges where touching digits are cut (see `find_digits`).
 """
@@ -42,15 +42,18 @@ class NumberReading:
         )
 
     def as_json(self, images: Callable[[torch.Tensor], str] | None = None) -> dict[str, Any]:
-        """{"number", "digits": [{"box", "line", "label", "probability"}]}; images: a function of a
-        (28, 28) digit whose result goes in each digit's "image_png_base64"."""
+        """{"number", "digits": [{"box", "line", "label", "probability", "reason"}]}; images: a function of
+        a (28, 28) digit whose result goes in each digit's "image_png_base64". A digit keeps its likeliest
+        label; "reason" says where the model would abstain on it alone ("not sure: 4 or 9?"), else null."""
         digits = []
+        reasons = self.predictions.reasons or [None] * len(self.digits)
         for i, (digit, label) in enumerate(zip(self.digits, self.predictions.labels)):
             entry: dict[str, Any] = {
                 "box": list(digit.box),
                 "line": digit.line,
                 "label": label,
                 "probability": self.predictions.top_k[i][0][1],  # the label's shown (rounded-down) probability
+                "reason": reasons[i],
             }
             if images is not None:
                 entry["image_png_base64"] = images(digit.image)

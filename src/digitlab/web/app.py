@@ -141,7 +141,11 @@ class UploadReader:
         try:
             with Image.open(io.BytesIO(data)) as probe:
                 kind = probe.format or ""
-            digit = to_mnist(load_image(io.BytesIO(data), MAX_PIXELS, name="upload"), source="upload")
+            image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
+            reading = read_number(self.predictor, image, source="upload", guard=self.lock, cut_lone=False)
+            if len(reading.digits) > 1:  # as /api/predict reads it: a number, whose digits have no one label
+                raise BadInput(422, f"the picture holds {len(reading.digits)} digits: a correction names one")
+            digit = to_mnist(image, source="upload")
             path = save_correction(folder, digit, label, data if keep_photo else None, f".{kind.lower()}")
         except DigitlabError as e:
             raise BadInput(413 if "too large" in str(e) else 422, str(e)) from None
