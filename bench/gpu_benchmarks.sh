@@ -10,6 +10,8 @@ export PYTHONPATH=src DIGITLAB_HOME=.gpu-data/home DIGITLAB_OFFLINE=1 PYTHONUNBU
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
 common=(--device cuda --test-set .gpu-data/mnist-test)
+# the GPU issue's figures first (start-up, images/s, time to 0.990/0.995 over 5 seeds, the anchors)
+python3 bench/bench_gpu.py "${common[@]}" --anchors .gpu-data/gpu-anchors --out "$out/bench_gpu.md"
 python3 bench/bench_levers.py "${common[@]}" --rounds 3 | tee "$out/levers.md"
 python3 bench/bench_levers.py "${common[@]}" --rounds 3 --bs 512 | tee "$out/levers_bs512.md"
 python3 bench/bench_time_to_accuracy.py "${common[@]}" --task 10 --target 0.990 --epochs 6,8,10 \

@@ -46,6 +46,7 @@ EXAMPLES = (
   digitlab train --resume runs/cnn10                   on from the last epoch saved, to the same weights
   digitlab train --model simple_net --data mnist --lr 50   watch the divergence guard stop it
   digitlab train --model cnn --lr-find                 the learning-rate finder's suggestion
+  digitlab train --model cnn --data mnist --device auto   on CUDA: the cuda recipe, the step as one CUDA graph
   digitlab train --model cnn --data mnist --device cuda --precision bf16 --compile   the GPU levers
   torchrun --nproc-per-node 2 -m digitlab train --model cnn --data mnist   two processes (DDP)
   digitlab train --data my-digits --init runs/cnn10 --out runs/cnn10-mine   learn your corrections

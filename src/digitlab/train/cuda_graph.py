@@ -19,6 +19,7 @@ weights, momentum buffers and learning rate.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 import torch
@@ -166,7 +167,8 @@ class CudaGraphCB(Callback):
     mode: "auto" (use it where it applies, else say why in one line and train eagerly), "on" (where it
     does not apply: a DigitlabError), "off". capture=False: the same static step without a graph, on any
     device. say: where the one line goes (stderr). After the fit, `status` says what happened:
-    "graphed" (with the number of eager partial batches) or "eager: <why>".
+    "graphed" (with the number of eager partial batches) or "eager: <why>"; `capture_seconds` is the
+    warm-up and capture, which the first training batch (and so the fit's time) includes.
     """
 
     order = 4  # its step runs in one_batch, after every before_batch (device, layout, schedule, augmentation)
@@ -178,9 +180,11 @@ class CudaGraphCB(Callback):
         self.mode, self.capture, self.say = mode, capture, say
         self.status = "eager: not fitted yet"
         self.step: StaticStep | None = None
+        self.capture_seconds = 0.0
 
     def before_fit(self) -> None:
         self.step, self.active, self.eager_batches = None, False, 0
+        self.capture_seconds = 0.0  # warm-up and capture, inside the first training batch (bench: start-up)
         if self.mode == "off":
             self.status = "eager: --cuda-graphs off"
             return
@@ -204,8 +208,12 @@ class CudaGraphCB(Callback):
         learn = self.learn
         xb, yb = learn.batch[0], learn.batch[1]
         if self.step is None:
+            started = time.perf_counter()
             try:
                 self.step = StaticStep(learn, xb, yb, capture=self.capture)
+                if self.capture:
+                    torch.cuda.synchronize(xb.device)
+                self.capture_seconds += time.perf_counter() - started
             except Exception as e:  # what a failed capture raises varies: a host read of a tensor, an op graphs refuse
                 learn.opt.zero_grad(set_to_none=True)
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
