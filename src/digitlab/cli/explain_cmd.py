@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pages.explain import write_explain
 from .common import Commands, Context, add_command, print_page
 
 EXAMPLES = """\
@@ -27,5 +26,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from ..pages.explain import write_explain  # matplotlib loads with the command that draws (start-up)
+
     page = write_explain(args.data, args.out, ctx.settings, ctx.log, args.index)
     return print_page(args, page)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pages.report import write_report
 from .common import Commands, Context, add_command, print_page
 
 EXAMPLES = """\
@@ -23,4 +22,6 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from ..pages.report import write_report  # matplotlib loads with the command that draws (start-up)
+
     return print_page(args, write_report(args.run_dir))

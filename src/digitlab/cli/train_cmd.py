@@ -20,7 +20,6 @@ from ..data.digits import DigitDataset, Digits
 from ..data.loading import train_and_valid
 from ..errors import DigitlabError
 from ..models import MODELS
-from ..pages.report import write_report
 from ..progress import quiet_log
 from ..run.predictor import Predictor
 from ..run.run_folder import RunFolder
@@ -335,7 +334,11 @@ def _train(
         print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)
     if not result.is_main or result.model_path is None or folder is None:
         return 0  # rank 0 reports for everyone
-    report = write_report(folder.partial) if args.report else None
+    report = None
+    if args.report:
+        from ..pages.report import write_report  # matplotlib: only for --report (every train's start-up otherwise)
+
+        report = write_report(folder.partial)
     folder.commit()  # the complete run (and its report) becomes visible as --out, in one rename
     result.model_path = folder.final / result.model_path.name
     answer = run_json(result, facts, ctx.startup)
