@@ -189,3 +189,12 @@ def test_a_host_read_in_forward_falls_back_on_cuda(make_digits):
     learn.fit(1)
     assert len(said) == 1 and "could not be captured" in said[0] and learn.cuda_graph.status.startswith("eager")
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+
+@pytest.mark.cuda
+def test_bf16_autocast_is_captured_with_the_step_on_cuda(make_digits):
+    eager, _ = fit(make_digits, "off", device="cuda", precision="bf16")
+    graphed, said = fit(make_digits, "on", capture=True, device="cuda", precision="bf16")
+    assert said == [] and graphed.cuda_graph.status.startswith("graphed") and graphed.cuda_graph.capture_seconds > 0
+    for a, b in zip(eager.recorder.history, graphed.recorder.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=2e-2)  # bf16 rounding, two kernel orders
