@@ -9,8 +9,11 @@ resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then
   beside the top of a digit-sized one (a 5's detached flag);
 - marks much shorter than the digits dropped (dots, commas, hyphens: under 0.4 of the median height);
 - lines: components whose vertical centres fall inside a line's span join it; lines top to bottom;
-- touching digits split: a component wider than SPLIT_ASPECT times its height is cut into
-  round(width / a typical digit width) parts at the columns of least ink near the even cuts;
+- touching digits split: a component wider than SPLIT_ASPECT times its height may be cut into
+  parts at the columns of least ink near the even cuts; with a model to judge (`judge`), the
+  reading (whole, 2, 3, ... parts) with the highest product of probabilities wins, digits wider
+  than NO_JUDGE_ASPECT times their height being unlikely; without one, a component wider than
+  NO_JUDGE_ASPECT is cut into round(width / a typical digit width) parts;
 - each digit's own ink (not its neighbours' intruding into its box) fitted and centred as MNIST's.
 """
 
