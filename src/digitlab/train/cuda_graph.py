@@ -166,7 +166,7 @@ class CudaGraphCB(Callback):
 
     mode: "auto" (use it where it applies, else say why in one line and train eagerly), "on" (where it
     does not apply: a DigitlabError), "off". capture=False: the same static step without a graph, on any
-    device. say: where the one line goes (stderr). After the fit, `status` says what happened:
+    device. say: where the one line goes (None: stderr). After the fit, `status` says what happened:
     "graphed" (with the number of eager partial batches) or "eager: <why>"; `capture_seconds` is the
     warm-up and capture, which the first training batch (and so the fit's time) includes.
     """
@@ -175,9 +175,9 @@ class CudaGraphCB(Callback):
     in_search = False  # lr_find's probe steps eagerly: its finder reads every loss on the host anyway
     name = "cuda_graph"
 
-    def __init__(self, mode: str = "auto", capture: bool = True, say: Callable[[str], None] = _say) -> None:
+    def __init__(self, mode: str = "auto", capture: bool = True, say: Callable[[str], None] | None = None) -> None:
         check_mode(mode, "cuda")
-        self.mode, self.capture, self.say = mode, capture, say
+        self.mode, self.capture, self.say = mode, capture, say or _say
         self.status = "eager: not fitted yet"
         self.step: StaticStep | None = None
         self.capture_seconds = 0.0

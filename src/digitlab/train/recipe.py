@@ -277,7 +277,9 @@ def build_learner(
     if config.tta:
         cbs.append(TTACB())
     if config.cuda_graphs != "off":
-        cbs.append(CudaGraphCB(config.cuda_graphs))  # on CUDA where it applies; off CUDA, auto is the eager step
+        # on CUDA where it applies; off CUDA, auto is the eager step. Rank 0 alone says why it does not apply
+        quiet = None if dist_env.is_main else (lambda message: None)
+        cbs.append(CudaGraphCB(config.cuda_graphs, say=quiet))
     if checkpoint_dir is not None and dist_env.is_main:
         card = ModelCard(Architecture.of(model), classes, binary, norm, config=asdict(config), checkpoint=True)
         cbs.append(
