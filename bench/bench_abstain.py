@@ -12,13 +12,16 @@ calibrates the thresholds) once per seed, then reads:
 An image `to_mnist` refuses ("no digit found") counts as rejected. The median over seeds is printed,
 and for the first seed the rejection of each candidate score at the same 1% false rejections.
 
-    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8]
+    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--out seed0.json]
+    .venv/bin/python bench/bench_abstain.py --combine seed0.json seed1.json seed2.json   the medians
+(seeds may run as separate processes, side by side, and be combined afterwards)
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import platform
 import statistics
 import tempfile
@@ -38,6 +41,7 @@ from digitlab.errors import DataError
 from digitlab.preprocessing import to_mnist
 from digitlab.run.abstain import NOT_A_DIGIT, load_stats, outputs_and_features
 from digitlab.run.predictor import Predictor
+from digitlab.run.serialization import load_ideal_digits
 from digitlab.run.train_run import DataSource, train_run
 from digitlab.train.recipe import TrainConfig
 
@@ -134,7 +138,7 @@ def rejected(predictor: Predictor, digits: torch.Tensor, refused: int = 0) -> di
 
 
 def scores(
-    predictor: Predictor, digits: torch.Tensor, stats: Callable[[torch.Tensor], torch.Tensor]
+    predictor: Predictor, digits: torch.Tensor, stats: Callable[[torch.Tensor], torch.Tensor], ideals: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """Candidate out-of-distribution scores, higher = more digit-like."""
     outputs, features = outputs_and_features(predictor.model, digits, predictor.card.normalization)
@@ -145,6 +149,11 @@ def scores(
         "margin": top[:, 0] - top[:, 1],
         "energy (logsumexp)": torch.logsumexp(outputs.double(), 1),
         "ink (mean pixel, low)": -digits.double().mean((1, 2)),
+        "L1 to the nearest ideal digit": -(digits.double()[:, None] / 255 - ideals.double()[None])
+        .abs()
+        .mean((2, 3))
+        .min(1)
+        .values,
         "Mahalanobis (chosen)": -stats(features),
     }
 
@@ -153,8 +162,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="also write this run's numbers as JSON, for --combine")
+    parser.add_argument("--combine", type=Path, nargs="+", help="print the medians of runs written with --out")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    if args.combine:
+        runs = [json.loads(p.read_text()) for p in args.combine]
+        table = {name: [row for run in runs for row in run["table"][name]] for name in runs[0]["table"]}
+        accuracies = [pair for run in runs for pair in run["accuracies"]]
+        print_table(table, accuracies, [seed for run in runs for seed in run["seeds"]], runs[0]["epochs"])
+        return
+    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     data = with_holdout(load_dataset("mnist"))
     test = load_idx_folder(Path("../shared/data/mnist-test")).train
@@ -201,10 +219,19 @@ def main() -> None:
             if seed == args.seeds[0]:
                 stats = load_stats(Path(tmp), predictor.card)
                 assert stats is not None
-                compare(predictor, test.images, sources, stats.distances)
+                ideals = load_ideal_digits(Path(tmp), 10)
+                assert ideals is not None
+                compare(predictor, test.images, sources, stats.distances, ideals)
+    if args.out:
+        numbers = {"table": table, "accuracies": accuracies, "seeds": args.seeds, "epochs": args.epochs}
+        args.out.write_text(json.dumps(numbers))
+    print_table(table, accuracies, args.seeds, args.epochs)
+
+
+def print_table(table: dict[str, list[dict[str, float]]], accuracies: list, seeds: list[int], epochs: int) -> None:
     print(
         f"\nmachine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
-        f"torch {torch.__version__}, digitlab {digitlab.__version__}; seeds {args.seeds}, {args.epochs} epochs"
+        f"torch {torch.__version__}, digitlab {digitlab.__version__}; seeds {seeds}, {epochs} epochs"
     )
     print(
         f"test accuracy (median): {statistics.median(a for a, _ in accuracies):.4f} on all, "
@@ -221,13 +248,13 @@ def main() -> None:
         )
 
 
-def compare(predictor: Predictor, test: torch.Tensor, sources: dict, distances: Callable) -> None:
+def compare(predictor: Predictor, test: torch.Tensor, sources: dict, distances: Callable, ideals: torch.Tensor) -> None:
     """Each candidate score alone, thresholded to reject 1% of the test digits: what it rejects elsewhere."""
-    base = scores(predictor, test, distances)
+    base = scores(predictor, test, distances, ideals)
     names = [n for n in sources if len(sources[n][0])]
     print("\n| score alone, at 1% false rejections | " + " | ".join(names) + " |")
     print("| --- " * (len(names) + 1) + "|")
-    others = {n: scores(predictor, sources[n][0], distances) for n in names}
+    others = {n: scores(predictor, sources[n][0], distances, ideals) for n in names}
     for score in base:
         cut = torch.quantile(base[score], 0.01)
         print(
