@@ -172,6 +172,10 @@ def main() -> None:
         accuracies = [pair for run in runs for pair in run["accuracies"]]
         print_table(table, accuracies, [seed for run in runs for seed in run["seeds"]], runs[0]["epochs"])
         return
+    if not (FASHION / "t10k-images-idx3-ubyte.gz").exists() or not FONTS:
+        raise SystemExit(
+            "needs Debian's dataset-fashion-mnist, fonts-dejavu-core and fonts-liberation (apt-get install)"
+        )
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     data = with_holdout(load_dataset("mnist"))
