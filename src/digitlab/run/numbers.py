@@ -67,7 +67,7 @@ def confidence(predictor: Predictor, guard: AbstractContextManager[Any] = NO_GUA
 
     def judge(images: torch.Tensor) -> torch.Tensor:
         with guard:
-            return predictor.predict(images, k=1).probabilities.max(dim=1).values
+            return predictor.predict(images, k=1, abstain=False).probabilities.max(dim=1).values  # no reasons needed
 
     return judge
 
