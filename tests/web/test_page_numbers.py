@@ -51,6 +51,24 @@ def test_one_digit_keeps_its_answer_and_gains_its_box(client, clear_digits, numb
     assert all(abs(a - b) <= 4 for a, b in zip(digit["box"], box))
 
 
+def _face(outline: bool) -> Image.Image:
+    image = Image.new("L", (400, 400), 235)
+    draw = ImageDraw.Draw(image)
+    if outline:
+        draw.ellipse((40, 40, 360, 360), outline=20, width=10)
+    draw.ellipse((130, 130, 160, 170), fill=20)
+    draw.ellipse((240, 130, 270, 170), fill=20)
+    draw.arc((120, 180, 280, 300), 20, 160, fill=20, width=10)
+    return image
+
+
+def test_a_face_is_not_read_as_a_number(client):
+    """Eyes and a mouth inside an outline are marks, not the digits of a number: read as one picture."""
+    body = client.post("/api/predict", content=_jpeg(_face(outline=True))).json()
+    assert "label" in body and len(body["digits"]) == 1  # one answer (a digit, or the model abstaining)
+    assert all(abs(a - b) <= 3 for a, b in zip(body["digits"][0]["box"], [40, 40, 361, 361]))  # all the ink
+
+
 def test_too_many_digits_and_a_strip_are_422_one_line(client):
     many = Image.new("L", (2000, 1000), 255)  # 200 short strokes
     pen = ImageDraw.Draw(many)
@@ -91,6 +109,7 @@ def test_the_page_shows_the_number_and_its_boxes(
             assert abs(drawn["width"] - (x1 - x0) * scale) < 5 and abs(drawn["height"] - (y1 - y0) * scale) < 5
         assert page.locator("#digits img").count() == 4 and page.locator("#bars .row").count() == 4
         assert page.locator("#seen").is_hidden()
+        assert page.locator("#baseline").is_hidden()  # no one 28x28 to compare with the ideal digits
         # drawing on the pad again: the photo and its boxes go away
         page.click("#clear")
         expect(page.locator("#photo-frame")).to_be_hidden()

@@ -189,7 +189,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             if "number" in p:
                 print(f"{p['path']:<{width}}  {p['number']}   (read as a number: {p['read_as_number']})")
                 for d in p["digits"]:
-                    print(f"    {d['label']}  {d['probability']:.3f}  box {','.join(map(str, d['box']))}")
+                    note = f"  ({d['reason']})" if d["reason"] else ""
+                    print(f"    {d['label']}  {d['probability']:.3f}  box {','.join(map(str, d['box']))}{note}")
                 continue
             ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
             print(f"{p['path']:<{width}}  {p['reason'] or p['label']}   ({ranked})")

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..segment import MAX_DIGITS, FoundDigit, Judge, find_digits
+from .abstain import NOT_A_DIGIT
 from .predictor import Predictions, Predictor
 
 NO_GUARD = nullcontext()
@@ -39,6 +40,27 @@ class NumberReading:
         return "".join(
             (" " if i and digit.line != self.digits[i - 1].line else "") + label
             for i, (digit, label) in enumerate(zip(self.digits, labels))
+        )
+
+    @property
+    def looks_like_a_number(self) -> bool:
+        """Several marks that read as a number unasked: more than half of them look like digits (not a
+        face's eyes and mouth) and none is drawn inside another (a face's outline; a number's digits
+        sit side by side)."""
+        boxes = [d.box for d in self.digits]
+        reasons = self.predictions.reasons or []
+        digit_like = len(boxes) - sum(reason == NOT_A_DIGIT for reason in reasons)
+        nested = any(i != j and _inside(a, b) for i, a in enumerate(boxes) for j, b in enumerate(boxes))
+        return len(boxes) > 1 and digit_like > len(boxes) / 2 and not nested
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """The box around all the marks: the picture's ink, read as one digit."""
+        return (
+            min(d.box[0] for d in self.digits),
+            min(d.box[1] for d in self.digits),
+            max(d.box[2] for d in self.digits),
+            max(d.box[3] for d in self.digits),
         )
 
     def as_json(self, images: Callable[[torch.Tensor], str] | None = None) -> dict[str, Any]:
@@ -101,6 +123,16 @@ def read_if_number(
 ) -> NumberReading | None:
     """The picture read as a number when `number` is set or when it holds several digits; None when
     it holds one digit (then read it as one: `to_mnist`, as before), and a picture of one mark
-    (however wide) holds one digit unless `number`. DataError as `read_number`."""
+    (however wide) holds one digit unless `number`. Unasked, marks of which half or more do not look
+    like digits (a face's eyes and mouth), or marks drawn inside another (a face's outline), are not
+    a number either: read as one picture, the model can say it is not a digit. DataError as `read_number`."""
     reading = read_number(predictor, image, source=source, k=k, guard=guard, cut_lone=number)
-    return reading if number or len(reading.digits) > 1 else None
+    if number:
+        return reading
+    return reading if reading.looks_like_a_number else None
+
+
+def _inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Box a lies within box b: a mark drawn inside another (a face's eye in its outline), never the
+    next digit of a number."""
+    return b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3]

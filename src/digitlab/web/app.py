@@ -7,7 +7,8 @@ POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, 
                       the distance of that 28x28 to each ideal digit (the chapter's baseline),
                       and number (the label) and digits (one: its box, label, probability);
                    several digits -> only number ("2026") and digits (each: box, line, label,
-                      probability, image_png_base64), as `digitlab predict --number`
+                      probability, image_png_base64), as `digitlab predict --number`; marks that
+                      do not read as a number (a face) are read as one picture, as `digitlab predict`
 POST /api/correct?label=7&keep_photo=false  body: the same image bytes (only with `serve --corrections DIR`)
                    -> saves the 28x28 the model saw as DIR/7/<id>.png (the photo beside it if keep_photo)
 GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes, corrections (is /api/correct on)
@@ -143,7 +144,7 @@ class UploadReader:
                 kind = probe.format or ""
             image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
             reading = read_number(self.predictor, image, source="upload", guard=self.lock, cut_lone=False)
-            if len(reading.digits) > 1:  # as /api/predict reads it: a number, whose digits have no one label
+            if reading.looks_like_a_number:  # as /api/predict reads it: a number, whose digits have no one label
                 raise BadInput(422, f"the picture holds {len(reading.digits)} digits: a correction names one")
             digit = to_mnist(image, source="upload")
             path = save_correction(folder, digit, label, data if keep_photo else None, f".{kind.lower()}")
@@ -158,7 +159,7 @@ class UploadReader:
             image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
             # several digits: the number, each digit's box, label and 28x28; one: as before, and its box
             reading = read_number(self.predictor, image, source="upload", k=TOP_K, guard=self.lock, cut_lone=False)
-            if len(reading.digits) > 1:
+            if reading.looks_like_a_number:
                 return reading.as_json(_png_base64)
             digit = to_mnist(image, source="upload")
         except DigitlabError as e:
@@ -175,7 +176,7 @@ class UploadReader:
             "top_k": [[c, p] for c, p in found.top_k[0]],
             "image_png_base64": _png_base64(digit),
             "number": label,
-            "digits": [{"box": list(reading.digits[0].box), "line": 0, "label": label, "probability": probability}],
+            "digits": [{"box": list(reading.box), "line": 0, "label": label, "probability": probability}],
         }
         if self.ideals is not None:
             distances = mnist_distance(digit.float()[None] / 255, self.ideals)[0]  # (C,) L1 to each ideal digit

@@ -156,6 +156,8 @@ function show(result) {
   }));
   showBoxes(digits);
   const table = document.getElementById("distances");
+  // a number (or a model without ideal digits) has no one 28x28 to compare: no baseline table then
+  document.getElementById("baseline").hidden = !result.distances;
   table.replaceChildren(...Object.entries(result.distances || {}).map(([label, d]) => {
     const row = document.createElement("tr");
     if (label === result.nearest_ideal) row.className = "nearest";
