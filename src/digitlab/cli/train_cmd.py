@@ -416,8 +416,9 @@ def _fine_tune(args: argparse.Namespace, ctx: Context) -> int:
 def print_before_after(found: dict[str, Any], data: str) -> None:
     """Fine-tuning's accuracy before and after, on the personal digits and the original validation digits."""
     personal, valid = found["personal"], found["original_valid"]
+    digits = "digit" if personal["n"] == 1 else "digits"
     Console(highlight=False).print(
-        f"on the {personal['n']:,} digits of {data} (trained on): accuracy {personal['before']:.4f} before, "
+        f"on the {personal['n']:,} {digits} of {data} (trained on): accuracy {personal['before']:.4f} before, "
         f"{personal['after']:.4f} after\non its {valid['n']:,} original validation digits: "
         f"{valid['before']:.4f} before, {valid['after']:.4f} after"
     )

@@ -56,7 +56,8 @@ class FineTune:
         n, shown = len(self.dataset.train), len(self.personal) * self.repeats
         return (
             f"fine-tuning {self.init_path} ({self.config.model}, classes {', '.join(self.init.classes)}) on a mix of "
-            f"{len(self.personal):,} digits of {self.personal_spec} x {self.repeats} = {shown:,}"
+            f"{len(self.personal):,} digit{'' if len(self.personal) == 1 else 's'} of {self.personal_spec} "
+            f"x {self.repeats} = {shown:,}"
             f" and {len(self.original):,} of its {self.original_total:,} training digits from {self.original_spec} "
             f"(seed {self.config.seed}): {n:,} per epoch, {self.config.epochs} epochs, "
             f"lr {self.config.lr:g}; validating on its {len(self.valid):,} validation digits"
