@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import sys
 import tempfile
@@ -21,13 +20,11 @@ from ..data.loading import train_and_valid
 from ..errors import DigitlabError
 from ..models import MODELS
 from ..progress import quiet_log
-from ..run.predictor import Predictor
 from ..run.run_folder import RunFolder
 from ..run.serialization import SavedModel
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..startup import Startup
 from ..train.accelerate import PRECISIONS, REFUSED_PRECISIONS
-from ..train.callbacks import TrainingDiverged
 from ..train.cuda_graph import check_mode
 from ..train.distributed import DistEnv
 from ..train.lr_finder import lr_find
@@ -35,6 +32,8 @@ from ..train.recipe import DEVICE_RECIPES, MODEL_DEFAULTS, TrainConfig, build_le
 from ..train.resume import TRAIN_STATE
 from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 from .evaluate_cmd import print_accuracy_table
+from .train_init import fine_tune, print_before_after
+from .train_resume import resume, telling_how_to_resume, write_resume_info
 
 EXAMPLES = (
     """\
@@ -156,9 +155,9 @@ def check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     check_args(args)
     if args.resume is not None:
-        return _resume(args, ctx)
+        return resume(args, ctx, _train)
     if args.init is not None:
-        return _fine_tune(args, ctx)
+        return fine_tune(args, ctx, _train)
     args.model = args.model or "linear"
     config = TrainConfig(
         model=args.model,
@@ -190,107 +189,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             ctx.startup.mark("load the data")
             resolved = config.resolved(len(dataset.train))  # once: what is said below is what runs
             if folder is not None and args.checkpoints:
-                _write_resume_info(folder, args, resolved, len(dataset.train))
+                write_resume_info(folder, args, resolved, len(dataset.train))
             return _train(args, ctx, resolved, dataset, valid, facts, folder, dist_env)
 
-    return _telling_how_to_resume(folder, body)
-
-
-RESUME_INFO = "resume.json"  # in RUN/checkpoint: what `--resume RUN` needs besides the fit's state
-
-
-def _write_resume_info(folder: RunFolder, args: argparse.Namespace, config: TrainConfig, n_train: int) -> None:
-    folder.checkpoint.mkdir(parents=True, exist_ok=True)
-    info = {"data": args.data, "valid": args.valid, "config": asdict(config), "n_train": n_train}
-    (folder.checkpoint / RESUME_INFO).write_text(json.dumps(info, indent=2) + "\n")
-
-
-# What `--resume RUN` takes from the run, not from its command line: given with it, they are refused
-RUN_SETTINGS = {
-    "data": "mnist_sample",
-    "valid": None,
-    "model": None,
-    "epochs": None,
-    "lr": None,
-    "bs": None,
-    "seed": 42,
-    "threads": None,
-    "device": "cpu",
-    "precision": "fp32",
-    "compile": False,
-    "tta": False,
-    "cuda_graphs": "auto",
-    "lr_find": False,
-    "out": None,
-    "overwrite": False,
-    "init": None,
-}
-
-
-def _resume(args: argparse.Namespace, ctx: Context) -> int:
-    """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
-    given = [name for name, default in RUN_SETTINGS.items() if getattr(args, name) != default]
-    if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise DigitlabError(f"--resume continues the run with its own data and settings: drop {flags}")
-    dist_env = DistEnv.from_env()
-    if dist_env.enabled:
-        raise DigitlabError("--resume runs in one process (not under torchrun)")
-    folder = RunFolder(args.resume, resume=True)
-    return _telling_how_to_resume(folder, lambda: _resume_in(folder, args, ctx, dist_env))
-
-
-def _resume_in(folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_env: DistEnv) -> int:
-    with folder:
-        path = folder.checkpoint / RESUME_INFO
-        try:
-            info = json.loads(path.read_text())
-            config = TrainConfig(**info["config"])
-            data, valid_spec, n_train = str(info["data"]), info["valid"], int(info["n_train"])
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            raise DigitlabError(f"{path}: cannot resume this run ({type(e).__name__}: {e})") from None
-        epoch = folder.checkpoint_epoch()
-        ctx.log(f"resuming {folder.final} after epoch {epoch} of {config.epochs} (checkpoint {folder.checkpoint})")
-        dataset, valid, facts = train_and_valid(data, valid_spec, ctx.settings, ctx.log)
-        ctx.startup.mark("load the data")
-        if not config.is_resolved:
-            raise DigitlabError(f"{path}: cannot resume this run (its settings are incomplete)")
-        if len(dataset.train) != n_train:
-            raise DigitlabError(
-                f"{folder.final}: the data {data!r} has {len(dataset.train):,} training images now, "
-                f"the run trained on {n_train:,}: it cannot be resumed"
-            )
-        args.data, args.valid, args.model, args.checkpoints = data, valid_spec, config.model, True
-        return _train(args, ctx, config, dataset, valid, facts, folder, dist_env, resume=True)
-
-
-def _telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:
-    """Run `body`; a Ctrl-C, a diverged loss or an error (a full disk) says where the last checkpoint is and
-    how to continue; a Ctrl-C without checkpoints says that nothing was kept."""
-    try:
-        return body()
-    except (KeyboardInterrupt, TrainingDiverged, DigitlabError) as e:
-        if folder is None or not folder.opened:  # e.g. another process holds the folder: its checkpoint
-            raise
-        epoch = folder.checkpoint_epoch()
-        if epoch is None:
-            if isinstance(e, KeyboardInterrupt):
-                print(
-                    f"digitlab: interrupted; nothing was saved to {folder.final} "
-                    "(train with --checkpoints to keep each epoch and continue later with --resume)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                return 130
-            raise
-        where = (
-            f"the last checkpoint (epoch {epoch}) is in {folder.checkpoint}; "
-            f"continue with: digitlab train --resume {folder.final}"
-        )
-        if isinstance(e, KeyboardInterrupt):
-            print(f"digitlab: interrupted; {where}", file=sys.stderr, flush=True)
-            return 130
-        raise DigitlabError(f"{e}; {where}") from None
+    return telling_how_to_resume(folder, body)
 
 
 def _train(
@@ -361,67 +263,6 @@ def _train(
         f"saved {result.model_path}" + (f"; report {answer['report']}" if args.report else "")
     )
     return 0
-
-
-def _fine_tune(args: argparse.Namespace, ctx: Context) -> int:
-    """`digitlab train --data my-digits --init RUN`: RUN fine-tuned on the corrections, mixed with its own data."""
-    from ..run.fine_tune import before_after, plan
-
-    given = {"--valid": args.valid, "--checkpoints": args.checkpoints, "--lr-find": args.lr_find}
-    for flag, value in given.items():
-        if value:
-            raise DigitlabError(
-                f"--init fine-tunes in one go, validating on the model's own validation digits: drop {flag}"
-            )
-    if DistEnv.from_env().enabled:
-        raise DigitlabError("--init fine-tunes in one process (not under torchrun)")
-    overrides = {
-        "model": args.model,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "bs": args.bs,
-        "seed": args.seed,
-        "threads": args.threads,
-        "device": device_from_args(args, ctx.log, "fine-tuning"),
-        "precision": args.precision,
-        "compile": args.compile or None,
-        "tta": args.tta or None,
-    }
-    fine = plan(args.init, args.data, ctx.settings, ctx.log, overrides)
-    ctx.log(fine.describe())
-    args.model = fine.config.model
-    folder = RunFolder(args.out or default_out_dir(args.data, fine.config.model), overwrite=args.overwrite)
-    facts = {
-        "data": args.data,
-        "data_source": "corrections",
-        "valid": fine.init.card.data and fine.init.card.data.valid,
-    }
-    with folder:
-        return _train(
-            args,
-            ctx,
-            fine.config,
-            fine.dataset,
-            fine.valid,
-            facts,
-            folder,
-            DistEnv(),
-            init=fine.init,
-            after=lambda result: before_after(
-                fine, Predictor(result.learner.model, fine.init.card, fine.config.device)
-            ),
-        )
-
-
-def print_before_after(found: dict[str, Any], data: str) -> None:
-    """Fine-tuning's accuracy before and after, on the personal digits and the original validation digits."""
-    personal, valid = found["personal"], found["original_valid"]
-    digits = "digit" if personal["n"] == 1 else "digits"
-    Console(highlight=False).print(
-        f"on the {personal['n']:,} {digits} of {data} (trained on): accuracy {personal['before']:.4f} before, "
-        f"{personal['after']:.4f} after\non its {valid['n']:,} original validation digits: "
-        f"{valid['before']:.4f} before, {valid['after']:.4f} after"
-    )
 
 
 def run_json(result: RunResult, facts: dict[str, Any], startup: Startup | None = None) -> dict[str, Any]:

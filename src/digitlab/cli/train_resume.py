@@ -1,0 +1,119 @@
+"""`digitlab train --resume RUN` and what an interrupted run says: where its checkpoint is, how to go on.
+
+`train` (digitlab.cli.train_cmd's training of one run) is passed in, so this module does not import
+the command that imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+
+from ..data.loading import train_and_valid
+from ..errors import DigitlabError
+from ..run.run_folder import RunFolder
+from ..train.callbacks import TrainingDiverged
+from ..train.distributed import DistEnv
+from ..train.recipe import TrainConfig
+from .common import Context
+
+RESUME_INFO = "resume.json"  # in RUN/checkpoint: what `--resume RUN` needs besides the fit's state
+
+
+def write_resume_info(folder: RunFolder, args: argparse.Namespace, config: TrainConfig, n_train: int) -> None:
+    folder.checkpoint.mkdir(parents=True, exist_ok=True)
+    info = {"data": args.data, "valid": args.valid, "config": asdict(config), "n_train": n_train}
+    (folder.checkpoint / RESUME_INFO).write_text(json.dumps(info, indent=2) + "\n")
+
+
+# What `--resume RUN` takes from the run, not from its command line: given with it, they are refused
+RUN_SETTINGS = {
+    "data": "mnist_sample",
+    "valid": None,
+    "model": None,
+    "epochs": None,
+    "lr": None,
+    "bs": None,
+    "seed": 42,
+    "threads": None,
+    "device": "cpu",
+    "precision": "fp32",
+    "compile": False,
+    "tta": False,
+    "cuda_graphs": "auto",
+    "lr_find": False,
+    "out": None,
+    "overwrite": False,
+    "init": None,
+}
+
+
+def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
+    """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
+    given = [name for name, default in RUN_SETTINGS.items() if getattr(args, name) != default]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise DigitlabError(f"--resume continues the run with its own data and settings: drop {flags}")
+    dist_env = DistEnv.from_env()
+    if dist_env.enabled:
+        raise DigitlabError("--resume runs in one process (not under torchrun)")
+    folder = RunFolder(args.resume, resume=True)
+    return telling_how_to_resume(folder, lambda: _resume_in(folder, args, ctx, dist_env, train))
+
+
+def _resume_in(
+    folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_env: DistEnv, train: Callable[..., int]
+) -> int:
+    with folder:
+        path = folder.checkpoint / RESUME_INFO
+        try:
+            info = json.loads(path.read_text())
+            config = TrainConfig(**info["config"])
+            data, valid_spec, n_train = str(info["data"]), info["valid"], int(info["n_train"])
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise DigitlabError(f"{path}: cannot resume this run ({type(e).__name__}: {e})") from None
+        epoch = folder.checkpoint_epoch()
+        ctx.log(f"resuming {folder.final} after epoch {epoch} of {config.epochs} (checkpoint {folder.checkpoint})")
+        dataset, valid, facts = train_and_valid(data, valid_spec, ctx.settings, ctx.log)
+        ctx.startup.mark("load the data")
+        if not config.is_resolved:
+            raise DigitlabError(f"{path}: cannot resume this run (its settings are incomplete)")
+        if len(dataset.train) != n_train:
+            raise DigitlabError(
+                f"{folder.final}: the data {data!r} has {len(dataset.train):,} training images now, "
+                f"the run trained on {n_train:,}: it cannot be resumed"
+            )
+        args.data, args.valid, args.model, args.checkpoints = data, valid_spec, config.model, True
+        return train(args, ctx, config, dataset, valid, facts, folder, dist_env, resume=True)
+
+
+def telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:
+    """Run `body`; a Ctrl-C, a diverged loss or an error (a full disk) says where the last checkpoint is and
+    how to continue; a Ctrl-C without checkpoints says that nothing was kept."""
+    try:
+        return body()
+    except (KeyboardInterrupt, TrainingDiverged, DigitlabError) as e:
+        if folder is None or not folder.opened:  # e.g. another process holds the folder: its checkpoint
+            raise
+        epoch = folder.checkpoint_epoch()
+        if epoch is None:
+            if isinstance(e, KeyboardInterrupt):
+                print(
+                    f"digitlab: interrupted; nothing was saved to {folder.final} "
+                    "(train with --checkpoints to keep each epoch and continue later with --resume)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 130
+            raise
+        where = (
+            f"the last checkpoint (epoch {epoch}) is in {folder.checkpoint}; "
+            f"continue with: digitlab train --resume {folder.final}"
+        )
+        if isinstance(e, KeyboardInterrupt):
+            print(f"digitlab: interrupted; {where}", file=sys.stderr, flush=True)
+            return 130
+        raise DigitlabError(f"{e}; {where}") from None
