@@ -10,16 +10,17 @@ resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then
 - marks much shorter than the digits dropped (dots, commas, hyphens: under 0.4 of the median height);
 - lines: components whose vertical centres fall inside a line's span join it; lines top to bottom;
 - touching digits split: a component wider than SPLIT_ASPECT times its height may be cut into
-  parts at the columns of least ink near the even cuts; with a model to judge (`judge`), the
-  reading (whole, 2, 3, ... parts) with the highest product of probabilities wins, digits wider
-  than NO_JUDGE_ASPECT times their height being unlikely; without one, a component wider than
-  NO_JUDGE_ASPECT is cut into round(width / a typical digit width) parts;
+  parts at the columns of least ink near the even cuts; with a model to judge (`judge`), from
+  JUDGED_SPLIT_ASPECT on (a 1 beside a digit is no wider than a 0), also in 2 at up to cuts.CUT_TRIES
+  columns of locally least ink, and the reading (whole, 2, 3, ... parts) with the highest product
+  of probabilities wins, digits wider than NO_JUDGE_ASPECT times their height and parts much
+  shorter than their component (a piece of a digit) being unlikely; without one, a component wider
+  than NO_JUDGE_ASPECT is cut into round(width / a typical digit width) parts;
 - each digit's own ink (not its neighbours' intruding into its box) fitted and centred as MNIST's.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ import torch
 from PIL import Image
 
 from .components import graph_components, runs
+from .cuts import Box, cut, parts, valleys
 from .errors import DataError
 from .preprocessing import centred_digit, ink_map, working_gray
 
@@ -42,9 +44,10 @@ SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touch
 NO_JUDGE_ASPECT = 1.5  # ... and is cut, when there is no model to judge the cut
 WIDE_PENALTY = 2.0  # judged: a digit's log prior drops by this per unit of width/height over NO_JUDGE_ASPECT
 DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
+JUDGED_SPLIT_ASPECT = 0.8  # judged: a component this many times wider than high may be 2 digits (a 1 beside one)
+PIECE_HEIGHT, PIECE_PENALTY = 0.75, 20.0  # judged: a part under 0.75 of its component's height: log prior -20/unit
 
 
-Box = tuple[int, int, int, int]  # y0, x0, y1, x1 in working pixels
 Judge = Callable[[torch.Tensor], torch.Tensor]  # (N, 28, 28) uint8 digits -> (N,) confidence in 0..1
 
 
@@ -124,9 +127,12 @@ def _choose(
     else:  # the likeliest reading: the highest product of the parts' probabilities and shape priors
         sure = judge(torch.stack([digit for option in images for digit in option])).double().clamp_min(1e-9).log()
         scores, start = [], 0
+        tall = max(y1 for (_, _, y1, _), _ in options[0]) - min(y0 for (y0, _, _, _), _ in options[0])
         for option in options:
             aspects = np.array([(x1 - x0) / max(y1 - y0, 1) for (y0, x0, y1, x1), _ in option])
             prior = -WIDE_PENALTY * np.clip(aspects - NO_JUDGE_ASPECT, 0, None).sum()  # log: a digit is rarely so wide
+            heights = np.array([y1 - y0 for (y0, _, y1, _), _ in option]) / tall  # of the component's height
+            prior -= PIECE_PENALTY * np.clip(PIECE_HEIGHT - heights, 0, None).sum()  # log: a piece, not a digit
             scores.append(float(sure[start : start + len(option)].sum()) + prior)
             start += len(option)
         chosen = int(np.argmax(scores))
@@ -189,11 +195,12 @@ def _lines(boxes: np.ndarray) -> list[np.ndarray]:
 
 def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[list[tuple[Box, int]]]]:
     """A line's components -> for each, its readings (a reading: a list of (box y0, x0, y1, x1, label)):
-    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (when
-    a model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by
-    the line's other digits' median width or DIGIT_ASPECT, at least 2) parts, at the columns of least
-    ink. The first reading is the one to take without a model: whole up to NO_JUDGE_ASPECT, else
-    cut into as many parts as its width holds."""
+    a component up to SPLIT_ASPECT (judged: JUDGED_SPLIT_ASPECT) times wider than high is one digit;
+    wider, it may be whole (when a model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many
+    digits as its width holds, by the line's other digits' median width or DIGIT_ASPECT, at least 2)
+    parts, at the columns of least ink (judged: also in 2 at each of `cuts.valleys`). The first reading is
+    the one to take without a model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its
+    width holds."""
     widths, heights = line[:, 3] - line[:, 1], line[:, 2] - line[:, 0]
     single = widths <= SPLIT_ASPECT * heights
     typical = float(np.median(widths[single])) if single.any() else DIGIT_ASPECT * float(np.median(heights))
@@ -201,7 +208,7 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
     for row, w, h in zip(line, widths.tolist(), heights.tolist()):
         whole = [_whole(row)]
         (y0, x0, y1, x1), label = whole[0]
-        if w <= SPLIT_ASPECT * h:
+        if w <= (JUDGED_SPLIT_ASPECT if judged else SPLIT_ASPECT) * h:
             out.append([whole])
             continue
         whole_is_likely = w <= NO_JUDGE_ASPECT * h
@@ -210,7 +217,9 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
         own = labels[y0:y1, x0:x1] == label  # (h, w): this component's pixels in its box
         first = 1 if whole_is_likely else likely
         counts = [first] + [n for n in range(fewest, max(likely, fewest + 1) + 1) if n != first]
-        options = [whole if n == 1 else _cut(own, y0, x0, label, n) for n in counts]  # first: without a judge
+        options = [whole if n == 1 else cut(own, y0, x0, label, n) for n in counts]  # first: without a judge
+        if judged:  # more places to cut in 2: the model judges each
+            options += [parts(own, y0, x0, label, [0, c, w]) for c in valleys(own.sum(axis=0))]
         out.append([option for option in options if option] or [whole])
     return out
 
@@ -219,24 +228,3 @@ def _whole(box: np.ndarray) -> tuple[Box, int]:
     """A merged component's row (y0, x0, y1, x1, label) as one digit's (box, label)."""
     y0, x0, y1, x1, label = (int(v) for v in box)
     return (y0, x0, y1, x1), label
-
-
-def _cut(own: np.ndarray, y0: int, x0: int, label: int, parts: int) -> list[tuple[Box, int]]:
-    """A component (its mask `own` in its box at y0, x0) cut into `parts` at the columns of least ink
-    near the even cuts; [] when a part would be empty."""
-    w = own.shape[1]
-    profile = own.sum(axis=0)  # (w,) ink pixels per column
-    cuts = [0]
-    for k in range(1, parts):
-        centre, reach = k * w / parts, 0.3 * w / parts
-        lo, hi = int(centre - reach), int(centre + reach) + 1
-        cuts.append(lo + int(np.argmin(profile[lo:hi])))
-    cuts.append(w)
-    cut: list[tuple[Box, int]] = []
-    for a, b in itertools.pairwise(cuts):
-        rows, cols = np.nonzero(own[:, a:b])
-        if not len(rows):
-            return []
-        top, left = y0 + int(rows.min()), x0 + a + int(cols.min())
-        cut.append(((top, left, y0 + int(rows.max()) + 1, x0 + a + int(cols.max()) + 1), label))
-    return cut
