@@ -10,12 +10,12 @@ resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then
 - marks much shorter than the digits dropped (dots, commas, hyphens: under 0.4 of the median height);
 - lines: components whose vertical centres fall inside a line's span join it; lines top to bottom;
 - touching digits split: a component wider than SPLIT_ASPECT times its height may be cut into
-  parts at the columns of least ink near the even cuts; with a model to judge (`judge`), from
-  JUDGED_SPLIT_ASPECT on (a 1 beside a digit is no wider than a 0), also in 2 at up to cuts.CUT_TRIES
-  columns of locally least ink, and the reading (whole, 2, 3, ... parts) with the highest product
-  of probabilities wins, digits wider than NO_JUDGE_ASPECT times their height and parts much
-  shorter than their component (a piece of a digit) being unlikely; without one, a component wider
-  than NO_JUDGE_ASPECT is cut into round(width / a typical digit width) parts;
+  parts at the columns of least ink near the even cuts; with a model to judge (`judge`), also in 2
+  at up to cuts.CUT_TRIES columns of locally least ink (a 1 beside a digit: off the middle), and
+  the reading (whole, 2, 3, ... parts) with the highest product of probabilities wins, digits
+  wider than NO_JUDGE_ASPECT times their height and parts much shorter than their component (a
+  piece of a digit) being unlikely; without one, a component wider than NO_JUDGE_ASPECT is cut
+  into round(width / a typical digit width) parts;
 - each digit's own ink (not its neighbours' intruding into its box) fitted and centred as MNIST's.
 """
 
@@ -44,7 +44,6 @@ SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touch
 NO_JUDGE_ASPECT = 1.5  # ... and is cut, when there is no model to judge the cut
 WIDE_PENALTY = 2.0  # judged: a digit's log prior drops by this per unit of width/height over NO_JUDGE_ASPECT
 DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
-JUDGED_SPLIT_ASPECT = 0.8  # judged: a component this many times wider than high may be 2 digits (a 1 beside one)
 PIECE_HEIGHT, PIECE_PENALTY = 0.75, 20.0  # judged: a part under 0.75 of its component's height: log prior -20/unit
 
 
@@ -195,12 +194,11 @@ def _lines(boxes: np.ndarray) -> list[np.ndarray]:
 
 def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[list[tuple[Box, int]]]]:
     """A line's components -> for each, its readings (a reading: a list of (box y0, x0, y1, x1, label)):
-    a component up to SPLIT_ASPECT (judged: JUDGED_SPLIT_ASPECT) times wider than high is one digit;
-    wider, it may be whole (when a model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many
-    digits as its width holds, by the line's other digits' median width or DIGIT_ASPECT, at least 2)
-    parts, at the columns of least ink (judged: also in 2 at each of `cuts.valleys`). The first reading is
-    the one to take without a model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its
-    width holds."""
+    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (when a
+    model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by the
+    line's other digits' median width or DIGIT_ASPECT, at least 2) parts, at the columns of least ink
+    (judged: also in 2 at each of `cuts.valleys`). The first reading is the one to take without a
+    model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its width holds."""
     widths, heights = line[:, 3] - line[:, 1], line[:, 2] - line[:, 0]
     single = widths <= SPLIT_ASPECT * heights
     typical = float(np.median(widths[single])) if single.any() else DIGIT_ASPECT * float(np.median(heights))
@@ -208,7 +206,7 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
     for row, w, h in zip(line, widths.tolist(), heights.tolist()):
         whole = [_whole(row)]
         (y0, x0, y1, x1), label = whole[0]
-        if w <= (JUDGED_SPLIT_ASPECT if judged else SPLIT_ASPECT) * h:
+        if w <= SPLIT_ASPECT * h:
             out.append([whole])
             continue
         whole_is_likely = w <= NO_JUDGE_ASPECT * h
