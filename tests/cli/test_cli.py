@@ -154,3 +154,22 @@ def test_errors_have_no_traceback_unless_debug(tmp_path):
     assert result.stderr.startswith("digitlab: error:") and str(bad) in result.stderr
     debug = subprocess.run([*cmd, "--debug"], capture_output=True, text=True)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_ten_class_accuracy_table_fits_80_columns(capsys, monkeypatch):
+    from digitlab.cli.evaluate_cmd import print_accuracy_table
+
+    monkeypatch.setenv("COLUMNS", "80")
+    classes = [str(c) for c in range(10)]
+    confusion = [[1_000 if i == j else 3 for j in range(10)] for i in range(10)]
+    report = {
+        "per_class": dict.fromkeys(classes, 0.9731),
+        "confusion": confusion,
+        "accuracy": 0.9731,
+        "n_valid": 10_270,
+    }
+    print_accuracy_table(report, "cnn on mnist")
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if "0.9731" in line and "images" not in line]
+    assert len(rows) == 10 and all("1,000" in row for row in rows)  # no accuracy or count cut to "0.9…"

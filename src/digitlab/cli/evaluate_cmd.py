@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from ..data.digits import evaluation_split
 from ..data.loading import load_dataset
@@ -86,7 +87,20 @@ def print_accuracy_table(report: dict[str, Any], title: str) -> None:
     """Per-class accuracy and the confusion matrix as a table, then the overall accuracy (train, evaluate)."""
     console = Console(highlight=False)
     classes = list(report["per_class"])
-    table = Table("class", "accuracy", *[f"pred {c}" for c in classes], title=title)
+    # Ten "pred N" headers do not fit 80 columns beside the accuracy, which rich then cut to "0.9…":
+    # the predicted classes are headed by their names alone, said once in the caption
+    count_width = max(len(f"{n:,}") for row in report["confusion"] for n in row)
+    # (and a simple box, one space between columns: ten counts of 1,000 fit too)
+    table = Table(
+        Column("class", no_wrap=True, min_width=max(5, *map(len, classes))),
+        Column("accuracy", no_wrap=True, min_width=8),
+        *[Column(c, justify="right", no_wrap=True, min_width=count_width) for c in classes],
+        title=title,
+        caption="rows: the true class; columns: the predicted class",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        pad_edge=False,
+    )
     for i, name in enumerate(classes):
         accuracy = report["per_class"][name]
         table.add_row(name, "-" if accuracy is None else f"{accuracy:.4f}", *[f"{n:,}" for n in report["confusion"][i]])
