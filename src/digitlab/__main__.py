@@ -6,6 +6,7 @@ try:
     from .cli import main
 except KeyboardInterrupt:
     print("digitlab: interrupted", file=sys.stderr)
+    exec("")  # CPython would otherwise exit by SIGINT (-2), not 130: see cli._forget_the_interrupt
     sys.exit(130)
 
 sys.exit(main())

@@ -71,10 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     clock = Startup()  # before torch loads: start-up is reported apart from training (train --json)
     try:
-        return _main(argv, clock)
+        code = _main(argv, clock)
     except KeyboardInterrupt:
         print("digitlab: interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    if code == 130:  # interrupted, here or in a command that said where its checkpoint is
+        _forget_the_interrupt()
+    return code
 
 
 def _main(argv: Sequence[str] | None, clock: Startup) -> int:
@@ -101,3 +104,14 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _forget_the_interrupt() -> None:
+    """Let a handled Ctrl-C end the process with our exit code, 130.
+
+    CPython remembers a KeyboardInterrupt that escaped code run from a string (`exec("...")`, as
+    dataclasses and other modules do while they load) and, at exit, kills the process with SIGINT
+    (exit status -2) even though the interrupt was handled here. Running an empty string resets that
+    memory (it is reset at the start of every such run).
+    """
+    exec("")
