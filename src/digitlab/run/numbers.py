@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -31,7 +32,14 @@ NO_GUARD = nullcontext()
 @dataclass(frozen=True)
 class NumberReading:
     digits: list[FoundDigit]  # in reading order
-    predictions: Predictions  # one row per digit
+    # runs the model on the digits, when first asked: a picture of one mark, read as one digit by
+    # `predict` and the page (to_mnist), never needs it
+    predict: Callable[[], Predictions]
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        """One row per digit."""
+        return self.predict()
 
     @property
     def number(self) -> str:
@@ -48,10 +56,11 @@ class NumberReading:
         face's eyes and mouth) and none is drawn inside another (a face's outline; a number's digits
         sit side by side)."""
         boxes = [d.box for d in self.digits]
+        if len(boxes) < 2 or any(i != j and _inside(a, b) for i, a in enumerate(boxes) for j, b in enumerate(boxes)):
+            return False  # decided without running the model
         reasons = self.predictions.reasons or []
         digit_like = len(boxes) - sum(reason == NOT_A_DIGIT for reason in reasons)
-        nested = any(i != j and _inside(a, b) for i, a in enumerate(boxes) for j, b in enumerate(boxes))
-        return len(boxes) > 1 and digit_like > len(boxes) / 2 and not nested
+        return digit_like > len(boxes) / 2
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -105,11 +114,16 @@ def read_number(
     cut_lone: bool = True,
 ) -> NumberReading:
     """Every digit of a picture, read; DataError (naming `source`) when none is found or too many.
-    guard: held while the model runs (not while the picture is searched); cut_lone: as find_digits."""
+    guard: held while the model runs (not while the picture is searched; the digits are read when
+    `.predictions` is first asked for); cut_lone: as find_digits."""
     judge = confidence(predictor, guard)
     digits = find_digits(image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone)
-    with guard:
-        return NumberReading(digits, predictor.predict(torch.stack([d.image for d in digits]), k=k))
+
+    def predict() -> Predictions:
+        with guard:
+            return predictor.predict(torch.stack([d.image for d in digits]), k=k)
+
+    return NumberReading(digits, predict)
 
 
 def read_if_number(
