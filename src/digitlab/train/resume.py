@@ -29,6 +29,7 @@ from .learner import Callback, Learner
 
 TRAIN_STATE = "train_state.safetensors"
 STATE_FORMAT = "digitlab-train-state"
+HEADER = "state"  # the safetensors metadata key that holds the JSON header
 
 
 def _find(learn: Learner, kind: type[Callback]) -> Any:
@@ -69,9 +70,15 @@ def save_train_state(learn: Learner, path: Path) -> Path:
         "first_loss": guard.first_loss if guard is not None else None,
     }
     try:
-        return save_tensors(path, tensors, metadata={"state": json.dumps(header)})
+        return save_tensors(path, tensors, metadata={HEADER: json.dumps(header)})
     except OSError as e:  # a full disk, say: the last epoch's state is still there
         raise DigitlabError(f"cannot save the training state to {path.parent}: {e.strerror or e}") from None
+
+
+def _header(f: Any) -> Any:
+    """The JSON header of an open fit state (a safetensors file): a dict if the file is one (ValueError
+    if its JSON is corrupt)."""
+    return json.loads((f.metadata() or {}).get(HEADER, "null"))
 
 
 def saved_epoch(path: Path) -> int | None:
@@ -80,7 +87,7 @@ def saved_epoch(path: Path) -> int | None:
 
     try:
         with safe_open(str(path), "pt") as f:
-            epoch = json.loads((f.metadata() or {}).get("state", "null")).get("epoch")
+            epoch = _header(f).get("epoch")
     except (OSError, SafetensorError, ValueError, AttributeError):
         return None
     return epoch if isinstance(epoch, int) else None
@@ -96,7 +103,7 @@ class TrainState:
         try:
             with safe_open(str(self.path), "pt") as f:
                 self.tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118  # not a dict
-                header = json.loads((f.metadata() or {}).get("state", "null"))
+                header = _header(f)
         except FileNotFoundError:
             raise DigitlabError(f"{self.path}: no training state to resume from") from None
         except (SafetensorError, OSError, ValueError) as e:
