@@ -6,6 +6,7 @@ download base points at a closed port on 127.0.0.1 unless a test serves files it
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import socket
@@ -349,3 +350,48 @@ def draw_number(
 def number_picture():
     """`number_picture(["2026"], digits, gap=..., joined=..., broken=...)` -> (photo, true boxes): see draw_number."""
     return draw_number
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's (no browser download); `make test` and .ci/run install it
+
+
+@contextlib.contextmanager
+def chromium_page(**context):
+    """A page in headless Debian chromium, closed afterwards; context: the browser context's options."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), "Debian's chromium is needed: `make test` and .ci/run install it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser.new_context(**context).new_page()
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser_page():
+    """`with browser_page(**context_options) as page:` a headless chromium page."""
+    return chromium_page
+
+
+def interrupt_fit_after(monkeypatch, epoch: int, error: BaseException) -> None:
+    """Raise `error` right after CheckpointCB saves `epoch` (a kill, a Ctrl-C or a diverged loss there)."""
+    from digitlab.train.callbacks import CheckpointCB
+
+    save = CheckpointCB.after_epoch
+
+    def after_epoch(self: CheckpointCB) -> None:
+        save(self)
+        if not self.learn.training and self.learn.epoch + 1 == epoch:
+            raise error
+
+    monkeypatch.setattr(CheckpointCB, "after_epoch", after_epoch)
+
+
+@pytest.fixture(scope="session")
+def interrupt_after():
+    """`interrupt_after(monkeypatch, epoch, error)`: the fit raises `error` once epoch's checkpoint is saved."""
+    return interrupt_fit_after

@@ -131,21 +131,9 @@ def test_device_auto_says_which_device_it_picked(capsys, tmp_path, sample, monke
     assert json.loads(captured.out)["device"] == "cpu"
 
 
-def interrupt_after(monkeypatch, epoch: int, error: BaseException) -> None:
-    """Raise `error` right after the checkpoint of `epoch` is saved (a Ctrl-C or a diverged loss there)."""
-    from digitlab.train.callbacks import CheckpointCB
-
-    save = CheckpointCB.after_epoch
-
-    def after_epoch(self: CheckpointCB) -> None:
-        save(self)
-        if not self.learn.training and self.learn.epoch + 1 == epoch:
-            raise error
-
-    monkeypatch.setattr(CheckpointCB, "after_epoch", after_epoch)
-
-
-def test_an_interrupted_run_resumes_to_the_same_weights(capsys, tmp_path, sample, train_cli, monkeypatch):
+def test_an_interrupted_run_resumes_to_the_same_weights(
+    capsys, tmp_path, sample, train_cli, monkeypatch, interrupt_after
+):
     """The CNN recipe (momentum, one-cycle, augmentation): 3 epochs straight, or 2, Ctrl-C, --resume."""
     import torch
 
@@ -178,7 +166,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(capsys, tmp_path, sample
     assert "no interrupted run to resume" in fails(capsys, "train", "--resume", str(out))
 
 
-def test_a_diverged_loss_after_a_checkpoint_names_it(capsys, tmp_path, sample, monkeypatch):
+def test_a_diverged_loss_after_a_checkpoint_names_it(capsys, tmp_path, sample, monkeypatch, interrupt_after):
     from digitlab.train.callbacks import TrainingDiverged
 
     out = tmp_path / "run"

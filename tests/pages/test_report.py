@@ -22,8 +22,6 @@ from digitlab.run.predictor import Predictor
 from digitlab.run.serialization import load_model, load_top_losses
 from digitlab.train.losses import mnist_loss
 
-CHROMIUM = "/usr/bin/chromium"
-
 
 def _assert_self_contained(page: Path) -> int:
     text = page.read_text()
@@ -32,26 +30,18 @@ def _assert_self_contained(page: Path) -> int:
     return text.count('src="data:image/png;base64,')
 
 
-def _render(page: Path) -> tuple[list[str], np.ndarray]:
+def _render(page: Path, browser_page) -> tuple[list[str], np.ndarray]:
     """Open the page in headless chromium; return every URL it requested and a screenshot."""
-    assert shutil.which(CHROMIUM), "Debian's chromium is needed: `make test` and .ci/run install it"
-    from playwright.sync_api import sync_playwright
-
     requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            tab = browser.new_page(viewport={"width": 1100, "height": 1400})
-            tab.on("request", lambda request: requests.append(request.url))
-            tab.goto(page.as_uri())
-            tab.wait_for_load_state("load")
-            png = tab.screenshot(full_page=True)
-        finally:
-            browser.close()
+    with browser_page(viewport={"width": 1100, "height": 1400}) as tab:
+        tab.on("request", lambda request: requests.append(request.url))
+        tab.goto(page.as_uri())
+        tab.wait_for_load_state("load")
+        png = tab.screenshot(full_page=True)
     return requests, np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
 
 
-def test_train_report_renders_offline(capsys, tmp_path, png_tree, train_cli):
+def test_train_report_renders_offline(capsys, tmp_path, png_tree, train_cli, browser_page):
     png_tree(tmp_path / "sample", {"train": 12, "valid": 6})
     out = tmp_path / "run"
     train_cli(tmp_path / "sample", out, "--epochs", "3", "--report", "--json")
@@ -71,7 +61,7 @@ def test_train_report_renders_offline(capsys, tmp_path, png_tree, train_cli):
     # the linear model trains at a constant lr: a sentence, not a flat line
     assert "constant lr 1.0" in text and not (out / "report" / "lr_schedule.png").exists()
     assert "highest mnist_loss (the loss the model trained with" in text and "Losses are mnist_loss" in text
-    requests, screenshot = _render(page)
+    requests, screenshot = _render(page, browser_page)
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert screenshot.shape[0] > 1400 and screenshot.std() > 20  # a long page, not blank
 
@@ -174,7 +164,7 @@ def _pixel_cells(html: str) -> list[int]:
     return [int(v) for v in re.findall(r"<td [^>]*>(\d+)</td>", html)]
 
 
-def test_explain_draws_the_chapter(capsys, tmp_path, png_tree):
+def test_explain_draws_the_chapter(capsys, tmp_path, png_tree, browser_page):
     png_tree(tmp_path / "sample", {"train": 10, "valid": 5})
     # a 7 filed as a 3: the baseline misclassifies it, and it comes first of the 3s
     valid = tmp_path / "sample" / "valid"
@@ -207,7 +197,7 @@ def test_explain_draws_the_chapter(capsys, tmp_path, png_tree):
     assert "so the baseline classifies it right" in text[first:wrong]
     assert "is a 3; it is nearest to the ideal 7 by L1, so the baseline misclassifies it as 7" in text[wrong:]
     assert "misclassified as 7" in text[wrong:]  # the figure says so too
-    requests, screenshot = _render(page)
+    requests, screenshot = _render(page, browser_page)
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert screenshot.std() > 20
 

@@ -6,25 +6,12 @@ import pytest
 import torch
 
 from digitlab.errors import DigitlabError
-from digitlab.train.callbacks import CheckpointCB
 from digitlab.train.recipe import TrainConfig, train
 from digitlab.train.resume import TRAIN_STATE
 
 
 class Stop(Exception):
     """Stands for a kill or a Ctrl-C right after a checkpoint."""
-
-
-def stop_after(monkeypatch, epoch: int) -> None:
-    """Make CheckpointCB end the fit right after saving `epoch` (as a kill there would)."""
-    save = CheckpointCB.after_epoch
-
-    def after_epoch(self: CheckpointCB) -> None:
-        save(self)
-        if not self.learn.training and self.learn.epoch + 1 == epoch:
-            raise Stop
-
-    monkeypatch.setattr(CheckpointCB, "after_epoch", after_epoch)
 
 
 CONFIGS = {
@@ -35,14 +22,16 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_a_resumed_fit_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, make_digits, monkeypatch, name):
+def test_a_resumed_fit_ends_with_the_weights_of_an_uninterrupted_one(
+    tmp_path, make_digits, monkeypatch, interrupt_after, name
+):
     classes = (3, 7) if name == "linear" else (1, 3, 7)
     train_digits, valid_digits = make_digits(12, classes, seed=0), make_digits(4, classes, seed=1)
     config = CONFIGS[name]
     straight = train(config, train_digits, valid_digits, progress=False, checkpoint_dir=tmp_path / "a")
 
     with monkeypatch.context() as patch:
-        stop_after(patch, 2)
+        interrupt_after(patch, 2, Stop())  # a kill or a Ctrl-C right after epoch 2's checkpoint
         with pytest.raises(Stop):
             train(config, train_digits, valid_digits, progress=False, checkpoint_dir=tmp_path / "b")
     torch.manual_seed(12345)  # whatever ran in between: the state saved is what counts

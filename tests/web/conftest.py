@@ -1,4 +1,5 @@
-"""The web tests' shared pieces: the app served on a real socket, and headless chromium."""
+"""The web tests' shared pieces: the app served on a real socket, and what the page complains of
+(headless chromium itself: tests/conftest.py's browser_page)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @contextlib.contextmanager
@@ -37,19 +36,6 @@ def serving(model_dir, **options) -> Iterator[str]:
         sock.close()
 
 
-@contextlib.contextmanager
-def chromium_page(**context) -> Iterator:
-    """A page in headless Debian chromium (no browser download), closed afterwards."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield browser.new_context(**context).new_page()
-        finally:
-            browser.close()
-
-
 def complaints(page) -> list[str]:
     """The page's script errors and console errors (a CSP violation, "Refused to ...", is one) as they
     come; not the browser's notes of 4xx answers (the garbage upload's 415, no favicon)."""
@@ -68,12 +54,6 @@ def complaints(page) -> list[str]:
 def serve_model():
     """`with serve_model(model_dir, **options) as url:` the app on a real socket."""
     return serving
-
-
-@pytest.fixture(scope="session")
-def browser_page():
-    """`with browser_page(**context_options) as page:` a headless chromium page."""
-    return chromium_page
 
 
 @pytest.fixture(scope="session")
