@@ -49,6 +49,28 @@ def test_the_static_step_trains_as_the_eager_step(make_digits):
     assert all(p.grad is None for p in static.model.parameters())  # no gradient left pointing into a graph
 
 
+@pytest.mark.parametrize(
+    "model, classes, precision, graphs",
+    [("cnn", tuple(range(10)), "bf16", "auto"), ("cnn", (3, 7), "fp32", "auto"), ("linear", (3, 7), "fp32", "off")],
+)
+def test_a_fit_reads_the_host_per_epoch_not_per_batch(make_digits, host_reads, model, classes, precision, graphs):
+    """A host read in the step (`bool(tensor)` in a loss's check of its targets, a metric's `.item()`) is a wait
+    for the GPU every batch, and makes the capture fail. Twice the batches, the same reads: none is per batch,
+    in the graphed step (here uncaptured), in the eager one (the epochs' last, partial batches) or in validation."""
+    reads = []
+    for bs in (16, 8):
+        config = TrainConfig(**{**SMALL, "model": model, "bs": bs, "precision": precision}, cuda_graphs="off")
+        learn = build_learner(config, make_digits(9, classes), make_digits(3, classes, seed=1), progress=False).learn
+        if graphs != "off":
+            learn.add_cbs([CudaGraphCB(graphs, capture=False, say=print)])
+        learn.divergence_guard.every = 10**6  # on the CPU the guard looks at every batch: free there (GPU: every 32)
+        with host_reads() as seen:
+            learn.fit(config.epochs)
+        reads.append(sorted(seen.seen))
+    assert reads[0] == reads[1], reads  # per epoch: the recorder's means, the guard's look at the epoch's end
+    assert len(reads[0]) == 2 * 4  # 2 epochs x (train loss, valid loss, accuracy, the guard's one look)
+
+
 def test_sgd_step_with_device_rates_is_sgds_update():
     torch.manual_seed(0)
     params = [torch.randn(5, 3, requires_grad=True), torch.randn(3, requires_grad=True)]

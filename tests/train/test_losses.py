@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from digitlab.errors import DigitlabError
-from digitlab.train.losses import batch_accuracy, cross_entropy, log_softmax, mnist_loss
+from digitlab.train.losses import batch_accuracy, cross_entropy, log_softmax, mnist_loss, validate_targets
 
 
 def book_mnist_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -171,3 +173,20 @@ def test_batch_accuracy_multiclass_uses_argmax() -> None:
 def test_batch_accuracy_errors(preds: torch.Tensor, targets: torch.Tensor, message: str) -> None:
     with pytest.raises(DigitlabError, match=message):
         batch_accuracy(preds, targets)
+
+
+def test_check_targets_false_skips_only_the_value_checks_which_validate_targets_does_once():
+    """digitlab's training checks a dataset's targets once and its losses skip the per-batch read on the host."""
+    bad_binary, bad_classes = torch.tensor([[0.0], [2.0]]), torch.tensor([0, 3])
+    assert mnist_loss(torch.zeros(2, 1), bad_binary, check_targets=False).item() == pytest.approx(0.5)
+    assert batch_accuracy(torch.zeros(2, 1), bad_binary, check_targets=False).item() == pytest.approx(0.5)
+    logits = torch.zeros(2, 4)
+    assert cross_entropy(logits, bad_classes, check_targets=False).item() == pytest.approx(math.log(4))
+    with pytest.raises(DigitlabError, match="targets of 0 or 1"):
+        validate_targets(bad_binary, 1)
+    with pytest.raises(DigitlabError, match=r"must lie in 0\.\.2 for 3 logit columns, got values from 0 to 3"):
+        validate_targets(bad_classes, 3)
+    validate_targets(torch.tensor([[0.0], [1.0]]), 1)
+    validate_targets(bad_classes, 4)
+    with pytest.raises(DigitlabError, match=r"got predictions \(2, 1\) but targets \(2,\)"):  # shapes: always checked
+        mnist_loss(torch.zeros(2, 1), torch.zeros(2), check_targets=False)

@@ -18,8 +18,8 @@ from ..errors import DigitlabError
 LossFunc = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str) -> None:
-    """Shapes and values for the one-output (3-vs-7) convention.
+def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str, values: bool = True) -> None:
+    """Shapes and (with `values`) values for the one-output (3-vs-7) convention.
 
     Accepted: (N, 1) predictions with (N, 1) targets (the chapter's `train_y.unsqueeze(1)`), or
     (N,) with (N,) (the book's `mnist_loss(tensor([0.9, 0.4, -0.2]), tensor([1, 0, 1]))`).
@@ -51,6 +51,14 @@ def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str) -
         )
     if n == 0:
         raise DigitlabError(f"{what} got an empty batch (the mean of nothing is nan)")
+    if values:
+        _check_zero_one(targets, what)
+
+
+# The value checks read the targets on the host: on a GPU a wait for the device per batch, and inside
+# a CUDA graph's capture an error. digitlab's own training checks a dataset's targets once
+# (`validate_targets`) and calls the losses with check_targets=False.
+def _check_zero_one(targets: torch.Tensor, what: str) -> None:
     if bool(((targets != 0) & (targets != 1)).any()):
         raise DigitlabError(
             f"{what} wants targets of 0 or 1 (1 for the first class, the 3s); "
@@ -58,15 +66,33 @@ def _check_binary(predictions: torch.Tensor, targets: torch.Tensor, what: str) -
         )
 
 
-def mnist_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _check_class_range(targets: torch.Tensor, c: int, what: str) -> None:
+    if bool(((targets < 0) | (targets >= c)).any()):
+        raise DigitlabError(
+            f"{what} targets must lie in 0..{c - 1} for {c} logit columns, "
+            f"got values from {int(targets.min())} to {int(targets.max())}"
+        )
+
+
+def validate_targets(targets: torch.Tensor, n_outputs: int) -> None:
+    """A whole dataset's targets checked once, as the losses check each batch's: 0/1 for one output
+    (mnist_loss), class indices 0..n_outputs-1 otherwise (cross_entropy). One read on the host."""
+    if n_outputs == 1:
+        _check_zero_one(targets, "mnist_loss")
+    else:
+        _check_class_range(targets, n_outputs, "cross_entropy")
+
+
+def mnist_loss(predictions: torch.Tensor, targets: torch.Tensor, *, check_targets: bool = True) -> torch.Tensor:
     """The book's loss: mean distance of sigmoid(prediction) from the correct side.
 
     predictions: (N, 1) or (N,) float logits (any real number)
     targets:     the same shape, 1 for the first class ("3"), 0 for the other ("7");
                  float, int (the book's `tensor([1]*len(threes) + [0]*len(sevens))`) or bool
     returns:     0-dim float, in [0, 1]
+    check_targets=False skips the 0/1 check of the targets' values (a host read; see validate_targets).
     """
-    _check_binary(predictions, targets, "mnist_loss")
+    _check_binary(predictions, targets, "mnist_loss", values=check_targets)
     predictions = predictions.sigmoid()  # squash to (0, 1) so the loss is bounded
     return torch.where(targets == 1, 1 - predictions, predictions).mean()
 
@@ -84,13 +110,16 @@ def log_softmax(logits: torch.Tensor) -> torch.Tensor:
     return shifted - shifted.exp().sum(dim=1, keepdim=True).log()
 
 
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+def cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0, *, check_targets: bool = True
+) -> torch.Tensor:
     """Mean negative log-likelihood of the right class, like `F.cross_entropy`.
 
     logits:  (N, C) float, one raw score per class
     targets: (N,) int64 class indices in 0..C-1
     label_smoothing: eps in [0, 1]; the target becomes (1 - eps) on the right class plus
         eps/C spread over all classes, which stops the model chasing infinite logits.
+    check_targets=False skips the range check of the targets' values (a host read; see validate_targets).
     returns: 0-dim float
     """
     if logits.ndim != 2:
@@ -109,11 +138,8 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
         raise DigitlabError(f"cross_entropy got {n} rows of logits but {targets.shape[0]} targets")
     if n == 0:
         raise DigitlabError("cross_entropy got an empty batch (the mean of nothing is nan)")
-    if bool(((targets < 0) | (targets >= c)).any()):
-        raise DigitlabError(
-            f"cross_entropy targets must lie in 0..{c - 1} for {c} logit columns, "
-            f"got values from {int(targets.min())} to {int(targets.max())}"
-        )
+    if check_targets:
+        _check_class_range(targets, c, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise DigitlabError(f"label_smoothing must be between 0 and 1, got {label_smoothing}")
 
@@ -127,16 +153,17 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: 
     return ((1.0 - label_smoothing) * nll + label_smoothing * uniform).mean()
 
 
-def batch_accuracy(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def batch_accuracy(predictions: torch.Tensor, targets: torch.Tensor, *, check_targets: bool = True) -> torch.Tensor:
     """Fraction of correct predictions, as a 0-dim float tensor.
 
     One output ((N, 1) or (N,) logits, targets shaped alike, 0/1 of any dtype): a prediction
     says "first class" when its logit is > 0, which is sigmoid > 0.5. The threshold is on
     logits, as the book's erratum says (its first print compared logits to 0.5).
     C > 1 outputs ((N, C) logits, (N,) int64 targets): correct when the argmax is the target.
+    check_targets=False skips the 0/1 check of one output's targets (a host read; see validate_targets).
     """
     if predictions.ndim == 1 or (predictions.ndim == 2 and predictions.shape[1] == 1):
-        _check_binary(predictions, targets, "batch_accuracy")
+        _check_binary(predictions, targets, "batch_accuracy", values=check_targets)
         correct = (predictions > 0) == targets.bool()  # (N, 1) or (N,) bool
     elif predictions.ndim == 2:
         n = predictions.shape[0]

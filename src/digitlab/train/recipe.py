@@ -11,8 +11,9 @@ import copy
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
+from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -35,7 +36,7 @@ from .cuda_graph import CudaGraphCB, check_mode
 from .dataloader import DataLoaders
 from .distributed import DistEnv, DistributedCB
 from .learner import Learner
-from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss
+from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss, validate_targets
 from .optim import SGD
 from .resume import TRAIN_STATE, ResumeCB, TrainState
 from .tta import TTACB
@@ -162,6 +163,12 @@ def normalization_for(config: TrainConfig, images: torch.Tensor) -> Normalizatio
     return Normalization(scale=1 / 255, mean=round(floats.mean().item(), 6), std=round(floats.std().item(), 6))
 
 
+def _unchecked(loss: Callable[..., torch.Tensor], **settings: Any) -> LossFunc:
+    """`loss` without its per-batch check of the targets' values (build_learner checks them once), under its
+    own name: the learner's loss_func is still `mnist_loss`, and a metric's column still `batch_accuracy`."""
+    return update_wrapper(partial(loss, check_targets=False, **settings), loss)
+
+
 def targets_for(labels: torch.Tensor, binary: bool) -> torch.Tensor:
     """Binary: (N, 1) float, 1. for the first class (the book's 3s); else (N,) int64 indices."""
     return (labels == 0).float().unsqueeze(1) if binary else labels
@@ -243,7 +250,8 @@ def build_learner(
     classes = train_digits.classes
     binary = is_binary(config.model, len(classes))
     extra = {"width": config.width} if config.model == "cnn" else {}
-    model = build_model(config.model, n_out=1 if binary else len(classes), **extra)
+    model_outputs = 1 if binary else len(classes)
+    model = build_model(config.model, n_out=model_outputs, **extra)
     norm = normalization_for(config, train_digits.images) if init is None else start_from(model, binary, init)
     dls = DataLoaders.from_tensors(
         to_inputs(train_digits.images, norm, config.device),
@@ -255,10 +263,12 @@ def build_learner(
         device=config.device,
         shard=(dist_env.rank, dist_env.world_size),
     )
+    for dl in (dls.train, dls.valid):  # once here, so that no batch reads its targets on the host (a GPU's wait)
+        validate_targets(dl.dataset[1], model_outputs)
     loss_func: LossFunc = (
-        mnist_loss
+        _unchecked(mnist_loss)
         if binary
-        else partial(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
+        else _unchecked(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
     )
     cbs = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
     if dist_env.enabled:
@@ -297,7 +307,9 @@ def build_learner(
         loss_func,
         opt_func=opt_func,
         lr=_setting(config, "lr", config.lr),
-        metrics=[batch_accuracy],
+        metrics=[
+            update_wrapper(partial(batch_accuracy, check_targets=False), batch_accuracy)
+        ],  # its name: the column's
         cbs=cbs,
         default_cbs=False,
     )  # the CLI chooses its progress (stderr, --quiet)
