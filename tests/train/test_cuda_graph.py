@@ -71,6 +71,21 @@ def test_a_fit_reads_the_host_per_epoch_not_per_batch(make_digits, host_reads, m
     assert len(reads[0]) == 2 * 4  # 2 epochs x (train loss, valid loss, accuracy, the guard's one look)
 
 
+@pytest.mark.parametrize("model, classes", [("cnn", tuple(range(10))), ("linear", (3, 7)), ("simple_net", (3, 7))])
+def test_the_step_runs_on_a_device_that_holds_no_data(make_digits, model, classes):
+    """On the meta device tensors have shapes and no values: a step that read one on the host, or mixed in a
+    tensor made on the CPU, would fail here as it would inside a CUDA graph's capture."""
+    learn = build_learner(
+        TrainConfig(**{**SMALL, "model": model}), make_digits(8, classes), make_digits(2, classes), progress=False
+    ).learn
+    learn.model.to("meta")
+    learn.opt = learn.opt_func(learn.model.parameters(), lr=0.1)
+    xb, yb = (t.to("meta") for t in next(iter(learn.dls.train)))
+    preds, loss = StaticStep(learn, xb, yb, capture=False).run(xb, yb)
+    assert preds.device.type == loss.device.type == "meta" and loss.shape == ()
+    assert all(p.grad is not None and p.grad.device.type == "meta" for p in learn.model.parameters())
+
+
 def test_sgd_step_with_device_rates_is_sgds_update():
     torch.manual_seed(0)
     params = [torch.randn(5, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
