@@ -8,11 +8,17 @@ calibrates the thresholds) once per seed, then reads:
 - letters A-Z and a-z drawn with DejaVu and Liberation fonts (Debian's fonts-dejavu-core,
   fonts-liberation), rotated up to 8 degrees, as photos through `to_mnist`;
 - noise (uniform pixels; Gaussian blobs), scribbles (random lines and arcs), smiley faces, and
-  2-4 test digits side by side, all through `to_mnist`.
-An image `to_mnist` refuses ("no digit found") counts as rejected. The median over seeds is printed,
+  2-4 test digits side by side, all through `to_mnist`;
+- 1,000 test digits as photos (`bench_photos.as_photo`), and the same drawn with a pen twice as
+  thick (dilated 3x3 first), through `to_mnist`: false rejections of digits that went through the
+  preprocessing, which the pixel distance to the ideal digits could reject more than the features.
+An image `to_mnist` refuses ("no digit found") counts as rejected. Each model is calibrated again on
+its holdout for every --shares value (the part of the "not a digit" budget given to the pixel
+distance, `digitlab.run.abstain.PIXEL_SHARE`; 0 is the Mahalanobis distance alone, as before the
+pixel check), so the shares are compared on the same models. The median over seeds is printed,
 and for the first seed the rejection of each candidate score at the same 1% false rejections.
 
-    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--out seed0.json]
+    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--shares 0 0.5] [--out seed0.json]
     .venv/bin/python bench/bench_abstain.py --combine seed0.json seed1.json seed2.json   the medians
 (seeds may run as separate processes, side by side, and be combined afterwards)
 """
@@ -31,15 +37,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 import digitlab
+from bench_photos import as_photo  # beside this file (python puts the script's folder on the path)
 from digitlab.data.digits import with_holdout
 from digitlab.data.formats.idx import load_idx_folder, load_idx_pair
 from digitlab.data.loading import load_dataset
 from digitlab.errors import DataError
 from digitlab.preprocessing import to_mnist
-from digitlab.run.abstain import NOT_A_DIGIT, load_stats, outputs_and_features
+from digitlab.run.abstain import NOT_A_DIGIT, PIXEL_SHARE, Abstainer, calibrate, pixel_distances
+from digitlab.run.inference import probabilities
+from digitlab.run.mahalanobis import ClassStats, load_stats, outputs_and_features
 from digitlab.run.predictor import Predictor
 from digitlab.run.serialization import load_ideal_digits
 from digitlab.run.train_run import DataSource, train_run
@@ -158,19 +167,49 @@ def scores(
     }
 
 
+def photos(test: torch.Tensor, rng: np.random.Generator, n: int, thick: bool) -> list[Image.Image]:
+    """n test digits as photos; thick: drawn with a pen about twice as thick (a 3x3 dilation at 28x28)."""
+    out = []
+    for digit in test[:n]:
+        image = Image.fromarray(digit.numpy())
+        out.append(as_photo(np.asarray(image.filter(ImageFilter.MaxFilter(3)) if thick else image), rng))
+    return out
+
+
+def recalibrated(predictor: Predictor, valid: torch.Tensor, stats: ClassStats, ideals: torch.Tensor) -> Callable:
+    """share -> the predictor with its thresholds calibrated again on the holdout `valid`, that share of the
+    "not a digit" budget given to the pixel distance (as training calibrates with PIXEL_SHARE)."""
+    outputs, features = outputs_and_features(predictor.model, valid, predictor.card.normalization)
+    probs, distances = probabilities(outputs.double(), predictor.card.binary), stats.distances(features)
+    pixels = pixel_distances(valid, ideals)
+
+    def at(share: float) -> Predictor:
+        calibration = calibrate(probs, distances, None, pixels=pixels, pixel_share=share)
+        return Predictor(predictor.model, predictor.card, abstainer=Abstainer(calibration, stats, ideals))
+
+    return at
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, PIXEL_SHARE])
     parser.add_argument("--out", type=Path, help="also write this run's numbers as JSON, for --combine")
     parser.add_argument("--combine", type=Path, nargs="+", help="print the medians of runs written with --out")
     args = parser.parse_args()
     if args.combine:
         runs = [json.loads(p.read_text()) for p in args.combine]
-        table = {name: [row for run in runs for row in run["table"][name]] for name in runs[0]["table"]}
-        accuracies = [pair for run in runs for pair in run["accuracies"]]
-        print_table(table, accuracies, [seed for run in runs for seed in run["seeds"]], runs[0]["epochs"])
+        shares = runs[0]["shares"]
+        tables = {
+            share: {
+                name: [row for run in runs for row in run["tables"][share][name]] for name in runs[0]["tables"][share]
+            }
+            for share in shares
+        }
+        accuracies = {share: [pair for run in runs for pair in run["accuracies"][share]] for share in shares}
+        print_tables(tables, accuracies, [seed for run in runs for seed in run["seeds"]], runs[0]["epochs"])
         return
     if not (FASHION / "t10k-images-idx3-ubyte.gz").exists() or not FONTS:
         raise SystemExit(
@@ -183,6 +222,10 @@ def main() -> None:
     fashion = load_idx_pair(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz").images
     letter_digits, letter_names, letter_refused = letters(rng)
     plain = torch.tensor([c not in DIGIT_LIKE for c in letter_names])
+    digit_photos = {
+        "test digits as photos (1,000; false rejections)": prepared(photos(test.images, rng, 1000, thick=False)),
+        "the same, a pen twice as thick (false rejections)": prepared(photos(test.images, rng, 1000, thick=True)),
+    }
     sources = {
         "Fashion-MNIST, 28x28 as is": (fashion, 0),
         "Fashion-MNIST as photos (1,000)": prepared(
@@ -195,8 +238,9 @@ def main() -> None:
         "smiley faces (200)": prepared(drawings(rng, 200, face=True)),
         "2-4 digits side by side (500)": prepared(several(test.images, rng, 500)),
     }
-    table: dict[str, list[dict[str, float]]] = {}
-    accuracies = []
+    shares = [str(share) for share in args.shares]
+    tables: dict[str, dict[str, list[dict[str, float]]]] = {share: {} for share in shares}
+    accuracies: dict[str, list[tuple[float, float]]] = {share: [] for share in shares}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -209,47 +253,58 @@ def main() -> None:
                 DataSource("mnist", data.provenance, "holdout"),
                 progress=False,
             )
-            predictor = Predictor.load(tmp)
-            print(
-                f"seed {seed}: trained in {time.perf_counter() - started:.0f} s; calibration {predictor.card.abstain}"
-            )
-            found = predictor.predict(test.images, k=2)
-            correct = found.indices == test.labels
-            answered = torch.tensor([a is not None for a in found.answers])
-            accuracies.append((float(correct.double().mean()), float(correct[answered].double().mean())))
-            table.setdefault("official test digits (false rejections)", []).append(rejected(predictor, test.images))
-            for name, (digits, refused) in sources.items():
-                table.setdefault(name, []).append(rejected(predictor, digits, refused))
+            trained = Predictor.load(tmp)
+            print(f"seed {seed}: trained in {time.perf_counter() - started:.0f} s; calibration {trained.card.abstain}")
+            stats, ideals = load_stats(Path(tmp), trained.card), load_ideal_digits(Path(tmp), 10)
+            assert stats is not None and ideals is not None
+            at = recalibrated(trained, data.valid.images, stats, ideals)
+            for share in shares:
+                predictor = at(float(share))
+                print(f"  pixel share {share}: {predictor.abstainer.calibration}")
+                found = predictor.predict(test.images, k=2)
+                correct = found.indices == test.labels
+                answered = torch.tensor([a is not None for a in found.answers])
+                accuracies[share].append((float(correct.double().mean()), float(correct[answered].double().mean())))
+                table = tables[share]
+                table.setdefault("official test digits (false rejections)", []).append(rejected(predictor, test.images))
+                for name, (digits, refused) in {**digit_photos, **sources}.items():
+                    table.setdefault(name, []).append(rejected(predictor, digits, refused))
             if seed == args.seeds[0]:
-                stats = load_stats(Path(tmp), predictor.card)
-                assert stats is not None
-                ideals = load_ideal_digits(Path(tmp), 10)
-                assert ideals is not None
-                compare(predictor, test.images, sources, stats.distances, ideals)
+                compare(trained, test.images, sources, stats.distances, ideals)
     if args.out:
-        numbers = {"table": table, "accuracies": accuracies, "seeds": args.seeds, "epochs": args.epochs}
-        args.out.write_text(json.dumps(numbers))
-    print_table(table, accuracies, args.seeds, args.epochs)
+        numbers = {"tables": tables, "accuracies": accuracies, "seeds": args.seeds, "epochs": args.epochs}
+        args.out.write_text(json.dumps(numbers | {"shares": shares}))
+    print_tables(tables, accuracies, args.seeds, args.epochs)
 
 
-def print_table(table: dict[str, list[dict[str, float]]], accuracies: list, seeds: list[int], epochs: int) -> None:
+def print_tables(
+    tables: dict[str, dict[str, list[dict[str, float]]]], accuracies: dict[str, list], seeds: list[int], epochs: int
+) -> None:
     print(
         f"\nmachine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
         f"torch {torch.__version__}, digitlab {digitlab.__version__}; seeds {seeds}, {epochs} epochs"
     )
-    print(
-        f"test accuracy (median): {statistics.median(a for a, _ in accuracies):.4f} on all, "
-        f"{statistics.median(b for _, b in accuracies):.4f} on the answered"
-    )
-    print("| images | n | rejected (median) | min | max | not a digit | not sure | to_mnist: blank |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, rows in table.items():
-        med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        low, high = min(r["rejected"] for r in rows), max(r["rejected"] for r in rows)
+    for share, table in tables.items():
+        pairs = accuracies[share]
         print(
-            f"| {name} | {int(med['n']):,} | {med['rejected']:.3f} | {low:.3f} | {high:.3f} | "
-            f"{med['not_a_digit']:.3f} | {med['not_sure']:.3f} | {med['blank']:.3f} |"
+            f"\npixel share {share}: test accuracy (median) {statistics.median(a for a, _ in pairs):.4f} on all, "
+            f"{statistics.median(b for _, b in pairs):.4f} on the answered"
         )
+        print("| images | n | rejected (median) | min | max | not a digit | not sure | to_mnist: blank |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for name, rows in table.items():
+            med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+            low, high = min(r["rejected"] for r in rows), max(r["rejected"] for r in rows)
+            print(
+                f"| {name} | {int(med['n']):,} | {med['rejected']:.3f} | {low:.3f} | {high:.3f} | "
+                f"{med['not_a_digit']:.3f} | {med['not_sure']:.3f} | {med['blank']:.3f} |"
+            )
+    names = list(next(iter(tables.values())))
+    print("\nrejected (median) by pixel share\n| images | " + " | ".join(tables) + " |")
+    print("| --- " * (len(tables) + 1) + "|")
+    for name in names:
+        cells = [f"{statistics.median(r['rejected'] for r in table[name]):.3f}" for table in tables.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def compare(predictor: Predictor, test: torch.Tensor, sources: dict, distances: Callable, ideals: torch.Tensor) -> None:

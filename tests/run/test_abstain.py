@@ -16,13 +16,14 @@ from digitlab.run.abstain import (
     DEFAULT_MIN_MARGIN,
     MIN_CALIBRATION,
     NOT_A_DIGIT,
-    STATS,
     Abstainer,
     calibrate,
-    fit_stats,
+    pixel_distances,
 )
 from digitlab.run.card import Abstention, CardError, ModelCard
+from digitlab.run.mahalanobis import STATS, ClassStats, fit_stats, outputs_and_features, save_stats
 from digitlab.run.predictor import Predictor
+from digitlab.run.serialization import IDEALS, save_ideal_digits
 
 # Letters as strokes (no font needed): polylines in a 100x100 box
 STROKES = {
@@ -129,6 +130,27 @@ def test_calibration_rejects_the_target_share_and_needs_enough_digits():
     assert few.stats_sha256 is None and few.n_valid == MIN_CALIBRATION - 1
 
 
+def test_the_pixel_distance_shares_the_not_a_digit_budget():
+    gen = torch.Generator().manual_seed(2)
+    probs = torch.softmax(torch.randn(2000, 10, generator=gen) * 3, 1).double()
+    features = torch.rand(2000, generator=gen).double()
+    pixels = (0.5 * features + 0.5 * torch.rand(2000, generator=gen)).double()  # correlated, as on digits
+    alone = calibrate(probs, features, "0" * 64, target=0.01)
+    both = calibrate(probs, features, "0" * 64, target=0.01, pixels=pixels, ideals_sha256="1" * 64, pixel_share=0.5)
+    assert alone.max_pixel_distance is None and alone.ideals_sha256 is None
+    assert both.ideals_sha256 == "1" * 64 and both.max_pixel_distance is not None and both.max_distance is not None
+    far_features = features > both.max_distance
+    far_pixels = pixels > both.max_pixel_distance
+    assert float(far_features.double().mean()) == pytest.approx(0.005, abs=0.0006)  # half of the 1%
+    assert float((far_features | far_pixels).double().mean()) == pytest.approx(0.01, abs=0.0006)  # the 1%, as before
+    assert both.not_a_digit == pytest.approx(alone.not_a_digit, abs=0.0006)
+    assert both.false_reject == pytest.approx(alone.false_reject, abs=0.002)  # the total stays where it was
+    assert float(far_pixels.double().mean()) >= 0.005  # the pixel distance rejects its half and some of the other's
+    assert calibrate(probs, features, "0" * 64, target=0.01, pixels=pixels, pixel_share=0) == alone
+    few = calibrate(probs[:100], features[:100], "0" * 64, pixels=pixels[:100], ideals_sha256="1" * 64)
+    assert few.max_pixel_distance is None and few.ideals_sha256 is None  # too few digits: no "not a digit" check
+
+
 def test_reasons_name_the_two_likeliest_classes():
     abstainer = Abstainer(Abstention(min_margin=0.2))
     probs = torch.tensor([[0.05, 0.5, 0.45], [0.9, 0.05, 0.05], [0.3, 0.3, 0.4]]).double()
@@ -144,10 +166,19 @@ def test_cards_keep_their_calibration_and_old_cards_get_the_default():
     calibrated = {**base, "abstain": {"min_margin": 0.05, "max_distance": 2.5, "n_valid": 2000, "false_reject": 0.02}}
     card = ModelCard.from_json(calibrated)
     assert card.abstain == Abstention(0.05, 2.5, n_valid=2000, false_reject=0.02)
+    ideals = torch.zeros(2, 28, 28)
+    assert card.abstain.max_pixel_distance is None and not Abstainer.of(card, ideals=ideals).checks_pixels
     assert ModelCard.from_json(card.to_json()) == card
+    pixels = {"min_margin": 0.05, "max_distance": 2.5, "max_pixel_distance": 0.18, "ideals_sha256": "a" * 64}
+    card = ModelCard.from_json({**base, "abstain": pixels})
+    assert card.abstain is not None and card.abstain.max_pixel_distance == 0.18
+    assert card.abstain.ideals_sha256 == "a" * 64 and ModelCard.from_json(card.to_json()) == card
+    assert Abstainer.of(card, ideals=ideals).checks_pixels
     for bad, field in (
         ({"min_margin": 2}, "min_margin"),
         ({"min_margin": 0.1, "max_distance": -1}, "max_distance"),
+        ({"min_margin": 0.1, "max_pixel_distance": 1.5}, "max_pixel_distance"),
+        ({"min_margin": 0.1, "ideals_sha256": "not hex"}, "ideals_sha256"),
         ({}, "min_margin"),
     ):
         with pytest.raises(CardError, match=field):
@@ -180,6 +211,76 @@ def test_a_trained_model_abstains_on_what_is_not_a_digit(digit_cnn, offline_mnis
     alone = {name: rejected(margin_only, images) for name, images in sources.items()}
     assert all(rates[name] > alone[name] for name in sources), (rates, alone)  # the distance check adds to each
     assert sum(rates.values()) >= sum(alone.values()) + 0.8, (rates, alone)  # ... and does most of the work
+
+
+def smileys() -> list[Image.Image]:
+    """Faces from a thin outline to one as thick as a marker's, small to large eyes."""
+    out = []
+    for r in (60, 80, 90):
+        for width in (4, 8, 12, 16):
+            for eye in (4, 7, 10):
+                image, draw = _page()
+                draw.ellipse([100 - r, 100 - r, 100 + r, 100 + r], outline=0, width=width)
+                for dx in (-r // 3, r // 3):
+                    draw.ellipse([100 + dx - eye, 100 - r // 3 - eye, 100 + dx + eye, 100 - r // 3 + eye], fill=0)
+                draw.arc([100 - r // 2, 100, 100 + r // 2, 100 + r // 2], 20, 160, fill=0, width=width)
+                out.append(image)
+    return out
+
+
+def test_a_smiley_the_features_take_for_a_digit_is_far_from_every_ideal_digit(digit_cnn, offline_mnist):
+    predictor = Predictor.load(digit_cnn)
+    calibration = predictor.card.abstain
+    assert calibration is not None and calibration.max_pixel_distance is not None and predictor.abstainer.checks_pixels
+    assert calibration.not_a_digit == pytest.approx(0.01, abs=0.001)  # the two checks share the 1% of the holdout
+    features_only = Predictor(
+        predictor.model, predictor.card, abstainer=Abstainer(calibration, predictor.abstainer.stats)
+    )  # the same thresholds without the ideal digits: the Mahalanobis check alone
+    images = torch.stack([to_mnist(face) for face in smileys()])
+    combined, alone = predictor.predict(images).reasons or [], features_only.predict(images).reasons or []
+    # a face the features take for a digit (a circle: a 0) that the pixel distance rejects
+    caught = [i for i, (c, a) in enumerate(zip(combined, alone)) if c == NOT_A_DIGIT and a is None]
+    assert caught, (combined, alone)
+    assert all(c == NOT_A_DIGIT for c, a in zip(combined, alone) if a == NOT_A_DIGIT)  # it only adds
+    distance = pixel_distances(images[caught], predictor.abstainer.ideals)
+    assert bool((distance > calibration.max_pixel_distance).all())
+    # held-out digits: the two checks together reject what the card says, 1% as "not a digit"
+    valid = offline_mnist[0].valid
+    reasons = predictor.predict(valid.images).reasons or []
+    assert sum(r == NOT_A_DIGIT for r in reasons) / len(valid) == pytest.approx(calibration.not_a_digit, abs=1e-9)
+    assert sum(r is not None for r in reasons) / len(valid) == pytest.approx(calibration.false_reject, abs=1e-9)
+
+
+def test_a_run_saved_before_the_pixel_check_loads_and_answers_as_before(digit_cnn, tmp_path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from digitlab.web.app import create_app
+
+    old = tmp_path / "old"
+    shutil.copytree(digit_cnn, old)
+    card = json.loads((old / "model.json").read_text())
+    for key in ("max_pixel_distance", "ideals_sha256"):
+        del card["abstain"][key]  # as digitlab wrote it before; ideal_digits.safetensors was beside it then too
+    (old / "model.json").write_text(json.dumps(card))
+    predictor = Predictor.load(old)
+    assert predictor.abstainer.checks_features and not predictor.abstainer.checks_pixels
+    stats = predictor.abstainer.stats
+    assert predictor.abstainer == Abstainer(predictor.card.abstain, stats)  # exactly the checks it had
+    images = torch.stack([to_mnist(face) for face in smileys()])
+    reasons = predictor.predict(images).reasons
+    assert reasons == Abstainer(predictor.card.abstain, stats).reasons(
+        predictor.predict(images, abstain=False).probabilities,
+        predictor.classes,
+        outputs_and_features(predictor.model, images, predictor.card.normalization)[1],
+    )
+    assert NOT_A_DIGIT in reasons and None in reasons  # it still rejects some faces, and answers others
+    face = tmp_path / "face.png"
+    smileys()[0].save(face)
+    with TestClient(create_app(old)) as client:
+        body = client.post("/api/predict", content=face.read_bytes()).json()
+    assert body["reason"] == reasons[0] and "distances" in body  # the page still shows the ideal digits' distances
 
 
 def test_predict_and_the_api_say_why(digit_cnn, tmp_path, capsys):
@@ -221,12 +322,24 @@ def test_the_statistics_file_is_checked(digit_cnn, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(digit_cnn, copy)
     (copy / STATS).unlink()  # a model.json copied without it: answers, without the "not a digit" check
-    assert not Predictor.load(copy).abstainer.checks_digits
+    assert not Predictor.load(copy).abstainer.checks_features
     (copy / STATS).write_bytes(b"\x00" * 64)
     with pytest.raises(DigitlabError, match="corrupt abstention statistics"):
         Predictor.load(copy)
-    from digitlab.run.abstain import ClassStats, save_stats
-
     save_stats(copy, ClassStats(torch.zeros(10, 32, dtype=torch.float64), torch.eye(32, dtype=torch.float64)))
     with pytest.raises(DigitlabError, match="sha256 differs"):
+        Predictor.load(copy)
+
+
+def test_the_ideal_digits_file_is_checked(digit_cnn, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(digit_cnn, copy)
+    assert Predictor.load(copy).abstainer.checks_pixels
+    (copy / IDEALS).unlink()  # a model.json copied without it: no pixel check, the features' still
+    found = Predictor.load(copy).abstainer
+    assert not found.checks_pixels and found.checks_features
+    save_ideal_digits(copy, torch.rand(10, 28, 28))
+    with pytest.raises(DigitlabError, match=r"ideal_digits\.safetensors: not the ideal digits .* \(sha256 differs\)"):
         Predictor.load(copy)

@@ -130,6 +130,8 @@ class Abstention:
     not_a_digit: float | None = None  # share rejected as "not a digit"
     not_sure: float | None = None  # share rejected as "not sure"
     stats_sha256: str | None = None  # of abstain.safetensors (class means and precision of the features)
+    max_pixel_distance: float | None = None  # "not a digit" above this L1 distance to the nearest ideal digit
+    ideals_sha256: str | None = None  # of ideal_digits.safetensors (the ideal digits that distance is to)
 
 
 @dataclass(frozen=True)

@@ -220,4 +220,8 @@ def _abstention(value: object, where: str) -> Abstention:
         not_a_digit=_optional(spec.get("not_a_digit"), f"{where}.not_a_digit", _fraction),
         not_sure=_optional(spec.get("not_sure"), f"{where}.not_sure", _fraction),
         stats_sha256=_optional(spec.get("stats_sha256"), f"{where}.stats_sha256", _sha256),
+        max_pixel_distance=_optional(
+            spec.get("max_pixel_distance"), f"{where}.max_pixel_distance", lambda v, w: float(_number(v, w, 0.0, 1.0))
+        ),
+        ideals_sha256=_optional(spec.get("ideals_sha256"), f"{where}.ideals_sha256", _sha256),
     )

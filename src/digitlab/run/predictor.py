@@ -27,9 +27,10 @@ from torch import nn
 
 from ..data.digits import Digits
 from ..errors import DigitlabError
-from .abstain import Abstainer, load_stats, outputs_and_features
+from .abstain import Abstainer, load_abstainer
 from .card import ModelCard
 from .inference import labels_from_outputs, model_outputs, probabilities
+from .mahalanobis import outputs_and_features
 from .metrics import TopLosses, accuracy_report
 from .serialization import SavedModel, load_model
 
@@ -77,7 +78,7 @@ class Predictor:
     device: where the forward passes run (the model is moved there once).
     tta: average each image's outputs with those of its four one-pixel shifts (5x the work).
     abstainer: when `predict` abstains (default: the card's thresholds, without the "not a digit"
-    check, whose statistics `load` reads from beside the model).
+    checks, whose class statistics and ideal digits `load` reads from beside the model).
     """
 
     def __init__(
@@ -95,7 +96,7 @@ class Predictor:
     def load(cls, path: Path | str, device: str = "cpu", tta: bool = False) -> Predictor:
         """Load a saved model (a run folder, or its model.json/.safetensors) once."""
         saved = load_model(Path(path))
-        return cls(saved.model, saved.card, device, tta, Abstainer.of(saved.card, load_stats(Path(path), saved.card)))
+        return cls(saved.model, saved.card, device, tta, load_abstainer(Path(path), saved.card))
 
     @classmethod
     def from_saved(cls, saved: SavedModel, device: str = "cpu", tta: bool = False) -> Predictor:
@@ -134,7 +135,7 @@ class Predictor:
         if k < 1:
             raise DigitlabError("k must be at least 1")
         features = None
-        if abstain and self.abstainer.checks_digits:
+        if abstain and self.abstainer.checks_features:
             plain, features = outputs_and_features(
                 self.model, self._digits(images), self.card.normalization, self.device
             )
@@ -152,7 +153,7 @@ class Predictor:
             [(self.classes[j], shown_probability(p)) for j, p in zip(row_order, row_probs)]
             for row_order, row_probs in zip(order.tolist(), ranked.tolist())
         ]
-        reasons = self.abstainer.reasons(probs, self.classes, features) if abstain else None
+        reasons = self.abstainer.reasons(probs, self.classes, features, self._digits(images)) if abstain else None
         return Predictions(self.classes, indices, probs, top_k, reasons)
 
     def _check(self, digits: Digits) -> None:

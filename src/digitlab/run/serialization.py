@@ -43,6 +43,7 @@ __all__ = [
     "TOP_LOSSES",
     "WEIGHTS",
     "SavedModel",
+    "ideal_digits_sha256",
     "load_ideal_digits",
     "load_model",
     "load_top_losses",
@@ -232,6 +233,11 @@ def _load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[
 def save_ideal_digits(model_dir: Path, ideals: torch.Tensor) -> Path:
     """Keep the training data's (C, 28, 28) mean digits beside the model."""
     return _save_tensors(_beside(model_dir, IDEALS), {"ideal_digits": ideals.float()})
+
+
+def ideal_digits_sha256(ideals: torch.Tensor) -> str:
+    """The fingerprint of the ideal digits as `save_ideal_digits` writes them (the card's `abstain.ideals_sha256`)."""
+    return state_sha256({"ideal_digits": ideals.float()})
 
 
 def load_ideal_digits(model_dir: Path, n_classes: int | None = None) -> torch.Tensor | None:

@@ -5,7 +5,7 @@ the CLI (`digitlab train`, `digitlab demo`) says what is going on and formats th
 The run folder holds everything `digitlab report` shows, so a report needs neither the data
 nor the working directory the run was trained from:
   model.safetensors, model.json  the model and its card (evaluation and baseline scores included)
-  ideal_digits.safetensors       the baseline's mean digits of the training data
+  ideal_digits.safetensors       the baseline's mean digits of the training data (also "not a digit", `run.abstain`)
   top_losses.safetensors         the validation digits with the highest loss
   abstain.safetensors            the training digits' feature statistics ("not a digit", `run.abstain`)
 """
@@ -201,7 +201,8 @@ def _train_run(
         baseline=BaselineScores(**_scores(baseline_report), metric=baseline.metric),
     )
     out.mkdir(parents=True, exist_ok=True)
-    card = replace(card, abstain=calibrate_model(model, card, train_digits, valid_digits, out, config.device))
+    abstain = calibrate_model(model, card, train_digits, valid_digits, out, ideals, config.device)
+    card = replace(card, abstain=abstain)
     model_path = save_model(model.cpu(), out, card)
     save_ideal_digits(model_path.parent, ideals)
     save_top_losses(model_path.parent, top)
