@@ -217,7 +217,8 @@ class CudaGraphCB(Callback):
             except Exception as e:  # what a failed capture raises varies: a host read of a tensor, an op graphs refuse
                 learn.opt.zero_grad(set_to_none=True)
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                self._fall_back(f"the model could not be captured ({first[:160]}): data-dependent control flow?")
+                why = "a host read of a tensor in the model or the loss?"  # data-dependent control flow, a value check
+                self._fall_back(f"the model could not be captured ({first[:160]}): {why}")
                 return False
         if not self.step.fits(xb, yb):  # the last, partial batch: the Learner's eager step, on the same state
             learn.opt.zero_grad(set_to_none=True)  # the graph's gradients must not add into the eager backward
