@@ -15,7 +15,7 @@ GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes, correc
 GET  /docs         -> the API's documentation (a page of the package that reads /openapi.json)
 Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
-run.predictor.Predictor.
+run.predictor.Predictor (upload.py reads an upload's bytes into the answer).
 
 Limits: an upload must arrive within BODY_TIMEOUT_S (408); per process, at most
 MAX_BYTES_IN_FLIGHT bytes of uploads are held, MAX_IN_FLIGHT predictions wait or run, and
@@ -24,17 +24,14 @@ upload holds only the bytes it has sent, so stalled clients cannot crowd out pre
 Predictions run in two one-thread pools off the event loop, one for large images and one for
 the rest, so a 16 MP photo neither stalls the event loop nor delays the page's small drawings.
 Every answer carries security headers (a Content-Security-Policy that allows the page's own
-files only). Connection-level limits (header deadline, keep-alive, connection cap): server.py.
+files only; security.py). Connection-level limits (header deadline, keep-alive, connection cap): server.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import io
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -44,55 +41,30 @@ from typing import Any
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from PIL import Image
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..baseline import mnist_distance
-from ..data.corrections import check_label, save_correction
+from ..data.corrections import check_label
 from ..errors import DigitlabError
-from ..preprocessing import load_image, to_mnist
-from ..run.numbers import read_number
 from ..run.predictor import Predictor
 from ..run.serialization import load_ideal_digits
+from .security import SecurityHeaders
+from .upload import BadInput, UploadReader
 
 MAX_BODY = 2 * 1024 * 1024  # bytes of an upload (the page scales photos down to ~1 MB before sending)
-MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 LARGE_PIXELS = 1_000_000  # images over this take the large lane (the page sends 112 x 112)
 MAX_IN_FLIGHT = 256  # predictions waiting or running per process (a drawing takes ~5 ms)
 MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024  # upload bytes held per process (received, not yet answered)
 MAX_LARGE_IN_FLIGHT = 4  # of which large images, waiting or running
 BODY_TIMEOUT_S = 15.0  # the whole upload must arrive by then
 RETRY_AFTER_S = 1
-FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
-TOP_K = 3  # the likeliest classes an answer lists
 STATIC = ("index.html", "app.js", "style.css", "docs.html", "docs.js")
 MEDIA = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
 }
-# The page's own files only: no inline script or style, no other origin; images also from data:
-# URLs (the 28x28 the model saw) and blob: URLs (an uploaded photo, decoded through an <img> where
-# createImageBitmap cannot). Sent with every answer (JSON included), with the other headers.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's logger: one line, its format and level
-
-
-class BadInput(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.headers = status, headers
 
 
 SMALLER = ": send a smaller one (the page scales photos down before sending)"
@@ -101,107 +73,6 @@ SMALLER = ": send a smaller one (the page scales photos down before sending)"
 def _mb(n: int) -> str:
     """Bytes in MB (2**20), as people read a limit: "2 MB", "4.5 MB"."""
     return f"{n / 2**20:.1f} MB".replace(".0 MB", " MB")
-
-
-def _png_base64(image: torch.Tensor) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(image.numpy()).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-class UploadReader:
-    """An upload's bytes -> the model's answer, with the ideal digits beside it; safe from many threads."""
-
-    def __init__(self, predictor: Predictor, ideals: torch.Tensor | None) -> None:
-        self.predictor, self.ideals = predictor, ideals
-        # The model one batch at a time (a few ms); decoding and preprocessing, the slow part
-        # for a large photo, run side by side in the two lanes.
-        self.lock = threading.Lock()
-
-    def check(self, data: bytes) -> int:
-        """The image's pixel count from its header (cheap: nothing decoded); BadInput if not an accepted image."""
-        if not data:
-            raise BadInput(400, "empty body: send the image's bytes")
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                kind, (width, height) = probe.format, probe.size
-        except Image.DecompressionBombError as e:
-            raise BadInput(413, f"the image is too large to decode ({e})") from None
-        except Exception:
-            raise BadInput(415, "not an image: send PNG, JPEG, WebP, BMP or GIF bytes") from None
-        if kind not in FORMATS:
-            raise BadInput(415, f"{kind} images are not accepted: send PNG, JPEG, WebP, BMP or GIF")
-        return int(width * height)
-
-    def predict(self, data: bytes) -> dict[str, Any]:
-        self.check(data)
-        return self.read(data)
-
-    def correct(self, data: bytes, label: str, folder: Path, keep_photo: bool) -> dict[str, Any]:
-        """Save the 28x28 the model saw in an upload that passed check() as a correction (`data.corrections`)."""
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                kind = probe.format or ""
-            image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
-            reading = read_number(self.predictor, image, source="upload", guard=self.lock, cut_lone=False)
-            if reading.looks_like_a_number:  # as /api/predict reads it: a number, whose digits have no one label
-                raise BadInput(422, f"the picture holds {len(reading.digits)} digits: a correction names one")
-            digit = to_mnist(image, source="upload")
-            path = save_correction(folder, digit, label, data if keep_photo else None, f".{kind.lower()}")
-        except DigitlabError as e:
-            raise BadInput(413 if "too large" in str(e) else 422, str(e)) from None
-        count = len(list(path.parent.glob("*.png")))  # this label's corrections so far
-        return {"label": label, "saved": path.relative_to(folder).as_posix(), "count": count}
-
-    def read(self, data: bytes) -> dict[str, Any]:
-        """Decode, preprocess and predict an upload that passed check()."""
-        try:
-            image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
-            # several digits: the number, each digit's box, label and 28x28; one: as before, and its box
-            reading = read_number(self.predictor, image, source="upload", k=TOP_K, guard=self.lock, cut_lone=False)
-            if reading.looks_like_a_number:
-                return reading.as_json(_png_base64)
-            digit = to_mnist(image, source="upload")
-        except DigitlabError as e:
-            status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
-            raise BadInput(status, str(e)) from None
-        with self.lock:
-            found = self.predictor.predict(digit[None], k=TOP_K)
-        classes = self.predictor.classes
-        label, probability = found.answers[0], found.top_k[0][0][1]  # the likeliest comes first in top_k
-        result: dict[str, Any] = {
-            "label": label,  # None where the model abstains, with the reason
-            "reason": (found.reasons or [None])[0],
-            "probabilities": found.shown(0),
-            "top_k": [[c, p] for c, p in found.top_k[0]],
-            "image_png_base64": _png_base64(digit),
-            "number": label,
-            "digits": [{"box": list(reading.box), "line": 0, "label": label, "probability": probability}],
-        }
-        if self.ideals is not None:
-            distances = mnist_distance(digit.float()[None] / 255, self.ideals)[0]  # (C,) L1 to each ideal digit
-            result["distances"] = {c: round(float(d), 6) for c, d in zip(classes, distances)}
-            result["nearest_ideal"] = classes[int(distances.argmin())]
-        return result
-
-
-class SecurityHeaders:
-    """ASGI middleware: SECURITY_HEADERS on every response (an app's own or an error)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _busy(what: str) -> BadInput:
