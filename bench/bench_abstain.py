@@ -13,12 +13,12 @@ calibrates the thresholds) once per seed, then reads:
   thick (dilated 3x3 first), through `to_mnist`: false rejections of digits that went through the
   preprocessing, which the pixel distance to the ideal digits could reject more than the features.
 An image `to_mnist` refuses ("no digit found") counts as rejected. Each model is calibrated again on
-its holdout for every --shares value (the part of the "not a digit" budget given to the pixel
-distance, `digitlab.run.abstain.PIXEL_SHARE`; 0 is the Mahalanobis distance alone, as before the
-pixel check), so the shares are compared on the same models. The median over seeds is printed,
+its holdout for every --pixel-targets value (the share of held-out digits the pixel distance to the
+ideal digits rejects beyond the Mahalanobis distance's 1%, `digitlab.run.abstain.PIXEL_TARGET`;
+0 is the Mahalanobis distance alone, as before the pixel check), compared on the same models. The median over seeds is printed,
 and for the first seed the rejection of each candidate score at the same 1% false rejections.
 
-    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--shares 0 0.5] [--out seed0.json]
+    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--pixel-targets 0 0.0025] [--out seed0.json]
     .venv/bin/python bench/bench_abstain.py --combine seed0.json seed1.json seed2.json   the medians
 (seeds may run as separate processes, side by side, and be combined afterwards)
 """
@@ -26,7 +26,6 @@ and for the first seed the rejection of each candidate score at the same 1% fals
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import platform
 import statistics
@@ -37,16 +36,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image
 
 import digitlab
-from bench_photos import as_photo  # beside this file (python puts the script's folder on the path)
+from abstain_images import DIGIT_LIKE, FONTS, drawings, letters, noise, photos, prepared, several  # beside this file
 from digitlab.data.digits import with_holdout
 from digitlab.data.formats.idx import load_idx_folder, load_idx_pair
 from digitlab.data.loading import load_dataset
-from digitlab.errors import DataError
-from digitlab.preprocessing import to_mnist
-from digitlab.run.abstain import NOT_A_DIGIT, PIXEL_SHARE, Abstainer, calibrate, pixel_distances
+from digitlab.run.abstain import NOT_A_DIGIT, PIXEL_TARGET, Abstainer, calibrate, pixel_distances
 from digitlab.run.inference import probabilities
 from digitlab.run.mahalanobis import ClassStats, load_stats, outputs_and_features
 from digitlab.run.predictor import Predictor
@@ -55,80 +52,6 @@ from digitlab.run.train_run import DataSource, train_run
 from digitlab.train.recipe import TrainConfig
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
-FONTS = sorted(
-    glob.glob("/usr/share/fonts/truetype/dejavu/DejaVu*.ttf")
-    + glob.glob("/usr/share/fonts/truetype/liberation/Liberation*.ttf")
-)
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-DIGIT_LIKE = set("OoIlSsZzBbGgq")  # letters that are drawn like a digit (0, 1, 5, 2, 8, 6, 9)
-
-
-def prepared(images: list[Image.Image]) -> tuple[torch.Tensor, int]:
-    """Images through to_mnist: (N, 28, 28) uint8 of those it reads, and how many it refused as blank."""
-    out, refused = [], 0
-    for image in images:
-        try:
-            out.append(to_mnist(image))
-        except DataError:
-            refused += 1
-    return (torch.stack(out) if out else torch.empty(0, 28, 28, dtype=torch.uint8)), refused
-
-
-def letters(rng: np.random.Generator) -> tuple[torch.Tensor, list[str], int]:
-    """Every letter in every font, as a photo through to_mnist: (N, 28, 28), their letters, how many refused."""
-    images, names = [], []
-    for font in FONTS:
-        face = ImageFont.truetype(font, 90)
-        for ch in LETTERS:
-            image = Image.new("L", (160, 160), 255)
-            ImageDraw.Draw(image).text((80, 80), ch, fill=0, font=face, anchor="mm")
-            digits, refused = prepared([image.rotate(float(rng.uniform(-8, 8)), fillcolor=255)])
-            if not refused:
-                images.append(digits[0])
-                names.append(ch)
-    return torch.stack(images), names, len(FONTS) * len(LETTERS) - len(names)
-
-
-def drawings(rng: np.random.Generator, n: int, face: bool) -> list[Image.Image]:
-    out = []
-    for _ in range(n):
-        image = Image.new("L", (200, 200), 255)
-        draw = ImageDraw.Draw(image)
-        width = int(rng.integers(4, 12))
-        if face:
-            r = int(rng.integers(50, 90))
-            draw.ellipse([100 - r, 100 - r, 100 + r, 100 + r], outline=0, width=width)
-            for dx in (-r // 3, r // 3):
-                draw.ellipse([100 + dx - 6, 100 - r // 3 - 6, 100 + dx + 6, 100 - r // 3 + 6], fill=0)
-            draw.arc([100 - r // 2, 100, 100 + r // 2, 100 + r // 2], 20, 160, fill=0, width=width)
-        else:
-            for _ in range(int(rng.integers(3, 7))):
-                points = [tuple(int(v) for v in rng.integers(10, 190, 2)) for _ in range(2)]
-                if rng.random() < 0.5:
-                    draw.line(points, fill=0, width=width)
-                else:
-                    box = [min(points[0][0], points[1][0]), min(points[0][1], points[1][1])]
-                    box += [max(points[0][0], points[1][0]) + 10, max(points[0][1], points[1][1]) + 10]
-                    draw.arc(box, int(rng.integers(0, 360)), int(rng.integers(0, 360)), fill=0, width=width)
-        out.append(image)
-    return out
-
-
-def noise(rng: np.random.Generator, n: int) -> list[Image.Image]:
-    uniform = [Image.fromarray((rng.random((100, 100)) * 255).astype(np.uint8)) for _ in range(n // 2)]
-    blobs = [
-        Image.fromarray(np.clip(rng.normal(128, 40, (12, 12)), 0, 255).astype(np.uint8)).resize((200, 200))
-        for _ in range(n - n // 2)
-    ]
-    return uniform + blobs
-
-
-def several(test: torch.Tensor, rng: np.random.Generator, n: int) -> list[Image.Image]:
-    out = []
-    for _ in range(n):
-        row = np.concatenate([255 - test[int(j)].numpy() for j in rng.integers(0, len(test), rng.integers(2, 5))], 1)
-        out.append(Image.fromarray(row).resize((row.shape[1] * 4, 112)))
-    return out
 
 
 def rejected(predictor: Predictor, digits: torch.Tensor, refused: int = 0) -> dict[str, float]:
@@ -167,24 +90,15 @@ def scores(
     }
 
 
-def photos(test: torch.Tensor, rng: np.random.Generator, n: int, thick: bool) -> list[Image.Image]:
-    """n test digits as photos; thick: drawn with a pen about twice as thick (a 3x3 dilation at 28x28)."""
-    out = []
-    for digit in test[:n]:
-        image = Image.fromarray(digit.numpy())
-        out.append(as_photo(np.asarray(image.filter(ImageFilter.MaxFilter(3)) if thick else image), rng))
-    return out
-
-
 def recalibrated(predictor: Predictor, valid: torch.Tensor, stats: ClassStats, ideals: torch.Tensor) -> Callable:
-    """share -> the predictor with its thresholds calibrated again on the holdout `valid`, that share of the
-    "not a digit" budget given to the pixel distance (as training calibrates with PIXEL_SHARE)."""
+    """pixel target -> the predictor with its thresholds calibrated again on the holdout `valid`, the pixel
+    distance rejecting that share of it beyond the Mahalanobis distance (training: PIXEL_TARGET)."""
     outputs, features = outputs_and_features(predictor.model, valid, predictor.card.normalization)
     probs, distances = probabilities(outputs.double(), predictor.card.binary), stats.distances(features)
     pixels = pixel_distances(valid, ideals)
 
-    def at(share: float) -> Predictor:
-        calibration = calibrate(probs, distances, None, pixels=pixels, pixel_share=share)
+    def at(pixel_target: float) -> Predictor:
+        calibration = calibrate(probs, distances, None, pixels=pixels, pixel_target=pixel_target)
         return Predictor(predictor.model, predictor.card, abstainer=Abstainer(calibration, stats, ideals))
 
     return at
@@ -195,20 +109,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, PIXEL_SHARE])
+    parser.add_argument("--pixel-targets", type=float, nargs="+", default=[0.0, PIXEL_TARGET])
     parser.add_argument("--out", type=Path, help="also write this run's numbers as JSON, for --combine")
     parser.add_argument("--combine", type=Path, nargs="+", help="print the medians of runs written with --out")
     args = parser.parse_args()
     if args.combine:
         runs = [json.loads(p.read_text()) for p in args.combine]
-        shares = runs[0]["shares"]
+        targets = runs[0]["pixel_targets"]
         tables = {
-            share: {
-                name: [row for run in runs for row in run["tables"][share][name]] for name in runs[0]["tables"][share]
+            target: {
+                name: [row for run in runs for row in run["tables"][target][name]] for name in runs[0]["tables"][target]
             }
-            for share in shares
+            for target in targets
         }
-        accuracies = {share: [pair for run in runs for pair in run["accuracies"][share]] for share in shares}
+        accuracies = {target: [pair for run in runs for pair in run["accuracies"][target]] for target in targets}
         print_tables(tables, accuracies, [seed for run in runs for seed in run["seeds"]], runs[0]["epochs"])
         return
     if not (FASHION / "t10k-images-idx3-ubyte.gz").exists() or not FONTS:
@@ -222,10 +136,6 @@ def main() -> None:
     fashion = load_idx_pair(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz").images
     letter_digits, letter_names, letter_refused = letters(rng)
     plain = torch.tensor([c not in DIGIT_LIKE for c in letter_names])
-    digit_photos = {
-        "test digits as photos (1,000; false rejections)": prepared(photos(test.images, rng, 1000, thick=False)),
-        "the same, a pen twice as thick (false rejections)": prepared(photos(test.images, rng, 1000, thick=True)),
-    }
     sources = {
         "Fashion-MNIST, 28x28 as is": (fashion, 0),
         "Fashion-MNIST as photos (1,000)": prepared(
@@ -238,9 +148,13 @@ def main() -> None:
         "smiley faces (200)": prepared(drawings(rng, 200, face=True)),
         "2-4 digits side by side (500)": prepared(several(test.images, rng, 500)),
     }
-    shares = [str(share) for share in args.shares]
-    tables: dict[str, dict[str, list[dict[str, float]]]] = {share: {} for share in shares}
-    accuracies: dict[str, list[tuple[float, float]]] = {share: [] for share in shares}
+    digit_photos = {  # after the others: their images are those of the runs before these rows
+        "test digits as photos (1,000; false rejections)": prepared(photos(test.images, rng, 1000, thick=False)),
+        "the same, a pen twice as thick (false rejections)": prepared(photos(test.images, rng, 1000, thick=True)),
+    }
+    targets = [str(target) for target in args.pixel_targets]
+    tables: dict[str, dict[str, list[dict[str, float]]]] = {target: {} for target in targets}
+    accuracies: dict[str, list[tuple[float, float]]] = {target: [] for target in targets}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -258,14 +172,14 @@ def main() -> None:
             stats, ideals = load_stats(Path(tmp), trained.card), load_ideal_digits(Path(tmp), 10)
             assert stats is not None and ideals is not None
             at = recalibrated(trained, data.valid.images, stats, ideals)
-            for share in shares:
-                predictor = at(float(share))
-                print(f"  pixel share {share}: {predictor.abstainer.calibration}")
+            for target in targets:
+                predictor = at(float(target))
+                print(f"  pixel target {target}: {predictor.abstainer.calibration}")
                 found = predictor.predict(test.images, k=2)
                 correct = found.indices == test.labels
                 answered = torch.tensor([a is not None for a in found.answers])
-                accuracies[share].append((float(correct.double().mean()), float(correct[answered].double().mean())))
-                table = tables[share]
+                accuracies[target].append((float(correct.double().mean()), float(correct[answered].double().mean())))
+                table = tables[target]
                 table.setdefault("official test digits (false rejections)", []).append(rejected(predictor, test.images))
                 for name, (digits, refused) in {**digit_photos, **sources}.items():
                     table.setdefault(name, []).append(rejected(predictor, digits, refused))
@@ -273,7 +187,7 @@ def main() -> None:
                 compare(trained, test.images, sources, stats.distances, ideals)
     if args.out:
         numbers = {"tables": tables, "accuracies": accuracies, "seeds": args.seeds, "epochs": args.epochs}
-        args.out.write_text(json.dumps(numbers | {"shares": shares}))
+        args.out.write_text(json.dumps(numbers | {"pixel_targets": targets}))
     print_tables(tables, accuracies, args.seeds, args.epochs)
 
 
@@ -284,10 +198,10 @@ def print_tables(
         f"\nmachine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
         f"torch {torch.__version__}, digitlab {digitlab.__version__}; seeds {seeds}, {epochs} epochs"
     )
-    for share, table in tables.items():
-        pairs = accuracies[share]
+    for target, table in tables.items():
+        pairs = accuracies[target]
         print(
-            f"\npixel share {share}: test accuracy (median) {statistics.median(a for a, _ in pairs):.4f} on all, "
+            f"\npixel target {target}: test accuracy (median) {statistics.median(a for a, _ in pairs):.4f} on all, "
             f"{statistics.median(b for _, b in pairs):.4f} on the answered"
         )
         print("| images | n | rejected (median) | min | max | not a digit | not sure | to_mnist: blank |")
@@ -300,7 +214,7 @@ def print_tables(
                 f"{med['not_a_digit']:.3f} | {med['not_sure']:.3f} | {med['blank']:.3f} |"
             )
     names = list(next(iter(tables.values())))
-    print("\nrejected (median) by pixel share\n| images | " + " | ".join(tables) + " |")
+    print("\nrejected (median) by pixel target\n| images | " + " | ".join(tables) + " |")
     print("| --- " * (len(tables) + 1) + "|")
     for name in names:
         cells = [f"{statistics.median(r['rejected'] for r in table[name]):.3f}" for table in tables.values()]

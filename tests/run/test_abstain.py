@@ -16,6 +16,8 @@ from digitlab.run.abstain import (
     DEFAULT_MIN_MARGIN,
     MIN_CALIBRATION,
     NOT_A_DIGIT,
+    PIXEL_TARGET,
+    TARGET,
     Abstainer,
     calibrate,
     pixel_distances,
@@ -130,23 +132,23 @@ def test_calibration_rejects_the_target_share_and_needs_enough_digits():
     assert few.stats_sha256 is None and few.n_valid == MIN_CALIBRATION - 1
 
 
-def test_the_pixel_distance_shares_the_not_a_digit_budget():
+def test_the_pixel_distance_rejects_a_little_more_beyond_the_features():
     gen = torch.Generator().manual_seed(2)
     probs = torch.softmax(torch.randn(2000, 10, generator=gen) * 3, 1).double()
     features = torch.rand(2000, generator=gen).double()
     pixels = (0.5 * features + 0.5 * torch.rand(2000, generator=gen)).double()  # correlated, as on digits
-    alone = calibrate(probs, features, "0" * 64, target=0.01)
-    both = calibrate(probs, features, "0" * 64, target=0.01, pixels=pixels, ideals_sha256="1" * 64, pixel_share=0.5)
+    alone = calibrate(probs, features, "0" * 64, target=0.01, pixel_target=0)
+    both = calibrate(probs, features, "0" * 64, target=0.01, pixels=pixels, ideals_sha256="1" * 64, pixel_target=0.003)
     assert alone.max_pixel_distance is None and alone.ideals_sha256 is None
-    assert both.ideals_sha256 == "1" * 64 and both.max_pixel_distance is not None and both.max_distance is not None
-    far_features = features > both.max_distance
-    far_pixels = pixels > both.max_pixel_distance
-    assert float(far_features.double().mean()) == pytest.approx(0.005, abs=0.0006)  # half of the 1%
-    assert float((far_features | far_pixels).double().mean()) == pytest.approx(0.01, abs=0.0006)  # the 1%, as before
-    assert both.not_a_digit == pytest.approx(alone.not_a_digit, abs=0.0006)
-    assert both.false_reject == pytest.approx(alone.false_reject, abs=0.002)  # the total stays where it was
-    assert float(far_pixels.double().mean()) >= 0.005  # the pixel distance rejects its half and some of the other's
-    assert calibrate(probs, features, "0" * 64, target=0.01, pixels=pixels, pixel_share=0) == alone
+    assert calibrate(probs, features, "0" * 64, target=0.01, pixels=pixels, pixel_target=0) == alone
+    assert both.ideals_sha256 == "1" * 64 and both.max_pixel_distance is not None
+    assert both.max_distance == alone.max_distance and both.min_margin == alone.min_margin  # as before
+    far_features, far_pixels = features > both.max_distance, pixels > both.max_pixel_distance
+    assert int(far_features.sum()) == 20 and int((far_pixels & ~far_features).sum()) == 6  # 1%, then 0.3% more
+    assert both.not_a_digit == 0.013 and alone.not_a_digit == 0.01
+    assert alone.false_reject <= both.false_reject <= alone.false_reject + 0.003
+    pixels_only = calibrate(probs, None, None, target=0.01, pixels=pixels, pixel_target=0.003)
+    assert pixels_only.max_distance is None and pixels_only.not_a_digit == 0.003
     few = calibrate(probs[:100], features[:100], "0" * 64, pixels=pixels[:100], ideals_sha256="1" * 64)
     assert few.max_pixel_distance is None and few.ideals_sha256 is None  # too few digits: no "not a digit" check
 
@@ -195,7 +197,7 @@ def test_a_trained_model_abstains_on_what_is_not_a_digit(digit_cnn, offline_mnis
     calibration = predictor.card.abstain
     assert calibration is not None and calibration.n_valid == 2000 and calibration.target == 0.01
     assert calibration.max_distance is not None and predictor.abstainer.checks_digits
-    assert 0.01 <= calibration.false_reject <= 0.02  # each check 1% of the holdout
+    assert 0.01 <= calibration.false_reject <= 0.02 + PIXEL_TARGET  # each check 1% of the holdout, the pixels 0.25%
     valid = offline_mnist[0].valid
     found = predictor.predict(valid.images)
     assert sum(a is None for a in found.answers) / len(valid) == pytest.approx(calibration.false_reject, abs=1e-9)
@@ -232,11 +234,12 @@ def test_a_smiley_the_features_take_for_a_digit_is_far_from_every_ideal_digit(di
     predictor = Predictor.load(digit_cnn)
     calibration = predictor.card.abstain
     assert calibration is not None and calibration.max_pixel_distance is not None and predictor.abstainer.checks_pixels
-    assert calibration.not_a_digit == pytest.approx(0.01, abs=0.001)  # the two checks share the 1% of the holdout
+    assert calibration.not_a_digit == pytest.approx(TARGET + PIXEL_TARGET, abs=0.001)  # 1% and 0.25% more
     features_only = Predictor(
         predictor.model, predictor.card, abstainer=Abstainer(calibration, predictor.abstainer.stats)
     )  # the same thresholds without the ideal digits: the Mahalanobis check alone
-    images = torch.stack([to_mnist(face) for face in smileys()])
+    # 96 faces: on 2-epoch CNNs of seeds 0, 1, 2 and 42 (this one) 2-18 of them are caught so
+    images = torch.stack([to_mnist(face) for face in smileys() + faces(np.random.default_rng(0), 60)])
     combined, alone = predictor.predict(images).reasons or [], features_only.predict(images).reasons or []
     # a face the features take for a digit (a circle: a 0) that the pixel distance rejects
     caught = [i for i, (c, a) in enumerate(zip(combined, alone)) if c == NOT_A_DIGIT and a is None]
