@@ -12,16 +12,16 @@ resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then
 - touching digits split: a component wider than SPLIT_ASPECT times its height may be cut into
   parts at the columns of least ink near the even cuts; with a model to judge (`judge`), also in 2
   at up to cuts.CUT_TRIES columns of locally least ink (a 1 beside a digit: off the middle), and
-  the reading (whole, 2, 3, ... parts) with the highest product of probabilities wins, digits
-  wider than NO_JUDGE_ASPECT times their height and parts much shorter than their component (a
-  piece of a digit) being unlikely; without one, a component wider than NO_JUDGE_ASPECT is cut
-  into round(width / a typical digit width) parts;
+  the likeliest reading (whole, 2, 3, ... parts) wins (`readings.choose`: the product of the parts'
+  probabilities, shape priors, how much the parts look like training digits); a component from
+  NARROW_ASPECT times its height is cut only when the model says its whole does not look like a
+  digit; without a model, a component wider than NO_JUDGE_ASPECT is cut into round(width / a
+  typical digit width) parts;
 - each digit's own ink (not its neighbours' intruding into its box) fitted and centred as MNIST's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ from .components import graph_components, runs
 from .cuts import Box, cut, parts, valleys
 from .errors import DataError
 from .preprocessing import centred_digit, ink_map, working_gray
+from .readings import NO_JUDGE_ASPECT, Judge, choose
 
 NUMBER_SIDE = 1024  # working resolution's longest side for numbers (to_mnist's one digit: 512)
 MAX_DIGITS = 64  # more is not a number to read (a page of text, a texture): refused
@@ -40,14 +41,10 @@ MIN_INK = 0.015  # a digit spans at least this fraction of the picture's longest
 STACK_OVERLAP, STACK_GAP = 0.5, 0.25  # merging the pieces of a broken digit (fractions, see above)
 SHORT = 0.4  # marks shorter than this fraction of the median height are not digits ...
 FLAG_GAP, FLAG_TOP = 0.3, 0.35  # ... unless beside a digit's top (within these fractions of its height)
-SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits
-NO_JUDGE_ASPECT = 1.5  # ... and is cut, when there is no model to judge the cut
-WIDE_PENALTY = 2.0  # judged: a digit's log prior drops by this per unit of width/height over NO_JUDGE_ASPECT
+SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits (cut over NO_JUDGE_ASPECT
+# when there is no model to judge the cut)
+NARROW_ASPECT = 0.7  # judged: from this, when the model says the whole does not look like a digit (a touching 81)
 DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
-PIECE_HEIGHT, PIECE_PENALTY = 0.75, 20.0  # judged: a part under 0.75 of its component's height: log prior -20/unit
-
-
-Judge = Callable[[torch.Tensor], torch.Tensor]  # (N, 28, 28) uint8 digits -> (N,) confidence in 0..1
 
 
 @dataclass(frozen=True)
@@ -70,9 +67,10 @@ def find_digits(
     """Every digit in a picture, lines top to bottom and left to right in each; DataError (naming
     `source`) when there is none, more than `max_digits`, or the image is too thin to hold one.
 
-    judge: (N, 28, 28) uint8 digits -> (N,) how sure a model is of each (its top probability); with
-    it, a wide component is read whole or cut as the product of its parts' probabilities says;
-    without it, it is cut only when wider than NO_JUDGE_ASPECT times its height.
+    judge: (N, 28, 28) uint8 digits -> how sure a model is of each (its top probability) and, when it
+    can tell, how far each lies from its training digits (`readings.Judgement`); with it, a component
+    is read whole or cut as `readings.choose` says; without it, it is cut only when wider than
+    NO_JUDGE_ASPECT times its height.
     cut_lone: False: a picture of one mark is one digit, however wide (a digit drawn wide, a bar).
     """
     width, height = image.size
@@ -105,7 +103,7 @@ def find_digits(
     digits = []
     for number, line in enumerate(lines):
         for options in line:
-            for (y0, x0, y1, x1), digit in _choose(options, crop, judge):
+            for (y0, x0, y1, x1), digit in choose(options, crop, judge, _narrow(options[0])):
                 in_input = (x0 * scale, y0 * scale, x1 * scale, y1 * scale)
                 x_0, y_0, x_1, y_1 = (
                     int(min(max(round(v), 0), side)) for v, side in zip(in_input, (width, height) * 2)
@@ -114,28 +112,6 @@ def find_digits(
     if len(digits) > max_digits:
         raise DataError(f"{source}: {len(digits)} digits found (limit {max_digits}): crop the picture to the number")
     return digits
-
-
-def _choose(
-    options: list[list[tuple[Box, int]]], crop: Callable[[Box, int], torch.Tensor], judge: Judge | None
-) -> list[tuple[Box, torch.Tensor]]:
-    """One component's reading: whole, or cut into parts (see find_digits)."""
-    images = [[crop(box, label) for box, label in option] for option in options]
-    if len(options) == 1 or judge is None:
-        chosen = 0
-    else:  # the likeliest reading: the highest product of the parts' probabilities and shape priors
-        sure = judge(torch.stack([digit for option in images for digit in option])).double().clamp_min(1e-9).log()
-        scores, start = [], 0
-        tall = max(y1 for (_, _, y1, _), _ in options[0]) - min(y0 for (y0, _, _, _), _ in options[0])
-        for option in options:
-            aspects = np.array([(x1 - x0) / max(y1 - y0, 1) for (y0, x0, y1, x1), _ in option])
-            prior = -WIDE_PENALTY * np.clip(aspects - NO_JUDGE_ASPECT, 0, None).sum()  # log: a digit is rarely so wide
-            heights = np.array([y1 - y0 for (y0, _, y1, _), _ in option]) / tall  # of the component's height
-            prior -= PIECE_PENALTY * np.clip(PIECE_HEIGHT - heights, 0, None).sum()  # log: a piece, not a digit
-            scores.append(float(sure[start : start + len(option)].sum()) + prior)
-            start += len(option)
-        chosen = int(np.argmax(scores))
-    return [(box, digit) for (box, _), digit in zip(options[chosen], images[chosen])]
 
 
 def _merged(boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -194,11 +170,13 @@ def _lines(boxes: np.ndarray) -> list[np.ndarray]:
 
 def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[list[tuple[Box, int]]]]:
     """A line's components -> for each, its readings (a reading: a list of (box y0, x0, y1, x1, label)):
-    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (when a
-    model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by the
-    line's other digits' median width or DIGIT_ASPECT, at least 2) parts, at the columns of least ink
-    (judged: also in 2 at each of `cuts.valleys`). The first reading is the one to take without a
-    model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its width holds."""
+    a component up to SPLIT_ASPECT (judged: NARROW_ASPECT) times wider than high is one digit; wider,
+    it may be whole (when a model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits
+    as its width holds, by the line's other digits' median width or DIGIT_ASPECT, at least 2) parts,
+    at the columns of least ink (judged: also in 2 at each of `cuts.valleys`). The first reading is
+    the one to take without a model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its
+    width holds. Judged, a component up to SPLIT_ASPECT is read whole unless its whole looks like no
+    digit (`readings.choose`)."""
     widths, heights = line[:, 3] - line[:, 1], line[:, 2] - line[:, 0]
     single = widths <= SPLIT_ASPECT * heights
     typical = float(np.median(widths[single])) if single.any() else DIGIT_ASPECT * float(np.median(heights))
@@ -206,7 +184,7 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
     for row, w, h in zip(line, widths.tolist(), heights.tolist()):
         whole = [_whole(row)]
         (y0, x0, y1, x1), label = whole[0]
-        if w <= SPLIT_ASPECT * h:
+        if w <= (NARROW_ASPECT if judged else SPLIT_ASPECT) * h:
             out.append([whole])
             continue
         whole_is_likely = w <= NO_JUDGE_ASPECT * h
@@ -220,6 +198,12 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
             options += [parts(own, y0, x0, label, [0, c, w]) for c in valleys(own.sum(axis=0))]
         out.append([option for option in options if option] or [whole])
     return out
+
+
+def _narrow(reading: list[tuple[Box, int]]) -> bool:
+    """The mark a reading's parts make up is no wider than SPLIT_ASPECT times its height."""
+    boxes = np.array([box for box, _ in reading])  # (parts, 4) y0, x0, y1, x1
+    return bool(boxes[:, 3].max() - boxes[:, 1].min() <= SPLIT_ASPECT * (boxes[:, 2].max() - boxes[:, 0].min()))
 
 
 def _whole(box: np.ndarray) -> tuple[Box, int]:

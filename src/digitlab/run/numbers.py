@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..segment import MAX_DIGITS, FoundDigit, Judge, find_digits
-from .abstain import NOT_A_DIGIT
+from ..readings import Judge, Judgement
+from ..segment import MAX_DIGITS, FoundDigit, find_digits
+from .abstain import NOT_A_DIGIT, outputs_and_features
 from .predictor import Predictions, Predictor
 
 NO_GUARD = nullcontext()
@@ -93,12 +94,23 @@ class NumberReading:
 
 
 def confidence(predictor: Predictor, guard: AbstractContextManager[Any] = NO_GUARD) -> Judge:
-    """A judge for find_digits: (N, 28, 28) uint8 -> (N,) the model's top probability of each.
+    """A judge for find_digits: (N, 28, 28) uint8 -> the model's top probability of each and, when the
+    model has a "not a digit" check, each one's distance to the nearest class of its training digits in
+    units of that check's threshold (a model saved without: the probabilities alone).
     guard: held while the model runs (the server's lock: one batch at a time)."""
+    abstainer = predictor.abstainer
+    threshold = abstainer.calibration.max_distance
 
-    def judge(images: torch.Tensor) -> torch.Tensor:
+    def judge(images: torch.Tensor) -> Judgement:
         with guard:
-            return predictor.predict(images, k=1, abstain=False).probabilities.max(dim=1).values  # no reasons needed
+            if abstainer.stats is None or threshold is None:
+                return Judgement(predictor.predict(images, k=1, abstain=False).probabilities.max(dim=1).values)
+            plain, features = outputs_and_features(
+                predictor.model, images, predictor.card.normalization, predictor.device
+            )  # one pass without TTA: outputs (N, C) and the last layer's inputs (N, D)
+            outputs = predictor.outputs(images) if predictor.tta else plain
+            sure = predictor.predict(images, k=1, outputs=outputs, abstain=False).probabilities.max(dim=1).values
+            return Judgement(sure, abstainer.stats.distances(features) / threshold)
 
     return judge
 
