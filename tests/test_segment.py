@@ -104,6 +104,27 @@ def test_a_touching_pair_with_a_one_is_read_as_two_digits(clear_digits, number_p
         assert digit.box[0] <= (x0 + x1) / 2 <= digit.box[2], (digit.box, truth)
 
 
+@pytest.mark.parametrize(("pair", "gap"), [("41", 0.0), ("31", -0.05), ("21", -0.1)])
+def test_a_touching_pair_whose_whole_looks_like_no_digit_is_cut(clear_digits, number_picture, predictor, pair, gap):
+    """The model reads a touching 41, 31 or 21 whole as a 4, 3 or 2 about as surely as it reads the two
+    parts, but the whole lies farther from the training digits (the "not a digit" distance) than the parts:
+    cut. The same model without its statistics (a run saved before digitlab abstained) reads one digit."""
+    from digitlab.components import runs
+    from digitlab.preprocessing import ink_map, working_gray
+    from digitlab.run.numbers import read_number
+    from digitlab.run.predictor import Predictor
+
+    photo, truth = number_picture([pair], clear_digits, gap=gap, joined=frozenset({0}))
+    assert runs(ink_map(working_gray(photo, side=1024), "x") > 0).count == 1  # one mark
+    result = read_number(predictor, photo)
+    assert result.number == pair
+    for digit, (x0, _, x1, _) in zip(result.digits, truth):  # each cut part holds its own digit's middle
+        assert digit.box[0] <= (x0 + x1) / 2 <= digit.box[2], (digit.box, truth)
+    without_statistics = Predictor(predictor.model, predictor.card)
+    assert not without_statistics.abstainer.checks_digits
+    assert read_number(without_statistics, photo).number == pair[0]  # the probabilities alone: one digit
+
+
 def test_a_wide_single_digit_is_not_cut(clear_digits, number_picture, predictor):
     """A 2 written wide (1.3 times wider than high): the model reads it better whole than cut."""
     from digitlab.run.numbers import read_number

@@ -24,7 +24,8 @@ from PIL import Image
 
 from ..readings import Judge, Judgement
 from ..segment import MAX_DIGITS, FoundDigit, find_digits
-from .abstain import NOT_A_DIGIT, outputs_and_features
+from .abstain import NOT_A_DIGIT
+from .mahalanobis import outputs_and_features
 from .predictor import Predictions, Predictor
 
 NO_GUARD = nullcontext()
