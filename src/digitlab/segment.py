@@ -13,10 +13,8 @@ resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then
   parts at the columns of least ink near the even cuts; with a model to judge (`judge`), also in 2
   at up to cuts.CUT_TRIES columns of locally least ink (a 1 beside a digit: off the middle), and
   the likeliest reading (whole, 2, 3, ... parts) wins (`readings.choose`: the product of the parts'
-  probabilities, shape priors, how much the parts look like training digits); a component from
-  NARROW_ASPECT times its height is cut only when the model says its whole does not look like a
-  digit; without a model, a component wider than NO_JUDGE_ASPECT is cut into round(width / a
-  typical digit width) parts;
+  probabilities, shape priors, how much the parts look like training digits); without one, a
+  component wider than NO_JUDGE_ASPECT is cut into round(width / a typical digit width) parts;
 - each digit's own ink (not its neighbours' intruding into its box) fitted and centred as MNIST's.
 """
 
@@ -41,9 +39,8 @@ MIN_INK = 0.015  # a digit spans at least this fraction of the picture's longest
 STACK_OVERLAP, STACK_GAP = 0.5, 0.25  # merging the pieces of a broken digit (fractions, see above)
 SHORT = 0.4  # marks shorter than this fraction of the median height are not digits ...
 FLAG_GAP, FLAG_TOP = 0.3, 0.35  # ... unless beside a digit's top (within these fractions of its height)
-SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits (cut over NO_JUDGE_ASPECT
-# when there is no model to judge the cut)
-NARROW_ASPECT = 0.7  # judged: from this, when the model says the whole does not look like a digit (a touching 81)
+SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits
+# (readings.NO_JUDGE_ASPECT: and is cut over that, when there is no model to judge the cut)
 DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
 
 
@@ -103,7 +100,7 @@ def find_digits(
     digits = []
     for number, line in enumerate(lines):
         for options in line:
-            for (y0, x0, y1, x1), digit in choose(options, crop, judge, _narrow(options[0])):
+            for (y0, x0, y1, x1), digit in choose(options, crop, judge):
                 in_input = (x0 * scale, y0 * scale, x1 * scale, y1 * scale)
                 x_0, y_0, x_1, y_1 = (
                     int(min(max(round(v), 0), side)) for v, side in zip(in_input, (width, height) * 2)
@@ -170,13 +167,11 @@ def _lines(boxes: np.ndarray) -> list[np.ndarray]:
 
 def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[list[tuple[Box, int]]]]:
     """A line's components -> for each, its readings (a reading: a list of (box y0, x0, y1, x1, label)):
-    a component up to SPLIT_ASPECT (judged: NARROW_ASPECT) times wider than high is one digit; wider,
-    it may be whole (when a model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits
-    as its width holds, by the line's other digits' median width or DIGIT_ASPECT, at least 2) parts,
-    at the columns of least ink (judged: also in 2 at each of `cuts.valleys`). The first reading is
-    the one to take without a model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its
-    width holds. Judged, a component up to SPLIT_ASPECT is read whole unless its whole looks like no
-    digit (`readings.choose`)."""
+    a component up to SPLIT_ASPECT times wider than high is one digit; wider, it may be whole (when a
+    model judges, or up to NO_JUDGE_ASPECT) or cut into 2 .. (as many digits as its width holds, by the
+    line's other digits' median width or DIGIT_ASPECT, at least 2) parts, at the columns of least ink
+    (judged: also in 2 at each of `cuts.valleys`). The first reading is the one to take without a
+    model: whole up to NO_JUDGE_ASPECT, else cut into as many parts as its width holds."""
     widths, heights = line[:, 3] - line[:, 1], line[:, 2] - line[:, 0]
     single = widths <= SPLIT_ASPECT * heights
     typical = float(np.median(widths[single])) if single.any() else DIGIT_ASPECT * float(np.median(heights))
@@ -184,7 +179,7 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
     for row, w, h in zip(line, widths.tolist(), heights.tolist()):
         whole = [_whole(row)]
         (y0, x0, y1, x1), label = whole[0]
-        if w <= (NARROW_ASPECT if judged else SPLIT_ASPECT) * h:
+        if w <= SPLIT_ASPECT * h:
             out.append([whole])
             continue
         whole_is_likely = w <= NO_JUDGE_ASPECT * h
@@ -198,12 +193,6 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
             options += [parts(own, y0, x0, label, [0, c, w]) for c in valleys(own.sum(axis=0))]
         out.append([option for option in options if option] or [whole])
     return out
-
-
-def _narrow(reading: list[tuple[Box, int]]) -> bool:
-    """The mark a reading's parts make up is no wider than SPLIT_ASPECT times its height."""
-    boxes = np.array([box for box, _ in reading])  # (parts, 4) y0, x0, y1, x1
-    return bool(boxes[:, 3].max() - boxes[:, 1].min() <= SPLIT_ASPECT * (boxes[:, 2].max() - boxes[:, 0].min()))
 
 
 def _whole(box: np.ndarray) -> tuple[Box, int]:
