@@ -25,7 +25,6 @@ from PIL import Image
 from ..readings import Judge, Judgement
 from ..segment import MAX_DIGITS, FoundDigit, find_digits
 from .abstain import NOT_A_DIGIT
-from .mahalanobis import outputs_and_features
 from .predictor import Predictions, Predictor
 
 NO_GUARD = nullcontext()
@@ -106,10 +105,7 @@ def confidence(predictor: Predictor, guard: AbstractContextManager[Any] = NO_GUA
         with guard:
             if abstainer.stats is None or threshold is None:
                 return Judgement(predictor.predict(images, k=1, abstain=False).probabilities.max(dim=1).values)
-            plain, features = outputs_and_features(
-                predictor.model, images, predictor.card.normalization, predictor.device
-            )  # one pass without TTA: outputs (N, C) and the last layer's inputs (N, D)
-            outputs = predictor.outputs(images) if predictor.tta else plain
+            outputs, features = predictor.outputs_and_features(images)  # (N, C) and the last layer's inputs (N, D)
             sure = predictor.predict(images, k=1, outputs=outputs, abstain=False).probabilities.max(dim=1).values
             return Judgement(sure, abstainer.stats.distances(features) / threshold)
 

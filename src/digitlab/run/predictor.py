@@ -124,6 +124,16 @@ class Predictor:
         images = self._digits(images)
         return model_outputs(self.model, images, self.card.normalization, self.device, tta=self.tta)
 
+    def outputs_and_features(
+        self, images: torch.Tensor, outputs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw outputs (N, n_out) (`outputs`, when already computed) and the features (N, D) the "not a
+        digit" check measures: one pass without TTA, from which the outputs come too unless `tta`."""
+        plain, features = outputs_and_features(self.model, self._digits(images), self.card.normalization, self.device)
+        if outputs is None:
+            outputs = self.outputs(images) if self.tta else plain
+        return outputs, features
+
     def predict(
         self, images: torch.Tensor, k: int = 3, outputs: torch.Tensor | None = None, abstain: bool = True
     ) -> Predictions:
@@ -136,10 +146,7 @@ class Predictor:
             raise DigitlabError("k must be at least 1")
         features = None
         if abstain and self.abstainer.checks_features:
-            plain, features = outputs_and_features(
-                self.model, self._digits(images), self.card.normalization, self.device
-            )
-            outputs = outputs if outputs is not None else self.outputs(images) if self.tta else plain
+            outputs, features = self.outputs_and_features(images, outputs)
         outputs = self.outputs(images) if outputs is None else outputs
         binary = self.card.binary
         indices = labels_from_outputs(outputs, binary)  # (N,)

@@ -307,9 +307,7 @@ def build_learner(
         loss_func,
         opt_func=opt_func,
         lr=_setting(config, "lr", config.lr),
-        metrics=[
-            update_wrapper(partial(batch_accuracy, check_targets=False), batch_accuracy)
-        ],  # its name: the column's
+        metrics=[_unchecked(batch_accuracy)],
         cbs=cbs,
         default_cbs=False,
     )  # the CLI chooses its progress (stderr, --quiet)
