@@ -16,5 +16,9 @@ class DataError(DigitlabError):
     """A dataset file or folder that cannot be read as digits (names the file and the problem)."""
 
 
+class BrokenModelError(DigitlabError):
+    """A model whose outputs are not numbers (NaN or infinite): broken weights or normalisation."""
+
+
 class DownloadError(DigitlabError):
     """A download that failed or did not verify; nothing of it is kept for use."""

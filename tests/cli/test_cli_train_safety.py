@@ -104,12 +104,16 @@ def test_a_second_process_cannot_write_the_same_folder(capsys, tmp_path, sample)
 @pytest.mark.parametrize(
     ("flag", "value", "words"),
     [
-        ("--lr", "-1", "--lr must be a positive number, got -1.0"),
-        ("--lr", "nan", "--lr must be a positive number, got nan"),
+        ("--lr", "-1", "--lr must be a positive number at most 1000, got -1.0"),
+        ("--lr", "nan", "--lr must be a positive number at most 1000, got nan"),
         ("--lr", "0", "--lr must be a positive number"),
-        ("--threads", "-1", "--threads must be at least 1, got -1"),
-        ("--epochs", "0", "--epochs must be at least 1, got 0"),
-        ("--bs", "0", "--bs must be at least 1, got 0"),
+        ("--lr", "1e308", "--lr must be a positive number at most 1000, got 1e+308"),
+        ("--threads", "-1", "--threads must be between 1 and"),
+        ("--threads", "5000", "--threads must be between 1 and"),
+        ("--epochs", "0", "--epochs must be between 1 and 100,000, got 0"),
+        ("--bs", "0", "--bs must be between 1 and"),
+        ("--seed", str(2**70), f"--seed must be between 0 and {2**63 - 1:,}, got {2**70:,}"),
+        ("--seed", "-1", "--seed must be between 0 and"),
     ],
 )
 def test_numbers_that_cannot_train_are_one_line(capsys, tmp_path, sample, flag, value, words):

@@ -94,12 +94,40 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args, Context.from_args(args, clock)) or 0
-    except DigitlabError as e:
+        code = args.run(args, Context.from_args(args, clock)) or 0
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+        return code
+    except BrokenPipeError:  # `digitlab ... | head -1`: the reader has gone; say nothing
+        return _closed_pipe()
+    except (DigitlabError, OSError) as e:  # OSError: a full disk, no permission, a file in the way...
         if getattr(args, "debug", False):
             raise
-        print(f"digitlab: error: {e}", file=sys.stderr)
+        print(f"digitlab: error: {e if isinstance(e, DigitlabError) else _os_error(e)}", file=sys.stderr)
         return 2
+
+
+# Exit status of a command whose output pipe closed: Python's documented recipe, and what rich (our
+# tables) exits with on its own when the pipe closes under it
+CLOSED_PIPE = 1
+
+
+def _closed_pipe() -> int:
+    """Quiet exit for a closed stdout: what is left to flush goes nowhere, so no message at exit."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return CLOSED_PIPE
+
+
+def _os_error(error: OSError) -> str:
+    """One line for an operating-system error: what failed, where, and for a full disk what to do."""
+    import errno
+
+    where = f"{error.filename}: " if error.filename is not None else ""
+    what = error.strerror or str(error)
+    hint = " (free some space, or choose another folder)" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}{what}{hint}"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ..config import Settings
+from ..errors import DigitlabError
 from ..progress import Log, quiet_log, stderr_log
 from ..startup import Startup
 
@@ -76,6 +77,31 @@ def device_from_args(args: argparse.Namespace, log: Log, what: str) -> str:
     if args.device == "auto":
         log(f"--device auto: {what} on {device}")
     return device
+
+
+def check_range(flag: str, value: float | None, low: float, high: float, unit: str = "") -> None:
+    """A number given on the command line that is outside [low, high] (or NaN): one line, exit 2.
+    Every numeric option goes through this before any work, so no value reaches torch or the OS
+    unbounded (a thread count of 5,000 crashed torch; a seed of 2**70 overflowed it)."""
+    if value is None:
+        return
+    if value != value or not low <= value <= high:  # value != value: NaN
+        unit = f" {unit}" if unit else ""
+        raise DigitlabError(f"{flag} must be between {_number(low)} and {_number(high)}{unit}, got {_number(value)}")
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity), the bound of a thread count."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def print_json(payload: dict[str, Any]) -> None:

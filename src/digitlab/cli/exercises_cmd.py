@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DigitlabError
-from .common import Commands, Context, add_command, print_json
+from .common import Commands, Context, add_command, check_range, print_json
 
 if TYPE_CHECKING:
     from ..exercises.runner import Verdict
@@ -88,6 +88,9 @@ def run_show(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+MAX_SECONDS = 24 * 3600  # a limit per exercise: a day is no limit a class needs
+
+
 def run_check(args: argparse.Namespace, ctx: Context) -> int:
     from ..exercises import exercises, get
     from ..exercises.classroom import check_path, mnist_data
@@ -95,10 +98,9 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
 
     if (args.path is None) == (args.all is None):
         raise DigitlabError("give one FILE to check, or --all FOLDER for a class")
-    if not (args.time_limit > 0 and args.load_time_limit > 0) or args.memory < 512:
-        raise DigitlabError(
-            "--time-limit and --load-time-limit must be positive, --memory at least 512 (MiB; torch needs ~500)"
-        )
+    check_range("--time-limit", args.time_limit, 0.1, MAX_SECONDS, "seconds")
+    check_range("--load-time-limit", args.load_time_limit, 0.1, MAX_SECONDS, "seconds")
+    check_range("--memory", args.memory, 512, 2**20, "MiB (torch alone needs ~500)")
     names = list(dict.fromkeys(get(n).name for n in args.only)) if args.only else list(exercises())
     limits = Limits(seconds=args.time_limit, load_seconds=args.load_time_limit, memory=args.memory * 2**20)
     if args.all is not None:
@@ -125,9 +127,11 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limits: Limits) -> int:
-    from ..exercises.class_report import write_class_report
+    from ..exercises.class_report import CLASS_REPORT_FILES, write_class_report
     from ..exercises.classroom import check_path, find_submissions, mnist_data
+    from ..outputs import check_owned_folder
 
+    check_owned_folder(args.out, "--out", CLASS_REPORT_FILES)  # before the checks, not after minutes of them
     submissions = find_submissions(args.all, exclude=args.out)
     results: dict[str, list[Verdict]] = {}
     with mnist_data(names, list(submissions.values()), ctx.settings, ctx.log) as (data, judges):

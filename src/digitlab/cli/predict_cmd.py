@@ -13,10 +13,11 @@ import torch
 
 from ..data.corrections import DEFAULT_FOLDER, check_label, save_correction
 from ..errors import DataError, DigitlabError
+from ..outputs import check_new_file
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
 from ..run.numbers import read_if_number
 from ..run.predictor import Predictor
-from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
+from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args, print_json
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -52,6 +53,7 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files, folders of images, or globs")
     parser.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes to list (default: 3)")
     parser.add_argument("--show", metavar="OUT.png", help="save each input next to the 28x28 the model saw")
+    parser.add_argument("--overwrite", action="store_true", help="let --show replace an existing file")
     parser.add_argument(
         "--correct", metavar="LABEL", help="the digit really is LABEL: save what the model saw to the corrections"
     )
@@ -108,6 +110,13 @@ def expand_images(specs: list[str]) -> tuple[list[Path], list[dict[str, str]]]:
     return paths, problems
 
 
+def _model_files(model: Path) -> list[Path]:
+    """The files a model argument reads: a run folder's contents, or a .json/.safetensors pair."""
+    if model.is_dir():
+        return [p for p in model.rglob("*") if p.is_file()]
+    return [model.with_suffix(".json"), model.with_suffix(".safetensors"), model]
+
+
 def _message(error: DataError, path: Path) -> str:
     """The error without the "PATH: " the library puts first (the path has its own field)."""
     text = str(error)
@@ -115,11 +124,8 @@ def _message(error: DataError, path: Path) -> str:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    if args.top_k < 1:
-        raise DigitlabError("--top-k must be at least 1")
+    check_range("--top-k", args.top_k, 1, 1000)  # more than the classes lists them all
     show = Path(args.show).expanduser() if args.show else None
-    if show is not None and not show.resolve().parent.is_dir():
-        raise DigitlabError(f"--show {args.show}: its folder does not exist")
     if args.keep_photo and args.correct is None:
         raise DigitlabError("--keep-photo keeps the photo of a correction: give --correct LABEL too")
     predictor = Predictor.load(args.model_path, device_from_args(args, ctx.log, "predicting"))
@@ -128,6 +134,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
+    if show is not None:  # before any work: never over a picture given, nor silently over any file
+        check_new_file(show, "--show", args.overwrite, inputs=[*paths, *_model_files(args.model_path)])
     if args.correct is not None and (len(paths) != 1 or errors):
         raise DigitlabError(f"--correct {args.correct} names the digit of one image: give exactly one image file")
     read: list[tuple[Path, torch.Tensor]] = []

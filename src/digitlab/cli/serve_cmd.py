@@ -6,8 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import DigitlabError
-from .common import Commands, Context, add_command, add_device_flag, device_from_args
+from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args
 
 EXAMPLES = """\
   digitlab serve runs/cnn                      then open http://127.0.0.1:8000 and draw
@@ -49,12 +48,15 @@ def add_parser(commands: Commands) -> None:
     add_device_flag(parser, "the model runs (each server process holds it there)")
 
 
+MAX_WORKERS = 64  # each holds the model: more than this is a mistake, not a server
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..web.app import CORRECTIONS_ENV, DEVICE_ENV, MODEL_ENV, create_app
     from ..web.server import bind, serve
 
-    if args.workers < 1:
-        raise DigitlabError(f"--workers {args.workers}: give at least 1 server process")
+    check_range("--port", args.port, 0, 65535, "(0: any free port)")
+    check_range("--workers", args.workers, 1, MAX_WORKERS, "server processes")
     device = device_from_args(args, ctx.log, "serving")
     # loads the model first: a bad MODEL is an error before listening
     app = create_app(args.model_path, device=device, corrections=args.corrections)

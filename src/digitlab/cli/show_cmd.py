@@ -12,6 +12,7 @@ import torch
 from ..crops import CROP_NAMES, resolve_crop
 from ..data.loading import load_dataset
 from ..errors import DataError, DigitlabError
+from ..outputs import check_new_file
 from ..show import print_pixels, save_pixel_png
 from .common import Commands, Context, add_command, print_json
 
@@ -40,6 +41,7 @@ def add_parser(commands: Commands) -> None:
         "like 4:15,4:22, the book's im3[4:15, 4:22] (default: the whole image)",
     )
     parser.add_argument("--png", metavar="OUT", help="also save the table as a PNG picture")
+    parser.add_argument("--overwrite", action="store_true", help="let --png replace an existing file")
 
 
 def _split_index(source: str) -> tuple[str, int | None]:
@@ -71,6 +73,8 @@ def _single_image(path: Path) -> torch.Tensor | None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     resolve_crop(args.crop)  # a bad --crop fails before any data is loaded
     name, index = _split_index(args.source)
+    if args.png:  # before any work: never over the source, nor silently over any file
+        check_new_file(Path(args.png), "--png", args.overwrite, inputs=[Path(args.source), Path(name)])
     image = _single_image(Path(name).expanduser()) if index is None else None
     if image is not None:
         title, label = Path(name).name, None

@@ -19,6 +19,7 @@ from ..data.digits import DigitDataset, Digits
 from ..data.loading import train_and_valid
 from ..errors import DigitlabError
 from ..models import MODELS
+from ..outputs import check_new_file
 from ..progress import quiet_log
 from ..run.run_folder import RunFolder
 from ..run.serialization import SavedModel
@@ -30,7 +31,16 @@ from ..train.distributed import DistEnv
 from ..train.lr_finder import lr_find
 from ..train.recipe import DEVICE_RECIPES, MODEL_DEFAULTS, TrainConfig, build_learner
 from ..train.resume import TRAIN_STATE
-from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
+from .common import (
+    Commands,
+    Context,
+    add_command,
+    add_device_flag,
+    check_range,
+    cores,
+    device_from_args,
+    print_json,
+)
 from .evaluate_cmd import print_accuracy_table
 from .train_init import fine_tune, print_before_after
 from .train_resume import resume, telling_how_to_resume, write_resume_info
@@ -138,16 +148,21 @@ def add_parser(commands: Commands) -> None:
     )
 
 
+# Bounds of the numeric options: far past any sensible run, short of what overflows torch or the OS
+MAX_EPOCHS = 100_000
+MAX_BS = 2**24
+MAX_LR = 1e3  # the finder's range ends at 10; the divergence guard stops far smaller rates
+MAX_SEED = 2**63 - 1  # torch takes 64 bits; the seed of augmentation adds the rank
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Numbers that cannot train, refused in one line before any data is read."""
-    if args.epochs is not None and args.epochs < 1:
-        raise DigitlabError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.bs is not None and args.bs < 1:
-        raise DigitlabError(f"--bs must be at least 1, got {args.bs}")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise DigitlabError(f"--lr must be a positive number, got {args.lr}")
-    if args.threads is not None and args.threads < 1:
-        raise DigitlabError(f"--threads must be at least 1, got {args.threads}")
+    check_range("--epochs", args.epochs, 1, MAX_EPOCHS)
+    check_range("--bs", args.bs, 1, MAX_BS)
+    if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
+        raise DigitlabError(f"--lr must be a positive number at most {MAX_LR:g}, got {args.lr}")
+    check_range("--seed", args.seed, 0, MAX_SEED)
+    check_range("--threads", args.threads, 1, cores(), "(the cores this process may use)")
     if args.precision in REFUSED_PRECISIONS:
         raise DigitlabError(f"--precision {args.precision}: {REFUSED_PRECISIONS[args.precision]}")
 
@@ -177,6 +192,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     config = replace(config, device=device_from_args(args, log, "training"))
     check_mode(config.cuda_graphs, config.device)  # before any data is read
     if args.lr_find:
+        if args.out is not None:  # before the data: never over a file the user did not say to replace
+            check_new_file(args.out / "lr_find.png", "--out", args.overwrite)
         dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, log)
         return _lr_find(args, config.resolved(len(dataset.train)), dataset.train, valid)
     out = args.out or default_out_dir(args.data, config.model)

@@ -8,6 +8,7 @@ import html
 import io
 from pathlib import Path
 
+from ..outputs import check_owned_folder, make_folder
 from ..pages.html import page, table
 from .runner import FAILED, MISSING, PASSED, Verdict
 
@@ -56,9 +57,14 @@ def _student(student: str, verdicts: list[Verdict]) -> str:
     return f"<h2>{html.escape(title)}</h2>{table(rows, ('exercise', 'status', 'time', 'feedback'))}{outputs}"
 
 
+# What write_class_report puts in its folder (the two temporary names included): `--out` may hold only these
+CLASS_REPORT_FILES = frozenset({"report.html", "report.csv", ".report.html.tmp", ".report.csv.tmp"})
+
+
 def write_class_report(results: dict[str, list[Verdict]], out: Path) -> tuple[Path, Path]:
     """out/report.html and out/report.csv; each written to a temporary file, then renamed into place."""
-    out.mkdir(parents=True, exist_ok=True)
+    check_owned_folder(out, "--out", CLASS_REPORT_FILES)
+    make_folder(out, "--out")
     names = [v.exercise for v in next(iter(results.values()), [])]
     body = (
         f"{STYLE}<h1>Class report: {len(results)} students, {len(names)} exercises</h1>"

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..errors import DigitlabError
 from ..models import init_params
+from ..outputs import check_owned_folder, make_folder
 from ..plots.sgd import plot_activations, sgd_quadratic
 from ..train.dataloader import DataLoader
 from .questionnaire import QUESTIONS
@@ -137,7 +138,8 @@ def item(number: int, figures: Path | None = None) -> dict[str, object]:
     if number in DEMOS:
         result["computed"] = DEMOS[number]()
     if number in FIGURES and figures is not None:
-        figures.mkdir(parents=True, exist_ok=True)
+        check_owned_folder(figures, "--figures", set(FIGURES.values()))
+        make_folder(figures, "--figures")
         path = figures / FIGURES[number]
         plot_activations(path=path)
         result["figure"] = str(path)

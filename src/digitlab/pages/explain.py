@@ -17,6 +17,7 @@ from ..crops import describe_crop
 from ..data.digits import Digits
 from ..data.loading import train_and_valid
 from ..errors import DigitlabError
+from ..outputs import check_owned_folder, make_folder
 from ..plots import chapter, sgd
 from ..plots.pixels import pixel_table_html, plot_pixel_table
 from ..progress import Log
@@ -54,13 +55,30 @@ def _against(model: PixelSimilarity, digits: Digits, index: int, out: Path, name
     return words, embedded_png(out / name, title)
 
 
+# What write_explain puts in its folder: a folder holding anything else is not written into
+EXPLAIN_FILES = frozenset(
+    {
+        "explain.html",
+        "pixels.png",
+        "ideal_digits.png",
+        "against_ideals.png",
+        "against_ideals_misclassified.png",
+        "distance_histograms.png",
+        "activations.png",
+        "sgd_quadratic.png",
+        "roller_coaster.png",
+    }
+)
+
+
 def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int | None = None) -> Path:
     """Draw every chapter figure for `data` into `out`; return the path of out/explain.html.
 
     index: the validation digit to take apart (default: the first one the baseline classifies right).
     """
+    check_owned_folder(out, "--out", EXPLAIN_FILES)  # before the data: a wrong --out costs nothing
     dataset, valid, _ = train_and_valid(data, None, settings, log)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "--out")
     model = PixelSimilarity.fit(dataset.train)
     if index is not None and not -len(valid) <= index < len(valid):
         raise DigitlabError(f"--index {index} is out of range: the validation set has {len(valid):,} images")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import BrokenModelError
 from .card import Normalization
 from .shifts import tta_outputs
 
@@ -59,4 +60,32 @@ def model_outputs(
     finally:
         if was_training:
             model.train()
-    return torch.cat(parts).cpu() if parts else torch.empty(0, 1)
+    outputs = torch.cat(parts).cpu() if parts else torch.empty(0, 1)
+    if not bool(torch.isfinite(outputs).all()):  # on the host already: no extra wait for the device
+        raise BrokenModelError(BROKEN)
+    return outputs
+
+
+BROKEN = (
+    "the model's outputs are not numbers (NaN or infinite): its weights or its card's normalisation "
+    "are broken; train it again"
+)
+
+
+def probe_digits() -> torch.Tensor:
+    """(4, 28, 28) uint8: blank, full, a vertical stroke and a checkerboard, what a working model
+    answers with numbers and a broken one (NaN weights, a std of 1e-300) does not."""
+    digits = torch.zeros(4, 28, 28, dtype=torch.uint8)
+    digits[1] = 255
+    digits[2, 4:24, 12:16] = 255
+    digits[3] = ((torch.arange(28)[:, None] + torch.arange(28)[None, :]) % 2 * 255).to(torch.uint8)
+    return digits
+
+
+def check_answers(model: nn.Module, norm: Normalization, what: str) -> None:
+    """A model that answers NaN or infinity on the probe digits is a one-line BrokenModelError naming `what`."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        model_outputs(model, probe_digits(), norm, device)
+    except BrokenModelError:
+        raise BrokenModelError(f"{what}: {BROKEN}") from None

@@ -1,6 +1,9 @@
 """A run folder that is never overwritten by accident, never half-written and never written twice at once.
 
 `RunFolder(out)` is what `digitlab train --out OUT` writes through:
+- OUT must be a new folder, an empty one or a digitlab run: a folder holding anything a run does not
+  write (a user's documents, `.`) is refused, `--overwrite` or not, since replacing OUT deletes what is
+  in it; so are a file, a symbolic link and `/`;
 - OUT holding a run (model.json or model.safetensors) is refused unless `overwrite=True`;
 - the run is written to the sibling `.OUT.partial` and renamed to OUT only when it is complete
   (`commit()`, after the report too): with `overwrite=True` the old run is replaced only then, in
@@ -24,6 +27,7 @@ from typing import IO
 
 from ..durable import exchange, fsync_file, fsync_folder
 from ..errors import DigitlabError
+from ..outputs import make_folder
 from .serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
@@ -32,19 +36,63 @@ CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished e
 REPLACED = ".replaced"
 
 
+# Everything a run folder may hold: what `train` writes (the model, its card, the sidecars of
+# run/serialization, `--report`'s page and figures, `--checkpoints`, `--lr-find`'s curve) and the
+# replacement marker. A folder with any other entry is not replaced: it is not only digitlab's.
+RUN_ENTRIES = frozenset(
+    {
+        META,
+        WEIGHTS,
+        "top_losses.safetensors",
+        "abstain.safetensors",
+        "ideal_digits.safetensors",
+        "report.html",
+        "report",
+        "lr_find.png",
+        CHECKPOINT,
+        REPLACED,
+    }
+)
+
+
 def holds_run(folder: Path) -> bool:
     return (folder / META).exists() or (folder / WEIGHTS).exists()
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """The names in `folder` that no run writes (sorted); [] for a folder that is missing or a run's."""
+    if not folder.is_dir():
+        return []
+    return sorted(entry.name for entry in folder.iterdir() if entry.name not in RUN_ENTRIES)
+
+
+def check_run_place(final: Path, flag: str = "--out") -> None:
+    """Refuse a run folder that replacing would harm: a file, a link, `/`, a folder of other files."""
+    if not final.name:
+        raise DigitlabError(f"{flag} {final}: a run needs a folder of its own, not the root folder")
+    if final.is_symlink():
+        raise DigitlabError(f"{flag} {final} is a symbolic link: give the folder itself, or a new folder")
+    if final.exists() and not final.is_dir():
+        raise DigitlabError(f"{flag} {final} is a file, not a run's folder")
+    foreign = foreign_entries(final)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise DigitlabError(
+            f"{flag} {final} holds files digitlab did not write ({shown}): a run goes into a new or empty "
+            "folder, or replaces a digitlab run (--overwrite), never a folder of other files"
+        )
 
 
 class RunFolder:
     """Write a run to `final` through a locked temporary sibling; see the module's doc."""
 
     def __init__(self, final: Path, overwrite: bool = False, resume: bool = False) -> None:
-        self.final = Path(final)
-        name = self.final.name or "run"
-        self.partial = self.final.with_name(f".{name}.partial")
-        self.old = self.final.with_name(f".{name}.old")
-        self.lock_path = self.final.with_name(f".{name}.lock")
+        final = Path(os.path.normpath(final))  # "runs/x/." is runs/x
+        self.final = final if final.name else final.absolute()  # "." and "..": named, to be checked
+        name = self.final.name or "run"  # "/" (refused on entry)
+        self.partial = self.final.parent / f".{name}.partial"
+        self.old = self.final.parent / f".{name}.old"
+        self.lock_path = self.final.parent / f".{name}.lock"
         self.overwrite, self.resume = overwrite, resume
         self._lock: IO[str] | None = None
         self.opened = False  # this process locked and checked the folder: its checkpoint is this run's
@@ -67,8 +115,13 @@ class RunFolder:
         return saved_epoch(self.checkpoint / TRAIN_STATE)
 
     def __enter__(self) -> RunFolder:
-        self.final.parent.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        flag = "--resume" if self.resume else "--out"
+        check_run_place(self.final, flag)
+        make_folder(self.final.parent, flag)
+        try:
+            self._take_lock()
+        except OSError as e:
+            raise DigitlabError(f"{flag} {self.final}: cannot write in {self.final.parent} ({e.strerror})") from None
         try:
             self._recover()
             self._check()

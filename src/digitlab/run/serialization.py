@@ -32,6 +32,7 @@ from torch import nn
 
 from ..durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
+from .inference import check_answers
 from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
 from .metrics import TopLosses
 
@@ -109,6 +110,7 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
             card = ModelCard.from_json({"format": FORMAT, **card, "architecture": architecture.as_dict()})
     except CardError as e:
         raise DigitlabError(f"cannot save this model card: {e}") from None
+    check_answers(model, card.normalization, "not saved")  # a broken model is never written
     weights, meta_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -208,7 +210,8 @@ def load_model(path: Path) -> SavedModel:
         raise DigitlabError(
             f"{weights}: weights do not fit the architecture {architecture.as_dict()}: {first}"
         ) from None
-    return SavedModel(model.eval(), card)
+    check_answers(model.eval(), card.normalization, str(path))
+    return SavedModel(model, card)
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..baseline import mnist_distance
 from ..data.corrections import save_correction
-from ..errors import DigitlabError
+from ..errors import BrokenModelError, DigitlabError
 from ..preprocessing import load_image, to_mnist
 from ..run.numbers import read_number
 from ..run.predictor import Predictor
@@ -94,7 +94,10 @@ class UploadReader:
             status = 413 if "too large" in str(e) or "bomb" in str(e) else 422
             raise BadInput(status, str(e)) from None
         with self.lock:
-            found = self.predictor.predict(digit[None], k=TOP_K)
+            try:
+                found = self.predictor.predict(digit[None], k=TOP_K)
+            except BrokenModelError as e:  # the model, not the upload: still no 500 and no traceback
+                raise BadInput(422, str(e)) from None
         classes = self.predictor.classes
         label, probability = found.answers[0], found.top_k[0][0][1]  # the likeliest comes first in top_k
         result: dict[str, Any] = {

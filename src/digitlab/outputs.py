@@ -1,0 +1,63 @@
+"""Where a command may write: never over a user's file or input, never into a folder of other files.
+
+Every file or folder a command writes (`--out`, `--show`, `--png`, `--figures`, reports) goes through
+these checks first, so a mistyped path costs a one-line error (DigitlabError), never a user's data:
+- `check_new_file`: a file is written only where nothing is, or over a file when the user said
+  `--overwrite`, and never over one of the command's own inputs (`predict PHOTO --show PHOTO`);
+- `check_owned_folder`: a folder is written into only when it is new, empty, or holds nothing but
+  what the same command writes (so running it again refreshes its own output);
+- `make_folder`: creates a folder, its failures (a file on the way, no permission, a full disk,
+  `/proc`) said in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+from .errors import DigitlabError
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_new_file(path: Path, flag: str, overwrite: bool = False, inputs: Iterable[Path] = ()) -> None:
+    """Refuse to write `path` over an input of the command, a folder, or (without `overwrite`) any file."""
+    for given in inputs:
+        if _same_file(path, given):
+            raise DigitlabError(f"{flag} {path} is one of this command's inputs: choose another file to write")
+    if path.is_dir():
+        raise DigitlabError(f"{flag} {path} is a folder: give a file name (e.g. {path / 'figure.png'})")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise DigitlabError(f"{flag} {path} already exists: choose another name, or add --overwrite to replace it")
+    make_folder(path.parent, flag)
+
+
+def check_owned_folder(folder: Path, flag: str, owned: Collection[str]) -> None:
+    """Refuse a `folder` to write into that holds anything but the names in `owned` (what the command
+    writes there), or that is a file."""
+    if folder.exists() and not folder.is_dir():
+        raise DigitlabError(f"{flag} {folder} is a file, not a folder: choose a new folder")
+    if not folder.is_dir():
+        return
+    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name not in owned)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise DigitlabError(
+            f"{flag} {folder} holds files this command did not write ({shown}): choose a new or empty folder"
+        )
+
+
+def make_folder(folder: Path, flag: str) -> None:
+    """`mkdir -p folder`, or a one-line error naming what is in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else e.strerror or str(e)
+        raise DigitlabError(f"{flag}: cannot create the folder {folder} ({why})") from None
