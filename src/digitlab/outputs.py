@@ -3,7 +3,8 @@
 Every file or folder a command writes (`--out`, `--show`, `--png`, `--figures`, reports) goes through
 these checks first, so a mistyped path costs a one-line error (DigitlabError), never a user's data:
 - `check_new_file`: a file is written only where nothing is, or over a file when the user said
-  `--overwrite`, and never over one of the command's own inputs (`predict PHOTO --show PHOTO`);
+  `--overwrite`, never over one of the command's own inputs (`predict PHOTO --show PHOTO`), and
+  only into a folder that exists;
 - `check_owned_folder`: a folder is written into only when it is new, empty, or holds nothing but
   what the same command writes (so running it again refreshes its own output);
 - `make_folder`: creates a folder, its failures (a file on the way, no permission, a full disk,
@@ -35,7 +36,10 @@ def check_new_file(path: Path, flag: str, overwrite: bool = False, inputs: Itera
         raise DigitlabError(f"{flag} {path} is a folder: give a file name (e.g. {path / 'figure.png'})")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise DigitlabError(f"{flag} {path} already exists: choose another name, or add --overwrite to replace it")
-    make_folder(path.parent, flag)
+    folder = path.parent
+    if not folder.is_dir():  # a typo in a folder's name is not a reason to create folders
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise DigitlabError(f"{flag} {path}: its folder {folder} {what}")
 
 
 def check_owned_folder(folder: Path, flag: str, owned: Collection[str]) -> None:

@@ -260,8 +260,8 @@ def test_a_closed_pipe_is_a_quiet_exit(sample, argv):
     os.close(read)  # the reader is gone before the first byte: deterministic, unlike a race with head
     try:
         argv = [a.replace("SAMPLE", str(sample)) for a in argv]
-        done = subprocess.run([sys.executable, "-m", "digitlab", *argv, "--quiet"], stdout=write, stderr=subprocess.PIPE,
-                              text=True, timeout=120)  # fmt: skip
+        command = [sys.executable, "-m", "digitlab", *argv, "--quiet"]
+        done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
     finally:
         os.close(write)
     assert done.stderr == "" and done.returncode == 1

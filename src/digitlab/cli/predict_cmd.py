@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..data.corrections import DEFAULT_FOLDER, check_label, save_correction
+from ..data.corrections import DEFAULT_FOLDER, check_corrections_folder, check_label, save_correction
 from ..errors import DataError, DigitlabError
 from ..outputs import check_new_file
 from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
@@ -131,6 +131,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     predictor = Predictor.load(args.model_path, device_from_args(args, ctx.log, "predicting"))
     if args.correct is not None:
         check_label(args.correct, predictor.classes)
+        check_corrections_folder(args.corrections)
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))

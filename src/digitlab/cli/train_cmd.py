@@ -19,7 +19,7 @@ from ..data.digits import DigitDataset, Digits
 from ..data.loading import train_and_valid
 from ..errors import DigitlabError
 from ..models import MODELS
-from ..outputs import check_new_file
+from ..outputs import check_new_file, make_folder
 from ..progress import quiet_log
 from ..run.run_folder import RunFolder
 from ..run.serialization import SavedModel
@@ -193,6 +193,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     check_mode(config.cuda_graphs, config.device)  # before any data is read
     if args.lr_find:
         if args.out is not None:  # before the data: never over a file the user did not say to replace
+            make_folder(args.out, "--out")
             check_new_file(args.out / "lr_find.png", "--out", args.overwrite)
         dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, log)
         return _lr_find(args, config.resolved(len(dataset.train)), dataset.train, valid)

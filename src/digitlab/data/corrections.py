@@ -31,6 +31,17 @@ def is_corrections(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
+def check_corrections_folder(folder: Path, flag: str = "--corrections") -> None:
+    """Corrections go into a new folder, an empty one, or one they were saved to before (its marker):
+    never among a user's other files, never where a file is."""
+    if folder.exists() and not folder.is_dir():
+        raise DigitlabError(f"{flag} {folder} is a file: corrections go into a folder")
+    if folder.is_dir() and not is_corrections(folder) and any(folder.iterdir()):
+        raise DigitlabError(
+            f"{flag} {folder} holds other files, not digitlab's corrections: choose a new or empty folder"
+        )
+
+
 def check_label(label: str, classes: tuple[str, ...], flag: str = "--correct") -> str:
     """The label as a class of the model, or a one-line error listing the classes it has."""
     if label not in classes:

@@ -32,8 +32,8 @@ from torch import nn
 
 from ..durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
-from .inference import check_answers
 from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
+from .inference import check_answers
 from .metrics import TopLosses
 
 __all__ = [

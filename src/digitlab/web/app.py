@@ -43,7 +43,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from ..data.corrections import check_label
+from ..data.corrections import check_corrections_folder, check_label
 from ..errors import DigitlabError
 from ..run.predictor import Predictor
 from ..run.serialization import load_ideal_digits
@@ -132,6 +132,7 @@ def create_app(
         return await answer(request, reader.read)
 
     if corrections is not None:
+        check_corrections_folder(corrections)  # before serving: a wrong folder is the command's error
         folder = corrections
 
         @app.post("/api/correct", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
