@@ -109,10 +109,25 @@ def _place(arg: str, places: dict[str, str]) -> str:
     return arg
 
 
+CASE_SECONDS = 120  # a case is refused or done in seconds (the slowest, demo, in ~5): longer is a missing bound
+
+
+class CaseTimeout(BaseException):
+    """Raised in the child by SIGALRM: past CASE_SECONDS (`--epochs 2**70` trained on and on)."""
+
+
+def _time_out(signum: int, frame: object) -> None:
+    raise CaseTimeout(f"still running after {CASE_SECONDS} s")
+
+
 def _drive(cases_file: str, done_file: str, places: dict[str, str]) -> None:
     """The child: run each case not yet done, appending {"name", "code", "problem"} to done_file."""
+    import signal
+
     from digitlab.cli import main
     from digitlab.web import server
+
+    signal.signal(signal.SIGALRM, _time_out)
 
     server.serve = lambda *args, **kwargs: None  # `serve` would listen until stopped: it binds, then returns
     todo = json.loads(Path(cases_file).read_text())
@@ -124,6 +139,7 @@ def _drive(cases_file: str, done_file: str, places: dict[str, str]) -> None:
             log.write(json.dumps({"name": case["name"], "started": True}) + "\n")
         argv = [_place(arg, {**places, "NEW": f"{places['NEW']}-{i}"}) for arg in case["argv"]]
         err, problem = io.StringIO(), None
+        signal.alarm(CASE_SECONDS)
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
                 code: object = main(argv)
@@ -131,6 +147,8 @@ def _drive(cases_file: str, done_file: str, places: dict[str, str]) -> None:
             code = e.code
         except BaseException:  # what the fuzz looks for
             code, problem = None, traceback.format_exc(limit=-3)
+        finally:
+            signal.alarm(0)
         if problem is None and "Traceback" in err.getvalue():
             problem = err.getvalue()[-800:]
         if problem is None and code not in (0, 1, 2):

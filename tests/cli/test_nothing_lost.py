@@ -291,10 +291,16 @@ def test_a_full_disk_is_one_line_for_the_cache_and_the_runs(tmp_path, session_ho
     assert done.returncode == 2, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("digitlab: error: ") and "Traceback" not in done.stderr, done.stderr
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    done = _on_a_full_disk(f"{digitlab} train --data {sample} --epochs 1 --out {runs}/r --quiet", runs)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    full = tmp_path / "full"
+    full.mkdir()
+    for command in (
+        f"train --data {sample} --epochs 1 --out {full}/run --quiet",  # the run folder
+        f"explain --data {sample} --out {full}/figures --quiet",  # a report's pictures
+        f"exercises quiz --reveal --number 21 --figures {full}/quiz",
+    ):
+        done = _on_a_full_disk(f"{digitlab} {command}", full)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (command, done.stderr)
+        assert done.stderr.strip().splitlines()[-1].startswith("digitlab: error: "), done.stderr
 
 
 def test_os_errors_are_one_line_with_debug_for_the_traceback(capsys, tmp_path, monkeypatch):
