@@ -197,6 +197,7 @@ def test_train_json_keys_and_status_lines(capsys, tmp_path, sample):
         "config",
         "classes",
         "threads",
+        "threads_why",
         "device",
         "recipe",
         "cuda_graphs",

@@ -78,6 +78,8 @@ def _values(action: argparse.Action) -> list[str]:
         return INTS
     if action.type is float:
         return FLOATS
+    if action.type not in (None, str, Path):  # a parser of its own (--threads: a number or auto): all of them
+        return INTS + FLOATS + TEXTS
     return TEXTS
 
 

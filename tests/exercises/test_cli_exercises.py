@@ -30,8 +30,10 @@ def test_list_and_show(capsys):
         (["exercises", "check"], "give one FILE to check, or --all FOLDER"),
         (["exercises", "check", "x.py", "--all", "y"], "give one FILE to check, or --all FOLDER"),
         (["exercises", "check", "--all", "missing-folder"], "missing-folder: not a folder of submissions"),
-        (["exercises", "check", "x.py", "--time-limit", "0"], "--time-limit and --load-time-limit must be positive"),
-        (["exercises", "check", "x.py", "--memory", "100"], "--memory at least 512"),
+        (["exercises", "check", "x.py", "--time-limit", "0"], "--time-limit must be between 0.1 and 86,400 seconds"),
+        (["exercises", "check", "x.py", "--time-limit", "inf"], "--time-limit must be between 0.1 and 86,400"),
+        (["exercises", "check", "x.py", "--load-time-limit", "nan"], "--load-time-limit must be between 0.1 and"),
+        (["exercises", "check", "x.py", "--memory", "100"], "--memory must be between 512 and"),
         (["exercises", "quiz", "--number", "99", "--reveal"], "there are 37 questions; 99 is not one of them"),
     ],
 )

@@ -84,7 +84,13 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
     parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
     add_device_flag(parser, "to train")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads",
+        type=threads_arg,
+        help="torch CPU threads: a number, or auto: the cores not busy with other work, looked at again "
+        "between epochs (fast on a busy machine; the CNN's numbers then depend on the load). "
+        "Default: torch's choice, one per core",
+    )
     parser.add_argument(
         "--precision",
         choices=[*PRECISIONS, *REFUSED_PRECISIONS],
@@ -148,6 +154,16 @@ def add_parser(commands: Commands) -> None:
     )
 
 
+def threads_arg(value: str) -> int | str:
+    """--threads: a whole number (bounded in check_args) or "auto"."""
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of threads or auto, not {value!r}") from None
+
+
 # Bounds of the numeric options: far past any sensible run, short of what overflows torch or the OS
 MAX_EPOCHS = 100_000
 MAX_BS = 2**24
@@ -162,7 +178,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
         raise DigitlabError(f"--lr must be a positive number at most {MAX_LR:g}, got {args.lr}")
     check_range("--seed", args.seed, 0, MAX_SEED)
-    check_range("--threads", args.threads, 1, cores(), "(the cores this process may use)")
+    if args.threads != "auto":
+        check_range("--threads", args.threads, 1, cores(), "(the cores this process may use)")
     if args.precision in REFUSED_PRECISIONS:
         raise DigitlabError(f"--precision {args.precision}: {REFUSED_PRECISIONS[args.precision]}")
 
@@ -231,7 +248,7 @@ def _train(
     log(
         f"training {config.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
-        f"seed {config.seed}, {torch.get_num_threads() if not config.threads else config.threads} threads; "
+        f"seed {config.seed}, {config.threads or torch.get_num_threads()} threads; "
         f"on {config.device}, the {config.recipe} recipe"
     )
     if dist_env.enabled:
@@ -302,6 +319,7 @@ def run_json(result: RunResult, facts: dict[str, Any], startup: Startup | None =
         "config": asdict(config),
         "classes": list(result.card.classes),
         "threads": result.threads,
+        "threads_why": result.threads_why,
         "device": config.device,
         "recipe": config.recipe,
         "cuda_graphs": result.cuda_graphs,

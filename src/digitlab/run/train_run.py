@@ -55,10 +55,11 @@ class RunResult:
     weights_sha256: str  # equal on every rank after distributed training
     rank: int
     world_size: int
-    threads: int  # torch's CPU threads
+    threads: int  # torch's CPU threads (at the end)
     compile_seconds: float | None  # with --compile: seconds of the batches that compiled
     learner: Learner
     startup: dict[str, float] = field(default_factory=dict)  # seconds inside the run before fit, by phase
+    threads_why: str | None = None  # --threads auto: each choice and its reading
     cuda_graphs: str = "eager: --cuda-graphs off"  # CudaGraphCB.status: "graphed..." or "eager: <why>"
     card: ModelCard | None = None  # rank 0: the saved model's card
     model_path: Path | None = None  # rank 0: the weights' path
@@ -158,6 +159,9 @@ def _train_run(
         learner=trained.learner,
         startup=trained.startup,
     )
+    policy = getattr(trained.learner, "thread_policy", None)
+    if policy is not None:
+        result.threads_why = policy.why
     graph = getattr(trained.learner, "cuda_graph", None)
     if graph is not None:
         result.cuda_graphs = graph.status

@@ -39,6 +39,7 @@ from .learner import Learner
 from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss, validate_targets
 from .optim import SGD
 from .resume import TRAIN_STATE, ResumeCB, TrainState
+from .thread_policy import ThreadPolicyCB
 from .tta import TTACB
 
 
@@ -58,7 +59,7 @@ class TrainConfig:
     label_smoothing: float | None = None  # cross-entropy only: soften the one-hot targets
     width: int | None = None  # cnn only: channels of the first stage
     device: str = "cpu"  # cpu | cuda | mps | auto (the best available)
-    threads: int | None = None  # torch threads; None leaves torch's default
+    threads: int | str | None = None  # torch threads; "auto": the free cores, per epoch (ThreadPolicyCB); None: torch's
     precision: str = "fp32"  # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
     compile: bool = False  # torch.compile the model (first batches pay the compile time)
     tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
@@ -244,8 +245,10 @@ def build_learner(
         config = config.resolved(len(train_digits))
     config = replace(config, device=dist_env.device(resolve_device(config.device)))
     check_mode(config.cuda_graphs, config.device)
-    if config.threads:
+    if isinstance(config.threads, int):
         torch.set_num_threads(config.threads)
+    elif config.threads not in (None, "auto"):
+        raise DigitlabError(f"threads must be a number or 'auto', got {config.threads!r}")
     seed_everything(config.seed)
     classes = train_digits.classes
     binary = is_binary(config.model, len(classes))
@@ -271,6 +274,8 @@ def build_learner(
         else _unchecked(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
     )
     cbs = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
+    if config.threads == "auto":
+        cbs.append(ThreadPolicyCB())
     if dist_env.enabled:
         cbs.append(DistributedCB())
     if progress and dist_env.is_main:

@@ -1,0 +1,157 @@
+"""`--threads auto`: the free cores, from the affinity, a cgroup quota and what other processes use now;
+chosen before the fit and again between epochs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import digitlab.train.thread_policy as thread_policy
+from digitlab.cli import main
+from digitlab.models import Linear
+from digitlab.threads import ThreadChoice, busy_ticks, cgroup_quota, others_busy, threads_choice, usable_cores
+from digitlab.train.dataloader import DataLoaders
+from digitlab.train.learner import Callback, Learner
+from digitlab.train.optim import SGD
+from digitlab.train.thread_policy import ThreadPolicyCB
+
+
+@pytest.mark.parametrize(
+    ("usable", "busy", "threads"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 2.0, 1), (2, 5.0, 1), (8, 2.6, 5), (4, None, 4)],
+)
+def test_the_free_cores_rounded_and_at_least_one(usable, busy, threads):
+    assert threads_choice(usable, busy).threads == threads
+
+
+def test_a_cgroup_quota_in_either_version(tmp_path):
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_quota(tmp_path) is None
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_quota(tmp_path) is None
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    assert cgroup_quota(tmp_path) == 0.5
+    assert cgroup_quota(tmp_path / "nothing-here") is None
+    assert usable_cores() >= 1
+
+
+def test_busy_ticks_count_only_our_cores_and_not_idle():
+    stat = (
+        "cpu  30 0 30 100 10 0 0 0 0 0\n"
+        "cpu0 10 0 10 50 5 0 0 0 0 0\n"  # 20 busy ticks
+        "cpu1 20 0 20 50 5 0 0 0 0 0\n"  # 40 busy ticks
+        "intr 12345\n"
+    )
+    assert busy_ticks(stat, {0}) == 20
+    assert busy_ticks(stat, {1}) == 40
+    assert busy_ticks(stat, None) == 60
+
+
+def test_a_busy_process_beside_us_is_seen():
+    quiet_enough = others_busy(0.3)
+    assert quiet_enough is not None and quiet_enough >= 0
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)  # started and spinning
+        busy = others_busy(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy >= 0.6  # a whole core, less what the scheduler gives others
+
+
+def test_our_own_work_is_not_counted_as_busy():
+    """The policy subtracts this process's CPU time: our own threads spinning are not other work."""
+    import threading
+    import time
+
+    stop = time.monotonic() + 0.6
+
+    def spin() -> None:
+        while time.monotonic() < stop:
+            pass
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    busy = others_busy(0.4)
+    thread.join()
+    spinner_alone = others_busy(0.3)  # what else the machine does (CI may be busy): a baseline
+    assert busy is not None and spinner_alone is not None
+    assert busy < spinner_alone + 0.5  # our spinning thread (a whole core) is not in it
+
+
+def _learner() -> Learner:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 28, 28, generator=g), torch.randint(0, 2, (64,), generator=g)
+    dls = DataLoaders.from_tensors(x, y, x[:16], y[:16], batch_size=16, seed=0)
+    return Learner(dls, Linear(n_out=2), F.cross_entropy, SGD, lr=0.1)
+
+
+def test_the_callback_sets_threads_before_the_fit_and_again_between_epochs(monkeypatch):
+    readings = iter([ThreadChoice(2, 2, 0.1), ThreadChoice(1, 2, 1.2), ThreadChoice(1, 2, 1.1), ThreadChoice(2, 2, 0)])
+    seen: list[int] = []
+    policy = ThreadPolicyCB(choose=lambda: next(readings))
+    monkeypatch.setattr(thread_policy, "RESAMPLE_SECONDS", 0.0)  # look before every epoch
+    before = torch.get_num_threads()
+    try:
+        learn = _learner()
+        learn.add_cbs([policy])
+
+        class Spy(Callback):
+            order = 0
+
+            def before_epoch(self) -> None:
+                if self.learn.training:
+                    seen.append(torch.get_num_threads())
+
+        learn.add_cbs([Spy()])
+        learn.fit(3)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1, 2]  # epoch 1 with the second reading: the first was before the fit
+    assert [(epoch, c.threads) for epoch, c in policy.choices] == [(0, 2), (0, 1), (2, 2)]
+    assert "from epoch 3: 2 (2 usable cores, 0.0 busy with other work)" in policy.why
+
+
+def test_the_callback_looks_at_most_every_few_seconds(monkeypatch):
+    calls = []
+    policy = ThreadPolicyCB(choose=lambda: calls.append(1) or ThreadChoice(1, 1, 0.0))
+    before = torch.get_num_threads()
+    try:
+        learn = _learner()
+        learn.add_cbs([policy])
+        learn.fit(5)  # five short epochs: one look (before the fit), not six
+    finally:
+        torch.set_num_threads(before)
+    assert len(calls) == 1
+
+
+def test_threads_is_a_number_or_auto(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--threads", "many"])
+    assert exit.value.code == 2 and "a number of threads or auto" in capsys.readouterr().err
+
+
+def test_the_json_says_why(tmp_path, png_tree, capsys):
+    png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
+    before = torch.get_num_threads()
+    try:
+        argv = ["train", "--data", str(tmp_path / "sample"), "--epochs", "1", "--threads", "auto"]
+        assert main([*argv, "--out", str(tmp_path / "run"), "--json", "--quiet"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["config"]["threads"] == "auto"
+    assert "usable cores" in answer["threads_why"] and 1 <= answer["threads"] <= usable_cores()
