@@ -58,6 +58,13 @@ BASES: dict[str, dict[str, str]] = {
     "exercises check": {"path": "SUBMISSION", "only": "double_odds", "out": "NEW"},
     "exercises quiz": {"number": "1"},
 }
+# Options that exclude part of their command's base (--resume takes the run's own settings, --all is
+# instead of a FILE): fuzzed with this base instead, so their values reach the code that reads them
+OWN_BASES: dict[tuple[str, str], dict[str, str]] = {
+    ("train", "resume"): {},
+    ("train", "init"): {"data": "SAMPLE", "epochs": "1", "out": "NEW"},
+    ("exercises check", "all"): {"only": "double_odds", "out": "NEW"},
+}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
@@ -92,6 +99,7 @@ def cases() -> list[dict[str, object]]:
         base = BASES[command]  # a command without a base here fails: give it one
         actions = [a for a in parser._actions if a.dest not in SKIP and a.nargs != 0]
         for fuzzed in actions:
+            base = OWN_BASES.get((command, fuzzed.dest), BASES[command])
             for value in _values(fuzzed):
                 argv = command.split()
                 for action in actions:
