@@ -7,6 +7,8 @@ within each repetition, so a change in the machine's own load falls on all of th
 
     python bench/bench_contention.py                       # 3 repetitions, cnn and simple_net
     python bench/bench_contention.py --reps 5 --loads 0 1 --out results.jsonl
+    python bench/bench_contention.py --late 4 --loads 1 --models cnn --epochs 8
+                        # busy mid-run: the load starts 4 s after each run's process
 
 Needs the offline mirror's mnist_sample in the cache (`digitlab data get mnist_sample`).
 """
@@ -35,16 +37,33 @@ def spinners(n: int) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def one_run(model: str, setting: str, out: Path) -> dict[str, object]:
+def one_run(model: str, setting: str, out: Path, late: tuple[int, float] | None = None,
+            epochs: int | None = None) -> dict[str, object]:  # fmt: skip
+    """One `digitlab train`; late: (n, seconds): n busy processes start that long after the process does."""
     argv = [sys.executable, "-m", "digitlab", "train", *MODELS[model], *SETTINGS[setting]]
     argv += ["--data", "mnist_sample", "--out", str(out), "--json", "--quiet"]
+    if epochs is not None:
+        argv += ["--epochs", str(epochs)]  # the last --epochs wins
     env = {**os.environ, "DIGITLAB_OFFLINE": "1"}
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    busy: list[subprocess.Popen[bytes]] = []
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, check=True)
+        if late is not None:
+            time.sleep(late[1])  # after the process starts; its startup_seconds say when the fit began
+            busy = spinners(late[0])
+        stdout, stderr = run.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
+        run.kill()
+        run.communicate()
         return {"fit_seconds": None, "note": f"over {TIMEOUT} s"}
-    answer = json.loads(done.stdout)
-    return {k: answer[k] for k in ("fit_seconds", "accuracy", "threads", "threads_why")}
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    if run.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {stderr[-500:]}")
+    answer = json.loads(stdout)
+    return {k: answer[k] for k in ("fit_seconds", "startup_seconds", "accuracy", "threads", "threads_why")}
 
 
 def main() -> None:
@@ -53,6 +72,8 @@ def main() -> None:
     parser.add_argument("--loads", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--out", type=Path, default=Path("bench-contention.jsonl"))
+    parser.add_argument("--late", type=float, help="start the busy processes this many seconds into each run")
+    parser.add_argument("--epochs", type=int, help="instead of each model's epochs here")
     args = parser.parse_args()
     import torch
 
@@ -60,15 +81,16 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp, args.out.open("a") as log:
         for load in args.loads:
-            busy = spinners(load)
-            time.sleep(1)  # spinning before the first run
+            busy = spinners(load) if args.late is None else []
+            time.sleep(1 if busy else 0)  # spinning before the first run
             try:
                 for rep in range(args.reps):
                     for model in args.models:
                         for setting in SETTINGS:
                             out = Path(tmp) / f"{load}-{rep}-{model}-{setting.replace(' ', '_')}"
                             row = {"load": load, "rep": rep, "model": model, "setting": setting}
-                            row.update(one_run(model, setting, out))
+                            late = (load, args.late) if args.late is not None else None
+                            row.update(one_run(model, setting, out, late, args.epochs))
                             rows.append(row)
                             log.write(json.dumps(row) + "\n")
                             log.flush()

@@ -21,7 +21,15 @@ ENTRIES = {
 def _interrupt_once_loaded(command: list[str], library: str) -> subprocess.CompletedProcess[str]:
     """Start `command data list`, send SIGINT as soon as a shared library whose path holds `library`
     is mapped (so the signal lands during that import), and wait for the end."""
-    process = subprocess.Popen([*command, "data", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*command, "data", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a suite started in the background (`make test &`) ignores SIGINT, and so would the child:
+        # Python installs its Ctrl-C handler only where SIGINT is not ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         maps = Path(f"/proc/{process.pid}/maps")
         deadline = time.monotonic() + 60
