@@ -42,6 +42,22 @@ def tensor(x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:
     return torch.tensor(x, **kwargs)
 
 
+class URLs:
+    """fastai's `URLs` for chapter 4's datasets: `untar_data(URLs.MNIST_SAMPLE)`. Each is the name
+    `untar_data` and `load_dataset` know (fastai's are archive addresses; the data is the same)."""
+
+    MNIST_SAMPLE = "mnist_sample"  # 3s and 7s: train|valid/3|7/*.png
+    MNIST_TINY = "mnist_tiny"
+    MNIST = "mnist"  # all ten digits
+
+
+def to_np(x: Any) -> np.ndarray:
+    """fastai's `to_np`: a tensor (on any device, with or without grad) as a numpy array."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
 def untar_data(name: str = "mnist_sample", settings: Settings | None = None, log: Log = stderr_log) -> Path:
     """A folder `train|valid/<label>/<n>.png` of the named dataset (see `load_dataset`), written once.
 

@@ -194,3 +194,31 @@ def plot_roller_coaster(
     loss_ax.legend(fontsize=7)
     loss_ax.set_title(f"MSE by step: {fit['losses'][0]:.0f} -> {fit['losses'][-1]:.1f}", fontsize=9)
     return finish(fig, path, fit)
+
+
+def plot_function(
+    f: Any,
+    tx: str | None = None,
+    ty: str | None = None,
+    title: str | None = None,
+    min: float = -2,
+    max: float = 2,
+    figsize: tuple[float, float] = (6, 4),
+) -> DigitlabFigure:
+    """fastbook's `plot_function(f, 'x', 'x**2')`: f on 100 points of [min, max], axes labelled.
+
+    `.values`: {"x", "y"}, (100,) tensors.
+    """
+    x = torch.linspace(min, max, 100)
+    with torch.no_grad():
+        y = torch.as_tensor(f(x))
+    fig, axes = new_figure(1, 1, panel=figsize)
+    ax = axes[0][0]
+    ax.plot(x.numpy(), y.numpy())
+    if tx is not None:
+        ax.set_xlabel(tx)
+    if ty is not None:
+        ax.set_ylabel(ty)
+    if title is not None:
+        ax.set_title(title)
+    return finish(fig, None, {"x": x, "y": y})

@@ -1,0 +1,56 @@
+"""The book's one import line: `from digitlab.all import *` where the chapter has
+`from fastai.vision.all import *` and `from fastbook import *`.
+
+It gives chapter 4's cells what those two star imports gave them: digitlab's chapter names
+(`untar_data`, `URLs`, `tensor`, `DataLoader`, `Learner`, `SGD`, `mnist_loss`, `batch_accuracy`,
+`show_image`, ...), the libraries the book uses without importing them (`torch`, `nn`, `F`, `np`,
+`array`, `plt`, `matplotlib`, `Image`, `Path`, `os`, `math`, `string`), fastcore's `L` and
+`Path.ls()` / `Path.BASE_PATH` (put on `pathlib.Path` by this import, and only by it),
+`plot_function` and `to_np`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy import array
+from PIL import Image
+from torch import nn
+
+import digitlab
+from digitlab import *  # noqa: F403  # the chapter's names, as `digitlab.__all__` lists them
+
+from .book import URLs, to_np
+from .lists import L
+from .paths import add_to_path
+from .plots.sgd import plot_function
+
+add_to_path()
+
+__all__ = [
+    *digitlab.__all__,
+    "F",
+    "Image",
+    "L",
+    "Path",
+    "URLs",
+    "array",
+    "math",
+    "matplotlib",
+    "nn",
+    "np",
+    "os",
+    "plot_function",
+    "plt",
+    "string",
+    "to_np",
+    "torch",
+]

@@ -1,0 +1,118 @@
+"""`from digitlab.all import *`: the book's one import line. The cells below are typed in the book's
+own call forms (chapter 4), run in a fresh interpreter (the import puts `ls` on `pathlib.Path`), on
+the offline mirror's 3s and 7s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from digitlab.lists import L
+
+CELLS = textwrap.dedent(
+    """
+    from digitlab.all import *
+
+    path = untar_data(URLs.MNIST_SAMPLE)
+    Path.BASE_PATH = path
+    shown = {"ls": repr(path.ls().sorted())}
+    threes = (path/'train'/'3').ls().sorted()
+    sevens = (path/'train'/'7').ls().sorted()
+    shown["threes"] = repr(threes)[:40]
+    im3_path = threes[1]
+    im3 = Image.open(im3_path)
+    shown["array"] = list(array(im3)[4:10, 4:10].shape)
+    shown["tensor"] = list(tensor(im3)[4:10, 4:10].shape)
+    seven_tensors = [tensor(Image.open(o)) for o in sevens]
+    three_tensors = [tensor(Image.open(o)) for o in threes]
+    show_image(three_tensors[1]);
+    stacked_sevens = torch.stack(seven_tensors).float()/255
+    stacked_threes = torch.stack(three_tensors).float()/255
+    mean3 = stacked_threes.mean(0)
+    mean7 = stacked_sevens.mean(0)
+    a_3 = stacked_threes[1]
+    dist_3_abs = (a_3 - mean3).abs().mean()
+    shown["l1"] = [float(F.l1_loss(a_3.float(), mean7)), float(dist_3_abs)]
+    valid_3_tens = torch.stack([tensor(Image.open(o)) for o in (path/'valid'/'3').ls()]).float()/255
+    valid_7_tens = torch.stack([tensor(Image.open(o)) for o in (path/'valid'/'7').ls()]).float()/255
+    def is_3(x): return mnist_distance(x, mean3) < mnist_distance(x, mean7)
+    accuracy_3s = is_3(valid_3_tens).float().mean()
+    accuracy_7s = (1 - is_3(valid_7_tens).float()).mean()
+    shown["baseline"] = [float(accuracy_3s), float(accuracy_7s)]
+
+    def f(x): return x**2
+    plot_function(f, 'x', 'x**2')
+    plt.scatter(-1.5, f(-1.5), color='red');
+
+    ds = L(enumerate(string.ascii_lowercase))
+    shown["L"] = repr(ds)
+    dl = DataLoader(ds, batch_size=6, shuffle=True)
+    shown["batches"] = len(list(dl))
+
+    train_x = torch.cat([stacked_threes, stacked_sevens]).view(-1, 28*28)
+    train_y = tensor([1]*len(threes) + [0]*len(sevens)).unsqueeze(1)
+    valid_x = torch.cat([valid_3_tens, valid_7_tens]).view(-1, 28*28)
+    valid_y = tensor([1]*len(valid_3_tens) + [0]*len(valid_7_tens)).unsqueeze(1)
+    dset, valid_dset = list(zip(train_x, train_y)), list(zip(valid_x, valid_y))
+    dl, valid_dl = DataLoader(dset, batch_size=256), DataLoader(valid_dset, batch_size=256)
+    dls = DataLoaders(dl, valid_dl)
+    learn = Learner(dls, nn.Linear(28*28, 1), opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)
+    learn.fit(40, lr=1.)  # the book: 10 epochs of 49 batches; the mirror has 7 a epoch
+    shown["itemgot"] = [float(v) for v in L(learn.recorder.values).itemgot(2)]
+    plt.plot(L(learn.recorder.values).itemgot(2));
+    shown["to_np"] = type(to_np(mean3)).__name__
+    shown["names"] = [n for n in ("os", "math", "np", "matplotlib", "nn", "F") if n in globals()]
+    print(json.dumps(shown))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory, offline_mnist) -> dict[str, object]:
+    _, home = offline_mnist
+    script = tmp_path_factory.mktemp("book") / "cells.py"
+    script.write_text("import json\n" + CELLS)
+    env = {**os.environ, "DIGITLAB_HOME": str(home), "DIGITLAB_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_book_cells_run_with_the_one_line(ran):
+    assert ran["ls"] == "(#2) [Path('train'),Path('valid')]"  # fastcore's repr, relative to BASE_PATH
+    assert ran["threes"].startswith("(#") and "Path('train/3/" in ran["threes"]
+    assert ran["array"] == [6, 6] and ran["tensor"] == [6, 6]
+    l1_to_7, l1_to_3 = ran["l1"]
+    assert l1_to_3 < l1_to_7  # the 3 is nearer the ideal 3
+    assert min(ran["baseline"]) > 0.85
+    assert ran["L"].startswith("(#26) [(0, 'a'),(1, 'b')") and ran["L"].endswith("...]")
+    assert ran["batches"] == 5  # 26 letters in batches of 6
+    assert len(ran["itemgot"]) == 40 and ran["itemgot"][-1] > 0.9  # the linear model learns
+    assert ran["to_np"] == "ndarray"
+    assert ran["names"] == ["os", "math", "np", "matplotlib", "nn", "F"]
+
+
+def test_import_digitlab_alone_leaves_pathlib_alone():
+    code = "import pathlib, digitlab; digitlab.Learner; print(hasattr(pathlib.Path, 'ls'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_L_behaves_as_fastcores():
+    xs = L(range(12))
+    assert repr(xs) == "(#12) [0,1,2,3,4,5,6,7,8,9...]"
+    assert xs == list(range(12)) and len(xs) == 12 and isinstance(xs[1:3], L)
+    assert xs[[0, 2]] == [0, 2] and xs[[i % 5 == 0 for i in range(12)]] == [0, 5, 10]
+    assert L(enumerate("abc")).itemgot(1) == ["a", "b", "c"]
+    assert L([3, 1, 2]).sorted() == [1, 2, 3] and L([3, 1, 2]).sorted(reverse=True) == [3, 2, 1]
+    assert L([Path("b"), Path("a")]).sorted("name") == [Path("a"), Path("b")]
+    assert L(range(5)).map(lambda x: x * 2).filter(lambda x: x > 4) == [6, 8]
+    assert L("abc") == ["abc"] and L(None) == [] and L(7) == [7] and L(1, 2) == [1, 2]
+    assert L([[1, [2, 3]]]).itemgot(1, 0) == [2]
+    assert L([1, 1, 2]).unique() == [1, 2] and (L([1]) + [2]) == [1, 2]
