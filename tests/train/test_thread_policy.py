@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -155,3 +156,32 @@ def test_the_json_says_why(tmp_path, png_tree, capsys):
     answer = json.loads(capsys.readouterr().out)
     assert answer["config"]["threads"] == "auto"
     assert "usable cores" in answer["threads_why"] and 1 <= answer["threads"] <= usable_cores()
+
+
+def test_an_epoch_that_slows_down_is_looked_at_at_once(monkeypatch):
+    """Load arriving mid-run: the epoch after a slow one is sampled at once, not RESAMPLE_SECONDS later."""
+    calls: list[int] = []
+    readings = iter([ThreadChoice(2, 2, 0.0), ThreadChoice(1, 2, 1.0)])
+
+    def choose() -> ThreadChoice:
+        calls.append(1)
+        return next(readings)
+
+    policy = ThreadPolicyCB(choose=choose)
+
+    class SlowThirdEpoch(Callback):
+        order = 0
+
+        def before_epoch(self) -> None:
+            if self.learn.training and self.learn.epoch == 2:
+                time.sleep(0.3)  # an epoch many times the others (the machine got busy)
+
+    before = torch.get_num_threads()
+    try:
+        learn = _learner()
+        learn.add_cbs([policy, SlowThirdEpoch()])
+        learn.fit(4)
+    finally:
+        torch.set_num_threads(before)
+    assert len(calls) == 2  # before the fit, and before epoch 4 (after the slow one)
+    assert [(epoch, c.threads) for epoch, c in policy.choices] == [(0, 2), (3, 1)]

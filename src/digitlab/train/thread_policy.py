@@ -11,11 +11,13 @@ import torch
 from ..threads import ThreadChoice, choose_threads
 from .learner import Callback
 
-RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken at most every 2 s, it costs at most ~2.5%
+RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken every 2 s, it costs at most ~2.5% ...
+SLOWER = 1.3  # ... unless an epoch took this many times the fastest one: then at once (load came)
 
 
 class ThreadPolicyCB(Callback):
-    """Set torch's thread count to the free cores before the fit and between epochs.
+    """Set torch's thread count to the free cores before the fit and between epochs: every
+    RESAMPLE_SECONDS, and at once after an epoch SLOWER than the fastest at the same thread count.
 
     choices: each (epoch, ThreadChoice) that changed the count, the first included.
     """
@@ -27,10 +29,21 @@ class ThreadPolicyCB(Callback):
         self.choose = choose_threads if choose is None else choose
         self.choices: list[tuple[int, ThreadChoice]] = []
         self.last_sample = -float("inf")
+        self.epoch_start: float | None = None
+        self.fastest: dict[int, float] = {}  # threads -> the fastest epoch's seconds with them
 
-    def _apply(self, epoch: int) -> None:
-        now = time.monotonic()
-        if now - self.last_sample < RESAMPLE_SECONDS:
+    def _slowed(self) -> bool:
+        """The epoch that just ended took SLOWER times the fastest with these threads (its validation
+        included: both run with the same threads)."""
+        if self.epoch_start is None:
+            return False
+        seconds, threads = time.monotonic() - self.epoch_start, torch.get_num_threads()
+        fastest = self.fastest.setdefault(threads, seconds)
+        self.fastest[threads] = min(fastest, seconds)
+        return seconds > SLOWER * fastest
+
+    def _apply(self, epoch: int, slowed: bool = False) -> None:
+        if not slowed and time.monotonic() - self.last_sample < RESAMPLE_SECONDS:
             return
         choice = self.choose()
         self.last_sample = time.monotonic()
@@ -43,7 +56,8 @@ class ThreadPolicyCB(Callback):
 
     def before_epoch(self) -> None:
         if self.learn.training:  # before_epoch runs for the validation pass too
-            self._apply(self.learn.epoch)
+            self._apply(self.learn.epoch, self._slowed())
+            self.epoch_start = time.monotonic()
 
     @property
     def why(self) -> str:
