@@ -130,10 +130,12 @@ def test_show_images_grid(three, tmp_path):
 
 
 def test_the_library_never_uses_pyplot_or_sets_a_backend():
+    # all.py is the notebook's star import: it hands the book its `plt`, as fastai's does (a user's line)
     offenders = [
         str(p.relative_to(SRC))
         for p in SRC.rglob("*.py")
-        if re.search(
+        if p.name != "all.py"
+        and re.search(
             r"matplotlib\.use\(|import matplotlib\.pyplot|from matplotlib import pyplot|"
             r"\bplt\.|pyplot\.\w+\(",
             p.read_text(),
