@@ -43,7 +43,9 @@ _LAZY = {
     "CancelEpochException": "digitlab.train.learner",
     "CancelFitException": "digitlab.train.learner",
     "Learner": "digitlab.train.learner",
+    "accuracy": "digitlab.train.losses",
     "batch_accuracy": "digitlab.train.losses",
+    "error_rate": "digitlab.train.losses",
     "cross_entropy": "digitlab.train.losses",
     "mnist_loss": "digitlab.train.losses",
     "BasicOptim": "digitlab.train.optim",
@@ -63,7 +65,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from .train.callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB
     from .train.dataloader import DataLoader, DataLoaders, first
     from .train.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
-    from .train.losses import batch_accuracy, cross_entropy, mnist_loss
+    from .train.losses import accuracy, batch_accuracy, cross_entropy, error_rate, mnist_loss
     from .train.optim import SGD, BasicOptim
     from .train.tta import TTACB
 
@@ -104,9 +106,11 @@ __all__ = [
     "ProgressCB",
     "RecorderCB",
     "__version__",
+    "accuracy",
     "batch_accuracy",
     "calc_grad",
     "cross_entropy",
+    "error_rate",
     "first",
     "ideal_digits",
     "init_params",

@@ -190,3 +190,17 @@ def test_check_targets_false_skips_only_the_value_checks_which_validate_targets_
     validate_targets(bad_classes, 4)
     with pytest.raises(DigitlabError, match=r"got predictions \(2, 1\) but targets \(2,\)"):  # shapes: always checked
         mnist_loss(torch.zeros(2, 1), torch.zeros(2), check_targets=False)
+
+
+def test_accuracy_and_error_rate_are_fastais():
+    from digitlab import accuracy, error_rate
+
+    outputs = torch.tensor([[2.0, 0.1, 0.3], [0.0, 1.0, 0.5], [0.2, 0.1, 0.9], [1.0, 3.0, 0.0]])  # (4, 3)
+    targets = torch.tensor([0, 1, 1, 1])
+    assert accuracy(outputs, targets).item() == pytest.approx(0.75)
+    assert error_rate(outputs, targets).item() == pytest.approx(0.25)
+    assert accuracy(outputs, targets[:, None]).item() == pytest.approx(0.75)  # (N, 1) targets, as fastai
+    with pytest.raises(DigitlabError, match="judged by batch_accuracy"):
+        accuracy(torch.zeros(4, 1), torch.zeros(4, 1))
+    with pytest.raises(DigitlabError, match=r"\(4,\) predictions against \(3,\) targets"):
+        accuracy(outputs, targets[:3])

@@ -181,3 +181,24 @@ def batch_accuracy(predictions: torch.Tensor, targets: torch.Tensor, *, check_ta
     if correct.numel() == 0:
         raise DigitlabError("batch_accuracy got an empty batch")
     return correct.float().mean()
+
+
+def accuracy(inp: torch.Tensor, targ: torch.Tensor, axis: int = -1) -> torch.Tensor:
+    """fastai's `accuracy` (the "Going Deeper" metric): the argmax of (N, C) outputs against (N,)
+    class indices, as a 0-dim float tensor. A one-output model has no argmax to take: batch_accuracy."""
+    if inp.ndim < 2 or inp.shape[axis] < 2:
+        raise DigitlabError(
+            f"accuracy takes the argmax of several outputs per item, got shape {tuple(inp.shape)}: "
+            "a model with one output (3 vs 7, mnist_loss) is judged by batch_accuracy"
+        )
+    predicted = inp.argmax(dim=axis)
+    if predicted.shape != targ.shape and predicted.numel() == targ.numel():
+        targ = targ.reshape(predicted.shape)  # (N, 1) targets, as fastai's flatten_check allows
+    if predicted.shape != targ.shape:
+        raise DigitlabError(f"accuracy: {tuple(predicted.shape)} predictions against {tuple(targ.shape)} targets")
+    return (predicted == targ).float().mean()
+
+
+def error_rate(inp: torch.Tensor, targ: torch.Tensor, axis: int = -1) -> torch.Tensor:
+    """fastai's `error_rate`: 1 - accuracy."""
+    return 1 - accuracy(inp, targ, axis)
