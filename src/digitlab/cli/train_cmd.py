@@ -131,7 +131,10 @@ def add_parser(commands: Commands) -> None:
         help="save the model and the fit's state after every epoch to OUT/checkpoint (what --resume continues from)",
     )
     parser.add_argument(
-        "--out", type=Path, help="folder for model.safetensors + model.json (default: runs/DATA-MODEL-TIME)"
+        "--out",
+        type=Path,
+        help="folder for model.safetensors + model.json: a new or empty folder, or a run to replace "
+        "(--overwrite); a folder of other files is refused (default: runs/DATA-MODEL-TIME)",
     )
     parser.add_argument(
         "--resume",
@@ -150,7 +153,8 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace the run already in --out, once the new run is complete (without it, such an --out is refused)",
+        help="replace the run already in --out, once the new run is complete (without it, such an --out is "
+        "refused); never a folder that holds anything a run does not write",
     )
 
 
