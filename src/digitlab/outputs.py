@@ -51,10 +51,16 @@ def check_owned_folder(folder: Path, flag: str, owned: Collection[str]) -> None:
         return
     foreign = sorted(entry.name for entry in folder.iterdir() if entry.name not in owned)
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise DigitlabError(
-            f"{flag} {folder} holds files this command did not write ({shown}): choose a new or empty folder"
+            f"{flag} {folder} holds files this command did not write ({some_names(foreign)}): "
+            "choose a new or empty folder"
         )
+
+
+def some_names(names: list[str], shown: int = 3) -> str:
+    """'a, b, c and 4 more': the first names of a list, for a one-line error."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def make_folder(folder: Path, flag: str) -> None:

@@ -27,7 +27,7 @@ from typing import IO
 
 from ..durable import exchange, fsync_file, fsync_folder
 from ..errors import DigitlabError
-from ..outputs import make_folder
+from ..outputs import make_folder, some_names
 from .serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
@@ -76,10 +76,9 @@ def check_run_place(final: Path, flag: str = "--out") -> None:
         raise DigitlabError(f"{flag} {final} is a file, not a run's folder")
     foreign = foreign_entries(final)
     if foreign:
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise DigitlabError(
-            f"{flag} {final} holds files digitlab did not write ({shown}): a run goes into a new or empty "
-            "folder, or replaces a digitlab run (--overwrite), never a folder of other files"
+            f"{flag} {final} holds files digitlab did not write ({some_names(foreign)}): a run goes into a new "
+            "or empty folder, or replaces a digitlab run (--overwrite), never a folder of other files"
         )
 
 
