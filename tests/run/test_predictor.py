@@ -177,3 +177,18 @@ def test_inference_never_imports_the_training_loop():
         todo.extend(_imports(source, package))
     assert "digitlab.run.inference" in seen and "digitlab.run.shifts" in seen and "digitlab.run.card" in seen
     assert not {n for n in seen if n.startswith("digitlab.train")}, sorted(seen)
+
+
+def test_evaluate_names_what_it_takes_when_given_a_tensor(predictor, digits):
+    """The README calls both arguments "digits": a tensor of images is one line, not an AttributeError."""
+    for method in (predictor.evaluate, predictor.top_losses):
+        with pytest.raises(DigitlabError, match=r"take Digits .* not Tensor: for images alone, use predict"):
+            method(digits.images)
+    assert digitlab.Predictor is Predictor  # `from digitlab import Predictor`
+
+
+def test_help_on_the_learner_shows_docstrings_not_section_comments():
+    import pydoc
+
+    text = pydoc.render_doc(digitlab.Learner)
+    assert "# ----" not in text and "reachable by its name" in text

@@ -164,6 +164,11 @@ class Predictor:
         return Predictions(self.classes, indices, probs, top_k, reasons)
 
     def _check(self, digits: Digits) -> None:
+        if not isinstance(digits, Digits):
+            raise DigitlabError(
+                f"evaluate and top_losses take Digits (images, labels and class names, e.g. load_dataset(...).valid), "
+                f"not {type(digits).__name__}: for images alone, use predict(images)"
+            )
         if digits.classes != self.classes:
             raise DigitlabError(
                 f"the digits' classes {list(digits.classes)} are not the model's {list(self.classes)}: "

@@ -105,6 +105,7 @@ class Learner:
 
     # ---- callbacks -------------------------------------------------------------------
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
+        """Add callbacks, each reachable by its name (`learn.recorder`), kept sorted by `order`."""
         for cb in cbs:
             cb.learn = self
             name = getattr(cb, "name", None) or _snake(type(cb).__name__)
@@ -113,6 +114,7 @@ class Learner:
         self.cbs.sort(key=lambda cb: cb.order)
 
     def remove_cbs(self, cbs: Iterable[Callback]) -> None:
+        """Remove callbacks and their names."""
         for cb in cbs:
             self.cbs.remove(cb)
             name = getattr(cb, "name", None) or _snake(type(cb).__name__)
