@@ -11,7 +11,7 @@ needs to know it is not fastcore's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, SupportsIndex, overload
 
 SHOWN = 10  # items in the repr before "..."
@@ -82,9 +82,6 @@ class L(list[Any]):
 
     def zip(self) -> L:
         return L(zip(*self))
-
-    def __iter__(self) -> Iterator[Any]:
-        return list.__iter__(self)
 
     def __add__(self, other: Iterable[Any]) -> L:
         return L([*self, *other])

@@ -47,14 +47,19 @@ def check_owned_folder(folder: Path, flag: str, owned: Collection[str]) -> None:
     writes there), or that is a file."""
     if folder.exists() and not folder.is_dir():
         raise DigitlabError(f"{flag} {folder} is a file, not a folder: choose a new folder")
-    if not folder.is_dir():
-        return
-    foreign = sorted(entry.name for entry in folder.iterdir() if entry.name not in owned)
+    foreign = foreign_names(folder, owned)
     if foreign:
         raise DigitlabError(
             f"{flag} {folder} holds files this command did not write ({some_names(foreign)}): "
             "choose a new or empty folder"
         )
+
+
+def foreign_names(folder: Path, owned: Collection[str]) -> list[str]:
+    """The names in `folder` that are not in `owned`, sorted; [] for a folder that is missing."""
+    if not folder.is_dir():
+        return []
+    return sorted(entry.name for entry in folder.iterdir() if entry.name not in owned)
 
 
 def some_names(names: list[str], shown: int = 3) -> str:

@@ -56,12 +56,17 @@ def cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None
 
 
+def affinity_cores() -> int:
+    """The cores this process may run on: its affinity mask (taskset, a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def usable_cores() -> int:
     """The cores this process may use: its affinity mask, capped by a cgroup quota (rounded up)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    cores = affinity_cores()
     quota = cgroup_quota()
     if quota is not None:
         cores = min(cores, max(1, math.ceil(quota)))

@@ -94,16 +94,6 @@ def _number(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
-def cores() -> int:
-    """The cores this process may run on (its affinity), the bound of a thread count."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def print_json(payload: dict[str, Any]) -> None:
     json.dump(payload, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -25,6 +25,7 @@ from ..run.run_folder import RunFolder
 from ..run.serialization import SavedModel
 from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..startup import Startup
+from ..threads import affinity_cores
 from ..train.accelerate import PRECISIONS, REFUSED_PRECISIONS
 from ..train.cuda_graph import check_mode
 from ..train.distributed import DistEnv
@@ -37,7 +38,6 @@ from .common import (
     add_command,
     add_device_flag,
     check_range,
-    cores,
     device_from_args,
     print_json,
 )
@@ -183,7 +183,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise DigitlabError(f"--lr must be a positive number at most {MAX_LR:g}, got {args.lr}")
     check_range("--seed", args.seed, 0, MAX_SEED)
     if args.threads != "auto":
-        check_range("--threads", args.threads, 1, cores(), "(the cores this process may use)")
+        check_range("--threads", args.threads, 1, affinity_cores(), "(the cores this process may use)")
     if args.precision in REFUSED_PRECISIONS:
         raise DigitlabError(f"--precision {args.precision}: {REFUSED_PRECISIONS[args.precision]}")
 

@@ -27,7 +27,7 @@ from typing import IO
 
 from ..durable import exchange, fsync_file, fsync_folder
 from ..errors import DigitlabError
-from ..outputs import make_folder, some_names
+from ..outputs import foreign_names, make_folder, some_names
 from .serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
@@ -59,13 +59,6 @@ def holds_run(folder: Path) -> bool:
     return (folder / META).exists() or (folder / WEIGHTS).exists()
 
 
-def foreign_entries(folder: Path) -> list[str]:
-    """The names in `folder` that no run writes (sorted); [] for a folder that is missing or a run's."""
-    if not folder.is_dir():
-        return []
-    return sorted(entry.name for entry in folder.iterdir() if entry.name not in RUN_ENTRIES)
-
-
 def check_run_place(final: Path, flag: str = "--out") -> None:
     """Refuse a run folder that replacing would harm: a file, a link, `/`, a folder of other files."""
     if not final.name:
@@ -74,7 +67,7 @@ def check_run_place(final: Path, flag: str = "--out") -> None:
         raise DigitlabError(f"{flag} {final} is a symbolic link: give the folder itself, or a new folder")
     if final.exists() and not final.is_dir():
         raise DigitlabError(f"{flag} {final} is a file, not a run's folder")
-    foreign = foreign_entries(final)
+    foreign = foreign_names(final, RUN_ENTRIES)
     if foreign:
         raise DigitlabError(
             f"{flag} {final} holds files digitlab did not write ({some_names(foreign)}): a run goes into a new "
