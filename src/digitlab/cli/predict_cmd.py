@@ -135,7 +135,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     paths, errors = expand_images(args.images)
     if not paths:
         raise DigitlabError("no images to read: " + "; ".join(f"{e['path']}: {e['error']}" for e in errors))
-    if show is not None:  # before any work: never over a picture given, nor silently over any file
+    if show is not None:  # before any image is read: never over a picture given, nor silently over any file
         check_new_file(show, "--show", args.overwrite, inputs=[*paths, *_model_files(args.model_path)])
     if args.correct is not None and (len(paths) != 1 or errors):
         raise DigitlabError(f"--correct {args.correct} names the digit of one image: give exactly one image file")
