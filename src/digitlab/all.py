@@ -19,7 +19,7 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]  # no stubs; only re-exported
 import torch
 import torch.nn.functional as F
 from numpy import array
