@@ -77,3 +77,20 @@ def test_pictures_are_exported_without_loading_matplotlib_at_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "digitlab.plots.images"
+
+
+def test_untar_data_gives_fastais_layouts(sample, tmp_path, monkeypatch):
+    def named(name, settings, log):
+        return DigitDataset(name, sample.train, sample.valid, {"source": "test"})
+
+    monkeypatch.setattr("digitlab.data.loading.load_dataset", named)
+    settings = Settings(home=tmp_path)
+    full = untar_data("mnist", settings, print)  # fastai's MNIST: training|testing/<digit>/
+    assert sorted(p.name for p in full.iterdir()) == ["testing", "training"]
+    sample_path = untar_data("mnist_sample", settings, print)  # fastai's MNIST_SAMPLE, with labels.csv
+    assert sorted(p.name for p in sample_path.iterdir()) == ["labels.csv", "train", "valid"]
+    rows = (sample_path / "labels.csv").read_text().splitlines()
+    assert rows[0] == "name,label" and len(rows) == 1 + len(sample.train) + len(sample.valid)
+    for row in rows[1:]:  # every row names a file that is there, under its class's folder
+        name, label = row.split(",")
+        assert (sample_path / name).is_file() and name.split("/")[1] == sample.classes[int(label)]

@@ -93,7 +93,7 @@ def ran(tmp_path_factory, offline_mnist) -> dict[str, object]:
 
 
 def test_the_book_cells_run_with_the_one_line(ran):
-    assert ran["ls"] == "(#2) [Path('train'),Path('valid')]"  # fastcore's repr, relative to BASE_PATH
+    assert ran["ls"] == "(#3) [Path('labels.csv'),Path('train'),Path('valid')]"  # fastai's layout, fastcore's repr
     assert ran["threes"].startswith("(#") and "Path('train/3/" in ran["threes"]
     assert ran["array"] == [6, 6] and ran["tensor"] == [6, 6]
     assert ran["df"] == [[11, 18], True]  # pd.DataFrame of pixels, styled as the book's

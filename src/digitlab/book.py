@@ -5,9 +5,10 @@
     im3 = Image.open(threes[1])
     tensor(im3)[4:10, 4:10]                          # a PIL image as a (28, 28) uint8 tensor
 
-`untar_data` gives a folder in MNIST_SAMPLE's layout, `train|valid/<label>/<n>.png`, whatever
-the data came from (the canonical archive or the offline mirror), so the book's path cells
-read real PNG files.
+`untar_data` gives a folder in fastai's own layout, whatever the data came from (the official
+files, the canonical archive or the offline mirror), so the book's path cells read real PNG files:
+`URLs.MNIST_SAMPLE` and `URLs.MNIST_TINY` -> `train|valid/3|7/<n>.png` and `labels.csv`;
+`URLs.MNIST` -> `training|testing/<digit>/<n>.png`.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class URLs:
 
     MNIST_SAMPLE = "mnist_sample"  # 3s and 7s: train|valid/3|7/*.png
     MNIST_TINY = "mnist_tiny"
-    MNIST = "mnist"  # all ten digits
+    MNIST = "mnist"  # all ten digits: training|testing/<digit>/*.png
 
 
 def to_np(x: Any) -> np.ndarray:
@@ -58,8 +59,14 @@ def to_np(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+LAYOUT = 2  # bump when the folder layout changes: a new folder name, so an old layout is never reused
+SPLIT_NAMES = {"mnist": ("training", "testing")}  # fastai's names; other datasets: train|valid
+LABELS_CSV = ("mnist_sample", "mnist_tiny")  # fastai ships these two with labels.csv (name,label)
+
+
 def untar_data(name: str = "mnist_sample", settings: Settings | None = None, log: Log = stderr_log) -> Path:
-    """A folder `train|valid/<label>/<n>.png` of the named dataset (see `load_dataset`), written once.
+    """A folder of the named dataset (see `load_dataset`) in fastai's layout, written once:
+    `train|valid/<label>/<n>.png` (and labels.csv for the 3s and 7s), `training|testing/...` for mnist.
 
     The folder lives in the cache under `folders/`, named after the data's content, so a second
     call returns at once and different data never share a folder.
@@ -77,7 +84,7 @@ def untar_data(name: str = "mnist_sample", settings: Settings | None = None, log
 
 
 def _content_key(dataset: DigitDataset) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"layout {LAYOUT}".encode())
     for split in (dataset.train, dataset.valid):
         if split is not None:
             digest.update(split.images.numpy().tobytes())
@@ -92,14 +99,19 @@ def _write_png_tree(dataset: DigitDataset, folder: Path) -> None:
 
     temp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
-        splits = {"train": dataset.train, "valid": dataset.valid}
-        for split, digits in splits.items():
+        train, valid = SPLIT_NAMES.get(dataset.name, ("train", "valid"))
+        rows = []  # (name relative to the folder, label index) for labels.csv
+        for split, digits in ((train, dataset.train), (valid, dataset.valid)):
             if digits is None:
                 continue
             for label, name in enumerate(digits.classes):
                 (temp / split / name).mkdir(parents=True)
                 for n, i in enumerate((digits.labels == label).nonzero().flatten().tolist()):
                     Image.fromarray(digits.images[i].numpy()).save(temp / split / name / f"{n}.png")
+                    rows.append((f"{split}/{name}/{n}.png", label))
+        if dataset.name in LABELS_CSV:
+            lines = ["name,label", *(f"{file},{label}" for file, label in rows)]
+            (temp / "labels.csv").write_text("\n".join(lines) + "\n")
         temp.rename(folder)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)

