@@ -6,7 +6,9 @@ It gives chapter 4's cells what those two star imports gave them: digitlab's cha
 `show_image`, ...), the libraries the book uses without importing them (`torch`, `nn`, `F`, `np`,
 `array`, `pd`, `plt`, `matplotlib`, `Image`, `Path`, `os`, `math`, `string`), fastcore's `L` and
 `Path.ls()` / `Path.BASE_PATH` (put on `pathlib.Path` by this import, and only by it),
-`plot_function`, `gv` and `to_np`.
+`plot_function`, `gv` and `to_np`; and "Going Deeper" with chapter 2's DataBlock (`ImageDataLoaders`,
+`cnn_learner`/`vision_learner`, `resnet18`/`resnet34`, `DataBlock`, `get_image_files`, `parent_label`,
+`RandomSplitter`, `GrandparentSplitter`, `Resize`).
 """
 
 from __future__ import annotations
@@ -34,11 +36,38 @@ from .lists import L
 from .paths import add_to_path
 from .plots.graph import gv
 from .plots.sgd import plot_function
+from .resnet import resnet18, resnet34
+from .vision import (
+    CategoryBlock,
+    DataBlock,
+    GrandparentSplitter,
+    ImageBlock,
+    ImageDataLoaders,
+    RandomSplitter,
+    Resize,
+    cnn_learner,
+    get_image_files,
+    parent_label,
+    vision_learner,
+)
 
 add_to_path()
 
 __all__ = [
     *digitlab.__all__,
+    "CategoryBlock",
+    "DataBlock",
+    "GrandparentSplitter",
+    "ImageBlock",
+    "ImageDataLoaders",
+    "RandomSplitter",
+    "Resize",
+    "cnn_learner",
+    "get_image_files",
+    "parent_label",
+    "resnet18",
+    "resnet34",
+    "vision_learner",
     "F",
     "Image",
     "L",

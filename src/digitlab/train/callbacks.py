@@ -262,6 +262,8 @@ class OneCycleCB(Callback):
                 group["mom"] = mom
             elif group.get("momentum"):
                 group["momentum"] = mom
+            elif "betas" in group:  # Adam: the first beta is its momentum
+                group["betas"] = (mom, group["betas"][1])
         self.step += 1
 
 
