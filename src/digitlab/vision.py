@@ -35,6 +35,7 @@ from .train.dataloader import DataLoader, DataLoaders
 from .train.learner import Callback, Learner
 from .train.losses import LossFunc
 from .train.lr_finder import lr_find
+from .train.precise_bn import PreciseBNCB
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
 
@@ -351,11 +352,15 @@ def vision_learner(
     lr: float = 1e-3,
     n_out: int | None = None,
     cbs: Sequence[Callback] = (),
+    precise_bn: bool = True,
 ) -> VisionLearner:
     """`arch`'s body (resnet18, resnet34) with fastai's head for `dls.c` classes, on the data's device.
 
     pretrained: ImageNet weights are not available here: True is an error saying so; None (fastai's
-    default is True) and False train from scratch. loss_func: cross-entropy unless given."""
+    default is True) and False train from scratch. loss_func: cross-entropy unless given.
+    Unlike fastai, the learner measures batchnorm's statistics again before each validation
+    (`PreciseBNCB`): after one short epoch the running averages still describe older weights.
+    `precise_bn=False` leaves them as training left them."""
     if not isinstance(dls, ImageDataLoaders):
         raise DigitlabError("vision_learner takes ImageDataLoaders (ImageDataLoaders.from_folder(path) or a DataBlock)")
     network = arch(pretrained=bool(pretrained), n_in=dls.n_in)
@@ -366,6 +371,7 @@ def vision_learner(
         )
     n_features = network.fc.in_features
     model = with_head(body, n_features, n_out or dls.c).to(dls.device)
+    cbs = [*cbs, PreciseBNCB()] if precise_bn else list(cbs)
     return VisionLearner(dls, model, loss_func or F.cross_entropy, opt_func=opt_func, lr=lr, metrics=metrics, cbs=cbs)
 
 
