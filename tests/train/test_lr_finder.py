@@ -17,6 +17,9 @@ from digitlab.train.learner import Callback, Learner
 from digitlab.train.losses import cross_entropy
 from digitlab.train.lr_finder import LRFinderCB, lr_find
 
+# validates on its training data on purpose (nothing here measures generalisation): the mentor says so
+pytestmark = pytest.mark.filterwarnings("ignore::digitlab.train.mentor.MentorWarning")
+
 
 def _learner(digits_factory, noisy_labels: bool = False, cbs=(), guard_factor: float = 1e4) -> Learner:
     images, labels = digits_factory(40, classes=(0, 1, 2))

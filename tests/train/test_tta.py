@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -57,6 +58,7 @@ def test_model_outputs_with_tta_averages_over_shifts():
         assert not torch.allclose(model_outputs(model, images, norm), tta_outputs(model, x))
 
 
+@pytest.mark.filterwarnings("ignore::digitlab.train.mentor.MentorWarning")  # valid = train on purpose
 def test_tta_callback_changes_validation_predictions_only(digits_factory):
     images, labels = digits_factory(10, (3, 7), 0)
     x, y = torch.as_tensor(images).float() / 255, torch.as_tensor(labels == 3).long()

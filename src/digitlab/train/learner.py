@@ -4,7 +4,8 @@ The loop itself only does the seven steps' middle: predict, loss, backward, step
 over the train and then the valid DataLoader each epoch. Metrics, progress, schedules,
 devices, divergence checks and checkpoints are `Callback`s that run at named events, in
 `order`; a callback can raise a Cancel* exception to skip the rest of a batch, an epoch or
-the whole fit (fastai course part 2's miniai design).
+the whole fit (fastai course part 2's miniai design). Among the default callbacks, `MentorCB`
+names the chapter's common mistakes (uint8 inputs, mnist_loss on ten classes, ...) in words.
 
 Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after_backward,
 after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
@@ -271,10 +272,12 @@ def _entered(enters: list[Callable[[], AbstractContextManager[Any]]]) -> Iterato
 
 
 def _default_cbs(given: list[Callback]) -> list[Callback]:
-    """fastai's defaults: a recorder, and the epoch table where someone can see it."""
-    from .callbacks import ProgressCB, RecorderCB  # callbacks.py builds on this module
+    """fastai's defaults, a recorder and the epoch table where someone can see it; and the mentor,
+    which names the chapter's common mistakes (mentor.py)."""
+    from .callbacks import ProgressCB, RecorderCB  # callbacks.py and mentor.py build on this module
+    from .mentor import MentorCB
 
-    defaults: list[Callback] = []
+    defaults: list[Callback] = [] if any(isinstance(cb, MentorCB) for cb in given) else [MentorCB()]
     if not any(isinstance(cb, RecorderCB) for cb in given):
         defaults.append(RecorderCB())
     if not any(isinstance(cb, ProgressCB) for cb in given):
