@@ -8,7 +8,8 @@ It gives chapter 4's cells what those two star imports gave them: digitlab's cha
 `Path.ls()` / `Path.BASE_PATH` (put on `pathlib.Path` by this import, and only by it),
 `plot_function`, `gv` and `to_np`; and "Going Deeper" with chapter 2's DataBlock (`ImageDataLoaders`,
 `cnn_learner`/`vision_learner`, `resnet18`/`resnet34`, `DataBlock`, `get_image_files`, `parent_label`,
-`RandomSplitter`, `GrandparentSplitter`, `Resize`).
+`RandomSplitter`, `GrandparentSplitter`, `Resize`). In Jupyter it also puts the mentor's hint under
+any cell's error it recognises (train/mentor.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .paths import add_to_path
 from .plots.graph import gv
 from .plots.sgd import plot_function
 from .resnet import resnet18, resnet34
+from .train.mentor import install_notebook_hints
 from .vision import (
     CategoryBlock,
     DataBlock,
@@ -52,6 +54,7 @@ from .vision import (
 )
 
 add_to_path()
+install_notebook_hints()  # in Jupyter: the mentor's hint under a cell's error
 
 __all__ = [
     *digitlab.__all__,

@@ -341,7 +341,8 @@ class MentorCB(Callback):
         if not isinstance(preds, torch.Tensor) or not isinstance(yb, torch.Tensor):
             return
         names = {_name(learn.loss_func), *(_name(m) for m in learn.metrics)}
-        binary = bool(names & {"mnist_loss", "batch_accuracy"})
+        loss_name = _name(learn.loss_func)
+        binary = any("mnist_loss" in n or "batch_accuracy" in n for n in names)  # the book's, or a learner's own
         one_output = preds.ndim == 1 or (preds.ndim == 2 and preds.shape[1] == 1)
         if binary and one_output and yb.numel() and not yb.is_floating_point() and int(yb.max()) > 1:
             raise MentorError(f"the targets run up to {int(yb.max())}: {CATALOGUE['binary-multiclass'].hint}")
@@ -351,11 +352,13 @@ class MentorCB(Callback):
                 f"predictions {tuple(preds.shape)}, targets {tuple(yb.shape)}: {CATALOGUE['broadcast'].hint}"
             )
         last = _last_module(learn.model)
-        if isinstance(last, nn.Sigmoid) and "mnist_loss" in names:
+        if isinstance(last, nn.Sigmoid) and "mnist_loss" in loss_name:
             _warn("double-sigmoid-loss")
-        if isinstance(last, nn.Sigmoid) and "batch_accuracy" in names:
+        if isinstance(last, nn.Sigmoid) and any("batch_accuracy" in _name(m) for m in learn.metrics):
             _warn("double-sigmoid-metric")
-        if isinstance(last, (nn.Softmax, nn.LogSoftmax)) and names & {"cross_entropy", "CrossEntropyLoss"}:
+        if isinstance(last, (nn.Softmax, nn.LogSoftmax)) and (
+            "cross_entropy" in loss_name or loss_name == "CrossEntropyLoss"
+        ):
             _warn("softmax-ce")
 
 
