@@ -86,7 +86,8 @@ def ran(tmp_path_factory, offline_mnist) -> dict[str, object]:
     _, home = offline_mnist
     script = tmp_path_factory.mktemp("book") / "cells.py"
     # the book's way of doing things gets no word from the mentor: its warnings are errors here
-    guard = "import json, warnings\nfrom digitlab.train.mentor import MentorWarning\nwarnings.simplefilter('error', MentorWarning)\n"
+    guard = "import json, warnings\nfrom digitlab.train.mentor import MentorWarning\n"
+    guard += "warnings.simplefilter('error', MentorWarning)\n"
     script.write_text(guard + CELLS)
     env = {**os.environ, "DIGITLAB_HOME": str(home), "DIGITLAB_OFFLINE": "1", "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
