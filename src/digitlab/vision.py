@@ -101,8 +101,19 @@ class Resize:
         return (self.size, self.size) if isinstance(self.size, int) else self.size
 
 
+class PILImage:
+    """fastai's image type, named in `ImageBlock(cls=...)`: here every image is read as grayscale."""
+
+
+class PILImageBW(PILImage):
+    """fastai's grayscale image type (`ImageBlock(cls=PILImageBW)`), what digitlab reads anyway."""
+
+
 class ImageBlock:
-    """The input block: grayscale images (digits have one channel)."""
+    """The input block: grayscale images (digits have one channel); `ImageBlock(cls=PILImageBW)` too."""
+
+    def __init__(self, cls: type[PILImage] = PILImageBW) -> None:
+        self.cls = cls
 
 
 class CategoryBlock:

@@ -16,6 +16,7 @@ from digitlab.vision import (
     GrandparentSplitter,
     ImageBlock,
     ImageDataLoaders,
+    PILImageBW,
     RandomSplitter,
     Resize,
     get_image_files,
@@ -66,7 +67,7 @@ def test_from_folder_finds_fastais_mnist_layout_and_splits_at_random(tmp_path, p
 def test_a_datablock_as_chapter_2_writes_it(tmp_path, png_tree):
     png_tree(tmp_path, {"train": 5, "valid": 5})
     block = DataBlock(
-        blocks=(ImageBlock(), CategoryBlock),
+        blocks=(ImageBlock(cls=PILImageBW), CategoryBlock),
         get_items=get_image_files,
         splitter=GrandparentSplitter(),
         get_y=parent_label,
