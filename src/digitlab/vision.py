@@ -342,14 +342,16 @@ class VisionLearner(Learner):
         """Try rising rates for `num_it` batches on a copy of the state, put it back, suggest one."""
         found = lr_find(self, start_lr, end_lr, num_it)
         if show_plot:
-            import matplotlib.pyplot as plt
+            from .plots.common import finish, new_figure
 
-            _, ax = plt.subplots()
+            fig, axes = new_figure(1, 1, panel=(4.5, 3.0))
+            ax = axes[0, 0]
             ax.plot(found.lrs, found.losses)
             ax.set_xscale("log")
             ax.set(xlabel="Learning Rate", ylabel="Loss")
             ax.axvline(found.suggestion, color="red", linestyle=":", label=f"valley {found.suggestion:.2g}")
             ax.legend()
+            finish(fig)  # inline in Jupyter, as fastai's plot
         return SuggestedLRs(found.suggestion, found.lrs, found.losses)
 
 
