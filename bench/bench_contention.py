@@ -28,7 +28,14 @@ from pathlib import Path
 
 # Short runs of the chapter's models: long enough to be training, short enough to repeat under load
 MODELS = {"cnn": ["--model", "cnn", "--epochs", "3"], "simple_net": ["--model", "simple_net", "--epochs", "40"]}
-SETTINGS = {"torch default": [], "1 thread": ["--threads", "1"], "auto": ["--threads", "auto"]}
+# setting: (train's arguments, environment): OpenMP's passive wait parks idle threads instead of spinning
+SETTINGS = {
+    "torch default": ([], {}),
+    "1 thread": (["--threads", "1"], {}),
+    "auto": (["--threads", "auto"], {}),
+    "passive wait": ([], {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "auto + passive": (["--threads", "auto"], {"OMP_WAIT_POLICY": "PASSIVE"}),
+}
 TIMEOUT = 300  # seconds per run: torch's default threads took up to 117 s under load (issue 22)
 
 
@@ -40,11 +47,12 @@ def spinners(n: int) -> list[subprocess.Popen[bytes]]:
 def one_run(model: str, setting: str, out: Path, late: tuple[int, float] | None = None,
             epochs: int | None = None) -> dict[str, object]:  # fmt: skip
     """One `digitlab train`; late: (n, seconds): n busy processes start that long after the process does."""
-    argv = [sys.executable, "-m", "digitlab", "train", *MODELS[model], *SETTINGS[setting]]
+    extra, setting_env = SETTINGS[setting]
+    argv = [sys.executable, "-m", "digitlab", "train", *MODELS[model], *extra]
     argv += ["--data", "mnist_sample", "--out", str(out), "--json", "--quiet"]
     if epochs is not None:
         argv += ["--epochs", str(epochs)]  # the last --epochs wins
-    env = {**os.environ, "DIGITLAB_OFFLINE": "1"}
+    env = {**os.environ, "DIGITLAB_OFFLINE": "1", **setting_env}
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     busy: list[subprocess.Popen[bytes]] = []
     try:
@@ -74,6 +82,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-contention.jsonl"))
     parser.add_argument("--late", type=float, help="start the busy processes this many seconds into each run")
     parser.add_argument("--epochs", type=int, help="instead of each model's epochs here")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args()
     import torch
 
@@ -86,7 +95,7 @@ def main() -> None:
             try:
                 for rep in range(args.reps):
                     for model in args.models:
-                        for setting in SETTINGS:
+                        for setting in args.settings:
                             out = Path(tmp) / f"{load}-{rep}-{model}-{setting.replace(' ', '_')}"
                             row = {"load": load, "rep": rep, "model": model, "setting": setting}
                             late = (load, args.late) if args.late is not None else None
@@ -103,7 +112,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for load in args.loads:
         for model in args.models:
-            for setting in SETTINGS:
+            for setting in args.settings:
                 mine = [r for r in rows if (r["load"], r["model"], r["setting"]) == (load, model, setting)]
                 secs = [float(r["fit_seconds"]) for r in mine if r["fit_seconds"] is not None]  # type: ignore[arg-type]
                 threads = sorted({str(r.get("threads")) for r in mine})

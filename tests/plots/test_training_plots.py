@@ -23,6 +23,9 @@ from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Learner
 from digitlab.train.losses import batch_accuracy, mnist_loss
 
+# the runs here validate on their training data on purpose (the figures, not generalisation, are tested)
+pytestmark = pytest.mark.filterwarnings("ignore::digitlab.train.mentor.MentorWarning")
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ("3", "7", "1")
 PLAIN = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
