@@ -90,6 +90,10 @@ def isolated_env(monkeypatch, session_home):
     monkeypatch.setenv("DIGITLAB_HOME", str(session_home))
     monkeypatch.setenv("DIGITLAB_DOWNLOAD_BASE", closed_port_url())
     monkeypatch.delenv("DIGITLAB_OFFLINE", raising=False)
+    # one thread in every process a test starts (the CLI, a kernel): the thread policy obeys it, so
+    # runs compared with each other use the same count whatever the machine's load (tests of the
+    # policy itself remove it)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 @dataclass

@@ -33,9 +33,12 @@ class ThreadChoice:
     threads: int
     usable: int  # cores this process may run on (affinity, cgroup quota)
     busy: float | None  # cores' worth of CPU used by other processes during the sample; None: not measured
+    fixed_by: str | None = None  # the setting that chose for us ("OMP_NUM_THREADS=1"), when one did
 
     @property
     def why(self) -> str:
+        if self.fixed_by is not None:
+            return f"{self.fixed_by} in the environment"
         if self.busy is None:
             return f"{self.usable} usable cores (load not measured here)"
         return f"{self.usable} usable cores, {self.busy:.1f} busy with other work"
@@ -115,6 +118,16 @@ def threads_choice(usable: int, busy: float | None) -> ThreadChoice:
     return ThreadChoice(max(1, min(usable, math.floor(usable - busy + 0.5))), usable, busy)
 
 
+def fixed_threads(environ: dict[str, str] | None = None) -> int | None:
+    """OMP_NUM_THREADS when it is set to a whole number >= 1: the user's own choice, which wins."""
+    value = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) >= 1 else None
+
+
 def choose_threads(seconds: float = SAMPLE_SECONDS) -> ThreadChoice:
-    """The thread count for this process now (see the module's doc)."""
-    return threads_choice(usable_cores(), others_busy(seconds))
+    """The thread count for this process now (see the module's doc); OMP_NUM_THREADS, if set, decides."""
+    usable = usable_cores()
+    fixed = fixed_threads()
+    if fixed is not None:
+        return ThreadChoice(min(fixed, usable), usable, None, f"OMP_NUM_THREADS={fixed}")
+    return threads_choice(usable, others_busy(seconds))

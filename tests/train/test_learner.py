@@ -28,6 +28,7 @@ from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
 from digitlab.train.losses import batch_accuracy, mnist_loss
 from digitlab.train.optim import SGD
+from digitlab.train.thread_policy import ThreadPolicyCB
 
 EVENTS = (
     "before_fit",
@@ -199,7 +200,7 @@ def test_cancel_fit_calls_after_cancel_fit_then_after_fit(data):
 def test_recorder_values_match_a_by_hand_recomputation(data):
     learn = make_learner(data, lr=0.0, cbs=[RecorderCB()], n_train=25, n_valid=15, bs=16)  # lr 0: model fixed
     learn.fit(2)
-    assert learn.recorder is learn.cbs[0] and isinstance(learn.recorder, RecorderCB)
+    assert learn.recorder in learn.cbs and isinstance(learn.recorder, RecorderCB)
     values = learn.recorder.values
     assert len(values) == 2 and all(len(row) == 3 for row in values)  # [train_loss, valid_loss, batch_accuracy]
     with torch.no_grad():
@@ -435,7 +436,7 @@ def test_learner_fit_does_not_mutate_the_callbacks_list_passed_in(data):
     original = copy.copy(cbs)
     learn = make_learner(data, cbs=cbs)
     learn.fit(1, cbs=[EventRecorder()])
-    assert cbs == original and [type(cb).__name__ for cb in learn.cbs] == ["RecorderCB", "MentorCB"]
+    assert cbs == original and [type(cb).__name__ for cb in learn.cbs] == ["ThreadPolicyCB", "RecorderCB", "MentorCB"]
 
 
 # ---- interfaces for callbacks: forward_context, all_reduce, search -----------------------
@@ -549,7 +550,10 @@ def test_search_restores_weights_optimizer_and_callbacks_and_lets_others_stand_a
     history, cbs = copy.deepcopy(learn.recorder.history), list(learn.cbs)
     everywhere.events.clear()
     with learn.search():
-        assert [type(cb) for cb in learn.cbs] == [EventRecorder]  # recorder, guard, checkpoint stand aside
+        assert [type(cb) for cb in learn.cbs] == [
+            ThreadPolicyCB,
+            EventRecorder,
+        ]  # recorder, guard, checkpoint stand aside
         learn.fit(2, lr=3.0)
         assert not all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
     assert everywhere.names().count("after_step") == 2 * 2  # it ran: 2 epochs x 2 batches

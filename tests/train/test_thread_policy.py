@@ -15,7 +15,15 @@ import torch.nn.functional as F
 import digitlab.train.thread_policy as thread_policy
 from digitlab.cli import main
 from digitlab.models import Linear
-from digitlab.threads import ThreadChoice, busy_ticks, cgroup_quota, others_busy, threads_choice, usable_cores
+from digitlab.threads import (
+    ThreadChoice,
+    busy_ticks,
+    cgroup_quota,
+    choose_threads,
+    others_busy,
+    threads_choice,
+    usable_cores,
+)
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, Learner
 from digitlab.train.optim import SGD
@@ -114,7 +122,7 @@ def _learner() -> Learner:
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 28, 28, generator=g), torch.randint(0, 2, (64,), generator=g)
     dls = DataLoaders.from_tensors(x, y, x[:16], y[:16], batch_size=16, seed=0)
-    return Learner(dls, Linear(n_out=2), F.cross_entropy, SGD, lr=0.1)
+    return Learner(dls, Linear(n_out=2), F.cross_entropy, SGD, lr=0.1, default_cbs=False)  # the policy alone
 
 
 def test_the_callback_sets_threads_before_the_fit_and_again_between_epochs(monkeypatch, clock):
@@ -162,17 +170,30 @@ def test_threads_is_a_number_or_auto(capsys):
     assert exit.value.code == 2 and "a number of threads or auto" in capsys.readouterr().err
 
 
-def test_the_json_says_why(tmp_path, png_tree, capsys):
+def _train_json(tmp_path, png_tree, capsys, *extra: str) -> dict:
     png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
     before = torch.get_num_threads()
     try:
-        argv = ["train", "--data", str(tmp_path / "sample"), "--epochs", "1", "--threads", "auto"]
+        argv = ["train", "--data", str(tmp_path / "sample"), "--epochs", "1", *extra]
         assert main([*argv, "--out", str(tmp_path / "run"), "--json", "--quiet"]) == 0
     finally:
         torch.set_num_threads(before)
-    answer = json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_auto_is_the_default_and_the_json_says_why(tmp_path, png_tree, capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    answer = _train_json(tmp_path, png_tree, capsys)
     assert answer["config"]["threads"] == "auto"
     assert "usable cores" in answer["threads_why"] and 1 <= answer["threads"] <= usable_cores()
+
+
+def test_omp_num_threads_is_the_users_choice_and_auto_obeys_it(tmp_path, png_tree, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    answer = _train_json(tmp_path, png_tree, capsys, "--threads", "auto")
+    assert answer["threads"] == 1 and answer["threads_why"] == "1 (OMP_NUM_THREADS=1 in the environment)"
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")  # ignored, as OpenMP ignores it
+    assert choose_threads(0.01).fixed_by is None
 
 
 def test_an_epoch_that_slows_down_is_looked_at_at_once(clock):

@@ -87,9 +87,11 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument(
         "--threads",
         type=threads_arg,
-        help="torch CPU threads: a number, or auto: the cores not busy with other work, looked at again "
-        "between epochs (fast on a busy machine; the CNN's numbers then depend on the load). "
-        "Default: torch's choice, one per core",
+        default="auto",
+        help="torch CPU threads: auto (the default): the cores not busy with other work, looked at again "
+        "between epochs, so a busy machine does not stall every step (--json says what was chosen and why; "
+        "the CNN's numbers depend on the thread count); or a number, for runs to compare exactly. "
+        "OMP_NUM_THREADS, when set, is what auto chooses",
     )
     parser.add_argument(
         "--precision",
@@ -252,7 +254,7 @@ def _train(
     log(
         f"training {config.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
         f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
-        f"seed {config.seed}, {config.threads or torch.get_num_threads()} threads; "
+        f"seed {config.seed}, threads {config.threads if config.threads is not None else torch.get_num_threads()}; "
         f"on {config.device}, the {config.recipe} recipe"
     )
     if dist_env.enabled:

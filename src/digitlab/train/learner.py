@@ -79,7 +79,9 @@ class Learner:
     `metrics`: one function (preds, targets) -> 0-dim tensor, or a list of them, averaged over
     the valid set. `default_cbs` (as in fastai): a `RecorderCB` (`learn.recorder`) and the
     epoch table (`ProgressCB.auto()`: HTML in Jupyter, text on a terminal, nothing on a pipe),
-    each unless `cbs` already holds one of its kind; `default_cbs=False` adds neither.
+    and digitlab's `MentorCB` (the chapter's mistakes in words) and `ThreadPolicyCB` (torch's
+    threads from the free cores), each unless `cbs` already holds one of its kind;
+    `default_cbs=False` adds none.
     """
 
     # Callbacks are reached by name (add_cbs sets the attribute): the recorder is there unless
@@ -272,12 +274,16 @@ def _entered(enters: list[Callable[[], AbstractContextManager[Any]]]) -> Iterato
 
 
 def _default_cbs(given: list[Callback]) -> list[Callback]:
-    """fastai's defaults, a recorder and the epoch table where someone can see it; and the mentor,
-    which names the chapter's common mistakes (mentor.py)."""
-    from .callbacks import ProgressCB, RecorderCB  # callbacks.py and mentor.py build on this module
+    """fastai's defaults, a recorder and the epoch table where someone can see it; the mentor, which
+    names the chapter's common mistakes (mentor.py); and the thread policy, so a busy machine does
+    not stall every step (thread_policy.py; OMP_NUM_THREADS, when set, decides instead)."""
+    from .callbacks import ProgressCB, RecorderCB  # callbacks.py, mentor.py, thread_policy.py build on this module
     from .mentor import MentorCB
+    from .thread_policy import ThreadPolicyCB
 
-    defaults: list[Callback] = [] if any(isinstance(cb, MentorCB) for cb in given) else [MentorCB()]
+    defaults: list[Callback] = [
+        cb() for cb in (MentorCB, ThreadPolicyCB) if not any(isinstance(given_cb, cb) for given_cb in given)
+    ]
     if not any(isinstance(cb, RecorderCB) for cb in given):
         defaults.append(RecorderCB())
     if not any(isinstance(cb, ProgressCB) for cb in given):

@@ -59,7 +59,9 @@ class TrainConfig:
     label_smoothing: float | None = None  # cross-entropy only: soften the one-hot targets
     width: int | None = None  # cnn only: channels of the first stage
     device: str = "cpu"  # cpu | cuda | mps | auto (the best available)
-    threads: int | str | None = None  # torch threads; "auto": the free cores, per epoch (ThreadPolicyCB); None: torch's
+    threads: int | str | None = (
+        "auto"  # torch threads; "auto": the free cores, per epoch (ThreadPolicyCB); None: torch's
+    )
     precision: str = "fp32"  # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
     compile: bool = False  # torch.compile the model (first batches pay the compile time)
     tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
