@@ -93,6 +93,8 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command not in OWN_THREADS:
+        _follow_the_load()
     try:
         code = args.run(args, Context.from_args(args, clock)) or 0
         sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
@@ -104,6 +106,21 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
             raise
         print(f"digitlab: error: {e if isinstance(e, DigitlabError) else _os_error(e)}", file=sys.stderr)
         return 2
+
+
+# Commands that choose torch's threads themselves: train (--threads, per epoch), serve (one a worker),
+# exercises (one a child, several children at once); data runs no model
+OWN_THREADS = {"train", "serve", "exercises", "data"}
+
+
+def _follow_the_load() -> None:
+    """torch's threads from the cores free now (digitlab.threads), once, before the command's work:
+    on a busy machine torch's one thread per core stalls every parallel step (issue 22)."""
+    import torch
+
+    from ..threads import choose_threads
+
+    torch.set_num_threads(choose_threads().threads)
 
 
 # Exit status of a command whose output pipe closed: Python's documented recipe, and what rich (our

@@ -38,7 +38,7 @@ RUN_SETTINGS = {
     "lr": None,
     "bs": None,
     "seed": 42,
-    "threads": None,
+    "threads": "auto",
     "device": "cpu",
     "precision": "fp32",
     "compile": False,
