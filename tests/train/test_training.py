@@ -99,9 +99,9 @@ def test_resolved_fills_the_model_defaults():
     assert linear.one_cycle is False and linear.augment is False
     simple = TrainConfig(model="simple_net").resolved(BOOK_TRAIN_IMAGES)
     assert (simple.lr, simple.epochs) == (0.1, 40)
-    cnn = TrainConfig(model="cnn").resolved(BOOK_TRAIN_IMAGES)
+    cnn = TrainConfig(model="cnn").resolved(8_000)
     assert cnn.width == MODEL_DEFAULTS["cnn"]["width"] and cnn.one_cycle is True and cnn.augment is True
-    assert cnn.epochs == MODEL_DEFAULTS["cnn"]["epochs"]
+    assert cnn.epochs == MODEL_DEFAULTS["cnn"]["epochs"]  # tuned on the mirror's 8,000 digits
     assert linear.width is None  # not a linear setting: stays unset
 
 
@@ -110,7 +110,14 @@ def test_default_epochs_keep_the_books_number_of_steps_on_smaller_data():
     assert small.epochs > 20
     assert small.epochs == default_epochs("linear", BOOK_TRAIN_IMAGES // 4, 256)
     assert TrainConfig(model="simple_net").resolved(BOOK_TRAIN_IMAGES // 4).epochs > 40
-    assert TrainConfig(model="cnn").resolved(10).epochs == MODEL_DEFAULTS["cnn"]["epochs"]  # not step-matched
+    assert TrainConfig(model="cnn").resolved(10).epochs == MODEL_DEFAULTS["cnn"]["epochs"]  # never more than 8
+
+
+def test_the_cnn_takes_fewer_epochs_on_more_data_on_the_cpu():
+    epochs = [TrainConfig(model="cnn", device="cpu").resolved(n).epochs for n in (8_000, 12_396, 60_000)]
+    assert epochs[0] == MODEL_DEFAULTS["cnn"]["epochs"] and epochs[0] > epochs[1] > epochs[2] >= 1
+    assert 60_000 * epochs[2] >= 8_000 * epochs[0]  # as many images seen as the tuned budget, at least
+    assert TrainConfig(model="cnn", device="cpu", epochs=8).resolved(60_000).epochs == 8  # --epochs wins
 
 
 def test_resolved_keeps_explicit_values_and_does_not_mutate():
