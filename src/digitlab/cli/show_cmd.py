@@ -61,7 +61,9 @@ def _single_image(path: Path) -> torch.Tensor | None:
         with Image.open(path) as image:
             if max(image.size) > MAX_SIDE:
                 raise DataError(
-                    f"{path}: {image.size[0]}x{image.size[1]} is too large to show as numbers (max {MAX_SIDE})"
+                    f"{path}: {image.size[0]}x{image.size[1]} is too large to show as numbers (max {MAX_SIDE} pixels "
+                    f"a side): `digitlab predict {path} --show out.png` shows the 28x28 a model reads from it, "
+                    f"or resize it first (PIL: Image.open(p).resize((28, 28)))"
                 )
             return torch.from_numpy(np.asarray(image.convert("L")).copy())
     except UnidentifiedImageError:

@@ -31,7 +31,7 @@ def accuracy_report(predicted: torch.Tensor, actual: torch.Tensor, classes: tupl
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TopLosses:
     """The k digits a model got most wrong, in the loss it trained with, highest first.
 
@@ -48,6 +48,12 @@ class TopLosses:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def __repr__(self) -> str:
+        """The worst few as "actual->predicted (loss)", not the tensors."""
+        worst = ", ".join(f"#{i['index']} {i['actual']}->{i['predicted']} ({i['loss']:.2f})" for i in self.items()[:5])
+        more = ", ..." if len(self) > 5 else ""
+        return f"TopLosses({len(self)} digits by {self.loss_name}, class indices: {worst}{more})"
 
     def items(self) -> list[dict[str, Any]]:
         """One dict per digit: {"index", "actual", "predicted", "probability", "loss", "loss_name"}.

@@ -30,7 +30,7 @@ from .predictor import Predictions, Predictor
 NO_GUARD = nullcontext()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class NumberReading:
     digits: list[FoundDigit]  # in reading order
     # runs the model on the digits, when first asked: a picture of one mark, read as one digit by
@@ -41,6 +41,11 @@ class NumberReading:
     def predictions(self) -> Predictions:
         """One row per digit."""
         return self.predict()
+
+    def __repr__(self) -> str:
+        """The number it reads and where its digits are, not the pictures (runs the model if not yet run)."""
+        boxes = ", ".join(str(tuple(d.box)) for d in self.digits[:6]) + (", ..." if len(self.digits) > 6 else "")
+        return f"NumberReading({self.number!r}: {len(self.digits)} digits, boxes {boxes})"
 
     @property
     def number(self) -> str:

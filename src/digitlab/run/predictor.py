@@ -43,7 +43,10 @@ def shown_probability(p: float) -> float:
     return math.floor(float(p) * _SCALE) / _SCALE
 
 
-@dataclass(frozen=True)
+SHOWN = 8  # items a repr lists before "..."
+
+
+@dataclass(frozen=True, repr=False)
 class Predictions:
     """What a model says about N images."""
 
@@ -66,6 +69,15 @@ class Predictions:
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def __repr__(self) -> str:
+        """The answers and the likeliest probability of the first few, not the tensors."""
+        first = ", ".join(
+            f"{answer or 'abstains'} ({self.top_k[i][0][1]:.2f})" if self.top_k[i] else str(answer)
+            for i, answer in enumerate(self.answers[:SHOWN])
+        )
+        more = f", ... ({len(self) - SHOWN} more)" if len(self) > SHOWN else ""
+        return f"Predictions({len(self)} images, classes {list(self.classes)}: {first}{more})"
 
     def shown(self, i: int) -> dict[str, float]:
         """Image i's probability of every class, rounded down (the JSON's "probabilities")."""
