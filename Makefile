@@ -10,9 +10,9 @@ TEST_SET := $(wildcard ../shared/data/mnist-test)
 
 .PHONY: install demo lint test notebook strip-notebooks bench clean
 
+# torch first and pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch first and pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
@@ -35,9 +35,10 @@ test: lint
 
 # JupyterLab is not a test dependency (the tests run the notebooks with nbclient): installed on first use.
 # The notebooks validate on the official test set when DIGITLAB_TEST_SET names it (as `make demo` does).
+# As root (a container, this workspace) JupyterLab refuses to start without --allow-root.
 notebook: install
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/pip install --quiet jupyterlab
-	$(if $(TEST_SET),DIGITLAB_TEST_SET=$(abspath $(TEST_SET))) $(BIN)/jupyter lab notebooks/
+	$(if $(TEST_SET),DIGITLAB_TEST_SET=$(abspath $(TEST_SET))) $(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Outputs stay out of git (tests/test_notebooks.py checks): run this after saving a notebook you ran.
 strip-notebooks: install
