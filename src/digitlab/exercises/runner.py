@@ -55,6 +55,10 @@ def run_exercise(exercise: Exercise, submission: Submission, ctx: CheckContext |
     if obj is None:
         why = f"; your code stopped earlier: {submission.errors[0]}" if submission.errors else ""
         return Verdict(exercise.name, MISSING, f"your code does not define {exercise.name}{why}")
+    origin = library_origin(obj)
+    if origin is not None:  # imported from digitlab (or its exercises): the library's work, not the learner's
+        message = f"{exercise.name} is digitlab's own ({origin}), imported: write your own {exercise.name}"
+        return Verdict(exercise.name, FAILED, message)
     torch.manual_seed(0)  # a learner's random shuffling repeats from check to check
     start = time.perf_counter()
     try:
@@ -71,6 +75,20 @@ def run_exercise(exercise: Exercise, submission: Submission, ctx: CheckContext |
     except SystemExit as e:
         message, status = explain_error(e, f"your {exercise.name}", ctx.files), FAILED
     return Verdict(exercise.name, status, message, time.perf_counter() - start, payload=dict(ctx.payload))
+
+
+def library_origin(obj: Any) -> str | None:
+    """Where in digitlab `obj` was defined ("digitlab.train.losses.mnist_loss"), through functools.partial
+    and decorators' __wrapped__; None for anything defined elsewhere (the learner's own code)."""
+    for _ in range(10):  # a partial of a partial, a wrapper of a wrapper: a few levels at most
+        inner = getattr(obj, "func", None) or getattr(obj, "__wrapped__", None)
+        if inner is None or inner is obj:
+            break
+        obj = inner
+    module = getattr(obj, "__module__", None)
+    if isinstance(module, str) and (module == "digitlab" or module.startswith("digitlab.")):
+        return f"{module}.{getattr(obj, '__qualname__', getattr(obj, '__name__', type(obj).__name__))}"
+    return None
 
 
 def check(name: str, obj: Any = None, quiet: bool = False) -> Verdict:
