@@ -47,7 +47,7 @@ def report(class_folder, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("sys.argv", ["digitlab"])
         code = main([*argv, "--time-limit", "2", "--json", "--quiet"])
-    assert code == 0
+    assert code == 1  # bob and others failed some: as for one file, 1 (the report is written)
     return out
 
 

@@ -145,7 +145,8 @@ def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limit
         print_json({"html": str(html_path), "csv": str(csv_path), "passed": summary})
     else:
         print(f"wrote {html_path} and {csv_path}: {len(results)} students, {len(names)} exercises")
-    return 0
+    # as for one file: 1 if a check failed (a missing exercise is not a failure); the report is there either way
+    return 1 if any(v.status == "failed" for vs in results.values() for v in vs) else 0
 
 
 def run_quiz(args: argparse.Namespace, ctx: Context) -> int:
