@@ -121,9 +121,10 @@ def test_bad_uploads_are_4xx_json(client, payload, status, words):
 def test_page_and_docs_are_served_without_a_cdn(client):
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
-    for asset in ("app.js", "style.css"):
+    for asset in ("app.js", "style.css", "favicon.svg", "favicon.ico"):  # the icon: no 404 in every log
         assert client.get(f"/{asset}").status_code == 200
-    assert "http" not in page.text.replace("http-equiv", "")
+    assert client.get("/favicon.ico").headers["content-type"] == "image/svg+xml"
+    assert "http" not in page.text.replace("http-equiv", "").replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert client.get("/openapi.json").json()["paths"]["/api/predict"]
 
 

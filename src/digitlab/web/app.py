@@ -57,11 +57,12 @@ MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024  # upload bytes held per process (receive
 MAX_LARGE_IN_FLIGHT = 4  # of which large images, waiting or running
 BODY_TIMEOUT_S = 15.0  # the whole upload must arrive by then
 RETRY_AFTER_S = 1
-STATIC = ("index.html", "app.js", "style.css", "docs.html", "docs.js")
+STATIC = ("index.html", "app.js", "style.css", "docs.html", "docs.js", "favicon.svg")
 MEDIA = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's logger: one line, its format and level
@@ -217,6 +218,8 @@ def create_app(
     for name in STATIC[1:]:
         if name != "docs.html":
             app.add_api_route(f"/{name}", asset(name), methods=["GET", "HEAD"], include_in_schema=False)
+    # browsers ask for /favicon.ico whatever the page links: the same icon, not a 404 in every log
+    app.add_api_route("/favicon.ico", asset("favicon.svg"), methods=["GET", "HEAD"], include_in_schema=False)
     return app
 
 
