@@ -380,6 +380,17 @@ def test_progress_writes_a_header_and_one_line_per_epoch(data):
         assert float(cells[2]) == pytest.approx(learn.recorder.history[i - 1]["valid_loss"], abs=1e-5)
 
 
+def test_a_long_fit_shows_a_table_not_a_row_per_epoch(data):
+    out = io.StringIO()
+    learn = make_learner(data, cbs=[RecorderCB(), ProgressCB(file=out, bar=False)])
+    learn.fit(140)  # the linear model's default on the mirror's 3s and 7s
+    lines = out.getvalue().splitlines()
+    shown = [int(line.split()[0]) for line in lines[2:]]
+    assert "every 7th" in lines[0] and lines[1].split()[0] == "epoch"
+    assert shown[:3] == [1, 2, 3] and shown[-1] == 140 and len(shown) <= 25  # all 140 recorded, 24 shown
+    assert len(learn.recorder.history) == 140
+
+
 # ---- augmentation -----------------------------------------------------------------------
 
 

@@ -134,6 +134,21 @@ class ProgressCB(Callback):
     in_search = False
     name = "progress"
     HTML_EVERY = 0.5  # seconds between in-place updates of the Jupyter display while training
+    ROWS = 20  # a longer fit shows its first epochs, every k-th and the last: a table, not 140 rows
+
+    def _shows(self, epoch: int) -> bool:
+        """Whether epoch (1-based) gets a row: all of up to ROWS epochs; else the first 3, every k-th, the last."""
+        n = self.learn.n_epoch
+        step = math.ceil(n / self.ROWS)
+        return n <= self.ROWS or epoch <= 3 or epoch == n or epoch % step == 0
+
+    def _left(self) -> str:
+        """", about 12 s left" from the mean epoch so far, once a fit has more than a few seconds to go."""
+        history = self.learn.recorder.history
+        if not history:
+            return ""
+        left = sum(r["seconds"] for r in history) / len(history) * (self.learn.n_epoch - len(history))
+        return f", about {left:.0f} s left" if left >= 5 else ""
 
     def __init__(self, file: TextIO | None = None, bar: bool | None = None, html: bool = False) -> None:
         self.file, self.html = file or sys.stderr, html
@@ -182,13 +197,22 @@ class ProgressCB(Callback):
         shown = [k for k in row if k not in TIMES]
         self.header = shown + ["time"]
         cells = [str(row[k]) if isinstance(row[k], int) else f"{row[k]:.6g}" for k in shown]
+        if not self._shows(int(row["epoch"])):
+            if self.html and time.perf_counter() - self._shown_at > self.HTML_EVERY:
+                self._update(f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}{self._left()}")
+            return
         self.rows.append(cells + [f"{row['seconds']:.2f}s"])
         if self.html:
             self._update(
-                f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}" if row["epoch"] < self.learn.n_epoch else ""
+                f"epoch {self.learn.epoch + 2}/{self.learn.n_epoch}{self._left()}"
+                if row["epoch"] < self.learn.n_epoch
+                else ""
             )
             return
         if not self.header_printed:
+            if self.learn.n_epoch > self.ROWS:
+                step = math.ceil(self.learn.n_epoch / self.ROWS)
+                self._print(f"{self.learn.n_epoch} epochs: the first 3, every {step}th and the last shown")
             self._print(" ".join(f"{k:>14}" for k in self.header))
             self.header_printed = True
         self._print(" ".join(f"{c:>14}" for c in cells) + f" {row['seconds']:>13.2f}s")
@@ -199,6 +223,7 @@ class ProgressCB(Callback):
             self._progress = None
         if self._display is not None:
             done = len(self.rows)
+            done = len(self.learn.recorder.history)
             self._update("" if done == self.learn.n_epoch else f"stopped after {done} of {self.learn.n_epoch} epochs")
             self._display = None
 
