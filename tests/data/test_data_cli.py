@@ -47,3 +47,16 @@ def test_a_zero_byte_cache_entry_is_named_and_rebuilt(capsys, tmp_path, png_tree
     assert main(["data", "info", str(tmp_path / "d"), "--json"]) == 0
     _one_line(capsys, str(entry), "damaged cache entry (0 bytes); deleted, rebuilding")
     assert entry.stat().st_size > 0
+
+
+def test_a_test_set_is_shown_as_one_with_every_number_whole(capsys, tmp_path, digits_factory, monkeypatch):
+    images, labels = digits_factory(600, tuple(range(10)), 0)  # 6,000 digits: four-figure counts
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["data", "info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "class" in line)
+    assert "test" in header and "train" not in header  # t10k files alone are a test set
+    assert "6,000" in out and "…" not in out  # no number cut at 80 columns
+    assert "['" not in out  # the files as a list in words, not Python's

@@ -45,12 +45,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     console = Console(highlight=False)
     console.print(f"[bold]{dataset.name}[/bold]  classes: {', '.join(dataset.classes)}")
-    table = Table("split", "images", *dataset.classes)
-    for split, info in summary["splits"].items():
-        table.add_row(split, f"{info['n']:,}", *[f"{n:,}" for n in info["per_class"].values()])
+    # a column per split, a row per class: fits 80 columns with ten classes (a row per split did not)
+    test_only = summary["provenance"].get("splits") == "test only"  # a t10k-only folder: its one split is a test set
+    splits = {("test" if test_only and name == "train" else name): info for name, info in summary["splits"].items()}
+    table = Table("class", *splits)
+    for c in dataset.classes:
+        table.add_row(c, *[f"{info['per_class'][c]:,}" for info in splits.values()])
+    table.add_row("all", *[f"{info['n']:,}" for info in splits.values()], style="bold")
     console.print(table)
     for key, value in summary["provenance"].items():
-        console.print(f"  {key}: {value}")
+        console.print(f"  {key}: {', '.join(map(str, value)) if isinstance(value, list) else value}")
     for key, value in summary.get("cache", {}).items():
         console.print(f"  cache ({key}): {value}")
     return 0
