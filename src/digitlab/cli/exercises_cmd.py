@@ -111,10 +111,14 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
 
     read_cells(args.path)  # a file that is not Python or a notebook is one line, exit 2, before anything runs
     with mnist_data(names, [args.path], ctx.settings, ctx.log) as (data, judges):
-        ctx.log(f"checking {args.path}: {len(names)} exercises, in a child process ({args.time_limit:g} s each)")
+        which = f"{len(names)} exercises" if args.only else f"the exercises it defines, of {len(names)}"
+        ctx.log(f"checking {args.path}: {which}, in a child process ({args.time_limit:g} s each)")
         verdicts = check_path(args.path, names, limits, data, judges)
+    left_out = 0
     if not args.only:  # a learner part-way through: exercises not written yet are not failures
-        verdicts = [v for v in verdicts if v.status != "missing"] or verdicts
+        defined = [v for v in verdicts if v.status != "missing"]
+        left_out = len(verdicts) - len(defined) if defined else 0
+        verdicts = defined or verdicts
     failed = sum(v.status != "passed" for v in verdicts)
     if args.json:
         print_json({"path": str(args.path), "passed": len(verdicts) - failed, "failed": failed,
@@ -122,7 +126,8 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
     else:
         for v in verdicts:
             print(v.line())
-        print(f"{len(verdicts) - failed} passed, {failed} failed")
+        not_yet = f"; {left_out} not defined yet (left out; --only NAME checks one anyway)" if left_out else ""
+        print(f"{len(verdicts) - failed} passed, {failed} failed{not_yet}")
     return 1 if failed else 0
 
 
