@@ -63,3 +63,13 @@ def test_bias_relu_and_the_loop_race_are_computed():
     loop = float(race.split("a Python loop ")[1].split(" ms")[0])
     tensor = float(race.split("one tensor operation ")[1].split(" ms")[0])
     assert loop > 0 and tensor > 0  # timings only shown, never asserted against each other
+
+
+def test_figures_for_questions_without_one_are_said_not_silently_skipped(tmp_path, capsys):
+    from digitlab.cli import main
+
+    assert main(["exercises", "quiz", "--number", "1", "--reveal", "--figures", str(tmp_path / "figs")]) == 0
+    err = capsys.readouterr().err
+    assert "no figure" in err and "21" in err and not (tmp_path / "figs").exists()
+    assert main(["exercises", "quiz", "--number", "21", "--reveal", "--figures", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "activations.png").is_file() and "no figure" not in capsys.readouterr().err

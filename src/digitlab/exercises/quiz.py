@@ -175,4 +175,9 @@ def run_quiz(numbers: list[int] | None, reveal: bool, figures: Path | None, as_j
     if as_json:
         json.dump({"questions": items}, sys.stdout, indent=2)
         print()
+    if figures is not None and not any("figure" in entry for entry in items):
+        with_figures = " and ".join(str(n) for n in sorted(FIGURES))
+        print(
+            f"--figures: these questions have no figure (questions {with_figures} do); nothing written", file=sys.stderr
+        )
     return 0

@@ -143,7 +143,7 @@ class ProgressCB(Callback):
         return n <= self.ROWS or epoch <= 3 or epoch == n or epoch % step == 0
 
     def _left(self) -> str:
-        """", about 12 s left" from the mean epoch so far, once a fit has more than a few seconds to go."""
+        """ ", about 12 s left" from the mean epoch so far, once a fit has more than a few seconds to go."""
         history = self.learn.recorder.history
         if not history:
             return ""
