@@ -42,7 +42,8 @@ def add_parser(commands: Commands) -> None:
         actions, "show", "what an exercise asks, with a skeleton", "  digitlab exercises show is_3\n", run_show
     )
     show.add_argument("name", metavar="NAME", help="an exercise's name (`digitlab exercises list`)")
-    check = add_command(actions, "check", "check a file, a notebook, or a class's folder", EXAMPLES, run_check)
+    check_examples = "\n".join(line for line in EXAMPLES.splitlines() if "exercises check" in line) + "\n"
+    check = add_command(actions, "check", "check a file, a notebook, or a class's folder", check_examples, run_check)
     check.add_argument("path", metavar="FILE", nargs="?", type=Path, help="a .py file, a notebook or a folder of them")
     check.add_argument("--all", metavar="FOLDER", type=Path, help="a folder with one submission per student")
     check.add_argument("--out", type=Path, default=Path("class-report"), help="where --all writes report.html/.csv")
@@ -52,7 +53,12 @@ def add_parser(commands: Commands) -> None:
         "--load-time-limit", type=float, default=60.0, help="seconds to run a submission's cells first (default 60)"
     )
     check.add_argument("--memory", type=int, default=2048, help="memory limit of the learner's process, MiB")
-    quiz = add_command(actions, "quiz", "the chapter's questionnaire with model answers", EXAMPLES, run_quiz)
+    quiz_examples = (
+        "  digitlab exercises quiz                          every question, each answer on request\n"
+        "  digitlab exercises quiz --reveal --number 9      one question with its model answer\n"
+        "  digitlab exercises quiz --number 21 --figures figs    question 21 and its figure, saved in figs/\n"
+    )
+    quiz = add_command(actions, "quiz", "the chapter's questionnaire with model answers", quiz_examples, run_quiz)
     quiz.add_argument("--reveal", action="store_true", help="print every answer without asking")
     quiz.add_argument("--number", type=int, nargs="+", metavar="N", help="only these questions")
     quiz.add_argument("--figures", type=Path, metavar="DIR", help="save the questions' figures (PNG) here")
