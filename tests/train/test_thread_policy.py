@@ -164,6 +164,29 @@ def test_the_callback_looks_at_most_every_few_seconds(clock):
     assert len(calls) == 1
 
 
+def test_tiny_epochs_that_jitter_are_not_taken_for_load(clock):
+    """The book's linear model: epochs of ~2 ms whose times vary 2x. Looking after each 'slow' one cost
+    0.05 s a look, 140 times (a 0.3 s fit took 5 s): short epochs wait for the every-2-s look."""
+    calls = []
+    policy = ThreadPolicyCB(choose=lambda: calls.append(1) or ThreadChoice(1, 1, 0.0))
+
+    class Jitter(Callback):
+        order = 0
+
+        def before_epoch(self) -> None:
+            if self.learn.training:
+                clock.now += 0.002 if self.learn.epoch % 2 else 0.004  # every other epoch twice as slow
+
+    before = torch.get_num_threads()
+    try:
+        learn = _learner()
+        learn.add_cbs([policy, Jitter()])
+        learn.fit(40)  # 0.12 s in all: under RESAMPLE_SECONDS, so the look before the fit is the only one
+    finally:
+        torch.set_num_threads(before)
+    assert len(calls) == 1
+
+
 def test_threads_is_a_number_or_auto(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["train", "--threads", "many"])

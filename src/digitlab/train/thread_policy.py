@@ -12,7 +12,9 @@ from ..threads import ThreadChoice, choose_threads
 from .learner import Callback
 
 RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken every 2 s, it costs at most ~2.5% ...
-SLOWER = 1.3  # ... unless an epoch took this many times the fastest one: then at once (load came)
+SLOWER = 1.3  # ... unless an epoch took this many times the fastest one: then at once (load came) ...
+SLOWED_MIN_SECONDS = 0.5  # ... and took this long: a sample is then at most 10% of it (the book's linear
+# epochs take ~2 ms and jitter by more than 1.3x: sampling after each made a 0.3 s fit take 5 s)
 
 
 class ThreadPolicyCB(Callback):
@@ -40,7 +42,7 @@ class ThreadPolicyCB(Callback):
         seconds, threads = time.monotonic() - self.epoch_start, torch.get_num_threads()
         fastest = self.fastest.setdefault(threads, seconds)
         self.fastest[threads] = min(fastest, seconds)
-        return seconds > SLOWER * fastest
+        return seconds > SLOWER * fastest and seconds >= SLOWED_MIN_SECONDS
 
     def _apply(self, epoch: int, slowed: bool = False) -> None:
         if not slowed and time.monotonic() - self.last_sample < RESAMPLE_SECONDS:
