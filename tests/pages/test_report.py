@@ -61,6 +61,7 @@ def test_train_report_renders_offline(capsys, tmp_path, png_tree, train_cli, bro
     # the linear model trains at a constant lr: a sentence, not a flat line
     assert "constant lr 1.0" in text and not (out / "report" / "lr_schedule.png").exists()
     assert "highest mnist_loss (the loss the model trained with" in text and "Losses are mnist_loss" in text
+    assert "source: source" not in text and "[&#x27;" not in text and "['" not in text  # words, not raw keys or lists
     requests, screenshot = _render(page, browser_page)
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert screenshot.shape[0] > 1400 and screenshot.std() > 20  # a long page, not blank

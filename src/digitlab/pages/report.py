@@ -19,6 +19,18 @@ from ..plots.chapter import plot_ideal_digits
 from ..run.serialization import load_ideal_digits, load_model, load_top_losses
 from .html import embedded_png, page, table
 
+# the provenance's keys as a reader says them (the card keeps the keys; the page shows words)
+_PROVENANCE = {"source": "where the data came from", "stands_in_for": "standing in for", "classes_kept": "digits kept"}
+
+
+def _words(value: object) -> str:
+    """A provenance value for a person: lists joined, the sources' names spelled out."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    text = str(value)
+    return {"offline-mirror": "the offline mirror", "canonical": "the canonical download",
+            "official-files": "the official MNIST files on this machine"}.get(text, text)  # fmt: skip
+
 
 def _fmt(value: object) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "-" if value is None else str(value)
@@ -84,7 +96,7 @@ def write_report(run_dir: Path) -> Path:
                 ("validation images", f"{data.n_valid:,}"),
                 ("validated on", data.valid),
                 ("classes", ", ".join(classes)),
-                *[(f"source: {k}", v) for k, v in data.provenance.items()],
+                *[(_PROVENANCE.get(k, k.replace("_", " ")), _words(v)) for k, v in data.provenance.items()],
             ]
         )
     )
