@@ -154,3 +154,29 @@ def test_a_finger_drawing_on_the_pad_does_not_scroll_the_page(page_server, brows
         drag(beside, pad["y"] + pad["height"] - 30, pad["y"] + 30)  # the same drag beside the pad
         page.wait_for_timeout(500)
         assert page.locator("#pad").bounding_box()["y"] < pad["y"]  # scrolled
+
+
+def test_a_photo_replaces_the_drawing_and_nothing_seen_shows_no_broken_image(
+    page_server, confident_digit, tmp_path, browser_page, page_complaints, received
+):
+    from playwright.sync_api import expect
+
+    path = tmp_path / "upright.jpg"
+    save_jpeg(phone_photo(confident_digit), path)
+    ink = "() => { const d = document.getElementById('pad').getContext('2d').getImageData(0, 0, 280, 280).data;"
+    ink += " let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 128) n++; return n; }"
+    with browser_page() as page:
+        complaints = page_complaints(page)
+        page.goto(page_server)
+        expect(page.locator("#model-info")).to_contain_text("cnn")
+        assert page.locator("#seen").is_hidden()  # first load: no 28x28 yet, so no broken-image icon
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 60, box["y"] + 60)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 200, box["y"] + 200, steps=10)
+        page.mouse.up()
+        assert page.evaluate(ink) > 0  # a drawing on the pad
+        page.set_input_files("#upload", str(path))
+        expect(page.locator("#prediction")).to_have_text("2", timeout=30_000)
+        assert page.evaluate(ink) == 0  # the photo's answer is not shown beside an old drawing
+    assert complaints == []

@@ -110,6 +110,9 @@ async function upload(file) {
     fctx.drawImage(scaled, 0, 0);
     blob = await encode(flat, "image/jpeg", 0.85);
   }
+  ctx.fillStyle = "#fff";  // the answer is the photo's now: an earlier drawing beside it would mislead
+  ctx.fillRect(0, 0, pad.width, pad.height);
+  hasInk = false;
   photo = scaled;
   predict(blob);
 }
@@ -145,7 +148,7 @@ function show(result) {
   }));
   const seen = document.getElementById("seen");
   if (result.image_png_base64) seen.src = `data:image/png;base64,${result.image_png_base64}`; else seen.removeAttribute("src");
-  seen.hidden = several;
+  seen.hidden = several || !result.image_png_base64;  // nothing seen yet (or an error): no broken-image icon
   document.getElementById("digits").replaceChildren(...(several ? digits : []).map((d) => {
     const figure = document.createElement("figure");
     figure.innerHTML = "<img alt=''><figcaption></figcaption>";
