@@ -180,3 +180,14 @@ def test_a_photo_replaces_the_drawing_and_nothing_seen_shows_no_broken_image(
         expect(page.locator("#prediction")).to_have_text("2", timeout=30_000)
         assert page.evaluate(ink) == 0  # the photo's answer is not shown beside an old drawing
     assert complaints == []
+
+
+def test_on_a_laptop_screen_the_answer_is_beside_the_pad(page_server, browser_page):
+    with browser_page() as page:
+        page.set_viewport_size({"width": 1100, "height": 800})
+        page.goto(page_server)
+        pad, answer = page.locator("#pad").bounding_box(), page.locator("#prediction").bounding_box()
+        assert answer["x"] >= pad["x"] + pad["width"] and answer["y"] + answer["height"] < 800  # beside, above the fold
+        page.set_viewport_size({"width": 400, "height": 800})  # a phone: one column, the answer under the pad
+        pad, answer = page.locator("#pad").bounding_box(), page.locator("#prediction").bounding_box()
+        assert answer["y"] >= pad["y"] + pad["height"]
