@@ -122,6 +122,12 @@ def test_plot_ideal_digits(digits, tmp_path):
         assert np.allclose(ax.images[0].get_array(), ideal.numpy()) and ax.images[0].get_clim() == (0, 1)
 
 
+def test_ten_ideal_digits_wrap_so_their_titles_stay_readable(tmp_path):
+    classes = tuple(str(d) for d in range(10))
+    plot_ideal_digits(torch.rand(10, 28, 28), classes, path=tmp_path / "ideals.png")
+    assert_png(tmp_path / "ideals.png", (800, 360))  # two rows of five panels, not one row of ten
+
+
 def test_plot_against_ideals_shows_mnist_distance(digits, tmp_path):
     model = PixelSimilarity.fit(digits)
     image = digits.images[digits.labels.tolist().index(1)]  # a "7"

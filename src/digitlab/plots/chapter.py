@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 
+IDEALS_A_ROW = 5
+
+
 def plot_ideal_digits(
     ideals: torch.Tensor, classes: tuple[str, ...], *, path: str | Path | None = None
 ) -> DigitlabFigure:
@@ -44,9 +47,12 @@ def plot_ideal_digits(
     ideals: (C, 28, 28) floats in [0, 1], drawn on a fixed 0..1 scale.
     """
     ink = {name: float(ideal.mean()) for name, ideal in zip(classes, ideals)}
-    fig, axes = new_figure(1, len(classes), panel=(1.6, 1.8))
-    for ax, name, ideal in zip(axes[0], classes, ideals):
+    # at most IDEALS_A_ROW a row: ten in one row, scaled to a page's width, had unreadable titles
+    ncols = min(len(classes), IDEALS_A_ROW)
+    fig, axes = new_figure(math.ceil(len(classes) / ncols), ncols, panel=(1.6, 1.8))
+    for ax, name, ideal in zip(axes.flat, classes, ideals):
         image_axis(ax, ideal, f"ideal {name}\nink {ink[name]:.3f}", vmin=0, vmax=1)
+    hide_unused(axes, len(classes))
     return finish(fig, path, ink)
 
 
