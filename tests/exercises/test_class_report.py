@@ -107,3 +107,17 @@ def test_no_submission_is_dropped_or_taken_for_one(tmp_path):
     found = find_submissions(tmp_path, exclude=tmp_path / "class-report")
     assert list(found) == ["alice.ipynb", "alice.py", "bob", "carol"]
     assert found["bob"] == tmp_path / "bob.py"
+
+
+def test_a_whole_class_report_fits_a_laptop_window(tmp_path, browser_page):
+    from digitlab.exercises import exercises
+    from digitlab.exercises.class_report import write_class_report
+    from digitlab.exercises.runner import Verdict
+
+    feedback = "your mnist_distance returns shape (1010, 28): you averaged one axis; the book averages two " * 2
+    names = list(exercises())  # every exercise: the grid's widest
+    results = {s: [Verdict(n, "failed", feedback, 0.1, "x" * 300) for n in names] for s in ("alice", "bob")}
+    html_path, _ = write_class_report(results, tmp_path / "report")
+    with browser_page(viewport={"width": 1200, "height": 800}) as tab:
+        tab.goto(html_path.as_uri())
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 1200  # was 2,506 px
