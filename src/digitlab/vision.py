@@ -26,8 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.formats.folders import class_order
 from .errors import DataError, DigitlabError
 from .lists import L
+from .preprocessing import IMAGE_SUFFIXES
 from .progress import progress_bar
 from .resnet import with_head
 from .train.callbacks import OneCycleCB
@@ -36,8 +38,6 @@ from .train.learner import Callback, Learner
 from .train.losses import LossFunc
 from .train.lr_finder import lr_find
 from .train.precise_bn import PreciseBNCB
-
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
 
 
 def get_image_files(path: Path | str, folders: Sequence[str] | None = None) -> L:
@@ -51,7 +51,7 @@ def get_image_files(path: Path | str, folders: Sequence[str] | None = None) -> L
         p
         for top in tops
         for p in top.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        if p.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(root).parts)
     ]
     return L(sorted(found))
 
@@ -120,11 +120,6 @@ class CategoryBlock:
     """The target block: one label per image, its vocab sorted (numerically when the labels are numbers)."""
 
 
-def _vocab(labels: Sequence[str]) -> list[str]:
-    names = sorted(set(labels))
-    return sorted(names, key=int) if all(n.isdigit() for n in names) else names
-
-
 def _decode(files: Sequence[Path], shape: tuple[int, int] | None) -> torch.Tensor:
     """(N, 1, H, W) float in [0, 1]; every image the same size unless `shape` resizes them."""
     from PIL import Image, UnidentifiedImageError
@@ -181,7 +176,7 @@ class ImageDataLoaders(DataLoaders):
         seed: int | None = None,
     ) -> ImageDataLoaders:
         """x (N, 1, H, W) float; labels (N,) names; split: (train indices, valid indices)."""
-        vocab = _vocab(labels)
+        vocab = class_order(sorted(set(labels)))
         y = torch.tensor([vocab.index(label) for label in labels], dtype=torch.int64)
         train_i, valid_i = (
             torch.tensor(list(split[0]), dtype=torch.int64),

@@ -222,7 +222,6 @@ class ProgressCB(Callback):
             self._progress.stop()
             self._progress = None
         if self._display is not None:
-            done = len(self.rows)
             done = len(self.learn.recorder.history)
             self._update("" if done == self.learn.n_epoch else f"stopped after {done} of {self.learn.n_epoch} epochs")
             self._display = None

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import DigitlabError
-from .learner import Callback
+from .learner import Callback, _name
 
 
 class MentorError(DigitlabError):
@@ -171,40 +171,21 @@ _M = [
 CATALOGUE: dict[str, Mistake] = {m.key: m for m in _M}
 
 # PyTorch's messages (torch 2.3 to 2.13) -> the mistake behind them
-_ERRORS: list[tuple[type[BaseException], re.Pattern[str], str]] = [
-    (RuntimeError, re.compile(r"must have the same dtype, but got (Byte|Char|Short|Int|Long) and Float"), "uint8"),
-    (
-        RuntimeError,
-        re.compile(r"m1 and m2 to have the same dtype, but got: (unsigned char|long int|int) != float"),
-        "uint8",
-    ),
-    (
-        RuntimeError,
-        re.compile(r"Input type \((unsigned char|long int|int|torch\.ByteTensor)\) and (bias|weight) type"),
-        "uint8",
-    ),
-    (RuntimeError, re.compile(r"shapes cannot be multiplied \(\d+x28 and 784x\d+\)"), "flatten"),
-    (
-        RuntimeError,
-        re.compile(r"leaf Variable that requires grad is being used in an in-place operation"),
-        "in-place-leaf",
-    ),
-    (RuntimeError, re.compile(r"element 0 of tensors does not require grad"), "no-grad"),
-    (RuntimeError, re.compile(r"Trying to backward through the graph a second time"), "backward-twice"),
-    (AttributeError, re.compile(r"^'NoneType' object has no attribute '(data|zero_|mean|shape)'$"), "grad-none"),
-    (RuntimeError, re.compile(r"0D or 1D target tensor expected, multi-target not supported"), "ce-target-shape"),
-    (
-        RuntimeError,
-        re.compile(r"expected target dtype to be Long or Byte, but got (Float|Double|Half|Int)"),
-        "ce-target-dtype",
-    ),
-    (IndexError, re.compile(r"^Target -?\d+ is out of bounds"), "too-few-outputs"),
-    (
-        AttributeError,
-        re.compile(r"'Learner' object has no attribute '(fit_one_cycle|fine_tune|lr_find)'"),
-        "fit-one-cycle",
-    ),
+_MESSAGES: list[tuple[type[BaseException], str, str]] = [
+    (RuntimeError, r"must have the same dtype, but got (Byte|Char|Short|Int|Long) and Float", "uint8"),
+    (RuntimeError, r"m1 and m2 to have the same dtype, but got: (unsigned char|long int|int) != float", "uint8"),
+    (RuntimeError, r"Input type \((unsigned char|long int|int|torch\.ByteTensor)\) and (bias|weight) type", "uint8"),
+    (RuntimeError, r"shapes cannot be multiplied \(\d+x28 and 784x\d+\)", "flatten"),
+    (RuntimeError, r"leaf Variable that requires grad is being used in an in-place operation", "in-place-leaf"),
+    (RuntimeError, r"element 0 of tensors does not require grad", "no-grad"),
+    (RuntimeError, r"Trying to backward through the graph a second time", "backward-twice"),
+    (AttributeError, r"^'NoneType' object has no attribute '(data|zero_|mean|shape)'$", "grad-none"),
+    (RuntimeError, r"0D or 1D target tensor expected, multi-target not supported", "ce-target-shape"),
+    (RuntimeError, r"expected target dtype to be Long or Byte, but got (Float|Double|Half|Int)", "ce-target-dtype"),
+    (IndexError, r"^Target -?\d+ is out of bounds", "too-few-outputs"),
+    (AttributeError, r"'Learner' object has no attribute '(fit_one_cycle|fine_tune|lr_find)'", "fit-one-cycle"),
 ]
+_ERRORS = [(kind, re.compile(pattern), key) for kind, pattern, key in _MESSAGES]
 NOTE = "digitlab: "  # how a hint starts, under the error
 
 
@@ -244,11 +225,6 @@ def install_notebook_hints() -> bool:
     return True
 
 
-def _name(fn: Any) -> str:
-    fn = getattr(fn, "func", fn)  # through functools.partial
-    return str(getattr(fn, "__name__", type(fn).__name__))
-
-
 def _last_module(model: nn.Module) -> nn.Module | None:
     modules = [m for m in model.modules() if not list(m.children())]
     return modules[-1] if modules else None
@@ -260,6 +236,22 @@ def _first_tensor(data: Any) -> torch.Tensor | None:
     if isinstance(data, (tuple, list)) and data and isinstance(data[0], torch.Tensor):
         return data[0]
     return None
+
+
+def _same_data(train: Any, valid: Any) -> bool:
+    """One loader twice, one dataset object in both, or the same tensor memory (DataLoaders(dl, dl))."""
+    if train is valid:
+        return True
+    data, other = getattr(train, "dataset", None), getattr(valid, "dataset", None)
+    if data is not None and data is other:
+        return True
+    first, second = _first_tensor(data), _first_tensor(other)
+    return (
+        first is not None
+        and second is not None
+        and first.data_ptr() == second.data_ptr()
+        and first.shape == second.shape
+    )
 
 
 def _warn(key: str, detail: str = "") -> None:
@@ -278,18 +270,7 @@ class MentorCB(Callback):
         self.bad: torch.Tensor | None = None  # any non-finite training loss this epoch (a bool on the device)
         if not any(p.requires_grad for p in learn.model.parameters()):
             raise MentorError(CATALOGUE["no-grad"].hint)
-        train, valid = (_first_tensor(getattr(dl, "dataset", None)) for dl in learn.dls)
-        same = learn.dls.train is learn.dls.valid or getattr(learn.dls.train, "dataset", 0) is getattr(
-            learn.dls.valid, "dataset", 1
-        )
-        if (
-            train is not None
-            and valid is not None
-            and train.data_ptr() == valid.data_ptr()
-            and train.shape == valid.shape
-        ):
-            same = True
-        if same:
+        if _same_data(learn.dls.train, learn.dls.valid):
             _warn("valid-is-train")
 
     def before_batch(self) -> None:

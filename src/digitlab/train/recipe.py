@@ -59,9 +59,7 @@ class TrainConfig:
     label_smoothing: float | None = None  # cross-entropy only: soften the one-hot targets
     width: int | None = None  # cnn only: channels of the first stage
     device: str = "cpu"  # cpu | cuda | mps | auto (the best available)
-    threads: int | str | None = (
-        "auto"  # torch threads; "auto": the free cores, per epoch (ThreadPolicyCB); None: torch's
-    )
+    threads: int | str | None = "auto"  # a number; "auto": the free cores, per epoch; None: torch's default
     precision: str = "fp32"  # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
     compile: bool = False  # torch.compile the model (first batches pay the compile time)
     tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
@@ -89,10 +87,8 @@ class TrainConfig:
         }
         if values["bs"] is None:
             values["bs"] = BOOK_BS
-        if values["epochs"] is None:
-            values["epochs"] = default_epochs(self.model, n_train, values["bs"])
-        elif self.epochs is None and self.model == "cnn" and recipe == "cpu":
-            values["epochs"] = default_epochs(self.model, n_train, values["bs"])  # fewer on a larger set
+        if self.epochs is None:
+            values["epochs"] = default_epochs(self.model, n_train, values["bs"], recipe)
         values["recipe"] = recipe
         return TrainConfig(**values)
 
@@ -137,12 +133,13 @@ BOOK_EPOCHS = {"linear": 20, "simple_net": 40}
 CNN_IMAGES = 80_000
 
 
-def default_epochs(model: str, n_train: int, bs: int) -> int:
-    """The book's number of SGD steps in epochs of this data, for linear and simple_net; for the CNN,
-    its 8 epochs, fewer on a set larger than 10,000 digits (CNN_IMAGES)."""
+def default_epochs(model: str, n_train: int, bs: int, recipe: str = "cpu") -> int:
+    """The book's number of SGD steps in epochs of this data, for linear and simple_net; otherwise the
+    recipe's epochs (the CNN on the CPU: 8, fewer on a set larger than 10,000 digits, CNN_IMAGES)."""
     if model not in BOOK_EPOCHS:
-        epochs: int = MODEL_DEFAULTS.get(model, {}).get("epochs", 1)
-        if model == "cnn":
+        defaults = {**MODEL_DEFAULTS.get(model, {}), **DEVICE_RECIPES.get(recipe, {}).get(model, {})}
+        epochs: int = defaults.get("epochs", 1)
+        if model == "cnn" and recipe == "cpu":
             epochs = min(epochs, max(1, math.ceil(CNN_IMAGES / max(n_train, 1))))
         return epochs
     book_steps = BOOK_EPOCHS[model] * math.ceil(BOOK_TRAIN_IMAGES / BOOK_BS)

@@ -41,7 +41,7 @@ def _meaningful(folder: Path) -> list[Path]:
     return [p for p in entries if not p.name.startswith(".") and p.name.lower() not in _JUNK]
 
 
-def _class_order(names: list[str]) -> list[str]:
+def class_order(names: list[str]) -> list[str]:
     """Numeric order when every name is a number ("2" < "10"), else alphabetical."""
     return sorted(names, key=int) if all(n.isdigit() for n in names) else sorted(names)
 
@@ -125,11 +125,11 @@ def load_image_folder(
         split_dirs = [base]
         splits = [_label_folders(base)]
 
-    classes = tuple(_class_order(list(splits[0])))
+    classes = tuple(class_order(list(splits[0])))
     for split_dir, split in zip(split_dirs[1:], splits[1:]):
         extra = [c for c in split if c not in classes]
         if extra:
-            raise DataError(f"{split_dir}: classes {_class_order(extra)} have no folder in {split_dirs[0]}")
+            raise DataError(f"{split_dir}: classes {class_order(extra)} have no folder in {split_dirs[0]}")
 
     total = sum(len(files) for split in splits for files in split.values())
     images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)  # (N, 28, 28) uint8, all splits
