@@ -9,6 +9,7 @@ import torch
 from ..baseline import mnist_distance as book_distance
 from .calling import book_globals, call_by_name, own_helpers, required_arity
 from .feedback import Wrong, as_tensor, close, describe, first_difference
+from .probes import Probe, differs, numbers
 from .registry import CheckContext, Exercise, register
 
 N_STACK = 1010  # the book's valid_3_tens has 1,010 images
@@ -109,6 +110,15 @@ def _mean_digits() -> tuple[torch.Tensor, torch.Tensor]:
     return mean3, mean7
 
 
+def _call_is_3(is_3: Any, images: torch.Tensor, mean3: torch.Tensor, mean7: torch.Tensor) -> torch.Tensor:
+    """is_3 called as the book's cell calls it: is_3(x) reading mean3 and mean7, or with them by name."""
+    values = {"x": images, "mean3": mean3, "mean7": mean7}
+    with book_globals(is_3, {"mean3": mean3, "mean7": mean7}, {"mnist_distance": book_distance}):
+        if required_arity(is_3) == 1:
+            return as_tensor(is_3(images), "is_3")
+        return as_tensor(call_by_name(is_3, "is_3", values), "is_3")
+
+
 def check_is_3(is_3: Any, ctx: CheckContext) -> str:
     mean3, mean7 = _mean_digits()
     weights = torch.linspace(0, 1, 40).view(-1, 1, 1)  # from pure 7 to pure 3, plus noise
@@ -117,11 +127,7 @@ def check_is_3(is_3: Any, ctx: CheckContext) -> str:
     one = x[-1]
 
     def run(images: torch.Tensor) -> torch.Tensor:
-        values = {"x": images, "mean3": mean3, "mean7": mean7}
-        with book_globals(is_3, {"mean3": mean3, "mean7": mean7}, {"mnist_distance": book_distance}):
-            if required_arity(is_3) == 1:
-                return as_tensor(is_3(images), "is_3")
-            return as_tensor(call_by_name(is_3, "is_3", values), "is_3")
+        return _call_is_3(is_3, images, mean3, mean7)
 
     got = run(x)
     if tuple(got.shape) != (40,):
@@ -140,6 +146,42 @@ def check_is_3(is_3: Any, ctx: CheckContext) -> str:
     return "True exactly where the image is nearer mean3 than mean7, for one image and (broadcasting) for 40"
 
 
+def observe_l1_and_rmse(l1_and_rmse: Any, seed: int) -> Any:
+    return [numbers(v) for v in l1_and_rmse(*_images(2, seed))]
+
+
+def judge_l1_and_rmse(observation: Any, seed: int) -> str | None:
+    diff = (lambda a, b: a - b)(*_images(2, seed)).double()
+    return differs(observation, torch.stack([diff.abs().mean(), diff.square().mean().sqrt()]))
+
+
+def observe_mnist_distance(mnist_distance: Any, seed: int) -> Any:
+    stack = _images(8, seed)
+    return [numbers(mnist_distance(stack[1:], stack[0])), numbers(mnist_distance(stack[1], stack[0]))]
+
+
+def judge_mnist_distance(observation: Any, seed: int) -> str | None:
+    stack = _images(8, seed)
+    many, one = observation
+    return differs(many, book_distance(stack[1:], stack[0])) or differs(one, book_distance(stack[1], stack[0]))
+
+
+def _is_3_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Twelve images and two random "ideal digits", each image a mix of the two plus noise."""
+    ideals = _images(2, seed)
+    mix = torch.rand(12, 1, 1, generator=torch.Generator().manual_seed(seed + 1))
+    return mix * ideals[0] + (1 - mix) * ideals[1] + 0.05 * _images(12, seed + 2), ideals[0], ideals[1]
+
+
+def observe_is_3(is_3: Any, seed: int) -> Any:
+    return numbers(_call_is_3(is_3, *_is_3_inputs(seed)).bool())
+
+
+def judge_is_3(observation: Any, seed: int) -> str | None:
+    x, mean3, mean7 = _is_3_inputs(seed)
+    return differs(observation, (book_distance(x, mean3) < book_distance(x, mean7)).double())
+
+
 register(
     Exercise(
         "l1_and_rmse",
@@ -148,6 +190,7 @@ register(
         "square root of the mean squared difference (the book's dist_3_abs and dist_3_sqr).",
         "def l1_and_rmse(a, b):\n    l1 = ...\n    rmse = ...\n    return l1, rmse\n",
         check_l1_and_rmse,
+        probe=Probe(observe_l1_and_rmse, judge_l1_and_rmse),
         questions=(7,),
     )
 )
@@ -159,6 +202,7 @@ register(
         "image against the ideal digit gives one number and a stack of N images gives N numbers (broadcasting).",
         "def mnist_distance(a, b):\n    return ...\n",
         check_mnist_distance,
+        probe=Probe(observe_mnist_distance, judge_mnist_distance),
         questions=(3, 10),
     )
 )
@@ -170,6 +214,7 @@ register(
         "True where x is closer to mean3 than to mean7, for one image or a whole stack.",
         "def is_3(x):\n    return mnist_distance(x, mean3) < ...\n",
         check_is_3,
+        probe=Probe(observe_is_3, judge_is_3),
         questions=(10,),
     )
 )

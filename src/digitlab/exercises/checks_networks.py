@@ -9,6 +9,7 @@ from torch import nn
 
 from .calling import book_globals, call_by_name, required_arity
 from .feedback import Wrong, as_tensor, close, describe, first_difference
+from .probes import Probe, differs, generator, numbers, tensor
 from .registry import CheckContext, Exercise, register
 
 
@@ -21,6 +22,15 @@ def _is_affine(f: Any, n: int = 8) -> bool:
     return bool(torch.allclose(lhs, rhs, atol=1e-4 * (1 + float(lhs.abs().max()))))
 
 
+def _call_simple_net(simple_net: Any, xb: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The book's function form: simple_net(xb) reading w1, b1, w2, b2, or with them by name."""
+    weights = {k: values[k] for k in ("w1", "b1", "w2", "b2")}
+    with book_globals(simple_net, weights):
+        if required_arity(simple_net) == 1:
+            return as_tensor(simple_net(xb), "simple_net")
+        return as_tensor(call_by_name(simple_net, "simple_net", {**values, "xb": xb}), "simple_net")
+
+
 def check_simple_net(simple_net: Any, ctx: CheckContext) -> str:
     xb = torch.randn(50, 28 * 28, generator=torch.Generator().manual_seed(12))  # centred: scores of both signs
     if isinstance(simple_net, nn.Module):
@@ -31,10 +41,7 @@ def check_simple_net(simple_net: Any, ctx: CheckContext) -> str:
     values = {"xb": xb, "w1": w1, "b1": b1, "w2": w2, "b2": b2}
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        with book_globals(simple_net, {"w1": w1, "b1": b1, "w2": w2, "b2": b2}):
-            if required_arity(simple_net) == 1:
-                return as_tensor(simple_net(x), "simple_net")
-            return as_tensor(call_by_name(simple_net, "simple_net", {**values, "xb": x}), "simple_net")
+        return _call_simple_net(simple_net, x, values)
 
     got, want = run(xb), (xb @ w1 + b1).relu() @ w2 + b2  # (50, 1)
     if tuple(got.shape) != (50, 1):
@@ -73,6 +80,44 @@ def _check_module(net: nn.Module, xb: torch.Tensor) -> str:
     return f"784 -> {hidden} -> ReLU -> 1: one score per image, and not a linear function{note}"
 
 
+MAX_PROBED = 2_000_000  # parameters a module may have for the probe to send them (the book's has 23,581)
+
+
+def _net_inputs(seed: int) -> dict[str, torch.Tensor]:
+    g = generator(seed)
+    xb, w1, b1 = (
+        torch.randn(9, 28 * 28, generator=g),
+        torch.randn(28 * 28, 30, generator=g),
+        torch.randn(30, generator=g),
+    )
+    return {"xb": xb, "w1": w1, "b1": b1, "w2": torch.randn(30, 1, generator=g), "b2": torch.randn(1, generator=g)}
+
+
+def observe_simple_net(simple_net: Any, seed: int) -> Any:
+    values = _net_inputs(seed)
+    if not isinstance(simple_net, nn.Module):
+        return {"out": numbers(_call_simple_net(simple_net, values["xb"], values))}
+    linears = [m for m in simple_net.modules() if isinstance(m, nn.Linear)]
+    if sum(p.numel() for p in simple_net.parameters()) > MAX_PROBED:
+        return {"error": f"simple_net has over {MAX_PROBED:,} parameters, too many to check"}
+    with torch.no_grad():
+        out = numbers(simple_net(values["xb"]))
+    return {"out": out, "layers": [[numbers(m.weight), numbers(m.bias) if m.bias is not None else 0] for m in linears]}
+
+
+def judge_simple_net(observation: Any, seed: int) -> str | None:
+    values = _net_inputs(seed)
+    h = values["xb"].double()
+    if "layers" not in observation:
+        want = (h @ values["w1"].double() + values["b1"]).relu() @ values["w2"].double() + values["b2"]
+        return differs(observation["out"], want, atol=1e-3)
+    layers = [(tensor(w), tensor(b)) for w, b in observation["layers"]]
+    for i, (w, b) in enumerate(layers):  # linear layers with a ReLU between each two, as the book's
+        h = h @ w.T + b
+        h = h.relu() if i < len(layers) - 1 else h
+    return differs(observation["out"], h, atol=1e-3)
+
+
 register(
     Exercise(
         "simple_net",
@@ -81,6 +126,7 @@ register(
         "the function simple_net(xb) with w1, b1, w2, b2 (the checker sets them): linear, ReLU, linear.",
         "from torch import nn\n\nsimple_net = nn.Sequential(\n    ...\n)\n",
         check_simple_net,
+        probe=Probe(observe_simple_net, judge_simple_net),
         questions=(34, 35, 36, 37),
     )
 )

@@ -10,6 +10,7 @@ from ..train.losses import batch_accuracy as book_accuracy
 from ..train.losses import mnist_loss as book_loss
 from .calling import book_globals, call_by_name, required_arity
 from .feedback import Wrong, as_tensor, close, describe, expect_shape, first_difference
+from .probes import Probe, differs, generator, numbers, tensor
 from .registry import CheckContext, Exercise, register
 
 
@@ -41,15 +42,20 @@ def check_init_params(init_params: Any, ctx: CheckContext) -> str:
     )
 
 
+def _call_linear1(linear1: Any, xb: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """linear1 called as the book's cell calls it: linear1(xb) reading weights and bias, or with them by name."""
+    values = {"xb": xb, "weights": weights, "bias": bias}
+    with book_globals(linear1, {"weights": weights, "bias": bias}):
+        got = linear1(xb) if required_arity(linear1) == 1 else call_by_name(linear1, "linear1", values)
+    return as_tensor(got, "linear1")
+
+
 def check_linear1(linear1: Any, ctx: CheckContext) -> str:
     g = torch.Generator().manual_seed(5)
     for n in (16, 3):
         xb = torch.rand(n, 28 * 28, generator=g)
         weights, bias = torch.randn(28 * 28, 1, generator=g), torch.randn(1, generator=g)
-        values = {"xb": xb, "weights": weights, "bias": bias}
-        with book_globals(linear1, {"weights": weights, "bias": bias}):
-            got = linear1(xb) if required_arity(linear1) == 1 else call_by_name(linear1, "linear1", values)
-        got = as_tensor(got, "linear1")
+        got = _call_linear1(linear1, xb, weights, bias)
         want = xb @ weights + bias  # (n, 1)
         if tuple(got.shape) != (n, 1):
             raise Wrong(f"linear1 returned shape {tuple(got.shape)} for {n} images; xb @ weights gives ({n}, 1)")
@@ -164,6 +170,92 @@ def check_batches(batches: Any, ctx: CheckContext) -> str:
     return "batches of 5 in order, a shorter last batch, and with shuffle=True every item once in a new order each call"
 
 
+def _init_size(seed: int) -> tuple[tuple[int, int], float]:
+    g = generator(seed)
+    return (int(torch.randint(100, 200, (), generator=g)), 100), float(torch.rand((), generator=g)) + 0.5
+
+
+def observe_init_params(init_params: Any, seed: int) -> Any:
+    size, std = _init_size(seed)
+    t = as_tensor(init_params(size, std), "init_params")
+    return [
+        list(t.shape),
+        t.requires_grad,
+        t.is_leaf,
+        float(t.detach().double().mean()),
+        float(t.detach().double().std()),
+    ]
+
+
+def judge_init_params(observation: Any, seed: int) -> str | None:
+    (size, std), (shape, grad, leaf, mean, spread) = _init_size(seed), observation
+    if shape != list(size) or grad is not True or leaf is not True:
+        return f"gave shape {shape}, requires_grad {grad}, leaf {leaf} for init_params({size}, {std:.3f})"
+    if not (abs(float(spread) - std) < 0.1 * std and abs(float(mean)) < 0.1 * std):
+        return f"gave values of mean {float(mean):.3f} and spread {float(spread):.3f} ; the spread asked is {std:.3f}"
+    return None
+
+
+def _linear_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = generator(seed)
+    return torch.rand(7, 28 * 28, generator=g), torch.randn(28 * 28, 1, generator=g), torch.randn(1, generator=g)
+
+
+def observe_linear1(linear1: Any, seed: int) -> Any:
+    return numbers(_call_linear1(linear1, *_linear_inputs(seed)))
+
+
+def judge_linear1(observation: Any, seed: int) -> str | None:
+    xb, weights, bias = _linear_inputs(seed)
+    return differs(observation, xb.double() @ weights.double() + bias.double(), atol=1e-3)
+
+
+def _logits(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = generator(seed)
+    return torch.randn(20, 1, generator=g) * 3, torch.randint(0, 2, (20, 1), generator=g)
+
+
+def observe_mnist_loss(mnist_loss: Any, seed: int) -> Any:
+    predictions, targets = _logits(seed)
+    loss = mnist_loss(predictions.clone().requires_grad_(), targets)
+    return [numbers(loss), isinstance(loss, torch.Tensor) and loss.grad_fn is not None]
+
+
+def judge_mnist_loss(observation: Any, seed: int) -> str | None:
+    value, graph = observation
+    if graph is not True:
+        return "gave a loss that no gradient can flow through"
+    return differs(value, book_loss(*_logits(seed)))
+
+
+def observe_batch_accuracy(batch_accuracy: Any, seed: int) -> Any:
+    return numbers(batch_accuracy(*_logits(seed)))
+
+
+def judge_batch_accuracy(observation: Any, seed: int) -> str | None:
+    return differs(float(tensor(observation).reshape(())), book_accuracy(*_logits(seed)))
+
+
+def _collection(seed: int) -> tuple[int, int]:
+    g = generator(seed)
+    return int(torch.randint(10, 30, (), generator=g)), int(torch.randint(2, 8, (), generator=g))
+
+
+def observe_batches(batches: Any, seed: int) -> Any:
+    n, bs = _collection(seed)
+    return [[_as_items(b) for b in batches(range(n), bs, shuffle)] for shuffle in (False, True)]
+
+
+def judge_batches(observation: Any, seed: int) -> str | None:
+    (n, bs), (ordered, shuffled) = _collection(seed), observation
+    want = [list(range(i, min(i + bs, n))) for i in range(0, n, bs)]
+    if ordered != want:
+        return f"gave {str(ordered)[:200]} for batches(range({n}), {bs}, False); expected {want}"
+    if sorted(i for b in shuffled for i in b) != list(range(n)) or [len(b) for b in shuffled] != [len(b) for b in want]:
+        return f"gave {str(shuffled)[:200]} for batches(range({n}), {bs}, True): not every item once in batches of {bs}"
+    return None
+
+
 register(
     Exercise(
         "init_params",
@@ -172,6 +264,7 @@ register(
         "that track their gradient (a leaf tensor with requires_grad).",
         "def init_params(size, std=1.0):\n    return ...\n",
         check_init_params,
+        probe=Probe(observe_init_params, judge_init_params),
         questions=(15,),
     )
 )
@@ -183,6 +276,7 @@ register(
         "linear1(xb, weights, bias): a batch of flattened images (N, 784) in, one score per image (N, 1) out.",
         "def linear1(xb):\n    return ...\n",
         check_linear1,
+        probe=Probe(observe_linear1, judge_linear1),
         questions=(28, 29),
     )
 )
@@ -194,6 +288,7 @@ register(
         "mean of 1 - prediction where the target is 1 and of prediction where it is 0.",
         "def mnist_loss(predictions, targets):\n    predictions = ...\n    return ...\n",
         check_mnist_loss,
+        probe=Probe(observe_mnist_loss, judge_mnist_loss),
         questions=(16, 20, 21, 22),
     )
 )
@@ -205,6 +300,7 @@ register(
         "side (sigmoid > 0.5) of their targets yb (N, 1).",
         "def batch_accuracy(xb, yb):\n    preds = ...\n    correct = ...\n    return ...\n",
         check_batch_accuracy,
+        probe=Probe(observe_batch_accuracy, judge_batch_accuracy),
         questions=(11, 22),
     )
 )
@@ -218,6 +314,7 @@ register(
         "import random\n\ndef batches(collection, batch_size, shuffle=False):\n    items = list(collection)\n"
         "    ...\n    return [...]\n",
         check_batches,
+        probe=Probe(observe_batches, judge_batches),
         questions=(13, 24),
     )
 )

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from .feedback import Wrong, as_tensor, close, describe, first_difference
+from .probes import Probe, differs, generator, numbers
 from .registry import CheckContext, Exercise, register
 
 
@@ -65,24 +66,24 @@ def _rank_hint(t: torch.Tensor, rank: Any) -> str:
 
 def check_double_odds(double_odds: Any, ctx: CheckContext) -> str:
     cases = [[1, 2, 3, 4, 5], [2, 4, 6], [], [-3, -2, 7, 0], [9]]
-    for numbers in cases:
-        want = [2 * o for o in numbers if o % 2 == 1]
-        got = double_odds(list(numbers))
+    for given in cases:
+        want = [2 * o for o in given if o % 2 == 1]
+        got = double_odds(list(given))
         if not isinstance(got, list):
             kind = type(got).__name__
             raise Wrong(f"double_odds returned a {kind}, not a list: write the comprehension in [square brackets]")
         if got == want:
             continue
-        if got == [2 * o for o in numbers if o % 2 == 0]:
-            raise Wrong(f"double_odds({numbers}) gave {got}: those are the even numbers doubled; odd means o % 2 == 1")
-        if got == [2 * o for o in numbers]:
-            raise Wrong(f"double_odds({numbers}) gave {got}: every number was doubled; add `if o % 2 == 1`")
+        if got == [2 * o for o in given if o % 2 == 0]:
+            raise Wrong(f"double_odds({given}) gave {got}: those are the even numbers doubled; odd means o % 2 == 1")
+        if got == [2 * o for o in given]:
+            raise Wrong(f"double_odds({given}) gave {got}: every number was doubled; add `if o % 2 == 1`")
         if got == [] and want:
             raise Wrong(
-                f"double_odds({numbers}) gave []: did you test oddness after doubling? 2*o is always even; "
+                f"double_odds({given}) gave []: did you test oddness after doubling? 2*o is always even; "
                 "test o, then double it: [2*o for o in a if o % 2 == 1]"
             )
-        raise Wrong(f"double_odds({numbers}) gave {got}; expected {want}")
+        raise Wrong(f"double_odds({given}) gave {got}; expected {want}")
     return "odd numbers doubled, in order, for positive, negative and empty lists: [2*o for o in a if o % 2 == 1]"
 
 
@@ -125,6 +126,75 @@ def check_zip_pairs(zip_pairs: Any, ctx: CheckContext) -> str:
     return "[(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')], and zip's stop at the shorter input"
 
 
+def observe_stack_images(stack_images: Any, seed: int) -> Any:
+    return numbers(stack_images(_images(3, seed)))
+
+
+def judge_stack_images(observation: Any, seed: int) -> str | None:
+    return differs(observation, torch.stack(_images(3, seed)).float() / 255)
+
+
+def _shape(seed: int) -> tuple[int, ...]:
+    g = generator(seed)
+    rank = int(torch.randint(0, 5, (), generator=g))
+    return tuple(int(n) for n in torch.randint(1, 6, (rank,), generator=g))
+
+
+def observe_rank_and_shape(rank_and_shape: Any, seed: int) -> Any:
+    rank, shape = rank_and_shape(torch.zeros(_shape(seed)))
+    return [int(rank), [int(n) for n in shape]]
+
+
+def judge_rank_and_shape(observation: Any, seed: int) -> str | None:
+    shape = _shape(seed)
+    if observation != [len(shape), list(shape)]:
+        return f"gave rank and shape {observation} for a tensor of shape {shape}"
+    return None
+
+
+def _numbers(seed: int) -> list[int]:
+    return torch.randint(-20, 21, (9,), generator=generator(seed)).tolist()
+
+
+def observe_double_odds(double_odds: Any, seed: int) -> Any:
+    return list(double_odds(_numbers(seed)))
+
+
+def judge_double_odds(observation: Any, seed: int) -> str | None:
+    numbers, want = _numbers(seed), [2 * o for o in _numbers(seed) if o % 2 == 1]
+    return None if observation == want else f"gave {str(observation)[:200]} for {numbers}; expected {want}"
+
+
+def _three_by_three(seed: int) -> torch.Tensor:
+    return torch.randint(-50, 50, (3, 3), generator=generator(seed))
+
+
+def observe_double_and_select(double_and_select: Any, seed: int) -> Any:
+    return numbers(double_and_select(_three_by_three(seed)))
+
+
+def judge_double_and_select(observation: Any, seed: int) -> str | None:
+    return differs(observation, (_three_by_three(seed) * 2)[1:, 1:])
+
+
+def _pairs(seed: int) -> tuple[list[int], str]:
+    g = generator(seed)
+    n, m = (int(v) for v in torch.randint(0, 8, (2,), generator=g))
+    return torch.randint(0, 100, (n,), generator=g).tolist(), "".join(
+        chr(97 + i) for i in torch.randint(0, 26, (m,), generator=g).tolist()
+    )
+
+
+def observe_zip_pairs(zip_pairs: Any, seed: int) -> Any:
+    return [[a, b] if isinstance(p, tuple) else "not a tuple" for p in zip_pairs(*_pairs(seed)) for a, b in [p]]
+
+
+def judge_zip_pairs(observation: Any, seed: int) -> str | None:
+    a, b = _pairs(seed)
+    want = [[x, y] for x, y in zip(a, b)]
+    return None if observation == want else f"gave {str(observation)[:200]} for {a} and {b!r}; expected {want}"
+
+
 register(
     Exercise(
         "stack_images",
@@ -134,6 +204,7 @@ register(
         "torch.stack(three_tensors).float()/255.",
         "def stack_images(images):\n    return ...\n",
         check_stack_images,
+        probe=Probe(observe_stack_images, judge_stack_images),
         questions=(5,),
     )
 )
@@ -145,6 +216,7 @@ register(
         "(3, (6131, 28, 28)) for the book's stacked_threes.",
         "def rank_and_shape(t):\n    return ..., ...\n",
         check_rank_and_shape,
+        probe=Probe(observe_rank_and_shape, judge_rank_and_shape),
         questions=(5, 6),
     )
 )
@@ -156,6 +228,7 @@ register(
         "them: double_odds([1, 2, 3, 4, 5]) == [2, 6, 10].",
         "def double_odds(a):\n    return [...]\n",
         check_double_odds,
+        probe=Probe(observe_double_odds, judge_double_odds),
         questions=(4,),
     )
 )
@@ -167,6 +240,7 @@ register(
         "return its bottom-right four numbers as a 2x2 tensor (tensor([[10, 12], [16, 18]]) for 1..9).",
         "def double_and_select(t):\n    return ...\n",
         check_double_and_select,
+        probe=Probe(observe_double_and_select, judge_double_and_select),
         questions=(9,),
     )
 )
@@ -177,6 +251,7 @@ register(
         "Write zip_pairs(a, b) so that zip_pairs([1,2,3,4], 'abcd') returns [(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')].",
         "def zip_pairs(a, b):\n    return ...\n",
         check_zip_pairs,
+        probe=Probe(observe_zip_pairs, judge_zip_pairs),
         questions=(26,),
     )
 )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DigitlabError
+from .probes import Probe
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Exercise:
     check: Check
     seconds: float | None = None  # its own time limit when it needs more than the checker's default
     questions: tuple[int, ...] = ()  # questionnaire items about the same idea
+    probe: Probe | None = None  # confirms a pass outside the learner's process (None: judged otherwise)
 
 
 _EXERCISES: dict[str, Exercise] = {}

@@ -1,12 +1,17 @@
-"""Running a learner's code in a child process with limits, in a temporary working folder.
+"""Running a learner's code in a child process with limits, and judging what it reports here.
 
-Each submission runs in `python -m digitlab.exercises.child` started in a fresh temporary folder
-(removed afterwards) with a memory limit (RLIMIT_AS), a CPU-time backstop (RLIMIT_CPU), no core
-files, and a time limit per exercise kept by this process. Output is read as it comes and capped:
-code that prints without end is stopped. When the child hangs, crashes or is stopped on one exercise,
-that exercise fails with the reason in words and a fresh child goes on with the rest.
+Each submission runs in `python -m digitlab.exercises.child`, in a bubblewrap sandbox (isolation.py)
+unless told otherwise, with a memory limit (RLIMIT_AS), a CPU-time backstop (RLIMIT_CPU), a cap on
+file sizes and processes, no core files, and a time limit per exercise kept by this process. Output
+is read as it comes and capped: code that prints without end is stopped. When the child hangs,
+crashes or is stopped on one exercise, that exercise fails with the reason in words and a fresh
+child goes on with the rest.
 
-This is a guard against mistakes, not a security boundary: the code runs as the user who checks it.
+Nothing the child says is taken on trust: it runs the learner's code, so it can say anything. A
+"passed" counts only when the child also sends what the learner's code computed on inputs drawn
+here from a fresh random seed, and this process, with the book's own code, finds it right
+(probes.py); a line on the results pipe that is not a well-formed report for the exercise under way
+stops the child. Without the sandbox (--unsafe) the code runs as the user who checks it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import selectors
 import shutil
 import signal
@@ -27,11 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .honesty import digitlab_solution
+from .isolation import CODE, sandbox_command, sandbox_environment
 from .registry import get
-from .runner import FAILED, Verdict
+from .runner import FAILED, MISSING, PASSED, Verdict
 from .source import Cell
 
 MiB = 2**20
+MAX_EVENT = 8 * MiB  # bytes of one line on the results pipe (the ten-digit predictions are ~10 kB)
+MAX_FEEDBACK = 4000  # characters of a verdict's feedback kept from the child
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,8 @@ class Limits:
     memory: int = 2048 * MiB  # address space of the child (torch itself takes ~1 GiB of it)
     output: int = 1 * MiB  # printed bytes after which the child is stopped
     keep: int = 2000  # characters of printed output kept per exercise for feedback and the report
+    processes: int = 64  # processes and threads the child may add to those its user runs already
+    isolate: bool = True  # in a bubblewrap sandbox (isolation.py); False: as the user who checks
 
 
 @dataclass
@@ -48,6 +60,7 @@ class _Run:
     """The state of one child: what it is doing now and what it has reported."""
 
     names: list[str]
+    seeds: dict[str, int]
     phase: str = "loading"  # loading (the learner's cells run) | between (exercises) | exercise
     current: str = ""  # the exercise being checked, in phase "exercise"
     verdicts: list[Verdict] = field(default_factory=list)
@@ -58,13 +71,21 @@ class _Run:
     reason: str = ""  # why the child was stopped or ended early
 
 
+class _Tampered(Exception):
+    """The results pipe carried something that is not the child's report on the exercise under way."""
+
+
 def check_cells(
     cells: list[Cell], names: list[str], limits: Limits = Limits(), data: Path | None = None,
     judges: dict[str, Callable[[Verdict], Verdict]] | None = None,
 ) -> list[Verdict]:  # fmt: skip
     """One verdict per name, in order, whatever the learner's code does."""
     verdicts: dict[str, Verdict] = {}
-    remaining = list(names)
+    for name in names:  # imported from digitlab, as the source says: nothing to run
+        origin = digitlab_solution(cells, name)
+        if origin is not None:
+            verdicts[name] = Verdict(name, FAILED, f"uses digitlab's solution ({origin}): write your own {name}")
+    remaining = [n for n in names if n not in verdicts]
     with tempfile.TemporaryDirectory(prefix="digitlab-check-") as tmp:
         work = Path(tmp)
         cells_file = work / ".cells.json"
@@ -105,6 +126,9 @@ def _limit_child(limits: Limits, cpu_seconds: int) -> Callable[[], None]:
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_FSIZE, 256 * MiB, 256 * MiB),  # files the learner's code writes
     ]
+    if os.getuid() != 0:  # counted per user (root is not limited): what runs already, plus the child's share
+        nproc = _user_processes() + limits.processes
+        wanted.append((resource.RLIMIT_NPROC, nproc, nproc))
 
     def apply() -> None:  # runs in the child between fork and exec
         for kind, soft, hard in wanted:
@@ -112,6 +136,16 @@ def _limit_child(limits: Limits, cpu_seconds: int) -> Callable[[], None]:
                 resource.setrlimit(kind, (soft, hard))
 
     return apply
+
+
+def _user_processes() -> int:
+    """Threads of this user now (RLIMIT_NPROC counts threads); a generous guess where /proc cannot tell."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid == uid:
+                count += len(os.listdir(entry / "task"))
+    return count or 4096
 
 
 def _limit(name: str, limits: Limits) -> float:
@@ -127,18 +161,31 @@ def _environment(work: Path) -> dict[str, str]:
     }  # fmt: skip
 
 
+def _command(work: Path, cells_file: Path, names: list[str], seeds: dict[str, int], data: Path | None,
+             fd: int, limits: Limits) -> tuple[list[str], dict[str, str], Path]:  # fmt: skip
+    """The child's command line, environment and working folder, sandboxed or not."""
+    inside = CODE if limits.isolate else work  # where the child finds the cells (and the data)
+    command = [sys.executable, "-m", "digitlab.exercises.child", "--cells", str(inside / cells_file.name)]
+    command += ["--results-fd", str(fd), "--seeds", json.dumps(seeds)]
+    command += [*(["--data", str(inside / data.name if limits.isolate else data)] if data else []), *names]
+    if not limits.isolate:
+        return command, _environment(work), work
+    extra = [data] if data else []
+    return sandbox_command(command, work, extra, sandbox_environment()), sandbox_environment(), work
+
+
 def _run_child(work: Path, cells_file: Path, names: list[str], limits: Limits, data: Path | None) -> _Run:
     total = limits.load_seconds + sum(_limit(n, limits) for n in names)
+    seeds = {n: secrets.randbits(31) for n in names}  # fresh inputs for the probes: no answer can be stored
     read_end, write_end = os.pipe()
-    command = [sys.executable, "-m", "digitlab.exercises.child", "--cells", str(cells_file)]
-    command += ["--results-fd", str(write_end), *(["--data", str(data)] if data else []), *names]
+    command, env, cwd = _command(work, cells_file, names, seeds, data, write_end, limits)
     proc = subprocess.Popen(
-        command, cwd=work, env=_environment(work), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,
         preexec_fn=_limit_child(limits, int(total) + 10),
     )  # fmt: skip
     os.close(write_end)
-    run = _Run(names)
+    run = _Run(names, seeds)
     try:
         _watch(proc, read_end, run, limits)
     finally:
@@ -177,7 +224,10 @@ def _watch(proc: subprocess.Popen[bytes], results: int, run: _Run, limits: Limit
                     run.printed += len(chunk)
                     run.output += chunk[: max(0, limits.keep - len(run.output))]
                 else:
-                    _events(run, chunk)
+                    try:
+                        _events(run, chunk)
+                    except _Tampered as e:
+                        return _stop(proc, run, f"wrote to the checker's results pipe ({e}): that is not allowed")
         if run.printed > limits.output:
             return _stop(proc, run, f"printed more than {limits.output // MiB} MiB (an endless loop that prints?)")
     code = proc.wait()
@@ -187,18 +237,51 @@ def _watch(proc: subprocess.Popen[bytes], results: int, run: _Run, limits: Limit
 
 def _events(run: _Run, chunk: bytes) -> None:
     run.pending += chunk
+    if len(run.pending) > MAX_EVENT:
+        raise _Tampered(f"a line of over {MAX_EVENT // MiB} MiB")
     *lines, run.pending = run.pending.split(b"\n")
     for line in lines:
-        event: dict[str, Any] = json.loads(line)
-        kind = event.pop("event")
-        if kind == "start":
+        try:
+            event = json.loads(line)
+        except ValueError:
+            raise _Tampered("a line that is not JSON") from None
+        kind = event.pop("event", None) if isinstance(event, dict) else None
+        if kind == "start" and run.phase == "between" and event.get("exercise") in run.names:
+            if any(v.exercise == event["exercise"] for v in run.verdicts):
+                raise _Tampered(f"{event['exercise']} checked twice")
             run.phase, run.current = "exercise", event["exercise"]
-        elif kind == "verdict":
-            run.verdicts.append(Verdict(**{**event, "output": _text(run.output, run.printed)}))
+        elif kind == "verdict" and run.phase == "exercise" and event.get("exercise") == run.current:
+            run.verdicts.append(_verdict(run, event))
             run.phase = "between"
-        else:  # loaded: the cells ran
+        elif kind == "loaded" and run.phase == "loading":
             run.phase = "between"
+        else:
+            raise _Tampered(f"an event {str(kind)[:40]!r} where none was due")
         run.started, run.output, run.printed = time.monotonic(), bytearray(), 0
+
+
+def _verdict(run: _Run, event: dict[str, Any]) -> Verdict:
+    """The verdict, from the child's report where it can be checked here and from this process's own clock."""
+    name, status, feedback = run.current, event.get("status"), event.get("feedback")
+    if status not in (PASSED, FAILED, MISSING) or not isinstance(feedback, str):
+        raise _Tampered("a verdict without a status and feedback")
+    seconds, output = time.monotonic() - run.started, _text(run.output, run.printed)
+    payload = event.get("payload") if name == "train_mnist" else None
+    predictions = payload.get("predictions") if isinstance(payload, dict) else None
+    if isinstance(predictions, list) and all(type(p) is int for p in predictions):
+        payload = {"predictions": predictions}
+    else:
+        payload = {}
+    verdict = Verdict(name, status, feedback[:MAX_FEEDBACK], seconds, output, payload)
+    if status != PASSED:
+        return verdict
+    probe = get(name).probe
+    if probe is None:  # train_mnist: its predictions are judged where the labels are (classroom.py)
+        return verdict
+    why = probe.disagrees(event.get("observation"), run.seeds[name])
+    if why is None:
+        return verdict
+    return Verdict(name, FAILED, f"checked again on fresh inputs, your {name} {why}", seconds, output)
 
 
 def _text(output: bytearray, printed: int) -> str:
