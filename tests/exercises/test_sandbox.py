@@ -105,7 +105,9 @@ def test_notebook_cells_refuses_what_is_not_a_notebook():
         notebook_cells("{}", "x.ipynb")
 
 
-def test_the_code_runs_in_a_temporary_folder_that_is_removed(tmp_path, monkeypatch):
+def test_the_code_runs_in_a_folder_of_its_own_that_is_gone_afterwards(tmp_path, monkeypatch):
+    """Sandboxed: a fresh folder the checker's machine never sees; without the sandbox a temporary
+    folder, removed afterwards; the checker's own folder is untouched either way."""
     monkeypatch.chdir(tmp_path)
     code = (
         "import os\n"
@@ -114,8 +116,11 @@ def test_the_code_runs_in_a_temporary_folder_that_is_removed(tmp_path, monkeypat
         "    print(os.getcwd())\n"
         "    return [2*o for o in a if o % 2 == 1]\n"
     )
-    (verdict,) = check_cells([Cell("w.py", code)], ["double_odds"])
-    assert verdict.passed
-    folder = Path(verdict.output.strip())
-    assert folder.name.startswith("digitlab-check-") and folder != tmp_path
-    assert not folder.exists() and not (tmp_path / "scratch.txt").exists()
+    for isolate in (True, False):
+        (verdict,) = check_cells([Cell("w.py", code)], ["double_odds"], Limits(isolate=isolate))
+        assert verdict.passed
+        folders = {Path(line) for line in verdict.output.split()}  # the check and the probe print it
+        assert len(folders) == 1 and tmp_path not in folders
+        folder = folders.pop()
+        assert folder.name == "submission" if isolate else folder.name.startswith("digitlab-check-")
+        assert not (folder / "scratch.txt").exists() and not (tmp_path / "scratch.txt").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,9 @@ EXAMPLES = """\
   digitlab exercises quiz                          the chapter's questionnaire, answers on request
   digitlab exercises quiz --reveal --number 9      one question with its model answer
 
-Checking RUNS the submitted code (in a child process with time and memory limits, in a temporary
-folder): check other people's submissions in a container or a throwaway account.
+Checking RUNS the submitted code: in a bubblewrap sandbox (no home folder, no other student's files,
+no network, its own processes) with time, memory, process and output limits. `--all` refuses to run
+other people's code where no sandbox can be had (install bubblewrap) unless told --unsafe.
 """
 
 
@@ -53,6 +55,10 @@ def add_parser(commands: Commands) -> None:
         "--load-time-limit", type=float, default=60.0, help="seconds to run a submission's cells first (default 60)"
     )
     check.add_argument("--memory", type=int, default=2048, help="memory limit of the learner's process, MiB")
+    check.add_argument(
+        "--unsafe", action="store_true",
+        help="run the code without the sandbox, as your user (where bubblewrap cannot run): only code you trust",
+    )  # fmt: skip
     quiz_examples = (
         "  digitlab exercises quiz                          every question, each answer on request\n"
         "  digitlab exercises quiz --reveal --number 9      one question with its model answer\n"
@@ -109,6 +115,7 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
     check_range("--memory", args.memory, 512, 2**20, "MiB (torch alone needs ~500)")
     names = list(dict.fromkeys(get(n).name for n in args.only)) if args.only else list(exercises())
     limits = Limits(seconds=args.time_limit, load_seconds=args.load_time_limit, memory=args.memory * 2**20)
+    limits = replace(limits, isolate=_sandboxed(args, ctx))
     if args.all is not None:
         return _check_class(args, ctx, names, limits)
     if not args.path.exists():
@@ -118,7 +125,8 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
     read_cells(args.path)  # a file that is not Python or a notebook is one line, exit 2, before anything runs
     with mnist_data(names, [args.path], ctx.settings, ctx.log) as (data, judges):
         which = f"{len(names)} exercises" if args.only else f"the exercises it defines, of {len(names)}"
-        ctx.log(f"checking {args.path}: {which}, in a child process ({args.time_limit:g} s each)")
+        where = "in a sandbox" if limits.isolate else "in a child process"
+        ctx.log(f"checking {args.path}: {which}, {where} ({args.time_limit:g} s each)")
         verdicts = check_path(args.path, names, limits, data, judges)
     left_out = 0
     if not args.only:  # a learner part-way through: exercises not written yet are not failures
@@ -137,6 +145,24 @@ def run_check(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if failed else 0
 
 
+def _sandboxed(args: argparse.Namespace, ctx: Context) -> bool:
+    """Whether to run the code in the sandbox; without one, a class is refused unless --unsafe."""
+    from ..exercises.isolation import isolation
+
+    if args.unsafe:
+        ctx.log("--unsafe: the code runs as your user, with only time, memory and output limits")
+        return False
+    found = isolation()
+    if found.available:
+        return True
+    if args.all is not None:
+        raise DigitlabError(
+            f"will not run other people's code without a sandbox: {found.why} (or --unsafe to run it as your user)"
+        )
+    ctx.log(f"no sandbox here ({found.why}): your file runs as you, with time and memory limits")
+    return False
+
+
 def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limits: Limits) -> int:
     from ..exercises.class_report import CLASS_REPORT_FILES, write_class_report
     from ..exercises.classroom import check_path, find_submissions, mnist_data
@@ -147,7 +173,7 @@ def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limit
     results: dict[str, list[Verdict]] = {}
     with mnist_data(names, list(submissions.values()), ctx.settings, ctx.log) as (data, judges):
         for i, (student, path) in enumerate(submissions.items(), start=1):
-            verdicts = check_path(path, names, limits, data, judges)
+            verdicts = check_path(path, names, limits, data, judges, within=args.all)
             results[student] = verdicts
             ctx.log(f"{student} ({i}/{len(submissions)}): {sum(v.passed for v in verdicts)} of {len(names)} passed")
     html_path, csv_path = write_class_report(results, args.out)

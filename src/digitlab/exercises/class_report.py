@@ -30,8 +30,14 @@ def csv_text(results: dict[str, list[Verdict]]) -> str:
     writer.writerow(COLUMNS)
     for student, verdicts in results.items():
         for v in verdicts:
-            writer.writerow((student, v.exercise, v.status, f"{v.seconds:.2f}", v.feedback, v.output))
+            row = (student, v.exercise, v.status, f"{v.seconds:.2f}", v.feedback, v.output)
+            writer.writerow([inert(cell) for cell in row])
     return buffer.getvalue()
+
+
+def inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text: a student's "=HYPERLINK(...)" (file name or output) is not run."""
+    return "'" + cell if cell.startswith(("=", "+", "-", "@", "\t", "\r")) else cell
 
 
 def _grid(results: dict[str, list[Verdict]], names: list[str]) -> str:

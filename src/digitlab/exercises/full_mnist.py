@@ -76,6 +76,8 @@ def dataloaders(train_x: torch.Tensor, train_y: torch.Tensor, valid_x: torch.Ten
 
 def judge(predictions: list[int], labels: torch.Tensor, seconds: float) -> str:
     """Score the predictions against the held-out labels: the pass line, or Wrong."""
+    if len(predictions) != len(labels):
+        raise Wrong(f"train_mnist's model gave {len(predictions):,} predictions for {len(labels):,} held-out digits")
     accuracy = float((torch.tensor(predictions) == labels).float().mean())
     if accuracy < TARGET:
         raise Wrong(

@@ -84,7 +84,7 @@ def calls_digitlab(name: str, files: tuple[str, ...]) -> Iterator[list[str]]:
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
         if event == "call" and frame.f_code in codes and not seen and _from_learner(frame, files):
-            seen.append(f"{frame.f_code.co_name} in {frame.f_code.co_filename}")
+            seen.append(f"{frame.f_globals.get('__name__', 'digitlab')}.{frame.f_code.co_name}")
 
     previous = sys.getprofile()
     sys.setprofile(profile)

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-CODE = Path("/checker")  # the submission's cells (and the ten-digit exercise's data), read-only
+CODE = Path("/checker")  # the submission's cells, read-only
+DATA = Path("/data")  # the ten-digit exercise's data file (images and the labels the learner may see), read-only
 WORK = Path("/submission")  # its working folder, writable, on a size-limited tmpfs
 SCRATCH_BYTES = 256 * 2**20  # each of WORK and /tmp holds at most this much
 # The system's top-level folders a Python and its libraries may live in (symlinks are kept as symlinks)
@@ -68,7 +69,7 @@ def _system_mounts() -> list[str]:
 def sandbox_command(
     command: list[str], code: Path, extra: Iterable[Path] = (), environment: dict[str, str] | None = None
 ) -> list[str]:
-    """`command` run by bwrap: `code` (a folder) appears read-only at CODE, each of `extra` (files) beside it."""
+    """`command` run by bwrap: `code` (a folder) appears read-only at CODE, each of `extra` (files) in DATA."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     args += ["--hostname", "sandbox", *_system_mounts()]
     for root in _roots():
@@ -77,7 +78,7 @@ def sandbox_command(
     args += ["--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp", "--size", str(SCRATCH_BYTES), "--tmpfs", str(WORK)]
     args += ["--ro-bind", str(code), str(CODE)]
     for path in extra:
-        args += ["--ro-bind", str(path), str(CODE / path.name)]
+        args += ["--ro-bind", str(path), str(DATA / path.name)]
     args += ["--chdir", str(WORK), "--clearenv"]
     for key, value in (environment or {}).items():
         args += ["--setenv", key, value]

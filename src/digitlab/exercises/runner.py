@@ -57,7 +57,7 @@ def run_exercise(exercise: Exercise, submission: Submission, ctx: CheckContext |
         return Verdict(exercise.name, MISSING, f"your code does not define {exercise.name}{why}")
     origin = library_origin(obj)
     if origin is not None:  # imported from digitlab (or its exercises): the library's work, not the learner's
-        message = f"{exercise.name} is digitlab's own ({origin}), imported: write your own {exercise.name}"
+        message = f"uses digitlab's solution ({origin}, digitlab's own): write your own {exercise.name}"
         return Verdict(exercise.name, FAILED, message)
     torch.manual_seed(0)  # a learner's random shuffling repeats from check to check
     start = time.perf_counter()

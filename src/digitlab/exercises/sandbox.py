@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .honesty import digitlab_solution
-from .isolation import CODE, sandbox_command, sandbox_environment
+from .isolation import CODE, DATA, sandbox_command, sandbox_environment
 from .registry import get
 from .runner import FAILED, MISSING, PASSED, Verdict
 from .source import Cell
@@ -97,8 +97,12 @@ def check_cells(
                 verdicts[v.exercise] = judge(v) if judge is not None and v.passed else v
             remaining = [n for n in remaining if n not in verdicts]
             if remaining and run.phase == "loading":  # the cells themselves hung or crashed: nothing can be checked
+                why, output = (
+                    f"running your code failed before any check: it {run.reason}",
+                    _text(run.output, run.printed),
+                )
                 for n in remaining:
-                    verdicts[n] = Verdict(n, FAILED, f"running your code failed before any check: it {run.reason}")
+                    verdicts[n] = Verdict(n, FAILED, why, output=output)
             elif remaining and not run.verdicts:  # no progress: never loop on a child that dies between checks
                 verdicts[remaining[0]] = Verdict(
                     remaining[0], FAILED, f"the check did not start: your code {run.reason}"
@@ -164,10 +168,10 @@ def _environment(work: Path) -> dict[str, str]:
 def _command(work: Path, cells_file: Path, names: list[str], seeds: dict[str, int], data: Path | None,
              fd: int, limits: Limits) -> tuple[list[str], dict[str, str], Path]:  # fmt: skip
     """The child's command line, environment and working folder, sandboxed or not."""
-    inside = CODE if limits.isolate else work  # where the child finds the cells (and the data)
-    command = [sys.executable, "-m", "digitlab.exercises.child", "--cells", str(inside / cells_file.name)]
+    cells = CODE / cells_file.name if limits.isolate else cells_file
+    command = [sys.executable, "-m", "digitlab.exercises.child", "--cells", str(cells)]
     command += ["--results-fd", str(fd), "--seeds", json.dumps(seeds)]
-    command += [*(["--data", str(inside / data.name if limits.isolate else data)] if data else []), *names]
+    command += [*(["--data", str(DATA / data.name if limits.isolate else data)] if data else []), *names]
     if not limits.isolate:
         return command, _environment(work), work
     extra = [data] if data else []
@@ -232,7 +236,9 @@ def _watch(proc: subprocess.Popen[bytes], results: int, run: _Run, limits: Limit
             return _stop(proc, run, f"printed more than {limits.output // MiB} MiB (an endless loop that prints?)")
     code = proc.wait()
     if len(run.verdicts) < len(run.names):
-        _fail(run, _crash(code))
+        _fail(
+            run, _crash(code - 128 if limits.isolate and code > 128 else code, signalled=limits.isolate and code > 128)
+        )
 
 
 def _events(run: _Run, chunk: bytes) -> None:
@@ -303,9 +309,15 @@ def _fail(run: _Run, reason: str) -> None:
         run.verdicts.append(Verdict(run.current, FAILED, f"your {run.current} {reason}", elapsed, output))
 
 
-def _crash(code: int) -> str:
+def _crash(code: int, signalled: bool = False) -> str:
+    """Words for how the child ended: a negative code (or, through bwrap, 128 + N) is killed by signal N."""
+    if signalled:
+        code = -code
     if code < 0:
-        name = signal.Signals(-code).name
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            return f"ended the checker's process (exit code {-code + (128 if signalled else 0)})"
         words = {"SIGSEGV": "crashed Python (a segmentation fault)", "SIGXCPU": "used up its CPU time"}
         return words.get(name, f"was stopped by {name}")
     return f"ended the checker's process (exit code {code}): leave exit() and os._exit() out of code to be checked"

@@ -36,16 +36,29 @@ class Submission:
     files: tuple[str, ...] = ()  # the cells' filenames, to find the learner's lines in tracebacks
 
 
-def read_cells(path: Path) -> list[Cell]:
-    """The code of one `.py` or `.ipynb` file, or of every such file in a folder (sorted by name)."""
+MAX_BYTES = 64 * 2**20  # of one file: a notebook full of pictures is a few MB
+
+
+def read_cells(path: Path, within: Path | None = None) -> list[Cell]:
+    """The code of one `.py` or `.ipynb` file, or of every such file in a folder (sorted by name).
+
+    With `within` (a class's folder), a file that is a link to somewhere outside it is refused: a
+    student's `work.py -> ~/.ssh/id_rsa` would otherwise be read here, and quoted in the report.
+    """
+    if within is not None and not path.resolve().is_relative_to(within.resolve()):
+        raise DigitlabError(f"{path.name}: a link to a file outside the class's folder; not read")
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file() and not _hidden(p, path))
         if not files:
             raise DigitlabError(f"{path}: no .py or .ipynb files in this folder")
-        return [cell for f in files for cell in read_cells(f)]
+        return [cell for f in files for cell in read_cells(f, within)]
     if path.suffix not in SUFFIXES:
         raise DigitlabError(f"{path}: not a .py file or a notebook (.ipynb)")
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise DigitlabError(
+                f"{path.name}: {path.stat().st_size / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB a file may have"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise DigitlabError(f"{path}: cannot read it ({e})") from None
@@ -62,8 +75,10 @@ def notebook_cells(text: str, name: str) -> list[Cell]:
     """The code cells of a notebook's JSON, IPython command lines blanked (line numbers stay)."""
     try:
         cells = json.loads(text)["cells"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise DigitlabError(f"{name}: not a notebook (no JSON with 'cells')") from None
+    if not isinstance(cells, list):
+        raise DigitlabError(f"{name}: not a notebook ('cells' is not a list)")
     out: list[Cell] = []
     for i, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
