@@ -68,6 +68,11 @@ def hostile(places: dict[str, Path], port: int) -> dict[str, str]:
         "detached": RIGHT + f"import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
         f"        time.sleep(4)\n        open({str(places['report'])!r}, 'w').write('student,rewritten\\n')\n"
         "    os._exit(0)\n",
+        "forker": RIGHT + "import os, time\nfor _ in range(55):\n    if os.fork() == 0:\n        time.sleep(600)\n",
+        "hog": "def double_odds(a):\n    block = bytearray(10 * 2**30)\n    return []\n",
+        "deep_forger": RIGHT + "import os, sys\nfd = int(sys.argv[sys.argv.index('--results-fd') + 1])\n"
+        "os.write(fd, b'[' * 100000 + b'\\n')\n",
+        "main_import": "from digitlab.__main__ import *\n" + RIGHT,  # the checker reads the name, imports nothing
         "importer": "from digitlab.baseline import mnist_distance\n" + RIGHT,
         "wrapper": "import digitlab\ndef mnist_distance(a, b): return digitlab.mnist_distance(a, b)\n" + RIGHT,
         "through_exercises": "from digitlab.exercises.checks_baseline import book_distance as mnist_distance\n",
@@ -187,6 +192,22 @@ def test_forged_and_patched_verdicts_do_not_pass(checked):
         verdict = rows(checked)[(student, "mnist_distance")]
         assert verdict["status"] == "failed", verdict
     assert "fresh inputs" in rows(checked)[("patcher", "mnist_distance")]["feedback"]
+    deep = rows(checked)[("deep_forger", "double_odds")]
+    assert deep["status"] == "failed" and "results pipe" in deep["feedback"], deep
+
+
+def test_what_a_submission_starts_dies_with_it_and_limits_hold(checked):
+    for student in ("forker", "detached"):
+        assert rows(checked)[(student, "double_odds")]["status"] == "passed"
+    left = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            left += [entry.name] if b"digitlab.exercises.child" in (entry / "cmdline").read_bytes() else []
+        except OSError:
+            continue
+    assert left == [], "processes of the checked code outlived the check"
+    hog = rows(checked)[("hog", "double_odds")]
+    assert hog["status"] == "failed" and "ran out of memory" in hog["feedback"], hog
 
 
 def test_digitlab_s_own_solution_is_not_a_pass(checked):

@@ -95,4 +95,8 @@ def check_path(
         cells = read_cells(path, within)
     except DigitlabError as e:
         return [Verdict(n, FAILED, f"the submission could not be read: {e}") for n in names]
-    return check_cells(cells, names, limits, data, judges)
+    try:
+        return check_cells(cells, names, limits, data, judges)
+    except Exception as e:  # a checker's bug on one submission: the class's report is still written
+        why = f"the checker itself failed on this submission ({type(e).__name__}: {e}); please report it"
+        return [Verdict(n, FAILED, why) for n in names]
