@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from .data.digits import Digits
+from .defaults import METRICS
 from .errors import DigitlabError
 
-METRICS = ("l1", "rmse")
 _CHUNK = 2048  # images per chunk for (N, C) tables: bounds memory at chunk*C floats
 
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from .defaults import CNN_WIDTH, MODEL_NAMES
 from .errors import DigitlabError
 
 N_PIXELS = 28 * 28
@@ -111,9 +112,6 @@ class ResBlock(nn.Module):
         return torch.relu(self.convs(x) + self.shortcut(x))
 
 
-CNN_WIDTH = 16  # channels of the CNN's first stage: the one default, for the library and the training recipe
-
-
 class CNN(nn.Module):
     """A small ResNet for 28x28 grayscale digits.
 
@@ -178,7 +176,7 @@ def to_channels_last(model: nn.Module) -> bool:
     return True
 
 
-MODELS: dict[str, type[nn.Module]] = {"linear": Linear, "simple_net": SimpleNet, "cnn": CNN}
+MODELS: dict[str, type[nn.Module]] = dict(zip(MODEL_NAMES, (Linear, SimpleNet, CNN)))
 
 
 def build_model(name: str, n_out: int, **kwargs: Any) -> nn.Module:

@@ -37,9 +37,6 @@ FLAT = 2.0  # a background whose pixels all lie within this of its level is flat
 MIN_INK_SIDE = 0.04  # a digit spans at least this fraction of the image's longest side (and 6 px)
 BOX, FRAME = 20, 28
 BLANK = "no digit found (the image is blank or nearly blank)"
-IMAGE_SUFFIXES = frozenset(
-    [".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm"]
-)
 DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # Pillow's modes of more than 8 bits per pixel
 _DECODE_ERRORS = (
     OSError,

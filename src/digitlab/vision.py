@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from .data.formats.folders import class_order
+from .defaults import IMAGE_SUFFIXES
 from .errors import DataError, DigitlabError
 from .lists import L
-from .preprocessing import IMAGE_SUFFIXES
 from .progress import progress_bar
 from .resnet import with_head
 from .train.callbacks import OneCycleCB

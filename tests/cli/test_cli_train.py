@@ -215,8 +215,8 @@ def test_train_json_keys_and_status_lines(capsys, tmp_path, sample):
     assert result["cuda_graphs"] == "eager: the model is on cpu (CUDA graphs are CUDA's)"
     # start-up apart from training: each phase timed, before the fit (fit_seconds is the fit's alone)
     assert list(result["startup"]) == [
+        "read the command",
         "import torch",
-        "import the commands",
         "load the data",
         "prepare the run",
         "build the learner",

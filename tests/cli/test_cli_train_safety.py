@@ -184,7 +184,7 @@ def test_ctrl_c_without_checkpoints_says_nothing_was_saved_and_how_to_keep_it(ca
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("digitlab.cli.train_cmd.train_run", interrupted)
+    monkeypatch.setattr("digitlab.run.train_run.train_run", interrupted)  # train_cmd imports it when it runs
     out = tmp_path / "run"
     assert main(["train", "--data", str(sample), "--epochs", "3", "--out", str(out), "--quiet"]) == 130
     err = capsys.readouterr().err

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from ..baseline import METRICS, PixelSimilarity
-from ..data.loading import train_and_valid
-from ..run.metrics import accuracy_report
+from ..defaults import METRICS
 from .common import Commands, Context, add_command, print_json
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    pass
 
 EXAMPLES = """\
   digitlab baseline                                   3s vs 7s, L1 distance to the ideal 3 and 7
@@ -33,6 +32,13 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..baseline import PixelSimilarity
+    from ..data.loading import train_and_valid
+    from ..run.metrics import accuracy_report
+
     dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)
     started = time.perf_counter()
     model = PixelSimilarity.fit(dataset.train, args.metric)

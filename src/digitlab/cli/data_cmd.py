@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from ..data import sources
-from ..data.loading import load_dataset
 from ..errors import DigitlabError
 from .common import Commands, Context, add_command, print_json
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    pass
 
 EXAMPLES = """\
   digitlab data list
@@ -32,6 +30,12 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..data import sources
+    from ..data.loading import load_dataset
+
     if args.action == "list":
         return _list(args, ctx)
     if not args.target:
@@ -61,6 +65,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..data import sources
+
     rows: list[dict[str, Any]] = [
         {
             "name": spec.name,

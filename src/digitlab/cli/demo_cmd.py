@@ -6,17 +6,12 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from ..baseline import PixelSimilarity
-from ..data.loading import train_and_valid
-from ..run.metrics import accuracy_report
-from ..run.run_folder import RunFolder
-from ..run.train_run import DataSource, train_run
-from ..train.recipe import TrainConfig
 from .common import Commands, Context, add_command, print_json
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    pass
 
 EXAMPLES = """\
   digitlab demo                                        3s and 7s: pixel similarity -> linear -> simple_net -> cnn
@@ -44,6 +39,16 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..baseline import PixelSimilarity
+    from ..data.loading import train_and_valid
+    from ..run.metrics import accuracy_report
+    from ..run.run_folder import RunFolder
+    from ..run.train_run import DataSource, train_run
+    from ..train.recipe import TrainConfig
+
     rows = []
     dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)  # once, for every model
     source = DataSource(args.data, dataset.provenance, facts.get("valid"))

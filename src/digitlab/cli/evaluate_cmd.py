@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Column, Table
-
-from ..data.digits import evaluation_split
-from ..data.loading import load_dataset
-from ..run.abstain import rejection_report
-from ..run.predictor import Predictor
 from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    pass
 
 EXAMPLES = """\
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test
@@ -44,6 +39,11 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from ..data.digits import evaluation_split
+    from ..data.loading import load_dataset
+    from ..run.abstain import rejection_report
+    from ..run.predictor import Predictor
+
     device = device_from_args(args, ctx.log, "evaluating")
     predictor = Predictor.load(args.model_path, device, tta=args.tta)  # a bad MODEL fails before any data is loaded
     dataset = load_dataset(args.data, ctx.settings, ctx.log)
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 def print_abstention(abstain: dict[str, Any], n: int) -> None:
     """The false-reject rate: how often the model would say "not a digit" or "not sure" to these digits."""
+    from rich.console import Console
+
     answered = abstain["accuracy_answered"]
     Console(highlight=False).print(
         f"abstains on {abstain['false_reject_rate']:.2%} of these {n:,} digits "
@@ -85,6 +87,10 @@ def print_abstention(abstain: dict[str, Any], n: int) -> None:
 
 def print_accuracy_table(report: dict[str, Any], title: str) -> None:
     """Per-class accuracy and the confusion matrix as a table, then the overall accuracy (train, evaluate)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Column, Table
+
     console = Console(highlight=False)
     classes = list(report["per_class"])
     # Ten "pred N" headers do not fit 80 columns beside the accuracy, which rich then cut to "0.9…":

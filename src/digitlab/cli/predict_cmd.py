@@ -9,15 +9,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ..data.corrections import DEFAULT_FOLDER, check_corrections_folder, check_label, save_correction
+from ..defaults import CORRECTIONS_FOLDER as DEFAULT_FOLDER
+from ..defaults import IMAGE_SUFFIXES
 from ..errors import DataError, DigitlabError
 from ..outputs import check_new_file
-from ..preprocessing import IMAGE_SUFFIXES, load_image, to_mnist
-from ..run.numbers import read_if_number
-from ..run.predictor import Predictor
 from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args, print_json
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    import torch
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -124,6 +123,13 @@ def _message(error: DataError, path: Path) -> str:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    import torch
+
+    from ..data.corrections import check_corrections_folder, check_label, save_correction
+    from ..preprocessing import load_image, to_mnist
+    from ..run.numbers import read_if_number
+    from ..run.predictor import Predictor
+
     check_range("--top-k", args.top_k, 1, 1000)  # more than the classes lists them all
     show = Path(args.show).expanduser() if args.show else None
     if args.keep_photo and args.correct is None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from ..crops import CROP_NAMES, resolve_crop
-from ..data.loading import load_dataset
 from ..errors import DataError, DigitlabError
 from ..outputs import check_new_file
-from ..show import print_pixels, save_pixel_png
 from .common import Commands, Context, add_command, print_json
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    import torch
 
 EXAMPLES = """\
   digitlab show mnist_sample:0                the first training 3
@@ -53,6 +52,8 @@ def _split_index(source: str) -> tuple[str, int | None]:
 
 def _single_image(path: Path) -> torch.Tensor | None:
     """A lone image file as (H, W) uint8, or None when the path is not one."""
+    import numpy as np
+    import torch
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file() or path.suffix.lower() in (".gz", ".tgz", ".zip", ".tar", ".npz") or "idx" in path.name:
@@ -73,6 +74,9 @@ def _single_image(path: Path) -> torch.Tensor | None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from ..data.loading import load_dataset
+    from ..show import print_pixels, save_pixel_png
+
     resolve_crop(args.crop)  # a bad --crop fails before any data is loaded
     name, index = _split_index(args.source)
     if args.png:  # before any work: never over the source, nor silently over any file

@@ -10,28 +10,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from rich.console import Console
-
-from ..data.digits import DigitDataset, Digits
-from ..data.loading import train_and_valid
+from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS
 from ..errors import DigitlabError
-from ..models import MODELS
 from ..outputs import check_new_file, make_folder
 from ..progress import quiet_log
-from ..run.run_folder import RunFolder
-from ..run.serialization import SavedModel
-from ..run.train_run import DataSource, RunResult, default_out_dir, train_run
 from ..startup import Startup
-from ..threads import affinity_cores
-from ..train.accelerate import PRECISIONS, REFUSED_PRECISIONS
-from ..train.cuda_graph import check_mode
-from ..train.distributed import DistEnv
-from ..train.lr_finder import lr_find
-from ..train.recipe import DEVICE_RECIPES, MODEL_DEFAULTS, TrainConfig, build_learner
-from ..train.resume import TRAIN_STATE
 from .common import (
     Commands,
     Context,
@@ -41,9 +26,14 @@ from .common import (
     device_from_args,
     print_json,
 )
-from .evaluate_cmd import print_accuracy_table
-from .train_init import fine_tune, print_before_after
-from .train_resume import resume, telling_how_to_resume, write_resume_info
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    from ..data.digits import DigitDataset, Digits
+    from ..run.run_folder import RunFolder
+    from ..run.serialization import SavedModel
+    from ..run.train_run import RunResult
+    from ..train.distributed import DistEnv
+    from ..train.recipe import TrainConfig
 
 EXAMPLES = (
     """\
@@ -78,7 +68,9 @@ def add_parser(commands: Commands) -> None:
     parser = add_command(commands, "train", "train a linear model, simple_net or a CNN with SGD", EXAMPLES, run)
     parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     parser.add_argument("--valid", help="validate on this dataset or path (then all of --data is trained on)")
-    parser.add_argument("--model", choices=list(MODELS), help="which model (default: linear; with --init, its own)")
+    parser.add_argument(
+        "--model", choices=list(MODEL_NAMES), help="which model (default: linear; with --init, its own)"
+    )
     parser.add_argument("--epochs", type=int, help="passes over the training data (default: the model's; see below)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
@@ -95,7 +87,7 @@ def add_parser(commands: Commands) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=[*PRECISIONS, *REFUSED_PRECISIONS],
+        choices=[*PRECISION_NAMES, *REFUSED_PRECISIONS],
         default="fp32",
         help="bf16: forward pass under bfloat16 autocast, for CUDA tensor cores "
         "(many times slower on CPUs without bf16 instructions; default: fp32); fp16 is refused (it needs loss scaling)",
@@ -179,6 +171,8 @@ MAX_SEED = 2**63 - 1  # torch takes 64 bits; the seed of augmentation adds the r
 
 def check_args(args: argparse.Namespace) -> None:
     """Numbers that cannot train, refused in one line before any data is read."""
+    from ..threads import affinity_cores
+
     check_range("--epochs", args.epochs, 1, MAX_EPOCHS)
     check_range("--bs", args.bs, 1, MAX_BS)
     if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
@@ -191,6 +185,15 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from ..data.loading import train_and_valid
+    from ..run.run_folder import RunFolder
+    from ..run.train_run import default_out_dir
+    from ..train.cuda_graph import check_mode
+    from ..train.distributed import DistEnv
+    from ..train.recipe import TrainConfig
+    from .train_init import fine_tune
+    from .train_resume import resume, telling_how_to_resume, write_resume_info
+
     check_args(args)
     if args.resume is not None:
         return resume(args, ctx, _train)
@@ -249,6 +252,14 @@ def _train(
     init: SavedModel | None = None,
     after: Callable[[RunResult], dict[str, Any]] | None = None,
 ) -> int:
+    import torch
+    from rich.console import Console
+
+    from ..run.train_run import DataSource, train_run
+    from ..train.resume import TRAIN_STATE
+    from .evaluate_cmd import print_accuracy_table
+    from .train_init import print_before_after
+
     log = ctx.log if dist_env.is_main else quiet_log
     train_digits = dataset.train
     log(
@@ -339,6 +350,11 @@ def run_json(result: RunResult, facts: dict[str, Any], startup: Startup | None =
 
 
 def _lr_find(args: argparse.Namespace, config: TrainConfig, train_digits: Digits, valid: Digits) -> int:
+    from rich.console import Console
+
+    from ..train.lr_finder import lr_find
+    from ..train.recipe import build_learner
+
     setup = build_learner(config, train_digits, valid, progress=False)
     found = lr_find(setup.learn)
     result: dict[str, Any] = {

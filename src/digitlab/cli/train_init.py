@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DigitlabError
-from ..run.predictor import Predictor
-from ..run.run_folder import RunFolder
-from ..run.train_run import default_out_dir
-from ..train.distributed import DistEnv
 from .common import Context, device_from_args
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    pass
 
 
 def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
     """`digitlab train --data my-digits --init RUN`: RUN fine-tuned on the corrections, mixed with its own data."""
     from ..run.fine_tune import before_after, plan
+    from ..run.predictor import Predictor
+    from ..run.run_folder import RunFolder
+    from ..run.train_run import default_out_dir
+    from ..train.distributed import DistEnv
 
     given = {"--valid": args.valid, "--checkpoints": args.checkpoints, "--lr-find": args.lr_find}
     for flag, value in given.items():
@@ -73,6 +74,8 @@ def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int])
 
 def print_before_after(found: dict[str, Any], data: str) -> None:
     """Fine-tuning's accuracy before and after, on the personal digits and the original validation digits."""
+    from rich.console import Console
+
     personal, valid = found["personal"], found["original_valid"]
     digits = "digit" if personal["n"] == 1 else "digits"
     Console(highlight=False).print(

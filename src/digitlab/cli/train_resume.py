@@ -11,14 +11,15 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-from ..data.loading import train_and_valid
 from ..errors import DigitlabError
-from ..run.run_folder import RunFolder
-from ..train.callbacks import TrainingDiverged
-from ..train.distributed import DistEnv
-from ..train.recipe import TrainConfig
 from .common import Context
+
+if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    from ..run.run_folder import RunFolder
+    from ..train.distributed import DistEnv
+    from ..train.recipe import TrainConfig
 
 RESUME_INFO = "resume.json"  # in RUN/checkpoint: what `--resume RUN` needs besides the fit's state
 
@@ -53,6 +54,9 @@ RUN_SETTINGS = {
 
 def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
     """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
+    from ..run.run_folder import RunFolder
+    from ..train.distributed import DistEnv
+
     given = [name for name, default in RUN_SETTINGS.items() if getattr(args, name) != default]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
@@ -67,6 +71,9 @@ def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) ->
 def _resume_in(
     folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_env: DistEnv, train: Callable[..., int]
 ) -> int:
+    from ..data.loading import train_and_valid
+    from ..train.recipe import TrainConfig
+
     with folder:
         path = folder.checkpoint / RESUME_INFO
         try:
@@ -93,6 +100,8 @@ def _resume_in(
 def telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:
     """Run `body`; a Ctrl-C, a diverged loss or an error (a full disk) says where the last checkpoint is and
     how to continue; a Ctrl-C without checkpoints says that nothing was kept."""
+    from ..train.callbacks import TrainingDiverged
+
     try:
         return body()
     except (KeyboardInterrupt, TrainingDiverged, DigitlabError) as e:

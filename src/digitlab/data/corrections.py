@@ -17,13 +17,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..defaults import CORRECTIONS_FOLDER, IMAGE_SUFFIXES
 from ..durable import fsync_file, fsync_folder
 from ..errors import DataError, DigitlabError
-from ..preprocessing import IMAGE_SUFFIXES
 from .digits import DigitDataset
 from .formats.folders import PHOTO, load_image_folder
 
-DEFAULT_FOLDER = Path("my-digits")  # relative to where the command runs
+DEFAULT_FOLDER = CORRECTIONS_FOLDER
 MARKER = ".digitlab-corrections"  # hidden: the loader skips it; it lets the folder hold a single class
 
 

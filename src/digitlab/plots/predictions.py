@@ -47,7 +47,8 @@ def plot_predictions(
         left, right = axes[row]
         left.imshow(shown)
         left.set_title(Path(name).name[-32:], fontsize=9)
-        right.imshow(digit.numpy(), cmap="gray", vmin=0, vmax=255)  # as the model reads it: white ink on black
+        # drawn as digitlab (and the book) draw every MNIST digit: high values dark, ink on a page
+        right.imshow(digit.numpy(), cmap="Greys", vmin=0, vmax=255)
         right.set_title(title, fontsize=9)
         for ax in (left, right):
             ax.set_xticks([])

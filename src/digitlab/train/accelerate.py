@@ -23,16 +23,13 @@ import warnings
 
 import torch
 
+from ..defaults import PRECISION_NAMES
 from ..errors import DigitlabError
 from ..models import channels_last_hazards, to_channels_last
 from .learner import Callback
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}  # --precision: name -> autocast dtype (None: off)
-# Precisions refused, and why (--precision accepts them only to say so in one line)
-REFUSED_PRECISIONS = {
-    "fp16": "float16 needs loss scaling (a GradScaler, which reads a flag on the host every step) and "
-    "digitlab does not scale: use --precision bf16 (float32's range, no scaling; as fast on Ampere and later)"
-}
+# --precision: name -> autocast dtype (None: off)
+PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.bfloat16)))
 
 
 class ChannelsLastCB(Callback):

@@ -22,14 +22,15 @@ import torch
 from torch import nn
 
 from ..data.digits import Digits
+from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, REFUSED_PRECISIONS
 from ..errors import DigitlabError
-from ..models import CNN_WIDTH, build_model
+from ..models import build_model
 from ..notebook import in_kernel
 from ..run.card import Architecture, ModelCard, Normalization
 from ..run.inference import to_inputs
 from ..run.serialization import SavedModel, save_model
 from ..startup import Startup
-from .accelerate import PRECISIONS, REFUSED_PRECISIONS, CompileCB, MixedPrecisionCB
+from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
 from .callbacks import CheckpointCB, DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .cuda_graph import CudaGraphCB, check_mode
@@ -91,26 +92,6 @@ class TrainConfig:
             values["epochs"] = default_epochs(self.model, n_train, values["bs"], recipe)
         values["recipe"] = recipe
         return TrainConfig(**values)
-
-
-# The book's runs for linear (lr 1.0) and simple_net (lr 0.1): plain SGD, batches of 256.
-# The CNN's recipe was tuned here for accuracy per second on a 2-core CPU (BENCHMARKS.md).
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "linear": dict(lr=1.0, bs=256, mom=0.0, wd=0.0, one_cycle=False, augment=False, label_smoothing=0.0),
-    "simple_net": dict(lr=0.1, bs=256, mom=0.0, wd=0.0, one_cycle=False, augment=False, label_smoothing=0.0),
-    "cnn": dict(
-        epochs=8, lr=0.4, bs=64, mom=0.9, wd=5e-4, one_cycle=True, augment=True, label_smoothing=0.1, width=CNN_WIDTH
-    ),
-}
-# A recipe per device: what replaces MODEL_DEFAULTS' values on that device ("cpu": none, the table above
-# is the CPU's and serves every device without its own). The CNN on CUDA: the fastest recipe to >= 0.990 in
-# the GPU issue's table, measured on an NVIDIA H100 with forward and backward as CUDA graphs and the batched
-# affine augmentation (0.9908, min 0.9905 over 3 seeds, in 0.92 s of training). From the issue's H100
-# measurement; the 5-seed >= 0.990 confirmation is still unmeasured here (bench/bench_gpu.py measures it).
-DEVICE_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "cpu": {},
-    "cuda": {"cnn": dict(epochs=14, lr=1.6, bs=512)},
-}
 
 
 def recipe_for(device: str) -> str:
