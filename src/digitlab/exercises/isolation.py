@@ -71,11 +71,10 @@ def sandbox_command(
 ) -> list[str]:
     """`command` run by bwrap: `code` (a folder) appears read-only at CODE, each of `extra` (files) in DATA."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    args += ["--hostname", "sandbox", *_system_mounts()]
-    for root in _roots():
-        args += ["--ro-bind", str(root), str(root)]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--hostname", "sandbox", *_system_mounts(), "--proc", "/proc", "--dev", "/dev"]
     args += ["--size", str(SCRATCH_BYTES), "--tmpfs", "/tmp", "--size", str(SCRATCH_BYTES), "--tmpfs", str(WORK)]
+    for root in _roots():  # after the tmpfs: a virtual environment under /tmp stays visible
+        args += ["--ro-bind", str(root), str(root)]
     args += ["--ro-bind", str(code), str(CODE)]
     for path in extra:
         args += ["--ro-bind", str(path), str(DATA / path.name)]
