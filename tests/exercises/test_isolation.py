@@ -9,6 +9,7 @@ import html
 import re
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -259,3 +260,17 @@ def test_without_a_sandbox_a_class_is_refused_unless_unsafe(tmp_path, monkeypatc
         assert main([*argv, "double_odds", "--unsafe", "--quiet"]) == 0
     finally:
         isolation.cache_clear()
+
+
+def test_python_and_digitlab_under_tmp_stay_visible(tmp_path, monkeypatch):
+    """A checkout (and its .venv) under /tmp: the sandbox's own empty /tmp must not hide it."""
+    assert shutil.which("bwrap"), "bubblewrap is needed: `make test` and .ci/run install it"
+    from digitlab.exercises import isolation as iso
+
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "marker").write_text("here")
+    monkeypatch.setattr(iso, "_roots", lambda: [venv])
+    command = iso.sandbox_command(["/bin/cat", str(venv / "marker")], tmp_path / "venv")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "here"), done.stderr
