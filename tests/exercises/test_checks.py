@@ -3,6 +3,8 @@ feedback that names the mistake (checked in this process; the sandbox has its ow
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -246,3 +248,30 @@ def test_the_librarys_own_functions_are_not_the_learners_work(verdict):
         assert result.status == "failed" and "uses digitlab's solution" in result.feedback, (name, result)
     own = verdict("def mnist_distance(a, b): return (a - b).abs().mean((-1, -2))", "mnist_distance")
     assert own.passed  # written by the learner: checked as always
+
+
+@pytest.mark.parametrize("seed", [1, 2_000_000_011])
+def test_every_probe_confirms_the_reference_and_nothing_else(reference, seed):
+    """A probe (run in the child, judged in the checker) agrees with the book's answer on fresh inputs,
+    and refuses what a forger or a broken child could send instead."""
+    from digitlab.exercises import exercises
+
+    probed = [e for e in exercises().values() if e.probe is not None]
+    assert {e.name for e in probed} == set(exercises()) - {"train_mnist"}  # train_mnist is scored where the labels are
+    for exercise in probed:
+        observation = json.loads(json.dumps(exercise.probe.observe(reference.namespace[exercise.name], seed)))
+        assert exercise.probe.disagrees(observation, seed) is None, exercise.name
+        assert exercise.probe.disagrees(observation, seed + 1) is not None, exercise.name  # another seed's inputs
+        for junk in (None, [], "passed", {"error": "x"}, [[0.5]], {"out": [1.0]}):
+            assert exercise.probe.disagrees(junk, seed) is not None, (exercise.name, junk)
+
+
+@pytest.mark.parametrize("activation", ["ReLU", "LeakyReLU", "GELU", "Tanh"])
+def test_a_simple_net_module_with_another_nonlinearity_is_confirmed(activation):
+    from torch import nn
+
+    from digitlab.exercises import get
+
+    net = nn.Sequential(nn.Linear(784, 30), getattr(nn, activation)(), nn.Linear(30, 1))
+    probe = get("simple_net").probe
+    assert probe.disagrees(json.loads(json.dumps(probe.observe(net, 5))), 5) is None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .calling import book_globals, call_by_name, required_arity
@@ -105,17 +107,31 @@ def observe_simple_net(simple_net: Any, seed: int) -> Any:
     return {"out": out, "layers": [[numbers(m.weight), numbers(m.bias) if m.bias is not None else 0] for m in linears]}
 
 
+# What may stand between the linear layers of a module that passes the check: ReLU (the book's) or
+# another common nonlinearity; the probe recomputes the module's layers with each until one fits
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "ReLU": F.relu, "LeakyReLU": F.leaky_relu, "GELU": F.gelu, "SiLU": F.silu, "ELU": F.elu,
+    "Tanh": torch.tanh, "Sigmoid": torch.sigmoid,
+}  # fmt: skip
+
+
 def judge_simple_net(observation: Any, seed: int) -> str | None:
     values = _net_inputs(seed)
-    h = values["xb"].double()
+    xb = values["xb"].double()
     if "layers" not in observation:
-        want = (h @ values["w1"].double() + values["b1"]).relu() @ values["w2"].double() + values["b2"]
+        want = (xb @ values["w1"].double() + values["b1"]).relu() @ values["w2"].double() + values["b2"]
         return differs(observation["out"], want, atol=1e-3)
     layers = [(tensor(w), tensor(b)) for w, b in observation["layers"]]
-    for i, (w, b) in enumerate(layers):  # linear layers with a ReLU between each two, as the book's
-        h = h @ w.T + b
-        h = h.relu() if i < len(layers) - 1 else h
-    return differs(observation["out"], h, atol=1e-3)
+    why = None
+    for activation in ACTIVATIONS.values():
+        h = xb
+        for i, (w, b) in enumerate(layers):  # the linear layers, the nonlinearity between each two
+            h = h @ w.T + b
+            h = activation(h) if i < len(layers) - 1 else h
+        why = differs(observation["out"], h, atol=1e-3)
+        if why is None:
+            return None
+    return why
 
 
 register(

@@ -153,7 +153,9 @@ def judge_rank_and_shape(observation: Any, seed: int) -> str | None:
 
 
 def _numbers(seed: int) -> list[int]:
-    return torch.randint(-20, 21, (9,), generator=generator(seed)).tolist()
+    """Nine numbers, at least one odd (an answer of [] is never right by chance)."""
+    numbers = torch.randint(-20, 21, (9,), generator=generator(seed)).tolist()
+    return [*numbers, 2 * numbers[0] + 1]
 
 
 def observe_double_odds(double_odds: Any, seed: int) -> Any:
@@ -179,7 +181,7 @@ def judge_double_and_select(observation: Any, seed: int) -> str | None:
 
 def _pairs(seed: int) -> tuple[list[int], str]:
     g = generator(seed)
-    n, m = (int(v) for v in torch.randint(0, 8, (2,), generator=g))
+    n, m = (int(v) for v in torch.randint(1, 9, (2,), generator=g))  # never empty: [] is never right
     return torch.randint(0, 100, (n,), generator=g).tolist(), "".join(
         chr(97 + i) for i in torch.randint(0, 26, (m,), generator=g).tolist()
     )
