@@ -78,8 +78,9 @@ def _check_module(net: nn.Module, xb: torch.Tensor) -> str:
             f"simple_net ends with {type(layers[-1]).__name__}: the last layer's scores should be free to be negative"
         )
     hidden = linears[0].out_features
+    between = next((type(m).__name__ for m in net.modules() if type(m).__name__ in ACTIVATIONS), "a nonlinearity")
     note = "" if hidden == 30 else f" (the book uses 30 hidden units; yours has {hidden}: fine)"
-    return f"784 -> {hidden} -> ReLU -> 1: one score per image, and not a linear function{note}"
+    return f"784 -> {hidden} -> {between} -> 1: one score per image, and not a linear function{note}"
 
 
 MAX_PROBED = 2_000_000  # parameters a module may have for the probe to send them (the book's has 23,581)
