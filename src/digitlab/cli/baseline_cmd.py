@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import TYPE_CHECKING
 
 from ..defaults import METRICS
 from .common import Commands, Context, add_command, print_json
-
-if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    pass
 
 EXAMPLES = """\
   digitlab baseline                                   3s vs 7s, L1 distance to the ideal 3 and 7

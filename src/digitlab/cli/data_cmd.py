@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import DigitlabError
 from .common import Commands, Context, add_command, print_json
-
-if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    pass
 
 EXAMPLES = """\
   digitlab data list

@@ -6,12 +6,8 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .common import Commands, Context, add_command, print_json
-
-if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    pass
 
 EXAMPLES = """\
   digitlab demo                                        3s and 7s: pixel similarity -> linear -> simple_net -> cnn

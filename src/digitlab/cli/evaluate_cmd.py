@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
-
-if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    pass
 
 EXAMPLES = """\
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test

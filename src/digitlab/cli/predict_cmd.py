@@ -17,8 +17,6 @@ from .common import Commands, Context, add_command, add_device_flag, check_range
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     import torch
-
-if TYPE_CHECKING:
     from PIL import Image
 
 EXAMPLES = """\

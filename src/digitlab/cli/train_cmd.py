@@ -17,6 +17,7 @@ from ..errors import DigitlabError
 from ..outputs import check_new_file, make_folder
 from ..progress import quiet_log
 from ..startup import Startup
+from ..threads import affinity_cores
 from .common import (
     Commands,
     Context,
@@ -171,8 +172,6 @@ MAX_SEED = 2**63 - 1  # torch takes 64 bits; the seed of augmentation adds the r
 
 def check_args(args: argparse.Namespace) -> None:
     """Numbers that cannot train, refused in one line before any data is read."""
-    from ..threads import affinity_cores
-
     check_range("--epochs", args.epochs, 1, MAX_EPOCHS)
     check_range("--bs", args.bs, 1, MAX_BS)
     if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):

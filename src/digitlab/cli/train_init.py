@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import DigitlabError
 from .common import Context, device_from_args
-
-if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    pass
 
 
 def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:

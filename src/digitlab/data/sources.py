@@ -17,13 +17,14 @@ from ..errors import DigitlabError, DownloadError
 from ..progress import Log, progress_bar
 from . import cache, npm_mirror, official
 from .catalogue import NAMED, NamedDataset, RemoteFile, download_folder, is_cached, mirror_key, url
-
-__all__ = ["NAMED", "NamedDataset", "RemoteFile", "cache_paths", "is_cached", "resolve"]  # catalogue's names too
 from .digits import DigitDataset, with_holdout
 from .download import fetch
 from .formats.archive import removed_on_failure, safe_extract
 from .formats.folders import load_image_folder
 from .formats.idx import load_idx_folder
+
+# The catalogue's names stay reachable here, where the decoders are (tests and notebooks use sources.NAMED)
+__all__ = ["NAMED", "NamedDataset", "RemoteFile", "cache_paths", "is_cached", "resolve"]
 
 
 def _download(spec: NamedDataset, settings: Settings, log: Log) -> None:
