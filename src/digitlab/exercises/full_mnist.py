@@ -120,7 +120,7 @@ def check_train_mnist(train_mnist: Any, ctx: CheckContext) -> str:
             f"image, ({len(held_out)}, 10), trained with cross_entropy"
         )
     predictions = scores.argmax(1).tolist()
-    ctx.payload.update(predictions=predictions, train_seconds=seconds)
+    ctx.payload.update(predictions=predictions)  # the checker times the training on its own clock
     if ctx.judge is None:
         return "predictions made; the checker scores them"
     return ctx.judge(predictions, seconds)

@@ -2,7 +2,7 @@
 
 Two looks, one from each side of the sandbox:
 
-- `digitlab_solution(cells, name)`, in the checker's process, reads the source (nothing runs): the
+- `digitlab_solutions(cells, names)`, in the checker's process, reads the source (nothing runs): the
   name is imported from digitlab (`from digitlab.baseline import mnist_distance`, or a star import of
   a digitlab module that exports it) and the learner's code never defines it.
 - `calls_digitlab(name, files)`, in the child, watches a check: digitlab's own `name` called from the
@@ -23,31 +23,34 @@ from typing import Any
 from .source import Cell
 
 
-def digitlab_solution(cells: list[Cell], name: str) -> str | None:
-    """How the source takes `name` from digitlab ("from digitlab.baseline import mnist_distance"), or None."""
-    imported: str | None = None
+def digitlab_solutions(cells: list[Cell], names: list[str]) -> dict[str, str]:
+    """{name: how the source takes it from digitlab ("from digitlab.baseline import mnist_distance")}, for
+    each of `names` that the source imports from digitlab and never defines itself."""
+    defined: set[str] = set()
+    imported: dict[str, str] = {}
     for cell in cells:
         try:
             tree = ast.parse(cell.code)
         except (SyntaxError, ValueError):  # the child reports it; a cell that cannot parse defines nothing
             continue
         for node in ast.walk(tree):
-            if _defines(node, name):
-                return None
+            defined |= _defined(node)
             if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "digitlab":
                 for alias in node.names:
-                    if (alias.asname or alias.name) == name or (alias.name == "*" and _exports(node.module, name)):
-                        imported = imported or f"from {node.module} import {alias.name}"
-    return imported
+                    given = names if alias.name == "*" else [alias.asname or alias.name]
+                    for name in given:
+                        if name in names and (alias.name != "*" or _exports(node.module, name)):
+                            imported.setdefault(name, f"from {node.module} import {alias.name}")
+    return {name: how for name, how in imported.items() if name not in defined}
 
 
-def _defines(node: ast.AST, name: str) -> bool:
-    """Whether `node` binds `name` with the learner's own code (def, class, assignment, loop variable)."""
+def _defined(node: ast.AST) -> set[str]:
+    """The name `node` binds with the learner's own code (def, class, assignment, loop variable), if any."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return node.name == name
+        return {node.name}
     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-        return node.id == name
-    return False
+        return {node.id}
+    return set()
 
 
 def _exports(module: str | None, name: str) -> bool:

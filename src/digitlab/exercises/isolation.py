@@ -28,6 +28,7 @@ SCRATCH_BYTES = 256 * 2**20  # each of WORK and /tmp holds at most this much
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/nix")
 # What of /etc the dynamic loader and time zone need: /etc/passwd, /etc/hostname ... stay out
 ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding digitlab/ (the child's PYTHONPATH)
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,9 @@ class Isolation:
 
 def _roots() -> list[Path]:
     """Python, its packages and digitlab: the folders the child needs besides the system's."""
-    package_root = Path(__file__).resolve().parents[2]  # the folder holding digitlab/
     paths: list[str | Path] = [sys.prefix, sys.base_prefix, sys.exec_prefix, Path(sys.executable).resolve().parents[1]]
     paths += [p for p in sys.path if "-packages" in p]  # site-packages (a venv's, the user's, the system's)
-    paths += [*site.getsitepackages(), package_root]
+    paths += [*site.getsitepackages(), PACKAGE_ROOT]
     resolved = {Path(p).resolve() for p in paths if p and Path(p).is_dir()}
     # Only the innermost roots outside the system folders, each once; never "/" (that would be everything)
     outside = [p for p in resolved if p != Path("/") and not any(_under(p, Path(s)) for s in SYSTEM)]
@@ -103,14 +103,13 @@ def isolation() -> Isolation:
 
 
 def _env() -> dict[str, str]:
-    package_root = str(Path(__file__).resolve().parents[2])
-    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": package_root, "HOME": str(WORK), "LANG": "C.UTF-8"}
+    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(PACKAGE_ROOT), "HOME": str(WORK), "LANG": "C.UTF-8"}
 
 
-def sandbox_environment(threads: int = 1) -> dict[str, str]:
+def sandbox_environment() -> dict[str, str]:
     """The child's whole environment in the sandbox: none of the teacher's variables (tokens, keys) pass."""
     return {
         **_env(), "TMPDIR": "/tmp", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-        "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "OMP_NUM_THREADS": str(threads),
+        "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp", "OMP_NUM_THREADS": "1",
         "DIGITLAB_OFFLINE": "1", "DIGITLAB_HOME": "/tmp/digitlab",
     }  # fmt: skip

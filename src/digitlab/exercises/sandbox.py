@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .honesty import digitlab_solution
-from .isolation import CODE, DATA, sandbox_command, sandbox_environment
+from .honesty import digitlab_solutions
+from .isolation import CODE, DATA, PACKAGE_ROOT, sandbox_command, sandbox_environment
 from .registry import get
 from .runner import FAILED, MISSING, PASSED, Verdict
 from .source import Cell
@@ -80,11 +80,10 @@ def check_cells(
     judges: dict[str, Callable[[Verdict], Verdict]] | None = None,
 ) -> list[Verdict]:  # fmt: skip
     """One verdict per name, in order, whatever the learner's code does."""
-    verdicts: dict[str, Verdict] = {}
-    for name in names:  # imported from digitlab, as the source says: nothing to run
-        origin = digitlab_solution(cells, name)
-        if origin is not None:
-            verdicts[name] = Verdict(name, FAILED, f"uses digitlab's solution ({origin}): write your own {name}")
+    verdicts = {  # imported from digitlab, as the source says: nothing to run
+        name: Verdict(name, FAILED, f"uses digitlab's solution ({origin}): write your own {name}")
+        for name, origin in digitlab_solutions(cells, names).items()
+    }
     remaining = [n for n in names if n not in verdicts]
     with tempfile.TemporaryDirectory(prefix="digitlab-check-") as tmp:
         work = Path(tmp)
@@ -157,8 +156,7 @@ def _limit(name: str, limits: Limits) -> float:
 
 
 def _environment(work: Path) -> dict[str, str]:
-    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding digitlab/
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+    path = os.pathsep.join(p for p in (str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return {
         **os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "TMPDIR": str(work),
@@ -174,8 +172,8 @@ def _command(work: Path, cells_file: Path, names: list[str], seeds: dict[str, in
     command += [*(["--data", str(DATA / data.name if limits.isolate else data)] if data else []), *names]
     if not limits.isolate:
         return command, _environment(work), work
-    extra = [data] if data else []
-    return sandbox_command(command, work, extra, sandbox_environment()), sandbox_environment(), work
+    env = sandbox_environment()  # bwrap's own (to find it on PATH), and the child's through --setenv
+    return sandbox_command(command, work, [data] if data else [], env), env, work
 
 
 def _run_child(work: Path, cells_file: Path, names: list[str], limits: Limits, data: Path | None) -> _Run:
@@ -236,9 +234,9 @@ def _watch(proc: subprocess.Popen[bytes], results: int, run: _Run, limits: Limit
             return _stop(proc, run, f"printed more than {limits.output // MiB} MiB (an endless loop that prints?)")
     code = proc.wait()
     if len(run.verdicts) < len(run.names):
-        _fail(
-            run, _crash(code - 128 if limits.isolate and code > 128 else code, signalled=limits.isolate and code > 128)
-        )
+        if limits.isolate and code - 128 in {int(s) for s in signal.valid_signals()}:
+            code = 128 - code  # bwrap exits with 128 + N where its child was killed by signal N
+        _fail(run, _crash(code))
 
 
 def _events(run: _Run, chunk: bytes) -> None:
@@ -309,15 +307,10 @@ def _fail(run: _Run, reason: str) -> None:
         run.verdicts.append(Verdict(run.current, FAILED, f"your {run.current} {reason}", elapsed, output))
 
 
-def _crash(code: int, signalled: bool = False) -> str:
-    """Words for how the child ended: a negative code (or, through bwrap, 128 + N) is killed by signal N."""
-    if signalled:
-        code = -code
+def _crash(code: int) -> str:
+    """Words for how the child ended: a negative code -N is "killed by signal N"."""
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            return f"ended the checker's process (exit code {-code + (128 if signalled else 0)})"
+        name = signal.Signals(-code).name
         words = {"SIGSEGV": "crashed Python (a segmentation fault)", "SIGXCPU": "used up its CPU time"}
         return words.get(name, f"was stopped by {name}")
     return f"ended the checker's process (exit code {code}): leave exit() and os._exit() out of code to be checked"
