@@ -9,7 +9,7 @@ import torch
 from ..baseline import mnist_distance as book_distance
 from .calling import book_globals, call_by_name, own_helpers, required_arity
 from .feedback import Wrong, as_tensor, close, describe, first_difference
-from .probes import Probe, differs, numbers
+from .probes import Probe, differs, generator, numbers
 from .registry import CheckContext, Exercise, register
 
 N_STACK = 1010  # the book's valid_3_tens has 1,010 images
@@ -151,7 +151,8 @@ def observe_l1_and_rmse(l1_and_rmse: Any, seed: int) -> Any:
 
 
 def judge_l1_and_rmse(observation: Any, seed: int) -> str | None:
-    diff = (lambda a, b: a - b)(*_images(2, seed)).double()
+    a, b = _images(2, seed)
+    diff = (a - b).double()
     return differs(observation, torch.stack([diff.abs().mean(), diff.square().mean().sqrt()]))
 
 
@@ -169,7 +170,7 @@ def judge_mnist_distance(observation: Any, seed: int) -> str | None:
 def _is_3_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Twelve images and two random "ideal digits", each image a mix of the two plus noise."""
     ideals = _images(2, seed)
-    mix = torch.rand(12, 1, 1, generator=torch.Generator().manual_seed(seed + 1))
+    mix = torch.rand(12, 1, 1, generator=generator(seed + 1))
     return mix * ideals[0] + (1 - mix) * ideals[1] + 0.05 * _images(12, seed + 2), ideals[0], ideals[1]
 
 

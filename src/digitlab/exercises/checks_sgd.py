@@ -178,13 +178,8 @@ def _init_size(seed: int) -> tuple[tuple[int, int], float]:
 def observe_init_params(init_params: Any, seed: int) -> Any:
     size, std = _init_size(seed)
     t = as_tensor(init_params(size, std), "init_params")
-    return [
-        list(t.shape),
-        t.requires_grad,
-        t.is_leaf,
-        float(t.detach().double().mean()),
-        float(t.detach().double().std()),
-    ]
+    values = t.detach().double()
+    return [list(t.shape), t.requires_grad, t.is_leaf, float(values.mean()), float(values.std())]
 
 
 def judge_init_params(observation: Any, seed: int) -> str | None:
@@ -192,7 +187,7 @@ def judge_init_params(observation: Any, seed: int) -> str | None:
     if shape != list(size) or grad is not True or leaf is not True:
         return f"gave shape {shape}, requires_grad {grad}, leaf {leaf} for init_params({size}, {std:.3f})"
     if not (abs(float(spread) - std) < 0.1 * std and abs(float(mean)) < 0.1 * std):
-        return f"gave values of mean {float(mean):.3f} and spread {float(spread):.3f} ; the spread asked is {std:.3f}"
+        return f"gave values of mean {float(mean):.3f} and spread {float(spread):.3f}; the spread asked is {std:.3f}"
     return None
 
 
