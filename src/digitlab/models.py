@@ -176,7 +176,7 @@ def to_channels_last(model: nn.Module) -> bool:
     return True
 
 
-MODELS: dict[str, type[nn.Module]] = dict(zip(MODEL_NAMES, (Linear, SimpleNet, CNN)))
+MODELS: dict[str, type[nn.Module]] = dict(zip(MODEL_NAMES, (Linear, SimpleNet, CNN), strict=True))
 
 
 def build_model(name: str, n_out: int, **kwargs: Any) -> nn.Module:

@@ -29,7 +29,7 @@ from ..models import channels_last_hazards, to_channels_last
 from .learner import Callback
 
 # --precision: name -> autocast dtype (None: off)
-PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.bfloat16)))
+PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.bfloat16), strict=True))
 
 
 class ChannelsLastCB(Callback):
