@@ -22,6 +22,7 @@ install: $(STAMP)
 demo: install
 	$(BIN)/digitlab data get mnist_sample
 	$(BIN)/digitlab demo --data mnist_sample $(if $(TEST_SET),--valid $(TEST_SET))
+	$(BIN)/digitlab data samples samples
 
 # The quality gate, before the tests: ruff (lint, import order, formatting) and mypy --strict on src/.
 lint: install

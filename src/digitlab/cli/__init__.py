@@ -44,7 +44,7 @@ examples:
   digitlab baseline --data mnist --metric rmse --valid ../shared/data/mnist-test
   digitlab show mnist_sample:0               one digit as a shaded table of pixel values
   digitlab train --model simple_net          SGD from scratch: linear, simple_net or cnn
-  digitlab evaluate runs/X --data mnist      accuracy, per class, confusion matrix
+  digitlab evaluate runs/cnn10 --data mnist  accuracy, per class, confusion matrix
 
 Data is cached in $DIGITLAB_HOME (default ~/.cache/digitlab). DIGITLAB_OFFLINE=1 skips downloads
 and uses the offline mirror; DIGITLAB_DOWNLOAD_BASE=URL fetches the canonical files from your own mirror.

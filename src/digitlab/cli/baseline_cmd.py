@@ -9,10 +9,10 @@ from ..defaults import METRICS
 from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\
-  digitlab baseline                                   3s vs 7s, L1 distance to the ideal 3 and 7
-  digitlab baseline --valid ../shared/data/mnist-test the official test set's 3s and 7s (book: 0.9511)
-  digitlab baseline --data mnist --metric rmse        all 10 digits, nearest ideal digit by RMSE
-  digitlab baseline --data ~/my_digits --json
+  digitlab baseline                                    3s vs 7s, L1 distance to the ideal 3 and 7
+  digitlab baseline --valid ../shared/data/mnist-test  the official test set's 3s and 7s (book: 0.9511)
+  digitlab baseline --data mnist --metric rmse         all 10 digits, nearest ideal digit by RMSE
+  digitlab baseline --data ~/my_digits --json          your own folder of digits, <label>/*.png
 """
 
 

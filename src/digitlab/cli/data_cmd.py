@@ -1,8 +1,9 @@
-"""`digitlab data list | get NAME | info PATH_OR_NAME`."""
+"""`digitlab data list | get NAME | info PATH_OR_NAME | samples [FOLDER]`."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..errors import DigitlabError
@@ -14,13 +15,16 @@ EXAMPLES = """\
   digitlab data get mnist --refresh         try the canonical download again after an offline run
   digitlab data info ~/data/mnist_png       counts per class and split of your own folder
   digitlab data info mnist.npz --json
+  digitlab data samples                     pictures to try predict on, in ./samples (make demo writes them)
 """
 
 
 def add_parser(commands: Commands) -> None:
-    parser = add_command(commands, "data", "list, fetch and inspect datasets", EXAMPLES, run)
-    parser.add_argument("action", choices=["list", "get", "info"], help="what to do")
-    parser.add_argument("target", nargs="?", help="dataset name (get, info) or path (info)")
+    parser = add_command(commands, "data", "list, fetch and inspect datasets; write sample pictures", EXAMPLES, run)
+    parser.add_argument("action", choices=["list", "get", "info", "samples"], help="what to do")
+    parser.add_argument(
+        "target", nargs="?", help="dataset name (get, info), path (info), or folder (samples; default ./samples)"
+    )
     parser.add_argument(
         "--refresh", action="store_true", help="retry the canonical download even if the mirror is cached"
     )
@@ -29,6 +33,8 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.action == "list":
         return _list(args, ctx)
+    if args.action == "samples":
+        return _samples(args, ctx)
     from rich.console import Console
     from rich.table import Table
 
@@ -85,3 +91,28 @@ def _list(args: argparse.Namespace, ctx: Context) -> int:
     Console().print(table)
     print(f"cache: {ctx.settings.home}")
     return 0
+
+
+def _samples(args: argparse.Namespace, ctx: Context) -> int:
+    """Photos of held-out digits (the official test set's, or the mirror's holdout), a number and a letter."""
+    from ..data.loading import load_dataset
+    from ..data.samples import write_samples
+
+    dataset = load_dataset("mnist", ctx.settings, ctx.log, refresh=args.refresh)
+    assert dataset.valid is not None  # every named dataset has a test set or a holdout
+    folder = Path(args.target or "samples")
+    written = write_samples(folder, dataset.valid)
+    if args.json:
+        print_json({"folder": str(folder), "files": [str(path) for path in written]})
+    else:
+        names = _names(written, folder)
+        ctx.log(f"{len(written)} pictures in {folder}/ from {dataset.name}'s held-out digits: {names}")
+    return 0
+
+
+def _names(paths: list[Path], folder: Path) -> str:
+    """'seven.jpg, photos/0.jpg ... photos/9.jpg, meter.jpg': a folder's files named once."""
+    names = [str(path.relative_to(folder)) for path in paths]
+    photos = [name for name in names if "/" in name]
+    rest = [name for name in names if "/" not in name]
+    return ", ".join(rest[:1] + ([f"{photos[0]} ... {photos[-1]}"] if photos else []) + rest[1:])

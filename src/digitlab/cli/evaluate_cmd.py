@@ -12,7 +12,7 @@ EXAMPLES = """\
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --tta
   digitlab evaluate runs/cnn10 --data ../shared/data/mnist-test --device auto   on the GPU if there is one
-  digitlab evaluate runs/sample-linear/model.json --data mnist_sample --json
+  digitlab evaluate runs/lin/model.json --data mnist_sample --json
   digitlab evaluate runs/cnn10/checkpoint --data mnist      the last epoch saved by --checkpoints
   digitlab evaluate runs/cnn10-mine --data my-digits        accuracy on your own corrected digits
 

@@ -20,13 +20,14 @@ if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     from PIL import Image
 
 EXAMPLES = """\
-  digitlab predict runs/cnn10 my_seven.jpg           the label and the 3 likeliest classes
-  digitlab predict runs/cnn10 photos/ --top-k 1      every image file in a folder (sorted)
-  digitlab predict runs/cnn10 'scans/*.png' --json   a glob (quoted or not); one JSON object
-  digitlab predict runs/cnn10 a.png b.jpg --show seen.png   each input next to the 28x28 the model saw
-  digitlab predict runs/cnn10 my_seven.jpg --correct 7      it was a 7: saved to my-digits/7/ to learn from
-  digitlab predict runs/cnn10 meter.jpg --number     "2026": every digit, its box, label and probability
-  digitlab predict runs/cnn10 my_seven.jpg --correct 7 --keep-photo --corrections ~/digits
+  digitlab predict runs/cnn10 samples/seven.jpg            the label and the 3 likeliest classes
+  digitlab predict runs/cnn10 samples/photos/ --top-k 1     every image file in a folder (sorted)
+  digitlab predict runs/cnn10 'samples/photos/*.jpg' --json  a glob (quoted or not); one JSON object
+  digitlab predict runs/cnn10 samples/seven.jpg samples/letter_m.png --show saw.png   beside what the model saw
+  digitlab predict runs/cnn10 samples/seven.jpg --correct 7  it was a 7: saved to my-digits/7/ to learn from
+  digitlab predict runs/cnn10 samples/meter.jpg --number     "2026": every digit, its box, label and probability
+  digitlab predict runs/cnn10 samples/seven.jpg --correct 7 --keep-photo --corrections ~/digits
+(samples/: pictures `make demo` writes, `digitlab data samples`; your own photos work the same way)
 
 Every image is turned into an MNIST digit first (white ink on black, fitted into 20x20, centred
 by centre of mass in 28x28): photos and drawings in any colours, sizes and orientations work.

@@ -8,9 +8,9 @@ from pathlib import Path
 from .common import Commands, Context, add_command, print_page
 
 EXAMPLES = """\
-  digitlab report runs/mnist_sample-linear-20261122-101500     writes RUN_DIR/report.html
-  digitlab train --model cnn --out runs/cnn --report            train, then the report
-  digitlab report /mnt/shared/runs/cnn --json                   any run folder, moved or copied: no data needed
+  digitlab report runs/lin                                      writes runs/lin/report.html
+  digitlab train --model linear --out runs/lin --report         train, then the report
+  digitlab report runs/cnn10 --json                             any run folder, moved or copied: no data needed
 """
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args
 
 EXAMPLES = """\
-  digitlab serve runs/cnn                      then open http://127.0.0.1:8000 and draw
-  digitlab serve runs/cnn --port 8080
-  curl -s --data-binary @my_digit.png http://127.0.0.1:8000/api/predict
-  digitlab serve runs/cnn --corrections my-digits   the page can save what it misread, to learn from
+  digitlab serve runs/cnn10                    then open http://127.0.0.1:8000 and draw
+  digitlab serve runs/cnn10 --port 8080
+  curl -s --data-binary @samples/seven.jpg http://127.0.0.1:8000/api/predict
+  digitlab serve runs/cnn10 --corrections my-digits   the page can save what it misread, to learn from
   (the API's documentation: http://127.0.0.1:8000/docs)
 
 Limits (per server process): request headers within 10 s, an upload within 15 s, idle
@@ -72,6 +72,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             if args.corrections is not None:
                 os.environ[CORRECTIONS_ENV] = str(args.corrections.resolve())
             serve("digitlab.web.app:app_from_env", sock, args.workers)
+    except KeyboardInterrupt:  # Ctrl-C is how a server is stopped (the line above says so): not an error
+        ctx.log("stopped")
     finally:
         sock.close()
     return 0

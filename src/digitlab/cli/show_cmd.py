@@ -19,7 +19,7 @@ EXAMPLES = """\
   digitlab show mnist_sample:0                the first training 3
   digitlab show mnist_sample:5 --split valid --crop 4:15,4:22   the book's view of a 3
   digitlab show mnist_sample:0 --crop top-left   a corner: nearly all background (0)
-  digitlab show my_digit.png --png table.png  your own 28x28 image, saved as a picture too
+  digitlab show samples/letter_m.png --png table.png   your own 28x28 image, saved as a picture too
   digitlab show ../shared/data/mnist-test:42 --json
 """
 

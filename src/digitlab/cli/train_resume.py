@@ -110,12 +110,12 @@ def telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> 
         epoch = folder.checkpoint_epoch()
         if epoch is None:
             if isinstance(e, KeyboardInterrupt):
-                print(
-                    f"digitlab: interrupted; nothing was saved to {folder.final} "
-                    "(train with --checkpoints to keep each epoch and continue later with --resume)",
-                    file=sys.stderr,
-                    flush=True,
+                why = (
+                    "before its first epoch ended (a checkpoint is kept as each epoch ends)"
+                    if folder.checkpoint.exists()  # --checkpoints was given
+                    else "(train with --checkpoints to keep each epoch and continue later with --resume)"
                 )
+                print(f"digitlab: interrupted; nothing was saved to {folder.final} {why}", file=sys.stderr, flush=True)
                 return 130
             raise
         where = (

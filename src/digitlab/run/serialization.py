@@ -131,9 +131,14 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
     return weights
 
 
+NO_SUCH_MODEL = "no such file or folder (not a digitlab model: a folder `digitlab train --out` wrote)"
+
+
 def read_card(path: Path) -> ModelCard:
     """The card of a saved model (a folder, or its .json/.safetensors), validated; no weights are read."""
     meta_path = _paths(path)[1]
+    if not path.exists():
+        raise DigitlabError(f"{path}: {NO_SUCH_MODEL}")
     if not meta_path.exists():
         raise DigitlabError(f"{path}: not a digitlab model ({meta_path.name} is missing)")
     try:
@@ -181,6 +186,8 @@ def load_model(path: Path) -> SavedModel:
     from safetensors.torch import load_file
 
     weights, meta_path = _paths(path)
+    if not path.exists():  # a mistyped run folder: say so, not that a file in it is missing
+        raise DigitlabError(f"{path}: {NO_SUCH_MODEL}")
     for p in (weights, meta_path):
         if not p.exists():
             raise DigitlabError(f"{path}: not a digitlab model ({p.name} is missing)")
