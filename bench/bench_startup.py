@@ -36,6 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     runs = {f"{c} --help".strip(): [*([c] if c else []), "--help"] for c in COMMANDS}
     runs["data list"] = ["data", "list"]
+    runs["exercises list"] = ["exercises", "list"]
+    runs["exercises show"] = ["exercises", "show", "mnist_distance"]
     runs["python -c pass"] = []  # the interpreter alone, for scale
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.reps):  # round-robin: a change in the machine's load falls on every command alike

@@ -173,3 +173,17 @@ def test_ten_class_accuracy_table_fits_80_columns(capsys, monkeypatch):
     assert max(len(line) for line in lines) <= 80
     rows = [line for line in lines if "0.9731" in line and "images" not in line]
     assert len(rows) == 10 and all("1,000" in row for row in rows)  # no accuracy or count cut to "0.9…"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["train", "--help"], ["data", "list"], ["exercises", "list"], ["exercises", "show", "is_3"]],
+)
+def test_commands_that_run_no_model_load_no_torch(argv):
+    """They answer at once (torch alone takes ~1 s to import): --help, listing data and exercises."""
+    script = (
+        "import sys\nfrom digitlab.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "sys.stdout.flush()\nprint('torch loaded' if 'torch' in sys.modules else 'no torch', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True)
+    assert done.stdout and done.stderr.strip().endswith("no torch"), done.stderr

@@ -90,7 +90,7 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if (args.command, getattr(args, "action", None)) != ("data", "list"):  # listing datasets needs no torch
+    if (args.command, getattr(args, "action", None)) not in NO_TORCH:
         import torch  # noqa: F401  (timed on its own: the commands that run import it when they start)
 
         clock.mark("import torch")
@@ -108,6 +108,9 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
         print(f"digitlab: error: {e if isinstance(e, DigitlabError) else _os_error(e)}", file=sys.stderr)
         return 2
 
+
+# (command, action) that run no model and load no torch: they answer at once
+NO_TORCH = {("data", "list"), ("exercises", "list"), ("exercises", "show")}
 
 # Commands that choose torch's threads themselves: train (--threads, per epoch), serve (one a worker),
 # exercises (one a child, several children at once); data runs no model

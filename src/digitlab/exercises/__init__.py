@@ -8,7 +8,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .registry import Exercise, exercises, get
-from .runner import Verdict, check
+
+if TYPE_CHECKING:
+    from .runner import Verdict, check
+
+
+def __getattr__(name: str) -> object:
+    """`check` and `Verdict` load torch with the runner, when first used: listing and showing the
+    exercises (`catalogue.py`) load neither."""
+    if name in ("Verdict", "check"):
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'digitlab.exercises' has no attribute {name!r}")
+
 
 __all__ = ["Exercise", "Verdict", "check", "exercises", "get"]

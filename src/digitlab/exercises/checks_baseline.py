@@ -10,7 +10,7 @@ from ..baseline import mnist_distance as book_distance
 from .calling import book_globals, call_by_name, own_helpers, required_arity
 from .feedback import Wrong, as_tensor, close, describe, first_difference
 from .probes import Probe, differs, generator, numbers
-from .registry import CheckContext, Exercise, register
+from .registry import CheckContext, register
 
 N_STACK = 1010  # the book's valid_3_tens has 1,010 images
 
@@ -183,39 +183,6 @@ def judge_is_3(observation: Any, seed: int) -> str | None:
     return differs(observation, (book_distance(x, mean3) < book_distance(x, mean7)).double())
 
 
-register(
-    Exercise(
-        "l1_and_rmse",
-        "L1 norm and RMSE",
-        "Write l1_and_rmse(a, b) returning (l1, rmse) for two images: the mean absolute difference and the "
-        "square root of the mean squared difference (the book's dist_3_abs and dist_3_sqr).",
-        "def l1_and_rmse(a, b):\n    l1 = ...\n    rmse = ...\n    return l1, rmse\n",
-        check_l1_and_rmse,
-        probe=Probe(observe_l1_and_rmse, judge_l1_and_rmse),
-        questions=(7,),
-    )
-)
-register(
-    Exercise(
-        "mnist_distance",
-        "mnist_distance, with broadcasting",
-        "Write mnist_distance(a, b): the L1 distance between images over their last two axes, so that one "
-        "image against the ideal digit gives one number and a stack of N images gives N numbers (broadcasting).",
-        "def mnist_distance(a, b):\n    return ...\n",
-        check_mnist_distance,
-        probe=Probe(observe_mnist_distance, judge_mnist_distance),
-        questions=(3, 10),
-    )
-)
-register(
-    Exercise(
-        "is_3",
-        "is_3: is it nearer the ideal 3?",
-        "Write is_3(x) as the book does (it reads mean3 and mean7; the checker sets them), or is_3(x, mean3, mean7): "
-        "True where x is closer to mean3 than to mean7, for one image or a whole stack.",
-        "def is_3(x):\n    return mnist_distance(x, mean3) < ...\n",
-        check_is_3,
-        probe=Probe(observe_is_3, judge_is_3),
-        questions=(10,),
-    )
-)
+register("l1_and_rmse", check_l1_and_rmse, probe=Probe(observe_l1_and_rmse, judge_l1_and_rmse))
+register("mnist_distance", check_mnist_distance, probe=Probe(observe_mnist_distance, judge_mnist_distance))
+register("is_3", check_is_3, probe=Probe(observe_is_3, judge_is_3))

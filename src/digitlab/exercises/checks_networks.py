@@ -12,7 +12,7 @@ from torch import nn
 from .calling import book_globals, call_by_name, required_arity
 from .feedback import Wrong, as_tensor, close, describe, first_difference
 from .probes import Probe, differs, generator, numbers, tensor
-from .registry import CheckContext, Exercise, register
+from .registry import CheckContext, register
 
 
 def _is_affine(f: Any, n: int = 8) -> bool:
@@ -135,15 +135,4 @@ def judge_simple_net(observation: Any, seed: int) -> str | None:
     return why
 
 
-register(
-    Exercise(
-        "simple_net",
-        "simple_net: two layers and a ReLU",
-        "Write the book's simple_net: either nn.Sequential(nn.Linear(28*28, 30), nn.ReLU(), nn.Linear(30, 1)), or "
-        "the function simple_net(xb) with w1, b1, w2, b2 (the checker sets them): linear, ReLU, linear.",
-        "from torch import nn\n\nsimple_net = nn.Sequential(\n    ...\n)\n",
-        check_simple_net,
-        probe=Probe(observe_simple_net, judge_simple_net),
-        questions=(34, 35, 36, 37),
-    )
-)
+register("simple_net", check_simple_net, probe=Probe(observe_simple_net, judge_simple_net))

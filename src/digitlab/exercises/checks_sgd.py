@@ -11,7 +11,7 @@ from ..train.losses import mnist_loss as book_loss
 from .calling import book_globals, call_by_name, required_arity
 from .feedback import Wrong, as_tensor, close, describe, expect_shape, first_difference
 from .probes import Probe, differs, generator, numbers, tensor
-from .registry import CheckContext, Exercise, register
+from .registry import CheckContext, register
 
 
 def check_init_params(init_params: Any, ctx: CheckContext) -> str:
@@ -251,65 +251,8 @@ def judge_batches(observation: Any, seed: int) -> str | None:
     return None
 
 
-register(
-    Exercise(
-        "init_params",
-        "init_params: random starting weights",
-        "Write init_params(size, std=1.0) as the book does: random normal numbers of that size, times std, "
-        "that track their gradient (a leaf tensor with requires_grad).",
-        "def init_params(size, std=1.0):\n    return ...\n",
-        check_init_params,
-        probe=Probe(observe_init_params, judge_init_params),
-        questions=(15,),
-    )
-)
-register(
-    Exercise(
-        "linear1",
-        "linear1: the linear model",
-        "Write linear1(xb) as the book does (it reads weights and bias; the checker sets them) or "
-        "linear1(xb, weights, bias): a batch of flattened images (N, 784) in, one score per image (N, 1) out.",
-        "def linear1(xb):\n    return ...\n",
-        check_linear1,
-        probe=Probe(observe_linear1, judge_linear1),
-        questions=(28, 29),
-    )
-)
-register(
-    Exercise(
-        "mnist_loss",
-        "mnist_loss: a loss SGD can follow",
-        "Write the book's second mnist_loss(predictions, targets): squash predictions with sigmoid, then the "
-        "mean of 1 - prediction where the target is 1 and of prediction where it is 0.",
-        "def mnist_loss(predictions, targets):\n    predictions = ...\n    return ...\n",
-        check_mnist_loss,
-        probe=Probe(observe_mnist_loss, judge_mnist_loss),
-        questions=(16, 20, 21, 22),
-    )
-)
-register(
-    Exercise(
-        "batch_accuracy",
-        "batch_accuracy: the metric",
-        "Write batch_accuracy(xb, yb): the fraction of a batch's predictions xb (N, 1) that are on the right "
-        "side (sigmoid > 0.5) of their targets yb (N, 1).",
-        "def batch_accuracy(xb, yb):\n    preds = ...\n    correct = ...\n    return ...\n",
-        check_batch_accuracy,
-        probe=Probe(observe_batch_accuracy, judge_batch_accuracy),
-        questions=(11, 22),
-    )
-)
-register(
-    Exercise(
-        "batches",
-        "Mini-batches: a DataLoader of your own",
-        "Write batches(collection, batch_size, shuffle=False): the list of batches a DataLoader gives, e.g. "
-        "batches(range(15), 5, shuffle=True) like list(DataLoader(range(15), batch_size=5, shuffle=True)): every "
-        "item once, a shorter last batch if needed, and a new random order on each call when shuffling.",
-        "import random\n\ndef batches(collection, batch_size, shuffle=False):\n    items = list(collection)\n"
-        "    ...\n    return [...]\n",
-        check_batches,
-        probe=Probe(observe_batches, judge_batches),
-        questions=(13, 24),
-    )
-)
+register("init_params", check_init_params, probe=Probe(observe_init_params, judge_init_params))
+register("linear1", check_linear1, probe=Probe(observe_linear1, judge_linear1))
+register("mnist_loss", check_mnist_loss, probe=Probe(observe_mnist_loss, judge_mnist_loss))
+register("batch_accuracy", check_batch_accuracy, probe=Probe(observe_batch_accuracy, judge_batch_accuracy))
+register("batches", check_batches, probe=Probe(observe_batches, judge_batches))

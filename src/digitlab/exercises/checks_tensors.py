@@ -8,7 +8,7 @@ import torch
 
 from .feedback import Wrong, as_tensor, close, describe, first_difference
 from .probes import Probe, differs, generator, numbers
-from .registry import CheckContext, Exercise, register
+from .registry import CheckContext, register
 
 
 def _images(n: int, seed: int) -> list[torch.Tensor]:
@@ -197,63 +197,8 @@ def judge_zip_pairs(observation: Any, seed: int) -> str | None:
     return None if observation == want else f"gave {str(observation)[:200]} for {a} and {b!r}; expected {want}"
 
 
-register(
-    Exercise(
-        "stack_images",
-        "Stack images into one rank-3 tensor",
-        "Write stack_images(images): a list of (28, 28) uint8 tensors (the book's three_tensors) in, one float "
-        "tensor of shape (N, 28, 28) with pixels between 0 and 1 out, as the book's "
-        "torch.stack(three_tensors).float()/255.",
-        "def stack_images(images):\n    return ...\n",
-        check_stack_images,
-        probe=Probe(observe_stack_images, judge_stack_images),
-        questions=(5,),
-    )
-)
-register(
-    Exercise(
-        "rank_and_shape",
-        "Rank and shape of a tensor",
-        "Write rank_and_shape(t) returning (rank, shape): the number of axes and the size of each, e.g. "
-        "(3, (6131, 28, 28)) for the book's stacked_threes.",
-        "def rank_and_shape(t):\n    return ..., ...\n",
-        check_rank_and_shape,
-        probe=Probe(observe_rank_and_shape, judge_rank_and_shape),
-        questions=(5, 6),
-    )
-)
-register(
-    Exercise(
-        "double_odds",
-        "A list comprehension: odd numbers, doubled",
-        "Write double_odds(a) with one list comprehension that keeps the odd numbers of the list a and doubles "
-        "them: double_odds([1, 2, 3, 4, 5]) == [2, 6, 10].",
-        "def double_odds(a):\n    return [...]\n",
-        check_double_odds,
-        probe=Probe(observe_double_odds, judge_double_odds),
-        questions=(4,),
-    )
-)
-register(
-    Exercise(
-        "double_and_select",
-        "The 3x3 tensor, doubled, and its bottom-right four",
-        "Write double_and_select(t): given a 3x3 tensor such as tensor([[1,2,3],[4,5,6],[7,8,9]]), double it and "
-        "return its bottom-right four numbers as a 2x2 tensor (tensor([[10, 12], [16, 18]]) for 1..9).",
-        "def double_and_select(t):\n    return ...\n",
-        check_double_and_select,
-        probe=Probe(observe_double_and_select, judge_double_and_select),
-        questions=(9,),
-    )
-)
-register(
-    Exercise(
-        "zip_pairs",
-        "Pairs of items: what a Dataset holds",
-        "Write zip_pairs(a, b) so that zip_pairs([1,2,3,4], 'abcd') returns [(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')].",
-        "def zip_pairs(a, b):\n    return ...\n",
-        check_zip_pairs,
-        probe=Probe(observe_zip_pairs, judge_zip_pairs),
-        questions=(26,),
-    )
-)
+register("stack_images", check_stack_images, probe=Probe(observe_stack_images, judge_stack_images))
+register("rank_and_shape", check_rank_and_shape, probe=Probe(observe_rank_and_shape, judge_rank_and_shape))
+register("double_odds", check_double_odds, probe=Probe(observe_double_odds, judge_double_odds))
+register("double_and_select", check_double_and_select, probe=Probe(observe_double_and_select, judge_double_and_select))
+register("zip_pairs", check_zip_pairs, probe=Probe(observe_zip_pairs, judge_zip_pairs))

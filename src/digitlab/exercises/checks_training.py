@@ -16,7 +16,7 @@ from ..train.optim import BasicOptim as BookOptim
 from .calling import book_globals, call_by_name, own_helpers
 from .feedback import Wrong, close, describe, first_difference
 from .probes import Probe, differs, generator, numbers, tensor
-from .registry import CheckContext, Exercise, register
+from .registry import CheckContext, register
 
 LR = 0.5  # not the book's 1.0: a train_epoch that ignores its lr shows it
 
@@ -219,42 +219,6 @@ def judge_BasicOptim(observation: Any, seed: int) -> str | None:
     return None if all(float(v) == 0 for v in left) else "left gradients behind after zero_grad()"
 
 
-register(
-    Exercise(
-        "train_epoch",
-        "train_epoch: one pass of SGD",
-        "Write train_epoch as the book does, train_epoch(model, lr, params) reading dl (or with opt, or "
-        "train_epoch(model, dl, opt)): for each batch compute the gradients (calc_grad), step every parameter "
-        "against its gradient, then reset the gradients.",
-        "def train_epoch(model, lr, params):\n    for xb, yb in dl:\n        calc_grad(xb, yb, model)\n"
-        "        for p in params:\n            ...\n",
-        check_train_epoch,
-        probe=Probe(observe_train_epoch, judge_train_epoch),
-        questions=(14, 23, 25, 31),
-    )
-)
-register(
-    Exercise(
-        "validate_epoch",
-        "validate_epoch: accuracy on the validation set",
-        "Write validate_epoch(model) as the book does (it reads valid_dl) or validate_epoch(model, valid_dl): the "
-        "mean of batch_accuracy over the validation batches, rounded to 4 places.",
-        "def validate_epoch(model):\n    accs = [... for xb, yb in valid_dl]\n    return ...\n",
-        check_validate_epoch,
-        probe=Probe(observe_validate_epoch, judge_validate_epoch),
-        questions=(11,),
-    )
-)
-register(
-    Exercise(
-        "BasicOptim",
-        "BasicOptim: an optimizer of your own",
-        "Write the class BasicOptim(params, lr) with step() (every parameter moves against its gradient, times lr) "
-        "and zero_grad() (clears the gradients). It gets model.parameters(), as the book passes it.",
-        "class BasicOptim:\n    def __init__(self, params, lr):\n        ...\n\n    def step(self, *args, **kwargs):\n"
-        "        ...\n\n    def zero_grad(self, *args, **kwargs):\n        ...\n",
-        check_basic_optim,
-        probe=Probe(observe_BasicOptim, judge_BasicOptim),
-        questions=(23, 31),
-    )
-)
+register("train_epoch", check_train_epoch, probe=Probe(observe_train_epoch, judge_train_epoch))
+register("validate_epoch", check_validate_epoch, probe=Probe(observe_validate_epoch, judge_validate_epoch))
+register("BasicOptim", check_basic_optim, probe=Probe(observe_BasicOptim, judge_BasicOptim))

@@ -1,4 +1,4 @@
-"""The catalogue: every exercise's name, task, starter code, check and time limit.
+"""Every exercise's check and probe, beside its words in the catalogue (`catalogue.py`).
 
 An exercise asks for one name (a function or class) written as the book's cell writes it. Its
 `check(obj, ctx)` runs the learner's object on many cases against digitlab's own reference and
@@ -7,14 +7,15 @@ returns a one-line "why it is right", or raises `Wrong` with what is wrong.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import DigitlabError
-from .probes import Probe
+from .catalogue import CATALOGUE, Entry, entry
+
+if TYPE_CHECKING:  # probes load torch: `exercises list` and `show` do not
+    from .probes import Probe
 
 
 @dataclass
@@ -32,61 +33,43 @@ Check = Callable[[Any, CheckContext], str]
 
 @dataclass(frozen=True)
 class Exercise:
-    name: str  # the name the learner defines, e.g. "mnist_distance"
-    title: str
-    task: str  # what to write, in the book's words and ours
-    starter: str  # a skeleton to start from
+    """An exercise's words (its `Entry` in the catalogue) with its check and probe."""
+
+    entry: Entry
     check: Check
-    seconds: float | None = None  # its own time limit when it needs more than the checker's default
-    questions: tuple[int, ...] = ()  # questionnaire items about the same idea
     probe: Probe | None = None  # confirms a pass outside the learner's process (None: judged otherwise)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def seconds(self) -> float | None:
+        return self.entry.seconds
 
 
 _EXERCISES: dict[str, Exercise] = {}
 
 
-def register(exercise: Exercise) -> Exercise:
-    _EXERCISES[exercise.name] = exercise
-    return exercise
+def register(name: str, check: Check, probe: Probe | None = None) -> Exercise:
+    """Give the catalogue's exercise `name` its check (and probe); the name must be in the catalogue."""
+    _EXERCISES[name] = Exercise(CATALOGUE[name], check, probe)
+    return _EXERCISES[name]
 
 
-# The modules that register exercises, and the order in which the chapter meets them.
+# The modules that register exercises' checks
 MODULES = ("checks_tensors", "checks_baseline", "checks_sgd", "checks_training", "checks_networks", "full_mnist")
-ORDER = [
-    "stack_images",
-    "rank_and_shape",
-    "double_odds",
-    "double_and_select",
-    "l1_and_rmse",
-    "mnist_distance",
-    "is_3",
-    "init_params",
-    "linear1",
-    "mnist_loss",
-    "batch_accuracy",
-    "batches",
-    "zip_pairs",
-    "train_epoch",
-    "validate_epoch",
-    "BasicOptim",
-    "simple_net",
-    "train_mnist",
-]
 
 
 def exercises() -> dict[str, Exercise]:
-    """All exercises in the chapter's order (importing the modules that define them)."""
+    """All exercises in the chapter's order (importing the modules that define their checks)."""
     import importlib
 
     for module in MODULES:
         importlib.import_module(f"{__package__}.{module}")
-    return {name: _EXERCISES[name] for name in sorted(_EXERCISES, key=ORDER.index)}
+    return {name: _EXERCISES[name] for name in CATALOGUE}
 
 
 def get(name: str) -> Exercise:
-    table = exercises()
-    if name not in table:
-        close = difflib.get_close_matches(name, list(table), n=1)
-        hint = f"; did you mean {close[0]}?" if close else "; `digitlab exercises list` shows them"
-        raise DigitlabError(f"no exercise named {name!r}{hint}")
-    return table[name]
+    """The exercise `name` with its check; an unknown name is an error that suggests the nearest."""
+    return exercises()[entry(name).name]
