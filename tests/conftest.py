@@ -383,7 +383,7 @@ def browser_page():
 
 def interrupt_fit_after(monkeypatch, epoch: int, error: BaseException) -> None:
     """Raise `error` right after CheckpointCB saves `epoch` (a kill, a Ctrl-C or a diverged loss there)."""
-    from digitlab.train.callbacks import CheckpointCB
+    from digitlab.train.resume import CheckpointCB
 
     save = CheckpointCB.after_epoch
 

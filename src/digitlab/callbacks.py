@@ -1,7 +1,6 @@
-"""`digitlab.callbacks`, the chapter's name for it, kept importable: the code lives in `digitlab.train.callbacks`."""
+"""`digitlab.callbacks`, the chapter's name, kept importable (the code: `digitlab.train.callbacks`, `.resume`)."""
 
 from .train.callbacks import (
-    CheckpointCB,
     DeviceCB,
     DivergenceGuardCB,
     OneCycleCB,
@@ -9,6 +8,7 @@ from .train.callbacks import (
     RecorderCB,
     TrainingDiverged,
 )
+from .train.resume import CheckpointCB
 
 __all__ = [
     "CheckpointCB",

@@ -1,8 +1,8 @@
 """An image as numbers: the book's pixel DataFrame with `background_gradient('Greys')`.
 
 In a terminal each pixel is its value on a gray cell (white = 0, black = 255); piped to a
-file it is the plain table of numbers (`pixel_text`). `save_pixel_png` draws the same table as
-a picture. Crops are anything `digitlab.crops.resolve_crop` takes: "top-left", "4:15,4:22", ...
+file it is the plain table of numbers (`pixel_text`); `plots.pixels.plot_pixel_table` draws the same
+table as a picture. Crops are anything `digitlab.crops.resolve_crop` takes: "top-left", "4:15,4:22", ...
 """
 
 from __future__ import annotations
@@ -70,10 +70,3 @@ def print_pixels(
             value = int(image[r, c])
             line.append(f"{value:>4}", style=_cell_style(value))
         console.print(line)
-
-
-def save_pixel_png(image: torch.Tensor, path: str, crop: str | Crop | None = None, title: str = "") -> None:
-    """The image's values as a shaded table drawn into a PNG (plots.pixels.plot_pixel_table)."""
-    from .plots.pixels import plot_pixel_table
-
-    plot_pixel_table(image, crop, title, path=path)

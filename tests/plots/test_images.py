@@ -150,13 +150,12 @@ def test_drawing_every_figure_leaves_matplotlib_alone(tmp_path):
 import sys, matplotlib, torch
 matplotlib.use("svg")
 from digitlab.plots import *
-from digitlab.show import save_pixel_png
 t = torch.zeros(28, 28, dtype=torch.uint8); t[5:20, 8:12] = 255
 figs = [show_image(t), show_images([t, t]), plot_activations(), plot_sgd_quadratic(), plot_roller_coaster(),
         plot_pixel_table(t, "centre"), plot_ideal_digits(torch.rand(2, 28, 28), ("3", "7")),
         plot_loss_curves([{{"train_loss": 1.0, "valid_loss": 0.9}}]), plot_lr_schedule([0.1, 0.2]),
         plot_recorder_loss([torch.tensor(1.0)] * 4, [{{"valid_loss": 0.5}}] * 2)]
-save_pixel_png(t, {str(tmp_path / "p.png")!r})
+plot_pixel_table(t, path={str(tmp_path / "p.png")!r})
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules and "IPython" not in sys.modules
 print(len(figs))

@@ -22,7 +22,8 @@ from digitlab.run.abstain import (
     calibrate,
     pixel_distances,
 )
-from digitlab.run.card import Abstention, CardError, ModelCard
+from digitlab.run.card import Abstention, CardError
+from digitlab.run.card_sections import card_from_json
 from digitlab.run.mahalanobis import STATS, ClassStats, fit_stats, outputs_and_features, save_stats
 from digitlab.run.predictor import Predictor
 from digitlab.run.serialization import IDEALS, save_ideal_digits
@@ -162,19 +163,19 @@ def test_reasons_name_the_two_likeliest_classes():
 def test_cards_keep_their_calibration_and_old_cards_get_the_default():
     base = {"format": "digitlab-model", "architecture": {"name": "linear", "n_out": 1}, "classes": ["3", "7"]}
     base |= {"binary": True, "normalization": {"scale": 1 / 255, "mean": 0.0, "std": 1.0}}
-    old = ModelCard.from_json(base)
+    old = card_from_json(base)
     assert old.abstain is None and Abstainer.of(old).calibration.min_margin == DEFAULT_MIN_MARGIN
     assert not Abstainer.of(old).checks_digits
     calibrated = {**base, "abstain": {"min_margin": 0.05, "max_distance": 2.5, "n_valid": 2000, "false_reject": 0.02}}
-    card = ModelCard.from_json(calibrated)
+    card = card_from_json(calibrated)
     assert card.abstain == Abstention(0.05, 2.5, n_valid=2000, false_reject=0.02)
     ideals = torch.zeros(2, 28, 28)
     assert card.abstain.max_pixel_distance is None and not Abstainer.of(card, ideals=ideals).checks_pixels
-    assert ModelCard.from_json(card.to_json()) == card
+    assert card_from_json(card.to_json()) == card
     pixels = {"min_margin": 0.05, "max_distance": 2.5, "max_pixel_distance": 0.18, "ideals_sha256": "a" * 64}
-    card = ModelCard.from_json({**base, "abstain": pixels})
+    card = card_from_json({**base, "abstain": pixels})
     assert card.abstain is not None and card.abstain.max_pixel_distance == 0.18
-    assert card.abstain.ideals_sha256 == "a" * 64 and ModelCard.from_json(card.to_json()) == card
+    assert card.abstain.ideals_sha256 == "a" * 64 and card_from_json(card.to_json()) == card
     assert Abstainer.of(card, ideals=ideals).checks_pixels
     for bad, field in (
         ({"min_margin": 2}, "min_margin"),
@@ -184,9 +185,9 @@ def test_cards_keep_their_calibration_and_old_cards_get_the_default():
         ({}, "min_margin"),
     ):
         with pytest.raises(CardError, match=field):
-            ModelCard.from_json({**base, "abstain": bad})
+            card_from_json({**base, "abstain": bad})
     with pytest.raises(CardError, match="unknown fields"):
-        ModelCard.from_json({**base, "abstain": {"min_margin": 0.1, "max_probability": 0.5}})
+        card_from_json({**base, "abstain": {"min_margin": 0.1, "max_probability": 0.5}})
 
 
 # ---- a trained model ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch
 
 from digitlab.errors import DigitlabError
 from digitlab.models import build_model
-from digitlab.run.card import ModelCard
+from digitlab.run.card_sections import card_from_json
 from digitlab.run.serialization import (
     FORMAT,
     IDEALS,
@@ -375,7 +375,7 @@ def test_a_card_that_would_not_load_is_not_saved(tmp_path):
 
 
 def test_save_takes_a_card_and_keeps_the_models_own_architecture(tmp_path):
-    card = ModelCard.from_json({"format": FORMAT, "architecture": {"name": "linear", "n_out": 1}, **META_IN})
+    card = card_from_json({"format": FORMAT, "architecture": {"name": "linear", "n_out": 1}, **META_IN})
     save_model(randomized("linear"), tmp_path / "run", card)
     expected = dataclasses.replace(card, weights_sha256=state_sha256(randomized("linear").state_dict()))
     assert load_model(tmp_path / "run").card == expected

@@ -21,11 +21,12 @@ from digitlab.models import CNN, channels_last_hazards, to_channels_last
 from digitlab.run.serialization import load_model, save_model
 from digitlab.run.train_run import _compile_seconds
 from digitlab.train.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
-from digitlab.train.callbacks import CheckpointCB, RecorderCB
+from digitlab.train.callbacks import RecorderCB
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, Learner
 from digitlab.train.losses import batch_accuracy, cross_entropy
 from digitlab.train.recipe import TrainConfig, build_learner, train
+from digitlab.train.resume import CheckpointCB
 
 
 class Spy(Callback):

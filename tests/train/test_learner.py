@@ -17,7 +17,6 @@ from digitlab.errors import DigitlabError
 from digitlab.models import Linear
 from digitlab.train.augment import RandomAffineCB, random_affine
 from digitlab.train.callbacks import (
-    CheckpointCB,
     DivergenceGuardCB,
     OneCycleCB,
     ProgressCB,
@@ -28,6 +27,7 @@ from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
 from digitlab.train.losses import batch_accuracy, mnist_loss
 from digitlab.train.optim import SGD
+from digitlab.train.resume import CheckpointCB
 from digitlab.train.thread_policy import ThreadPolicyCB
 
 EVENTS = (

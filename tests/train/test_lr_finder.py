@@ -11,11 +11,12 @@ import torch
 from digitlab.models import build_model
 from digitlab.train.accelerate import MixedPrecisionCB
 from digitlab.train.augment import RandomAffineCB
-from digitlab.train.callbacks import CheckpointCB, DeviceCB, DivergenceGuardCB, RecorderCB, TrainingDiverged
+from digitlab.train.callbacks import DeviceCB, DivergenceGuardCB, RecorderCB, TrainingDiverged
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, Learner
 from digitlab.train.losses import cross_entropy
 from digitlab.train.lr_finder import LRFinderCB, lr_find
+from digitlab.train.resume import CheckpointCB
 
 # validates on its training data on purpose (nothing here measures generalisation): the mentor says so
 pytestmark = pytest.mark.filterwarnings("ignore::digitlab.train.mentor.MentorWarning")

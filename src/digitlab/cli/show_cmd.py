@@ -75,7 +75,7 @@ def _single_image(path: Path) -> torch.Tensor | None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import load_dataset
-    from ..show import print_pixels, save_pixel_png
+    from ..show import print_pixels
 
     resolve_crop(args.crop)  # a bad --crop fails before any data is loaded
     name, index = _split_index(args.source)
@@ -96,7 +96,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         title = f"{name} {args.split}[{index}]: label {label}"
     crop = resolve_crop(args.crop, tuple(image.shape))
     if args.png:
-        save_pixel_png(image, args.png, crop, title)
+        from ..plots.pixels import plot_pixel_table  # matplotlib: only when drawing
+
+        plot_pixel_table(image, crop, title, path=args.png)
         ctx.log(f"saved {args.png}")
     if args.json:
         rows, cols = crop

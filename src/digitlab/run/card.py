@@ -1,6 +1,6 @@
 """The model card: everything a saved model says about itself, as one typed and validated record.
 
-`model.json` is a card in JSON. `ModelCard.from_json` is the one place that reads it: it checks
+`model.json` is a card in JSON. `card_sections.card_from_json` is the one place that reads it: it checks
 every field's type and range once (a hostile or damaged file is refused with one line naming the
 field), so the code that uses a card reads attributes, never `meta["..."]`. The reading lives in
 `card_sections` (one parser per section) and `card_values` (one check per kind of value).
@@ -20,22 +20,15 @@ from typing import Any, TypedDict
 import torch
 from torch import nn
 
-from ..errors import DigitlabError
 from ..models import build_model, model_config
+from .card_values import CardError as CardError  # the card's error, where its types are
 
 FORMAT, FORMAT_VERSION = "digitlab-model", 1
 
 # Bounds that no digitlab model comes near and that keep a hostile card from asking for gigabytes
 MAX_CLASSES = 1000
 MAX_OPTIONS = {"width": 256, "n_hidden": 16_384}  # the CNN's first-stage channels, simple_net's hidden units
-MAX_DEPTH = 16  # nesting of the card's JSON (it needs 4)
-MAX_ITEMS = 100_000  # entries of any list or object (history rows, lr schedule values)
-MAX_TEXT = 4096  # characters of any string (paths, notes)
 BASELINE_METRICS = ("l1", "rmse")
-
-
-class CardError(DigitlabError):
-    """A card that is not valid; the message names the field (the loader adds the file's path)."""
 
 
 class Normalization(TypedDict):
@@ -199,13 +192,6 @@ class ModelCard:
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
-
-    @classmethod
-    def from_json(cls, value: object) -> ModelCard:
-        """Validate a parsed model.json; CardError names the first field that is wrong."""
-        from .card_sections import read_card  # it builds this module's classes, so it imports this module
-
-        return read_card(value, cls)
 
 
 # ---- writing -----------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from .card_values import (
 )
 
 
-def read_card(value: object, card_type: type[ModelCard] = ModelCard) -> ModelCard:
+def card_from_json(value: object, card_type: type[ModelCard] = ModelCard) -> ModelCard:
     """Validate a parsed model.json; CardError names the first field that is wrong."""
     _check_depth(value)
     if not isinstance(value, dict) or value.get("format") != FORMAT:

@@ -9,9 +9,18 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .card import MAX_DEPTH, MAX_ITEMS, MAX_TEXT, CardError
+from ..errors import DigitlabError
 
 _T = TypeVar("_T")
+
+# Bounds that keep a hostile card from asking for gigabytes (the card's own are in card.py)
+MAX_DEPTH = 16  # nesting of the card's JSON (it needs 4)
+MAX_ITEMS = 100_000  # entries of any list or object (history rows, lr schedule values)
+MAX_TEXT = 4096  # characters of any string (paths, notes)
+
+
+class CardError(DigitlabError):
+    """A card that is not valid; the message names the field (the loader adds the file's path)."""
 
 
 def _show(value: object) -> str:

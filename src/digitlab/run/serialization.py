@@ -33,6 +33,7 @@ from torch import nn
 from ..durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
 from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
+from .card_sections import card_from_json
 from .inference import check_answers
 from .metrics import TopLosses
 
@@ -105,9 +106,9 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
     architecture = Architecture.of(model)
     try:
         if isinstance(card, ModelCard):
-            card = ModelCard.from_json(replace(card, architecture=architecture).to_json())
+            card = card_from_json(replace(card, architecture=architecture).to_json())
         else:
-            card = ModelCard.from_json({"format": FORMAT, **card, "architecture": architecture.as_dict()})
+            card = card_from_json({"format": FORMAT, **card, "architecture": architecture.as_dict()})
     except CardError as e:
         raise DigitlabError(f"cannot save this model card: {e}") from None
     check_answers(model, card.normalization, "not saved")  # a broken model is never written
@@ -150,7 +151,7 @@ def read_card(path: Path) -> ModelCard:
     except RecursionError:
         raise DigitlabError(f"{meta_path}: not a digitlab model file (nested too deeply)") from None
     try:
-        return ModelCard.from_json(value)
+        return card_from_json(value)
     except CardError as e:
         raise DigitlabError(f"{meta_path}: {e}") from None
 

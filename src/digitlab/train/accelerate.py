@@ -26,7 +26,7 @@ import torch
 from ..defaults import PRECISION_NAMES
 from ..errors import DigitlabError
 from ..models import channels_last_hazards, to_channels_last
-from .learner import Callback
+from .callback import Callback
 
 # --precision: name -> autocast dtype (None: off)
 PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.bfloat16), strict=True))

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .learner import Callback
+from .callback import Callback
 
 
 def random_affine(

@@ -13,15 +13,13 @@ import html
 import math
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 
 from ..errors import DigitlabError
 from ..notebook import in_kernel
-from .learner import Callback
+from .callback import Callback
 
 
 class TrainingDiverged(DigitlabError):
@@ -347,28 +345,3 @@ class DivergenceGuardCB(Callback):
                     f"training diverged at epoch {epoch + 1}, batch {batch + 1} (loss {value:.4g}) "
                     f"with learning rate {lr:.4g}: try a smaller --lr"
                 )
-
-
-class CheckpointCB(Callback):
-    """After every epoch, hand the model to `save(model, epoch)` (e.g. safetensors to --out).
-
-    state_path: also save the whole fit's state there (`digitlab.train.resume`: optimizer, schedule,
-    RNGs, recorder), after the model, so that `ResumeCB` can continue the fit from this epoch.
-    """
-
-    order = 30
-    in_search = False
-
-    def __init__(
-        self, save: Callable[[torch.nn.Module, int], object], state_path: Path | None = None
-    ) -> None:  # what save returns is unused
-        self.save, self.state_path = save, state_path
-
-    def after_epoch(self) -> None:
-        if not self.learn.training:
-            self.save(self.learn.model, self.learn.epoch + 1)
-            if self.state_path is not None:
-                from .resume import save_train_state  # resume.py builds on this module
-
-                self.state_path.parent.mkdir(parents=True, exist_ok=True)
-                save_train_state(self.learn, self.state_path)

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .learner import Callback
+from .callback import Callback
 
 
 @dataclass(frozen=True)

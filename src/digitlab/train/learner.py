@@ -30,44 +30,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from .callback import Callback, CancelBatchException, CancelEpochException, CancelFitException, callable_name
+from .callbacks import ProgressCB, RecorderCB
 from .dataloader import DataLoaders
 from .losses import LossFunc
+from .mentor import MentorCB
 from .optim import SGD
+from .thread_policy import ThreadPolicyCB
 
-if TYPE_CHECKING:  # callbacks.py imports this module
-    from .callbacks import RecorderCB
-
-
-class CancelFitException(Exception):
-    """Raised by a callback to end `fit` early (after_cancel_fit and after_fit still run)."""
-
-
-class CancelEpochException(Exception):
-    """Raised by a callback to skip the rest of the current epoch (train or valid pass)."""
-
-
-class CancelBatchException(Exception):
-    """Raised by a callback to skip the rest of the current batch."""
-
-
-class Callback:
-    """Base class: define methods named after events; lower `order` runs first.
-
-    Optional, besides events (the Learner looks for them; the base class defines none):
-    `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
-    after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
-    the processes that train together; `train_step(self) -> bool`, a training batch's whole step.
-    `in_search = False`: sit out `learn.search()` (lr_find).
-    """
-
-    order = 0
-    in_search = True  # runs in learn.search() (lr_find's trial fit); False: stands aside there
-    learn: Learner
+__all__ = ["Callback", "CancelBatchException", "CancelEpochException", "CancelFitException", "Learner"]
 
 
 class Learner:
@@ -259,8 +235,8 @@ class Learner:
         metrics = ", ".join(getattr(m, "__name__", type(m).__name__) for m in self.metrics)
         cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
         return (
-            f"Learner({type(self.model).__name__}, loss_func={_name(self.loss_func)}, "
-            f"opt_func={_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
+            f"Learner({type(self.model).__name__}, loss_func={callable_name(self.loss_func)}, "
+            f"opt_func={callable_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
             f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)"
         )
 
@@ -277,10 +253,6 @@ def _default_cbs(given: list[Callback]) -> list[Callback]:
     """fastai's defaults, a recorder and the epoch table where someone can see it; the mentor, which
     names the chapter's common mistakes (mentor.py); and the thread policy, so a busy machine does
     not stall every step (thread_policy.py; OMP_NUM_THREADS, when set, decides instead)."""
-    from .callbacks import ProgressCB, RecorderCB  # callbacks.py, mentor.py, thread_policy.py build on this module
-    from .mentor import MentorCB
-    from .thread_policy import ThreadPolicyCB
-
     defaults: list[Callback] = [
         cb() for cb in (MentorCB, ThreadPolicyCB) if not any(isinstance(given_cb, cb) for given_cb in given)
     ]
@@ -291,12 +263,6 @@ def _default_cbs(given: list[Callback]) -> list[Callback]:
         if progress is not None:
             defaults.append(progress)
     return defaults
-
-
-def _name(fn: Any) -> str:
-    """A function's name, also through functools.partial (e.g. partial(SGD, mom=0.9) -> SGD)."""
-    fn = getattr(fn, "func", fn)
-    return getattr(fn, "__name__", type(fn).__name__)
 
 
 def _snake(name: str) -> str:

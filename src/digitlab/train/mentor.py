@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import DigitlabError
-from .learner import Callback, _name
+from .callback import Callback, callable_name
 
 
 class MentorError(DigitlabError):
@@ -321,8 +321,8 @@ class MentorCB(Callback):
         learn = self.learn
         if not isinstance(preds, torch.Tensor) or not isinstance(yb, torch.Tensor):
             return
-        names = {_name(learn.loss_func), *(_name(m) for m in learn.metrics)}
-        loss_name = _name(learn.loss_func)
+        names = {callable_name(learn.loss_func), *(callable_name(m) for m in learn.metrics)}
+        loss_name = callable_name(learn.loss_func)
         binary = any("mnist_loss" in n or "batch_accuracy" in n for n in names)  # the book's, or a learner's own
         one_output = preds.ndim == 1 or (preds.ndim == 2 and preds.shape[1] == 1)
         if binary and one_output and yb.numel() and not yb.is_floating_point() and int(yb.max()) > 1:
@@ -335,7 +335,7 @@ class MentorCB(Callback):
         last = _last_module(learn.model)
         if isinstance(last, nn.Sigmoid) and "mnist_loss" in loss_name:
             _warn("double-sigmoid-loss")
-        if isinstance(last, nn.Sigmoid) and any("batch_accuracy" in _name(m) for m in learn.metrics):
+        if isinstance(last, nn.Sigmoid) and any("batch_accuracy" in callable_name(m) for m in learn.metrics):
             _warn("double-sigmoid-metric")
         if isinstance(last, (nn.Softmax, nn.LogSoftmax)) and (
             "cross_entropy" in loss_name or loss_name == "CrossEntropyLoss"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .learner import Callback
+from .callback import Callback
 
 BATCHES = 50  # 3,200 images at the default 64 a batch: a small fraction of an epoch
 

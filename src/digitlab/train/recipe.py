@@ -32,14 +32,14 @@ from ..run.serialization import SavedModel, save_model
 from ..startup import Startup
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
-from .callbacks import CheckpointCB, DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
+from .callbacks import DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .cuda_graph import CudaGraphCB, check_mode
 from .dataloader import DataLoaders
 from .distributed import DistEnv, DistributedCB
 from .learner import Learner
 from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss, validate_targets
 from .optim import SGD
-from .resume import TRAIN_STATE, ResumeCB, TrainState
+from .resume import TRAIN_STATE, CheckpointCB, ResumeCB, TrainState
 from .thread_policy import ThreadPolicyCB
 from .tta import TTACB
 

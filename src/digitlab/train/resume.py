@@ -17,15 +17,19 @@ resumed run ends with the same weights, bit for bit, as one that was never inter
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import DigitlabError
 from .augment import RandomAffineCB
+from .callback import Callback
 from .callbacks import DivergenceGuardCB, OneCycleCB, RecorderCB
-from .learner import Callback, Learner
+
+if TYPE_CHECKING:  # a callback is handed its Learner; learner.py builds on the callbacks
+    from .learner import Learner
 
 TRAIN_STATE = "train_state.safetensors"
 STATE_FORMAT = "digitlab-train-state"
@@ -164,3 +168,26 @@ class ResumeCB(Callback):
                 f"{self.state.path}: saved after epoch {self.state.epoch}, past this run's {self.learn.n_epoch} epochs"
             )
         self.state.restore(self.learn)
+
+
+class CheckpointCB(Callback):
+    """After every epoch, hand the model to `save(model, epoch)` (e.g. safetensors to --out).
+
+    state_path: also save the whole fit's state there (`save_train_state`: optimizer, schedule,
+    RNGs, recorder), after the model, so that `ResumeCB` can continue the fit from this epoch.
+    """
+
+    order = 30
+    in_search = False
+
+    def __init__(
+        self, save: Callable[[torch.nn.Module, int], object], state_path: Path | None = None
+    ) -> None:  # what save returns is unused
+        self.save, self.state_path = save, state_path
+
+    def after_epoch(self) -> None:
+        if not self.learn.training:
+            self.save(self.learn.model, self.learn.epoch + 1)
+            if self.state_path is not None:
+                self.state_path.parent.mkdir(parents=True, exist_ok=True)
+                save_train_state(self.learn, self.state_path)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from ..threads import ThreadChoice, choose_threads
-from .learner import Callback
+from .callback import Callback
 
 RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken every 2 s, it costs at most ~2.5% ...
 SLOWER = 1.3  # ... unless an epoch took this many times the fastest one: then at once (load came) ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..run.shifts import DEFAULT_SHIFTS, shifted, tta_outputs
-from .learner import Callback
+from .callback import Callback
 
 __all__ = ["DEFAULT_SHIFTS", "TTACB", "shifted", "tta_outputs"]
 

@@ -1,0 +1,46 @@
+"""A `Callback` and the exceptions it may raise: what every callback builds on, apart from the Learner.
+
+Callbacks run at the Learner's named events, in `order`; raising a Cancel* exception skips the
+rest of a batch, an epoch or the whole fit (fastai course part 2's miniai design). See `learner.py`
+for the events and the interfaces a callback may offer besides them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a callback is handed its Learner; the Learner module builds on this one
+    from .learner import Learner
+
+
+class CancelFitException(Exception):
+    """Raised by a callback to end `fit` early (after_cancel_fit and after_fit still run)."""
+
+
+class CancelEpochException(Exception):
+    """Raised by a callback to skip the rest of the current epoch (train or valid pass)."""
+
+
+class CancelBatchException(Exception):
+    """Raised by a callback to skip the rest of the current batch."""
+
+
+class Callback:
+    """Base class: define methods named after events; lower `order` runs first.
+
+    Optional, besides events (the Learner looks for them; the base class defines none):
+    `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
+    after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
+    the processes that train together; `train_step(self) -> bool`, a training batch's whole step.
+    `in_search = False`: sit out `learn.search()` (lr_find).
+    """
+
+    order = 0
+    in_search = True  # runs in learn.search() (lr_find's trial fit); False: stands aside there
+    learn: Learner
+
+
+def callable_name(fn: Any) -> str:
+    """A function's name, also through functools.partial (e.g. partial(SGD, mom=0.9) -> SGD)."""
+    fn = getattr(fn, "func", fn)
+    return getattr(fn, "__name__", type(fn).__name__)
