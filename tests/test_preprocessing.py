@@ -201,7 +201,7 @@ def blank_pages() -> dict[str, Image.Image]:
 
 @pytest.mark.parametrize("name", list(blank_pages()))
 def test_blank_or_nearly_blank_pages_are_an_error(name):
-    with pytest.raises(DataError, match=r"^scan\.png: no digit found \(the image is blank or nearly blank\)$"):
+    with pytest.raises(DataError, match=r"^scan\.png: no digit found \(the image is blank"):
         to_mnist(blank_pages()[name], source="scan.png")
 
 

@@ -36,7 +36,11 @@ GRID = 128  # speck detection works on a grid of at most this many cells a side
 FLAT = 2.0  # a background whose pixels all lie within this of its level is flat (no photo)
 MIN_INK_SIDE = 0.04  # a digit spans at least this fraction of the image's longest side (and 6 px)
 BOX, FRAME = 20, 28
-BLANK = "no digit found (the image is blank or nearly blank)"
+STRONG_INK = 2.5 * MIN_CONTRAST  # a mark's darkest part stands this far out, or it is a speck of the paper
+SHARP = STRONG_INK / 6  # levels a pixel: ink's edge rises this steeply at least (a shadow's, ~5 times less)
+NOISY = MIN_CONTRAST  # pixel noise (levels, one sigma) as strong as the faintest ink: nothing can stand out
+BLANK = "no digit found (the image is blank, or shows only paper: lines, shadows, texture)"
+NOISE = "no digit found (the image looks like noise: no ink stands out from it)"
 DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # Pillow's modes of more than 8 bits per pixel
 _DECODE_ERRORS = (
     OSError,
@@ -223,11 +227,13 @@ def ink_map(gray: np.ndarray, source: str, min_ink: float = MIN_INK_SIDE) -> np.
         background = _resize(coarse, (w, h), Image.Resampling.BILINEAR)
         gain = 255.0 / np.maximum(background, 16.0) if dark_ink else np.float32(1.0)
         d = (background - gray) * gain if dark_ink else gray - background  # dark ink: relative darkness,
-        sigma = 1.4826 * float(np.median(np.abs(np.diff(gray, axis=1)))) / math.sqrt(2) * gain  # pixel noise
+        noise = 1.4826 * float(np.median(np.abs(np.diff(gray, axis=1)))) / math.sqrt(2)  # levels, one sigma
+        sigma = noise * gain
     median = float(np.median(d))  # so that the same ink reads the same in shadow and in light
-    mask = _select((d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma), d, min_ink)
+    photo = flat_level is None  # paper has lines, edges and shadows; a drawing's canvas has none
+    mask = _select((d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma), d, min_ink, photo)
     if mask is None:
-        raise DataError(f"{source}: {BLANK}")
+        raise DataError(f"{source}: {NOISE if photo and noise > NOISY else BLANK}")
     low = (float(np.median(d[~mask])) if (~mask).any() else median) + 2.5 * float(np.median(sigma))
     high = max(float(np.median(d[mask])), low + MIN_CONTRAST)
     out = np.clip((d - low) / (high - low), 0.0, 1.0) * 255.0
@@ -246,10 +252,13 @@ def _otsu(d: np.ndarray) -> float:
     return float(edges[1 + int(np.argmax(between))])
 
 
-def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float) -> np.ndarray | None:
+def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float, photo: bool = True) -> np.ndarray | None:
     """The digit's part of the ink mask (None: no digit). 8-connected components on a grid of at most
-    GRID cells a side: those under KEEP_FRACTION of the heaviest are specks; when one big enough to be
-    a digit lies inside the frame, those touching the edge (a table, the page's edge) are dropped."""
+    GRID cells a side: those under KEEP_FRACTION of the heaviest, or whose darkest part is under
+    STRONG_INK, are specks; in a photo, those whose edges rise slower than SHARP are shadows, and
+    those that run from one edge to the opposite one are ruled lines, a grid or the page's edge; when
+    one big enough to be a digit lies inside the frame, those touching the edge (a table, the page's
+    edge) are dropped."""
     h, w = mask.shape
     f = max(1, math.ceil(max(h, w) / GRID))
     H, W = -(-h // f), -(-w // f)
@@ -257,8 +266,10 @@ def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float) -> np.ndarray 
     cells = cast(np.ndarray, np.pad(mask, pad).reshape(H, f, W, f).any(axis=(1, 3)))  # (H, W): not a scalar
     labels = components(cells).ravel()
     n = H * W + 1
-    cell_mass = np.pad(np.where(mask, weight, 0.0), pad).reshape(H, f, W, f).sum(axis=(1, 3))
-    mass = np.bincount(labels, cell_mass.ravel(), n)
+    cell_ink = np.pad(np.where(mask, weight, 0.0), pad).reshape(H, f, W, f)
+    mass = np.bincount(labels, cell_ink.sum(axis=(1, 3)).ravel(), n)
+    peak = np.zeros(n)
+    np.maximum.at(peak, labels, cell_ink.max(axis=(1, 3)).ravel())
     rows, cols = np.divmod(np.arange(H * W), W)
     lo, hi = np.full((2, n), n), np.full((2, n), -1)
     for i, coord in enumerate((rows, cols)):
@@ -268,6 +279,15 @@ def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float) -> np.ndarray 
     grid, edge = labels.reshape(H, W), np.zeros(n, bool)
     edge[np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])] = True
     mass[0] = 0.0
+    mass[peak < STRONG_INK] = 0.0
+    if photo:
+        across = np.intersect1d(grid[0], grid[-1]), np.intersect1d(grid[:, 0], grid[:, -1])
+        mass[np.concatenate(across)] = 0.0
+        gy, gx = np.gradient(_box5(weight))  # smoothed: the paper's pixel noise has no steep edges
+        steep = np.pad(np.where(mask, np.hypot(gx, gy), 0.0), pad).reshape(H, f, W, f).max(axis=(1, 3))
+        sharpest = np.zeros(n)
+        np.maximum.at(sharpest, labels, steep.ravel())
+        mass[sharpest < SHARP] = 0.0
     big = extent >= max(6.0, min_ink * max(h, w))
     if (big & ~edge & (mass > 0)).any():
         mass[edge] = 0.0
@@ -276,6 +296,14 @@ def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float) -> np.ndarray 
         return None
     selected: np.ndarray = mask & np.repeat(np.repeat(keep[grid], f, 0), f, 1)[:h, :w]
     return selected
+
+
+def _box5(a: np.ndarray) -> np.ndarray:
+    """The mean of each pixel's 5x5 neighbourhood (edges repeated), same shape."""
+    padded = np.pad(a.astype(np.float32), 2, mode="edge")
+    summed = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), 0), 1)  # summed-area table
+    h, w = a.shape
+    return (summed[5 : 5 + h, 5 : 5 + w] - summed[:h, 5 : 5 + w] - summed[5 : 5 + h, :w] + summed[:h, :w]) / 25
 
 
 def _fit(ink: np.ndarray) -> np.ndarray:
