@@ -43,12 +43,12 @@ from abstain_images import DIGIT_LIKE, FONTS, drawings, letters, noise, photos, 
 from digitlab.data.digits import with_holdout
 from digitlab.data.formats.idx import load_idx_folder, load_idx_pair
 from digitlab.data.loading import load_dataset
+from digitlab.jobs.train_run import DataSource, train_run
 from digitlab.run.abstain import NOT_A_DIGIT, PIXEL_TARGET, Abstainer, calibrate, pixel_distances
 from digitlab.run.inference import probabilities
 from digitlab.run.mahalanobis import ClassStats, load_stats, outputs_and_features
 from digitlab.run.predictor import Predictor
 from digitlab.run.serialization import load_ideal_digits
-from digitlab.run.train_run import DataSource, train_run
 from digitlab.train.recipe import TrainConfig
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -1,7 +1,7 @@
 """Learning from corrections: 20 continental 7s teach a trained CNN the style; does it forget anything?
 
 A CNN trained with `digitlab train --model cnn --data mnist` (MODEL) is fine-tuned the way
-`digitlab train --data my-digits --init MODEL` does it (`digitlab.run.fine_tune`), once per seed,
+`digitlab train --data my-digits --init MODEL` does it (`digitlab.jobs.fine_tune`), once per seed,
 on 20 corrections: the first 20 training 7s with a bar and a serif drawn on (`continental_sevens`).
 Measured on the official test set (`../shared/data/mnist-test`): accuracy on all 10,000 digits and
 the share of its 1,028 7s, drawn the continental way, read as 7, before and after; median over seeds.
@@ -27,10 +27,10 @@ from digitlab.data.digits import with_holdout
 from digitlab.data.formats.idx import load_idx_folder
 from digitlab.data.loading import load_dataset
 from digitlab.data.styles import continental_sevens
+from digitlab.jobs.fine_tune import plan
+from digitlab.jobs.train_run import train_run
 from digitlab.progress import quiet_log
-from digitlab.run.fine_tune import plan
 from digitlab.run.predictor import Predictor
-from digitlab.run.train_run import train_run
 
 
 def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:

@@ -106,3 +106,22 @@ def test_no_module_imports_itself_through_others():
     assert len(graph) > 100 and "digitlab.train.callback" in graph["digitlab.train.learner"]
     assert "digitlab.pages.report" in graph["digitlab.cli.report_cmd"]  # imported inside its run(): read too
     assert cycles(graph) == []
+
+
+def test_no_package_imports_itself_through_others():
+    """The same with each subpackage (data, train, run, jobs, plots, ...) as one node: `run` (a model's
+    files) and `train` (learning) no longer import each other; `jobs` is where they meet."""
+    known = modules()
+    packages = {name.split(".")[1] for name, path in known.items() if path.name == "__init__.py" and "." in name}
+
+    def unit(name: str) -> str:
+        parts = name.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 and parts[1] in packages else name
+
+    graph: dict[str, set[str]] = {unit(name): set() for name in known}
+    for name, path in known.items():
+        if name != "digitlab":  # the package's lazy names, as above
+            graph[unit(name)] |= {unit(target) for target in imported(name, path, known)} - {unit(name)}
+    graph["digitlab"] = set()
+    assert {"digitlab.train", "digitlab.run", "digitlab.jobs"} <= set(graph)
+    assert cycles(graph) == []

@@ -12,7 +12,7 @@ import pytest
 
 from digitlab.cli import main
 from digitlab.errors import DigitlabError
-from digitlab.run.run_folder import RunFolder
+from digitlab.jobs.run_folder import RunFolder
 from digitlab.run.serialization import load_model
 
 
@@ -83,7 +83,7 @@ def test_a_second_process_cannot_write_the_same_folder(capsys, tmp_path, sample)
         [
             sys.executable,
             "-c",
-            "import sys, time; from digitlab.run.run_folder import RunFolder\n"
+            "import sys, time; from digitlab.jobs.run_folder import RunFolder\n"
             "with RunFolder(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)",
             str(out),
         ],
@@ -184,7 +184,7 @@ def test_ctrl_c_without_checkpoints_says_nothing_was_saved_and_how_to_keep_it(ca
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("digitlab.run.train_run.train_run", interrupted)  # train_cmd imports it when it runs
+    monkeypatch.setattr("digitlab.jobs.train_run.train_run", interrupted)  # train_cmd imports it when it runs
     out = tmp_path / "run"
     assert main(["train", "--data", str(sample), "--epochs", "3", "--out", str(out), "--quiet"]) == 130
     err = capsys.readouterr().err

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from digitlab.cli import main
 from digitlab.errors import BrokenModelError
-from digitlab.run.run_folder import RUN_ENTRIES
+from digitlab.jobs.run_folder import RUN_ENTRIES
 
 
 def fails(capsys, *argv: str) -> str:

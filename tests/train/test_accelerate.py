@@ -17,9 +17,9 @@ from torch import nn
 
 from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
+from digitlab.jobs.train_run import _compile_seconds
 from digitlab.models import CNN, channels_last_hazards, to_channels_last
 from digitlab.run.serialization import load_model, save_model
-from digitlab.run.train_run import _compile_seconds
 from digitlab.train.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
 from digitlab.train.callbacks import RecorderCB
 from digitlab.train.dataloader import DataLoaders

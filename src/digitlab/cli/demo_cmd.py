@@ -40,9 +40,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     from ..baseline import PixelSimilarity
     from ..data.loading import train_and_valid
+    from ..jobs.run_folder import RunFolder
+    from ..jobs.train_run import DataSource, train_run
     from ..run.metrics import accuracy_report
-    from ..run.run_folder import RunFolder
-    from ..run.train_run import DataSource, train_run
     from ..train.recipe import TrainConfig
 
     rows = []

@@ -1,4 +1,4 @@
-"""`digitlab train`: load the data once, train one run (`digitlab.run.train_run`), say what happened."""
+"""`digitlab train`: load the data once, train one run (`digitlab.jobs.train_run`), say what happened."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from .common import (
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     from ..data.digits import DigitDataset, Digits
-    from ..run.run_folder import RunFolder
+    from ..jobs.run_folder import RunFolder
+    from ..jobs.train_run import RunResult
     from ..run.serialization import SavedModel
-    from ..run.train_run import RunResult
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainConfig
 
@@ -185,8 +185,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import train_and_valid
-    from ..run.run_folder import RunFolder
-    from ..run.train_run import default_out_dir
+    from ..jobs.run_folder import RunFolder
+    from ..jobs.train_run import default_out_dir
     from ..train.cuda_graph import check_mode
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainConfig
@@ -254,7 +254,7 @@ def _train(
     import torch
     from rich.console import Console
 
-    from ..run.train_run import DataSource, train_run
+    from ..jobs.train_run import DataSource, train_run
     from ..train.resume import TRAIN_STATE
     from .evaluate_cmd import print_accuracy_table
     from .train_init import print_before_after

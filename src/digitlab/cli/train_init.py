@@ -1,5 +1,5 @@
 """`digitlab train --data my-digits --init RUN`: a saved model fine-tuned on your corrections
-(`digitlab.run.fine_tune`), and its accuracy before and after.
+(`digitlab.jobs.fine_tune`), and its accuracy before and after.
 
 `train` (digitlab.cli.train_cmd's training of one run) is passed in, so this module does not import
 the command that imports it.
@@ -17,10 +17,10 @@ from .common import Context, device_from_args
 
 def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
     """`digitlab train --data my-digits --init RUN`: RUN fine-tuned on the corrections, mixed with its own data."""
-    from ..run.fine_tune import before_after, plan
+    from ..jobs.fine_tune import before_after, plan
+    from ..jobs.run_folder import RunFolder
+    from ..jobs.train_run import default_out_dir
     from ..run.predictor import Predictor
-    from ..run.run_folder import RunFolder
-    from ..run.train_run import default_out_dir
     from ..train.distributed import DistEnv
 
     given = {"--valid": args.valid, "--checkpoints": args.checkpoints, "--lr-find": args.lr_find}

@@ -17,7 +17,7 @@ from ..errors import DigitlabError
 from .common import Context
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    from ..run.run_folder import RunFolder
+    from ..jobs.run_folder import RunFolder
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainConfig
 
@@ -54,7 +54,7 @@ RUN_SETTINGS = {
 
 def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
     """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
-    from ..run.run_folder import RunFolder
+    from ..jobs.run_folder import RunFolder
     from ..train.distributed import DistEnv
 
     given = [name for name, default in RUN_SETTINGS.items() if getattr(args, name) != default]

@@ -1,6 +1,6 @@
 """One self-contained HTML page per training run: open it from disk, share it, no network.
 
-`write_report(run_dir)` reads the run folder only (`digitlab.run.train_run` saved there the
+`write_report(run_dir)` reads the run folder only (`digitlab.jobs.train_run` saved there the
 model card with its evaluation and the baseline's scores, the ideal digits and the top-loss
 digits), draws the figures into RUN_DIR/report/*.png and embeds them into RUN_DIR/report.html
 as data URIs: data summary, baseline against the model, curves, confusion matrix, top losses,

@@ -23,15 +23,15 @@ import torch
 from .. import __version__
 from ..baseline import PixelSimilarity, ideal_digits
 from ..data.digits import Digits
+from ..run.abstain import calibrate_model
+from ..run.card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
+from ..run.metrics import accuracy_report
+from ..run.predictor import Predictor
+from ..run.serialization import SavedModel, save_ideal_digits, save_model, save_top_losses, state_sha256
 from ..train import distributed
 from ..train.distributed import DistEnv
 from ..train.learner import Learner
 from ..train.recipe import TrainConfig, resolve_device, train
-from .abstain import calibrate_model
-from .card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
-from .metrics import accuracy_report
-from .predictor import Predictor
-from .serialization import SavedModel, save_ideal_digits, save_model, save_top_losses, state_sha256
 
 TOP_LOSSES_KEPT = 9  # the report's 3x3 grid
 
@@ -111,7 +111,7 @@ def train_run(
     loadable by `digitlab evaluate` while training goes on or after it was interrupted.
     dist_env: this process's place in a torchrun job; only rank 0 saves and evaluates.
     resume_from: a checkpoint's fit state (OUT/checkpoint/train_state.safetensors) to continue from.
-    init: a saved model to start from (fine-tuning, `digitlab.run.fine_tune`).
+    init: a saved model to start from (fine-tuning, `digitlab.jobs.fine_tune`).
     """
     dist_env = dist_env or DistEnv()
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from digitlab.durable import exchange
 from digitlab.errors import DigitlabError
-from digitlab.run.run_folder import REPLACED, RunFolder
+from digitlab.jobs.run_folder import REPLACED, RunFolder
 
 
 def write_run(folder: RunFolder, text: str) -> None:
@@ -81,7 +81,7 @@ def test_a_kill_after_the_exchange_leaves_the_new_run_and_the_next_run_cleans_up
     def killed(path: Path, *args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt  # stands for a kill -9 between the exchange and the deletion
 
-    monkeypatch.setattr("digitlab.run.run_folder.shutil.rmtree", killed)
+    monkeypatch.setattr("digitlab.jobs.run_folder.shutil.rmtree", killed)
     with pytest.raises(KeyboardInterrupt), RunFolder(out, overwrite=True) as folder:
         write_run(folder, "new")
         folder.commit()
@@ -102,7 +102,7 @@ def test_a_kill_after_marking_but_before_the_exchange_keeps_the_old_run(tmp_path
     def killed(a: Path, b: Path) -> bool:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("digitlab.run.run_folder.exchange", killed)
+    monkeypatch.setattr("digitlab.jobs.run_folder.exchange", killed)
     with pytest.raises(KeyboardInterrupt), RunFolder(out, overwrite=True) as folder:
         write_run(folder, "new")
         folder.commit()
@@ -114,7 +114,7 @@ def test_a_kill_after_marking_but_before_the_exchange_keeps_the_old_run(tmp_path
 
 
 def test_without_an_atomic_exchange_two_renames_still_replace_the_run(tmp_path, monkeypatch):
-    monkeypatch.setattr("digitlab.run.run_folder.exchange", lambda a, b: False)
+    monkeypatch.setattr("digitlab.jobs.run_folder.exchange", lambda a, b: False)
     out = tmp_path / "run"
     commit_run(out, "old", overwrite=False)
     commit_run(out, "new")

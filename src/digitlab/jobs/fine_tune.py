@@ -25,9 +25,9 @@ from ..data.digits import DigitDataset, Digits, concat
 from ..data.loading import load_dataset, train_and_valid
 from ..errors import DigitlabError
 from ..progress import Log
+from ..run.predictor import Predictor
+from ..run.serialization import SavedModel, load_model
 from ..train.recipe import TrainConfig
-from .predictor import Predictor
-from .serialization import SavedModel, load_model
 
 EPOCHS = 1  # passes over the mix
 LR_FACTOR = 0.1  # of the lr the model was trained with: adjust, do not retrain

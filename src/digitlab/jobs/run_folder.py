@@ -28,7 +28,7 @@ from typing import IO
 from ..durable import exchange, fsync_file, fsync_folder
 from ..errors import DigitlabError
 from ..outputs import foreign_names, make_folder, some_names
-from .serialization import META, WEIGHTS
+from ..run.serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
 # Put in the old run just before it is exchanged for the new one: after the exchange it marks the

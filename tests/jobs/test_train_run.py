@@ -6,10 +6,10 @@ import torch
 
 from digitlab.baseline import PixelSimilarity
 from digitlab.data.digits import Digits
+from digitlab.jobs.train_run import DataSource, RunResult, train_run
 from digitlab.run.mahalanobis import STATS
 from digitlab.run.metrics import accuracy_report
 from digitlab.run.serialization import IDEALS, META, TOP_LOSSES, WEIGHTS, load_ideal_digits, load_model, load_top_losses
-from digitlab.run.train_run import DataSource, RunResult, train_run
 from digitlab.train.recipe import TrainConfig
 
 
