@@ -42,17 +42,20 @@ def check_new_file(path: Path, flag: str, overwrite: bool = False, inputs: Itera
         raise DigitlabError(f"{flag} {path}: its folder {folder} {what}")
 
 
-def check_owned_folder(folder: Path, flag: str, owned: Collection[str]) -> None:
-    """Refuse a `folder` to write into that holds anything but the names in `owned` (what the command
-    writes there), or that is a file."""
+def check_owned_folder(
+    folder: Path,
+    flag: str,
+    owned: Collection[str],
+    writer: str = "this command",
+    advice: str = "choose a new or empty folder",
+) -> None:
+    """Refuse a `folder` to write into that holds anything but the names in `owned` (what `writer`
+    writes there), or that is a file; the error ends with `advice`."""
     if folder.exists() and not folder.is_dir():
         raise DigitlabError(f"{flag} {folder} is a file, not a folder: choose a new folder")
     foreign = foreign_names(folder, owned)
     if foreign:
-        raise DigitlabError(
-            f"{flag} {folder} holds files this command did not write ({some_names(foreign)}): "
-            "choose a new or empty folder"
-        )
+        raise DigitlabError(f"{flag} {folder} holds files {writer} did not write ({some_names(foreign)}): {advice}")
 
 
 def foreign_names(folder: Path, owned: Collection[str]) -> list[str]:

@@ -27,7 +27,7 @@ from typing import IO
 
 from ..durable import exchange, fsync_file, fsync_folder
 from ..errors import DigitlabError
-from ..outputs import foreign_names, make_folder, some_names
+from ..outputs import check_owned_folder, make_folder
 from ..run.serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
@@ -67,12 +67,8 @@ def check_run_place(final: Path, flag: str = "--out") -> None:
         raise DigitlabError(f"{flag} {final} is a symbolic link: give the folder itself, or a new folder")
     if final.exists() and not final.is_dir():
         raise DigitlabError(f"{flag} {final} is a file, not a run's folder")
-    foreign = foreign_names(final, RUN_ENTRIES)
-    if foreign:
-        raise DigitlabError(
-            f"{flag} {final} holds files digitlab did not write ({some_names(foreign)}): a run goes into a new "
-            "or empty folder, or replaces a digitlab run (--overwrite), never a folder of other files"
-        )
+    advice = "a run goes into a new or empty folder, or replaces a digitlab run (--overwrite), never a folder of others"
+    check_owned_folder(final, flag, RUN_ENTRIES, "digitlab", advice)
 
 
 class RunFolder:
