@@ -67,7 +67,7 @@ def check_run_place(final: Path, flag: str = "--out") -> None:
         raise DigitlabError(f"{flag} {final} is a symbolic link: give the folder itself, or a new folder")
     if final.exists() and not final.is_dir():
         raise DigitlabError(f"{flag} {final} is a file, not a run's folder")
-    advice = "a run goes into a new or empty folder, or replaces a digitlab run (--overwrite), never a folder of others"
+    advice = "a run goes into a new or empty folder, or replaces a digitlab run (--overwrite), never over other files"
     check_owned_folder(final, flag, RUN_ENTRIES, "digitlab", advice)
 
 
