@@ -45,6 +45,7 @@ from starlette.requests import ClientDisconnect
 
 from ..data.corrections import check_corrections_folder, check_label
 from ..errors import DigitlabError
+from ..run.card import ModelCard
 from ..run.predictor import Predictor
 from ..run.serialization import load_ideal_digits
 from .security import SecurityHeaders
@@ -92,16 +93,12 @@ def create_app(
     predictor = Predictor.load(model_dir, device)
     card = predictor.card
     reader = UploadReader(predictor, load_ideal_digits(model_dir, len(card.classes)))
-    # Two lanes of one thread each: small images never queue behind a large photo's decoding.
-    small_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-small")
-    large_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-large")
-    in_flight = {"predictions": 0, "large": 0, "bytes": 0}  # touched on the event loop only
+    gate = UploadGate(reader.check)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        for lane in (small_lane, large_lane):
-            lane.shutdown(wait=False, cancel_futures=True)
+        gate.shutdown()
 
     app = FastAPI(
         title="digitlab",
@@ -117,6 +114,78 @@ def create_app(
     async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=exc.headers)
 
+    _add_api(app, card, reader, gate, corrections)
+    _add_pages(app)
+    return app
+
+
+class UploadGate:
+    """Uploads read within the limits (size, time, bytes held, predictions waiting), then worked on in
+    one of two one-thread lanes off the event loop: small images never queue behind a large photo."""
+
+    def __init__(self, pixels: Callable[[bytes], int]) -> None:
+        self.pixels = pixels  # an upload's image size, read from its header (a BadInput if unreadable)
+        self.small_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-small")
+        self.large_lane = ThreadPoolExecutor(1, thread_name_prefix="digitlab-large")
+        self.in_flight = {"predictions": 0, "large": 0, "bytes": 0}  # touched on the event loop only
+
+    def shutdown(self) -> None:
+        for lane in (self.small_lane, self.large_lane):
+            lane.shutdown(wait=False, cancel_futures=True)
+
+    async def answer(self, request: Request, work: Callable[[bytes], dict[str, Any]]) -> Response:
+        """`work` on the upload's bytes, as JSON; a 4xx or 503 BadInput past a limit."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+            size = f"{int(declared) / 2**20:.2f} MB"
+            raise BadInput(413, f"the image is too large: {size} (limit {_mb(MAX_BODY)}){SMALLER}")
+        held = [0]  # bytes of this upload counted in in_flight["bytes"]
+        try:
+            try:
+                data = await asyncio.wait_for(self._read_body(request, held), BODY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                raise BadInput(408, f"the upload did not arrive within {BODY_TIMEOUT_S:g} s") from None
+            except ClientDisconnect:
+                client = request.client
+                peer = f"{client.host}:{client.port}" if client else "a client"
+                log.warning("%s: dropped, disconnected during its upload", peer)
+                return Response(status_code=400)  # nobody reads it
+            return JSONResponse(await self._work(data, work, self.pixels(data) > LARGE_PIXELS))
+        finally:
+            self.in_flight["bytes"] -= held[0]
+
+    async def _read_body(self, request: Request, held: list[int]) -> bytes:
+        body = bytearray()
+        async for chunk in request.stream():  # also bounds bodies sent without a length
+            body += chunk
+            held[0] += len(chunk)
+            self.in_flight["bytes"] += len(chunk)
+            if len(body) > MAX_BODY:
+                raise BadInput(413, f"the image is too large: over the {_mb(MAX_BODY)} limit{SMALLER}")
+            if self.in_flight["bytes"] > MAX_BYTES_IN_FLIGHT:
+                raise _busy(f"{MAX_BYTES_IN_FLIGHT // 2**20} MB of uploads held")
+        return bytes(body)
+
+    async def _work(self, data: bytes, work: Callable[[bytes], dict[str, Any]], large: bool) -> dict[str, Any]:
+        if self.in_flight["predictions"] >= MAX_IN_FLIGHT:
+            raise _busy(f"{MAX_IN_FLIGHT} predictions waiting")
+        if large and self.in_flight["large"] >= MAX_LARGE_IN_FLIGHT:
+            raise _busy(f"{MAX_LARGE_IN_FLIGHT} large images waiting")
+        self.in_flight["predictions"] += 1
+        self.in_flight["large"] += int(large)
+        try:
+            # Off the event loop: a 16 MP photo takes a second to decode and preprocess,
+            # and the loop must keep answering everyone else meanwhile.
+            lane = self.large_lane if large else self.small_lane
+            return await asyncio.get_running_loop().run_in_executor(lane, work, data)
+        finally:
+            self.in_flight["predictions"] -= 1
+            self.in_flight["large"] -= int(large)
+
+
+def _add_api(app: FastAPI, card: ModelCard, reader: UploadReader, gate: UploadGate, corrections: Path | None) -> None:
+    """GET /api/health, POST /api/predict and, with a corrections folder, POST /api/correct."""
+
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return {
@@ -130,69 +199,24 @@ def create_app(
 
     @app.post("/api/predict", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
     async def predict(request: Request) -> Response:
-        return await answer(request, reader.read)
+        return await gate.answer(request, reader.read)
 
-    if corrections is not None:
-        check_corrections_folder(corrections)  # before serving: a wrong folder is the command's error
-        folder = corrections
+    if corrections is None:
+        return
+    check_corrections_folder(corrections)  # before serving: a wrong folder is the command's error
+    folder = corrections
 
-        @app.post("/api/correct", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
-        async def correct(request: Request, label: str, keep_photo: bool = False) -> Response:
-            try:
-                check_label(label, card.classes, "label")
-            except DigitlabError as e:
-                raise BadInput(422, str(e)) from None
-            return await answer(request, lambda data: reader.correct(data, label, folder, keep_photo))
-
-    async def answer(request: Request, work: Callable[[bytes], dict[str, Any]]) -> Response:
-        """An upload read within the limits, then `work` on its bytes in a lane off the event loop."""
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-            size = f"{int(declared) / 2**20:.2f} MB"
-            raise BadInput(413, f"the image is too large: {size} (limit {_mb(MAX_BODY)}){SMALLER}")
-        held = 0  # bytes of this upload counted in in_flight["bytes"]
-
-        async def read_body() -> bytes:
-            nonlocal held
-            body = bytearray()
-            async for chunk in request.stream():  # also bounds bodies sent without a length
-                body += chunk
-                held += len(chunk)
-                in_flight["bytes"] += len(chunk)
-                if len(body) > MAX_BODY:
-                    raise BadInput(413, f"the image is too large: over the {_mb(MAX_BODY)} limit{SMALLER}")
-                if in_flight["bytes"] > MAX_BYTES_IN_FLIGHT:
-                    raise _busy(f"{MAX_BYTES_IN_FLIGHT // 2**20} MB of uploads held")
-            return bytes(body)
-
+    @app.post("/api/correct", responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 503: {}})
+    async def correct(request: Request, label: str, keep_photo: bool = False) -> Response:
         try:
-            try:
-                data = await asyncio.wait_for(read_body(), BODY_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                raise BadInput(408, f"the upload did not arrive within {BODY_TIMEOUT_S:g} s") from None
-            except ClientDisconnect:
-                client = request.client
-                peer = f"{client.host}:{client.port}" if client else "a client"
-                log.warning("%s: dropped, disconnected during its upload", peer)
-                return Response(status_code=400)  # nobody reads it
-            large = reader.check(data) > LARGE_PIXELS
-            if in_flight["predictions"] >= MAX_IN_FLIGHT:
-                raise _busy(f"{MAX_IN_FLIGHT} predictions waiting")
-            if large and in_flight["large"] >= MAX_LARGE_IN_FLIGHT:
-                raise _busy(f"{MAX_LARGE_IN_FLIGHT} large images waiting")
-            in_flight["predictions"] += 1
-            in_flight["large"] += int(large)
-            try:
-                # Off the event loop: a 16 MP photo takes a second to decode and preprocess,
-                # and the loop must keep answering everyone else meanwhile.
-                lane = large_lane if large else small_lane
-                result = await asyncio.get_running_loop().run_in_executor(lane, work, data)
-            finally:
-                in_flight["predictions"] -= 1
-                in_flight["large"] -= int(large)
-        finally:
-            in_flight["bytes"] -= held
-        return JSONResponse(result)
+            check_label(label, card.classes, "label")
+        except DigitlabError as e:
+            raise BadInput(422, str(e)) from None
+        return await gate.answer(request, lambda data: reader.correct(data, label, folder, keep_photo))
+
+
+def _add_pages(app: FastAPI) -> None:
+    """The page, its files and /docs, from the package (GET and HEAD)."""
 
     def static(name: str) -> Response:
         text = resources.files("digitlab.web").joinpath("static").joinpath(name).read_text(encoding="utf-8")
@@ -220,7 +244,6 @@ def create_app(
             app.add_api_route(f"/{name}", asset(name), methods=["GET", "HEAD"], include_in_schema=False)
     # browsers ask for /favicon.ico whatever the page links: the same icon, not a 404 in every log
     app.add_api_route("/favicon.ico", asset("favicon.svg"), methods=["GET", "HEAD"], include_in_schema=False)
-    return app
 
 
 MODEL_ENV = "DIGITLAB_SERVE_MODEL"  # how `digitlab serve --workers N` tells each worker process its model
