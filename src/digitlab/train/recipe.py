@@ -32,6 +32,7 @@ from ..run.serialization import SavedModel, save_model
 from ..startup import Startup
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
+from .callback import Callback
 from .callbacks import DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .cuda_graph import CudaGraphCB, check_mode
 from .dataloader import DataLoaders
@@ -229,64 +230,20 @@ def build_learner(
     state = TrainState(resume_from) if resume_from is not None else None  # a bad file fails before any work
     if state is not None and dist_env.enabled:
         raise DigitlabError("resuming a run is done in one process (not under torchrun)")
-    if config.precision in REFUSED_PRECISIONS:
-        raise DigitlabError(f"--precision {config.precision}: {REFUSED_PRECISIONS[config.precision]}")
-    if config.precision not in PRECISIONS:
-        raise DigitlabError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if not config.is_resolved:
-        config = config.resolved(len(train_digits))
-    config = replace(config, device=dist_env.device(resolve_device(config.device)))
-    check_mode(config.cuda_graphs, config.device)
-    if isinstance(config.threads, int):
-        torch.set_num_threads(config.threads)
-    elif config.threads not in (None, "auto"):
-        raise DigitlabError(f"threads must be a number or 'auto', got {config.threads!r}")
+    config = _ready(config, len(train_digits), dist_env)
     seed_everything(config.seed)
     classes = train_digits.classes
     binary = is_binary(config.model, len(classes))
     extra = {"width": config.width} if config.model == "cnn" else {}
-    model_outputs = 1 if binary else len(classes)
-    model = build_model(config.model, n_out=model_outputs, **extra)
+    model = build_model(config.model, n_out=1 if binary else len(classes), **extra)
     norm = normalization_for(config, train_digits.images) if init is None else start_from(model, binary, init)
-    dls = DataLoaders.from_tensors(
-        to_inputs(train_digits.images, norm, config.device),
-        targets_for(train_digits.labels, binary).to(config.device),
-        to_inputs(valid_digits.images, norm, config.device),
-        targets_for(valid_digits.labels, binary).to(config.device),
-        batch_size=_setting(config, "bs", config.bs),
-        seed=config.seed,
-        device=config.device,
-        shard=(dist_env.rank, dist_env.world_size),
-    )
-    for dl in (dls.train, dls.valid):  # once here, so that no batch reads its targets on the host (a GPU's wait)
-        validate_targets(dl.dataset[1], model_outputs)
+    dls = _loaders(config, train_digits, valid_digits, norm, binary, dist_env)
     loss_func: LossFunc = (
         _unchecked(mnist_loss)
         if binary
         else _unchecked(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
     )
-    cbs = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
-    if config.threads == "auto":
-        cbs.append(ThreadPolicyCB())
-    if dist_env.enabled:
-        cbs.append(DistributedCB())
-    if progress and dist_env.is_main:
-        cbs.append(ProgressCB(html=in_kernel()))  # stderr text for the CLI, even on a pipe; HTML in Jupyter
-    if config.one_cycle:
-        cbs.append(OneCycleCB())
-    if config.augment:
-        cbs.append(RandomAffineCB(seed=config.seed + dist_env.rank))  # each rank its own warps
-    autocast_dtype = PRECISIONS[config.precision]
-    if autocast_dtype is not None:
-        cbs.append(MixedPrecisionCB(autocast_dtype))
-    if config.compile:
-        cbs.append(CompileCB())
-    if config.tta:
-        cbs.append(TTACB())
-    if config.cuda_graphs != "off":
-        # on CUDA where it applies; off CUDA, auto is the eager step. Rank 0 alone says why it does not apply
-        quiet = None if dist_env.is_main else (lambda message: None)
-        cbs.append(CudaGraphCB(config.cuda_graphs, say=quiet))
+    cbs = _callbacks(config, dist_env, progress)
     if checkpoint_dir is not None and dist_env.is_main:
         card = ModelCard(Architecture.of(model), classes, binary, norm, config=asdict(config), checkpoint=True)
         cbs.append(
@@ -309,6 +266,69 @@ def build_learner(
         default_cbs=False,
     )  # the CLI chooses its progress (stderr, --quiet)
     return LearnerSetup(learn, config, binary, norm)
+
+
+def _ready(config: TrainConfig, n_train: int, dist_env: DistEnv) -> TrainConfig:
+    """The config checked, resolved for `n_train` digits and this process's device; torch's threads set."""
+    if config.precision in REFUSED_PRECISIONS:
+        raise DigitlabError(f"--precision {config.precision}: {REFUSED_PRECISIONS[config.precision]}")
+    if config.precision not in PRECISIONS:
+        raise DigitlabError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if not config.is_resolved:
+        config = config.resolved(n_train)
+    config = replace(config, device=dist_env.device(resolve_device(config.device)))
+    check_mode(config.cuda_graphs, config.device)
+    if isinstance(config.threads, int):
+        torch.set_num_threads(config.threads)
+    elif config.threads not in (None, "auto"):
+        raise DigitlabError(f"threads must be a number or 'auto', got {config.threads!r}")
+    return config
+
+
+def _loaders(
+    config: TrainConfig, train: Digits, valid: Digits, norm: Normalization, binary: bool, dist_env: DistEnv
+) -> DataLoaders:
+    """The digits as model inputs and targets on the device, batched (this rank's shard of each epoch)."""
+    dls = DataLoaders.from_tensors(
+        to_inputs(train.images, norm, config.device),
+        targets_for(train.labels, binary).to(config.device),
+        to_inputs(valid.images, norm, config.device),
+        targets_for(valid.labels, binary).to(config.device),
+        batch_size=_setting(config, "bs", config.bs),
+        seed=config.seed,
+        device=config.device,
+        shard=(dist_env.rank, dist_env.world_size),
+    )
+    for dl in (dls.train, dls.valid):  # once here, so that no batch reads its targets on the host (a GPU's wait)
+        validate_targets(dl.dataset[1], 1 if binary else len(train.classes))
+    return dls
+
+
+def _callbacks(config: TrainConfig, dist_env: DistEnv, progress: bool) -> list[Callback]:
+    """The recipe's callbacks, as the config asks (checkpoints and resuming are added by build_learner)."""
+    cbs: list[Callback] = [DeviceCB(config.device), RecorderCB(), DivergenceGuardCB()]
+    if config.threads == "auto":
+        cbs.append(ThreadPolicyCB())
+    if dist_env.enabled:
+        cbs.append(DistributedCB())
+    if progress and dist_env.is_main:
+        cbs.append(ProgressCB(html=in_kernel()))  # stderr text for the CLI, even on a pipe; HTML in Jupyter
+    if config.one_cycle:
+        cbs.append(OneCycleCB())
+    if config.augment:
+        cbs.append(RandomAffineCB(seed=config.seed + dist_env.rank))  # each rank its own warps
+    autocast_dtype = PRECISIONS[config.precision]
+    if autocast_dtype is not None:
+        cbs.append(MixedPrecisionCB(autocast_dtype))
+    if config.compile:
+        cbs.append(CompileCB())
+    if config.tta:
+        cbs.append(TTACB())
+    if config.cuda_graphs != "off":
+        # on CUDA where it applies; off CUDA, auto is the eager step. Rank 0 alone says why it does not apply
+        quiet = None if dist_env.is_main else (lambda message: None)
+        cbs.append(CudaGraphCB(config.cuda_graphs, say=quiet))
+    return cbs
 
 
 def start_from(model: nn.Module, binary: bool, init: SavedModel) -> Normalization:
