@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DigitlabError
 from ..plots import training as training_plots
 from ..plots.chapter import plot_ideal_digits
-from ..run.serialization import load_ideal_digits, load_model, load_top_losses
+from ..run.card import BaselineScores, DataInfo, Metrics, ModelCard
+from ..run.metrics import TopLosses
+from ..run.serialization import SavedModel, load_ideal_digits, load_model, load_top_losses
 from .html import embedded_png, page, table
+
+if TYPE_CHECKING:
+    import torch
 
 # the provenance's keys as a reader says them (the card keeps the keys; the page shows words)
 _PROVENANCE = {"source": "where the data came from", "stands_in_for": "standing in for", "classes_kept": "digits kept"}
@@ -79,53 +85,72 @@ def write_report(run_dir: Path) -> Path:
         raise _missing(run_dir, "top losses")
     figures = run_dir / "report"
     figures.mkdir(parents=True, exist_ok=True)
-
-    parts: list[str] = []
     name = card.architecture.name
-    parts.append(f"<h1>digitlab run: {html.escape(name)} on {html.escape(data.spec)}</h1>")
-    parts.append(
+    parts = [
+        f"<h1>digitlab run: {html.escape(name)} on {html.escape(data.spec)}</h1>",
         f'<p class="big">accuracy {_fmt(metrics.accuracy)} on {metrics.n_valid:,} '
-        f"validation images (pixel-similarity baseline: {_fmt(baseline.accuracy)})</p>"
-    )
+        f"validation images (pixel-similarity baseline: {_fmt(baseline.accuracy)})</p>",
+        *_data_section(card, data, ideals, figures),
+        *_baseline_section(card, metrics, baseline),
+        *_training_section(card, figures),
+        *_errors_section(saved, metrics, top, figures),
+        *_run_section(card),
+    ]
+    return page(run_dir / "report.html", f"digitlab: {name}", "".join(parts))
 
-    parts.append("<h2>Data</h2>")
-    parts.append(
+
+def _data_section(card: ModelCard, data: DataInfo, ideals: torch.Tensor, figures: Path) -> list[str]:
+    """Where the data came from, the counts per class, the ideal digits."""
+    classes = card.classes
+    provenance = [(_PROVENANCE.get(k, k.replace("_", " ")), _words(v)) for k, v in data.provenance.items()]
+    parts = [
+        "<h2>Data</h2>",
         table(
             [
                 ("training images", f"{data.n_train:,}"),
                 ("validation images", f"{data.n_valid:,}"),
                 ("validated on", data.valid),
                 ("classes", ", ".join(classes)),
-                *[(_PROVENANCE.get(k, k.replace("_", " ")), _words(v)) for k, v in data.provenance.items()],
+                *provenance,
             ]
-        )
-    )
+        ),
+    ]
     if data.train_counts is not None and data.valid_counts is not None:
         train_counts, valid_counts = data.train_counts, data.valid_counts
         counts = [(c, f"{train_counts.get(c, 0):,}", f"{valid_counts.get(c, 0):,}") for c in classes]
         parts.append(table(counts, ("class", "train", "valid")))
     plot_ideal_digits(ideals, classes, path=figures / "ideal_digits.png")
-    parts.append(embedded_png(figures / "ideal_digits.png", "ideal digits"))
+    return [*parts, embedded_png(figures / "ideal_digits.png", "ideal digits")]
 
-    parts.append("<h2>Baseline against the model</h2>")
-    rows = [(c, _fmt(baseline.per_class.get(c)), _fmt(metrics.per_class.get(c))) for c in classes]
+
+def _baseline_section(card: ModelCard, metrics: Metrics, baseline: BaselineScores) -> list[str]:
+    """The pixel-similarity baseline beside the model, per class."""
+    rows = [(c, _fmt(baseline.per_class.get(c)), _fmt(metrics.per_class.get(c))) for c in card.classes]
     rows.append(("all", _fmt(baseline.accuracy), _fmt(metrics.accuracy)))
     metric = {"l1": "L1", "rmse": "RMSE"}[baseline.metric]
-    parts.append(table(rows, ("class", f"pixel similarity ({metric})", name)))
+    header = ("class", f"pixel similarity ({metric})", card.architecture.name)
+    parts = ["<h2>Baseline against the model</h2>", table(rows, header)]
     if metrics.tta:
         parts.append('<p class="note">The model\'s accuracy is with test-time augmentation (--tta).</p>')
+    return parts
 
-    parts.append("<h2>Training</h2>")
-    loss_name = card.loss_name
+
+def _training_section(card: ModelCard, figures: Path) -> list[str]:
+    """The loss curves and the learning-rate schedule."""
+    parts = ["<h2>Training</h2>"]
     if card.history:
         training_plots.plot_loss_curves(card.history, path=figures / "loss_curves.png")
-        parts.append(f'<p class="note">Losses are {html.escape(loss_name)}, the loss the model trained with.</p>')
+        parts.append(f'<p class="note">Losses are {html.escape(card.loss_name)}, the loss the model trained with.</p>')
         parts.append(embedded_png(figures / "loss_curves.png", "loss curves"))
-    parts.append(_schedule(card.lr_schedule or [], figures))
+    return [*parts, _schedule(card.lr_schedule or [], figures)]
 
-    parts.append("<h2>Errors</h2>")
+
+def _errors_section(saved: SavedModel, metrics: Metrics, top: TopLosses, figures: Path) -> list[str]:
+    """The confusion matrix, the top losses and, for the linear model, its weights as 28x28 maps."""
+    card, classes = saved.card, saved.card.classes
+    assert metrics.confusion is not None  # write_report checked
     training_plots.plot_confusion_matrix(metrics.confusion, classes, path=figures / "confusion_matrix.png")
-    parts.append(embedded_png(figures / "confusion_matrix.png", "confusion matrix"))
+    parts = ["<h2>Errors</h2>", embedded_png(figures / "confusion_matrix.png", "confusion matrix")]
     if len(top):
         items = [{**item, "index": row} for row, item in enumerate(top.items())]  # rows of the saved images
         training_plots.plot_top_losses(items, top.images, classes, path=figures / "top_losses.png")
@@ -135,25 +160,25 @@ def write_report(run_dir: Path) -> Path:
             "</p>"
         )
         parts.append(embedded_png(figures / "top_losses.png", "top losses"))
-    if name == "linear":
-        parts.append("<h2>What the linear model looks for</h2>")
+    if card.architecture.name == "linear":
         training_plots.plot_linear_weights(saved.model, classes, path=figures / "weights.png")
-        parts.append(embedded_png(figures / "weights.png", "weight maps"))
+        parts += ["<h2>What the linear model looks for</h2>", embedded_png(figures / "weights.png", "weight maps")]
+    return parts
 
-    parts.append("<h2>Run</h2>")
-    parts.append(table([(k, _fmt(v)) for k, v in (card.config or {}).items()], ("hyperparameter", "value")))
-    parts.append(
+
+def _run_section(card: ModelCard) -> list[str]:
+    """The hyperparameters (the seed among them), timings, the weights' hash and versions."""
+    return [
+        "<h2>Run</h2>",
+        table([(k, _fmt(v)) for k, v in (card.config or {}).items()], ("hyperparameter", "value")),
         table(
             [
-                ("seed", card.seed),
+                *([] if "seed" in (card.config or {}) else [("seed", card.seed)]),  # shown once
                 ("fit seconds (validation included)", card.fit_seconds),
                 ("processes", card.world_size or 1),
                 ("weights sha256", card.weights_sha256),
                 *[(f"{k} version", v) for k, v in (card.versions or {}).items()],
             ]
-        )
-    )
-    parts.append(
-        '<p class="note">Made by digitlab from the run folder; all images are embedded, the page needs no network.</p>'
-    )
-    return page(run_dir / "report.html", f"digitlab: {name}", "".join(parts))
+        ),
+        '<p class="note">Made by digitlab from the run folder; all images are embedded, the page needs no network.</p>',
+    ]
