@@ -85,8 +85,20 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
     if index is None:
         index = pick_examples(model, valid)[0]
     index = 0 if index is None else index % len(valid)  # none right: the first digit, labelled as misclassified
+    sections = [*_pixel_sections(model, dataset.classes, valid, index, out), *_sgd_sections(out)]
+    body = "".join(f"<h2>{html.escape(t)}</h2><p>{html.escape(e)}</p>{b}" for t, e, b in sections)
+    return page(out / "explain.html", f"digitlab explain: {data}", f"<h1>Chapter 4 on {html.escape(data)}</h1>{body}")
+
+
+Section = tuple[str, str, str]  # (title, explanation, html body)
+
+
+def _pixel_sections(
+    model: PixelSimilarity, classes: tuple[str, ...], valid: Digits, index: int, out: Path
+) -> list[Section]:
+    """A digit as numbers, the ideal digits, distances to them, a digit the baseline gets wrong, the histograms."""
     digit, label = valid.images[index], valid.classes[int(valid.labels[index])]
-    sections: list[tuple[str, str, str]] = []  # (title, explanation, html body)
+    sections: list[Section] = []
 
     shape = tuple(digit.shape)
     picture, book = describe_crop(PICTURE_CROP, shape), describe_crop(BOOK_CROP, shape)
@@ -101,7 +113,7 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             + pixel_table_html(digit, BOOK_CROP),
         )
     )
-    ink = chapter.plot_ideal_digits(model.ideals, dataset.classes, path=out / "ideal_digits.png").values
+    ink = chapter.plot_ideal_digits(model.ideals, classes, path=out / "ideal_digits.png").values
     sections.append(
         (
             "The ideal digits",
@@ -132,6 +144,12 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             embedded_png(out / "distance_histograms.png", "distance histograms"),
         )
     )
+    return sections
+
+
+def _sgd_sections(out: Path) -> list[Section]:
+    """Sigmoid and ReLU, SGD on a quadratic, the roller coaster fitted end to end."""
+    sections: list[Section] = []
     sgd.plot_activations(path=out / "activations.png")
     sections.append(
         (
@@ -164,6 +182,4 @@ def write_explain(data: str, out: Path, settings: Settings, log: Log, index: int
             embedded_png(out / "roller_coaster.png", "roller coaster"),
         )
     )
-
-    body = "".join(f"<h2>{html.escape(t)}</h2><p>{html.escape(e)}</p>{b}" for t, e, b in sections)
-    return page(out / "explain.html", f"digitlab explain: {data}", f"<h1>Chapter 4 on {html.escape(data)}</h1>{body}")
+    return sections
