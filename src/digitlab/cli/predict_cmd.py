@@ -6,6 +6,7 @@ import argparse
 import glob
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ from .common import Commands, Context, add_command, add_device_flag, check_range
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     import torch
     from PIL import Image
+
+    from ..run.predictor import Predictor
 
 EXAMPLES = """\
   digitlab predict runs/cnn10 samples/seven.jpg            the label and the 3 likeliest classes
@@ -122,11 +125,6 @@ def _message(error: DataError, path: Path) -> str:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    import torch
-
-    from ..data.corrections import check_corrections_folder, check_label, save_correction
-    from ..preprocessing import load_image, to_mnist
-    from ..run.numbers import read_if_number
     from ..run.predictor import Predictor
 
     check_range("--top-k", args.top_k, 1, 1000)  # more than the classes lists them all
@@ -135,6 +133,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise DigitlabError("--keep-photo keeps the photo of a correction: give --correct LABEL too")
     predictor = Predictor.load(args.model_path, device_from_args(args, ctx.log, "predicting"))
     if args.correct is not None:
+        from ..data.corrections import check_corrections_folder, check_label
+
         check_label(args.correct, predictor.classes)
         check_corrections_folder(args.corrections)
     paths, errors = expand_images(args.images)
@@ -144,77 +144,110 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         check_new_file(show, "--show", args.overwrite, inputs=[*paths, *_model_files(args.model_path)])
     if args.correct is not None and (len(paths) != 1 or errors):
         raise DigitlabError(f"--correct {args.correct} names the digit of one image: give exactly one image file")
-    read: list[tuple[Path, torch.Tensor]] = []
-    thumbnails: list[Image.Image] = []
-    numbers: dict[Path, dict[str, Any]] = {}  # pictures read as numbers, by path
+    read = Reads()
     for path in paths:
-        try:
-            image = load_image(path)
-            reading = read_if_number(predictor, image, source=str(path), number=args.number, k=args.top_k)
-            digit = to_mnist(image, source=str(path)) if reading is None else None
-        except DataError as e:
-            errors.append({"path": str(path), "error": _message(e, path)})
-            continue
-        if reading is not None:
-            if args.correct is not None:
-                raise DigitlabError(f"--correct {args.correct}: {path} holds {len(reading.digits)} digits, not one")
-            why = "--number" if args.number else f"{len(reading.digits)} digits found"
-            numbers[path] = {"path": str(path), **reading.as_json(), "read_as_number": why}
-            if show is not None:
-                from ..plots.predictions import thumbnail
-
-                # a row per digit: its box in the picture, and the 28x28 the model saw
-                for i, found_digit in enumerate(reading.digits[: SHOW_ROWS - len(thumbnails)]):
-                    thumbnails.append(thumbnail(image.crop(found_digit.box)))
-                    read.append((Path(f"{path} [{i}]"), found_digit.image))
-            continue
-        assert digit is not None
-        read.append((path, digit))
-        if show is not None and len(thumbnails) < SHOW_ROWS:
-            from ..plots.predictions import thumbnail
-
-            thumbnails.append(thumbnail(image))
-    predictions: list[dict[str, Any]] = []
-    if read:
-        found = predictor.predict(torch.stack([digit for _, digit in read]), k=args.top_k)
-        predictions = [
-            {"path": str(path), "label": label, "reason": reason, "top_k": [[name, p] for name, p in top_k]}
-            for (path, _), label, reason, top_k in zip(read, found.answers, found.reasons or [], found.top_k)
-        ]
-    shown = predictions  # --show's rows: single digits and the digits of numbers
+        error = _read_one(args, predictor, path, read, show is not None)
+        if error is not None:
+            errors.append({"path": str(path), "error": error})
+    shown = _predicted(predictor, read.digits, args.top_k)  # --show's rows: single digits and numbers' digits
     # the answers in the order of the paths: a number's digits (shown with --show) are one answer
     order = {str(path): i for i, path in enumerate(paths)}
     predictions = sorted(
-        [p for p in predictions if p["path"] in order] + list(numbers.values()), key=lambda p: order[p["path"]]
+        [p for p in shown if p["path"] in order] + list(read.numbers.values()), key=lambda p: order[p["path"]]
     )
     report: dict[str, Any] = {"predictions": predictions, "errors": errors}
-    if args.correct is not None and read:
-        path, digit = read[0]
-        photo = path.read_bytes() if args.keep_photo else None
-        saved = save_correction(args.corrections, digit, args.correct, photo, path.suffix)
-        report["correction"] = {"label": args.correct, "path": str(saved)}
-        said = predictions[0]["reason"] or predictions[0]["label"]
-        ctx.log(f"saved the correction {args.correct} as {saved} (the model said {said})")
+    if args.correct is not None and read.digits:
+        report["correction"] = _save_correction(args, read.digits[0], predictions[0], ctx)
     if args.json:
         print_json(report)
     else:
-        width = max((len(p["path"]) for p in predictions), default=0)
-        for p in predictions:
-            if "number" in p:
-                print(f"{p['path']:<{width}}  {p['number']}   (read as a number: {p['read_as_number']})")
-                for d in p["digits"]:
-                    note = f"  ({d['reason']})" if d["reason"] else ""
-                    print(f"    {d['label']}  {d['probability']:.3f}  box {','.join(map(str, d['box']))}{note}")
-                continue
-            ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
-            print(f"{p['path']:<{width}}  {p['reason'] or p['label']}   ({ranked})")
-        for problem in errors:  # not status lines: shown with --quiet too
-            print(f"digitlab: {problem['path']}: {problem['error']}", file=sys.stderr)
+        _print(predictions, errors)
     if show is not None:
-        _save_show(show, thumbnails, [digit for _, digit in read], shown, ctx)
+        _save_show(show, read.thumbnails, [digit for _, digit in read.digits], shown, ctx)
     if errors:
         ctx.log(f"{len(errors)} of {len(errors) + len(predictions)} inputs could not be read")
     return 1 if errors else 0
+
+
+@dataclass
+class Reads:
+    """What the pictures gave: single digits (and a number's digits, for --show), numbers, thumbnails."""
+
+    digits: list[tuple[Path, torch.Tensor]] = field(default_factory=list)  # (path, (28, 28) uint8)
+    numbers: dict[Path, dict[str, Any]] = field(default_factory=dict)  # pictures read as numbers, by path
+    thumbnails: list[Image.Image] = field(default_factory=list)  # --show's pictures, a row each
+
+
+def _read_one(args: argparse.Namespace, predictor: Predictor, path: Path, read: Reads, show: bool) -> str | None:
+    """Read one picture as a digit or a number into `read`; the error in words if it cannot be read."""
+    from ..preprocessing import load_image, to_mnist
+    from ..run.numbers import read_if_number
+
+    try:
+        image = load_image(path)
+        reading = read_if_number(predictor, image, source=str(path), number=args.number, k=args.top_k)
+        digit = to_mnist(image, source=str(path)) if reading is None else None
+    except DataError as e:
+        return _message(e, path)
+    if show:
+        from ..plots.predictions import thumbnail
+    if reading is None:
+        assert digit is not None
+        read.digits.append((path, digit))
+        if show and len(read.thumbnails) < SHOW_ROWS:
+            read.thumbnails.append(thumbnail(image))
+        return None
+    if args.correct is not None:
+        raise DigitlabError(f"--correct {args.correct}: {path} holds {len(reading.digits)} digits, not one")
+    why = "--number" if args.number else f"{len(reading.digits)} digits found"
+    read.numbers[path] = {"path": str(path), **reading.as_json(), "read_as_number": why}
+    if show:  # a row per digit: its box in the picture, and the 28x28 the model saw
+        for i, found_digit in enumerate(reading.digits[: SHOW_ROWS - len(read.thumbnails)]):
+            read.thumbnails.append(thumbnail(image.crop(found_digit.box)))
+            read.digits.append((Path(f"{path} [{i}]"), found_digit.image))
+    return None
+
+
+def _predicted(predictor: Predictor, digits: list[tuple[Path, torch.Tensor]], k: int) -> list[dict[str, Any]]:
+    """Each single digit's answer: {"path", "label", "reason", "top_k"}."""
+    if not digits:
+        return []
+    import torch
+
+    found = predictor.predict(torch.stack([digit for _, digit in digits]), k=k)
+    return [
+        {"path": str(path), "label": label, "reason": reason, "top_k": [[name, p] for name, p in top_k]}
+        for (path, _), label, reason, top_k in zip(digits, found.answers, found.reasons or [], found.top_k)
+    ]
+
+
+def _save_correction(
+    args: argparse.Namespace, read: tuple[Path, torch.Tensor], prediction: dict[str, Any], ctx: Context
+) -> dict[str, str]:
+    """--correct LABEL: the 28x28 the model saw (and with --keep-photo the photo) into the corrections folder."""
+    from ..data.corrections import save_correction
+
+    path, digit = read
+    photo = path.read_bytes() if args.keep_photo else None
+    saved = save_correction(args.corrections, digit, args.correct, photo, path.suffix)
+    said = prediction["reason"] or prediction["label"]
+    ctx.log(f"saved the correction {args.correct} as {saved} (the model said {said})")
+    return {"label": args.correct, "path": str(saved)}
+
+
+def _print(predictions: list[dict[str, Any]], errors: list[dict[str, str]]) -> None:
+    width = max((len(p["path"]) for p in predictions), default=0)
+    for p in predictions:
+        if "number" in p:
+            print(f"{p['path']:<{width}}  {p['number']}   (read as a number: {p['read_as_number']})")
+            for d in p["digits"]:
+                note = f"  ({d['reason']})" if d["reason"] else ""
+                print(f"    {d['label']}  {d['probability']:.3f}  box {','.join(map(str, d['box']))}{note}")
+            continue
+        ranked = "  ".join(f"{label} {probability:.3f}" for label, probability in p["top_k"])
+        print(f"{p['path']:<{width}}  {p['reason'] or p['label']}   ({ranked})")
+    for problem in errors:  # not status lines: shown with --quiet too
+        print(f"digitlab: {problem['path']}: {problem['error']}", file=sys.stderr)
 
 
 def _save_show(
