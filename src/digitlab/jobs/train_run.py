@@ -31,7 +31,7 @@ from ..run.serialization import SavedModel, save_ideal_digits, save_model, save_
 from ..train import distributed
 from ..train.distributed import DistEnv
 from ..train.learner import Learner
-from ..train.recipe import TrainConfig, resolve_device, train
+from ..train.recipe import TrainConfig, TrainResult, resolve_device, train
 
 TOP_LOSSES_KEPT = 9  # the report's 3x3 grid
 
@@ -146,6 +146,15 @@ def _train_run(
         resume_from=resume_from,
         init=init,
     )
+    result = _result(trained, dist_env)
+    if dist_env.is_main:  # the other processes of a distributed fit save nothing
+        card = _card(trained, result, train_digits.classes)
+        _evaluate_and_save(result, trained, card, train_digits, valid_digits, source, out)
+    return result
+
+
+def _result(trained: TrainResult, dist_env: DistEnv) -> RunResult:
+    """What the fit gave, before anything is saved: the history, timings, the threads and CUDA graphs used."""
     model, config = trained.learner.model, trained.config
     result = RunResult(
         config=config,
@@ -165,11 +174,14 @@ def _train_run(
     graph = getattr(trained.learner, "cuda_graph", None)
     if graph is not None:
         result.cuda_graphs = graph.status
-    if not dist_env.is_main:
-        return result
-    classes = train_digits.classes
-    card = ModelCard(
-        architecture=Architecture.of(model),
+    return result
+
+
+def _card(trained: TrainResult, result: RunResult, classes: tuple[str, ...]) -> ModelCard:
+    """The model's card as trained (the evaluation, the data and the abstention are added after)."""
+    config = trained.config
+    return ModelCard(
+        architecture=Architecture.of(trained.learner.model),
         classes=classes,
         binary=trained.binary,
         normalization=trained.normalization,
@@ -179,9 +191,22 @@ def _train_run(
         lr_schedule=_subsample(trained.learner.recorder.lrs, 1000),
         fit_seconds=result.fit_seconds,
         weights_sha256=result.weights_sha256,
-        world_size=dist_env.world_size,
+        world_size=result.world_size,
         versions={"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
     )
+
+
+def _evaluate_and_save(
+    result: RunResult,
+    trained: TrainResult,
+    card: ModelCard,
+    train_digits: Digits,
+    valid_digits: Digits,
+    source: DataSource,
+    out: Path,
+) -> None:
+    """Score the model and the baseline on the validation digits, calibrate abstention, save the run's files."""
+    model, config, classes = trained.learner.model, trained.config, train_digits.classes
     # one pass over the validation digits gives the evaluation and the top losses
     predictor = Predictor(model, card, config.device, tta=config.tta)
     outputs = predictor.outputs(valid_digits.images)
@@ -211,7 +236,6 @@ def _train_run(
     save_ideal_digits(model_path.parent, ideals)
     save_top_losses(model_path.parent, top)
     result.card, result.model_path, result.evaluation = card, model_path, evaluation
-    return result
 
 
 def _scores(report: dict[str, Any]) -> dict[str, Any]:
