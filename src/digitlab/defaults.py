@@ -24,10 +24,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     ),
 }
 # A recipe per device: what replaces MODEL_DEFAULTS' values on that device ("cpu": none, the table above
-# is the CPU's and serves every device without its own). The CNN on CUDA: the fastest recipe to >= 0.990 in
-# the GPU issue's table, measured on an NVIDIA H100 with forward and backward as CUDA graphs and the batched
-# affine augmentation (0.9908, min 0.9905 over 3 seeds, in 0.92 s of training). From the issue's H100
-# measurement; the 5-seed >= 0.990 confirmation is still unmeasured here (bench/bench_gpu.py measures it).
+# is the CPU's and serves every device without its own). The CNN on CUDA: the fastest recipe to >= 0.990
+# measured on an NVIDIA H100 with forward and backward as CUDA graphs and the batched affine augmentation
+# (0.9908, min 0.9905 over 3 seeds, in 0.92 s of training; a measurement reported to us, not yet repeated
+# here: bench/bench_gpu.py confirms it on 5 seeds where a GPU is available).
 DEVICE_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {},
     "cuda": {"cnn": dict(epochs=14, lr=1.6, bs=512)},

@@ -4,8 +4,8 @@ cores other processes keep busy.
 Why: torch's CPU kernels run in OpenMP parallel regions that end at a barrier, so every step waits
 for its slowest thread. With one thread per core and another busy process on one of the cores, that
 thread gets half the core and every region waits for it: training a CNN took 5.5 s instead of 1.4 s
-with one busy process beside it (and up to 117 s), where one thread took 1.9 s (issue 22,
-BENCHMARKS.md). So a thread count is chosen from what is free, not from what exists:
+with one busy process beside it (and up to 117 s), where one thread took 1.9 s (BENCHMARKS.md). So a
+thread count is chosen from what is free, not from what exists:
 
     usable cores = the affinity mask (taskset, a container's cpuset), capped by a cgroup CPU quota
     busy         = the cores' worth of CPU time that *other* processes used over a short sample

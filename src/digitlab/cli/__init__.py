@@ -119,7 +119,7 @@ OWN_THREADS = {"train", "serve", "exercises", "data"}
 
 def _follow_the_load() -> None:
     """torch's threads from the cores free now (digitlab.threads), once, before the command's work:
-    on a busy machine torch's one thread per core stalls every parallel step (issue 22)."""
+    on a busy machine torch's one thread per core stalls every parallel step."""
     import torch
 
     from ..threads import choose_threads

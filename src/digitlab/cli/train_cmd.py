@@ -55,7 +55,7 @@ defaults (the book's runs for linear and simple_net):
     + "\n".join(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for name, d in MODEL_DEFAULTS.items())
     + "\n"
     + "\n".join(
-        f"  {name} on {device} (from the GPU issue's H100 measurement): " + ", ".join(f"{k}={v}" for k, v in d.items())
+        f"  {name} on {device} (measured on an H100): " + ", ".join(f"{k}={v}" for k, v in d.items())
         for device, models in DEVICE_RECIPES.items()
         for name, d in models.items()
     )
@@ -76,6 +76,12 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
     parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
+    _add_speed_flags(parser)
+    _add_run_flags(parser)
+
+
+def _add_speed_flags(parser: argparse.ArgumentParser) -> None:
+    """Where and how fast it trains: device, threads, precision, compile, CUDA graphs; and TTA."""
     add_device_flag(parser, "to train")
     parser.add_argument(
         "--threads",
@@ -113,6 +119,10 @@ def add_parser(commands: Commands) -> None:
         help="validate (and report the final accuracy) with test-time augmentation: the mean "
         "over the image and its 4 one-pixel shifts",
     )
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """What the run does and where it goes: the lr finder, report, checkpoints, --out, resuming, fine-tuning."""
     parser.add_argument(
         "--lr-find",
         action="store_true",

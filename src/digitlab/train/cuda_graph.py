@@ -1,7 +1,7 @@
 """The training step as one CUDA graph: forward, loss, backward and the SGD step, captured once, replayed.
 
 On a GPU a small model's step is about 300 kernel launches of a few microseconds each; launched one by
-one from Python the GPU idles most of the time (the GPU issue measured 92% for the CNN at batch 64).
+one from Python the GPU idles most of the time (92% of the time for the CNN at batch 64, on an H100).
 Captured as a CUDA graph, they are one launch. What stays outside the graph, per batch: the batch's
 gather (DataLoader), the batched augmentation (RandomAffineCB), the copy into the graph's static input,
 the learning rate and momentum written into device tensors, and the recorder's sums: a few dozen
