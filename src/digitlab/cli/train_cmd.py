@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS
 from ..errors import DigitlabError
 from ..outputs import check_new_file, make_folder
-from ..progress import quiet_log
+from ..progress import Log, quiet_log
 from ..startup import Startup
 from ..threads import affinity_cores
 from .common import (
@@ -261,28 +261,14 @@ def _train(
     init: SavedModel | None = None,
     after: Callable[[RunResult], dict[str, Any]] | None = None,
 ) -> int:
-    import torch
-    from rich.console import Console
-
     from ..jobs.train_run import DataSource, train_run
     from ..train.resume import TRAIN_STATE
-    from .evaluate_cmd import print_accuracy_table
-    from .train_init import print_before_after
 
-    log = ctx.log if dist_env.is_main else quiet_log
-    train_digits = dataset.train
-    log(
-        f"training {config.model} on {len(train_digits):,} images ({', '.join(train_digits.classes)}), "
-        f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
-        f"seed {config.seed}, threads {config.threads if config.threads is not None else torch.get_num_threads()}; "
-        f"on {config.device}, the {config.recipe} recipe"
-    )
-    if dist_env.enabled:
-        log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
+    _announce(config, dataset.train, valid, dist_env, ctx.log if dist_env.is_main else quiet_log)
     ctx.startup.mark("prepare the run")
     result = train_run(
         config,
-        train_digits,
+        dataset.train,
         valid,
         folder.partial if folder is not None else Path(tempfile.gettempdir()),  # only rank 0 writes
         DataSource(args.data, dataset.provenance, facts.get("valid")),
@@ -297,6 +283,38 @@ def _train(
         print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)
     if not result.is_main or result.model_path is None or folder is None:
         return 0  # rank 0 reports for everyone
+    return _finish(args, ctx, result, facts, folder, after)
+
+
+def _announce(config: TrainConfig, train: Digits, valid: Digits, dist_env: DistEnv, log: Log) -> None:
+    """One line: what trains on what, with which settings, where."""
+    import torch
+
+    threads = config.threads if config.threads is not None else torch.get_num_threads()
+    log(
+        f"training {config.model} on {len(train):,} images ({', '.join(train.classes)}), "
+        f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
+        f"seed {config.seed}, threads {threads}; on {config.device}, the {config.recipe} recipe"
+    )
+    if dist_env.enabled:
+        log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
+
+
+def _finish(
+    args: argparse.Namespace,
+    ctx: Context,
+    result: RunResult,
+    facts: dict[str, Any],
+    folder: RunFolder,
+    after: Callable[[RunResult], dict[str, Any]] | None,
+) -> int:
+    """The report (--report), the run made visible as --out, and what happened, as JSON or words."""
+    from rich.console import Console
+
+    from .evaluate_cmd import print_accuracy_table
+    from .train_init import print_before_after
+
+    assert result.model_path is not None  # rank 0's run is saved
     report = None
     if args.report:
         from ..pages.report import write_report  # matplotlib: only for --report (every train's start-up otherwise)
