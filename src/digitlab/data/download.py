@@ -227,57 +227,67 @@ def _copy(
     Stops (and deletes `part`) past `bounds.limit` bytes; stops (keeping `part`, to resume) at the
     deadline, or when fewer than STALL_MIN_BYTES arrive in `bounds.stall` seconds.
     """
-    done = offset
     shown_total = total if total is not None else checksum.size
-    interrupted: str | None = None
-    too_long = too_big = False
-    limit = bounds.limit
-    window_start, window_bytes = time.monotonic(), 0
+    report = None if on_progress is None else (lambda done: on_progress(done, shown_total))
     try:
         with open(part, mode) as out:
-            while True:
-                now = time.monotonic()
-                if now > bounds.give_up:
-                    too_long = True
-                    break
-                if now - window_start >= bounds.stall:
-                    if window_bytes < STALL_MIN_BYTES:
-                        interrupted = f"stalled: {window_bytes:,} bytes in the last {now - window_start:.1f} s"
-                        break
-                    window_start, window_bytes = now, 0
-                try:
-                    block = response.read1(CHUNK)  # whatever has arrived: a trickle cannot hold one read
-                except (OSError, http.client.HTTPException) as e:
-                    interrupted = _reason(e)  # reset, timeout (a stall), or a broken chunked body
-                    break
-                if not block:
-                    break
-                if done + len(block) > limit:
-                    too_big = True
-                    break
-                out.write(block)
-                done += len(block)
-                window_bytes += len(block)
-                if on_progress is not None:
-                    on_progress(done, shown_total)
+            done, stop = _stream(response, out, offset, bounds, report)
             out.flush()
             os.fsync(out.fileno())  # the rename must not land before the bytes do
     except OSError as e:
         raise DownloadError(f"cannot download {url}: writing {part} failed: {_reason(e)}") from None
-    if too_big:
+    if stop == TOO_BIG:
         part.unlink(missing_ok=True)  # not the file we expected: nothing of it is worth resuming
-        raise DownloadError(f"download of {url}: the server sent more than the {limit:,} bytes expected; stopped")
-    if too_long:
+        raise DownloadError(
+            f"download of {url}: the server sent more than the {bounds.limit:,} bytes expected; stopped"
+        )
+    if stop == TOO_LONG:
         raise DownloadError(
             f"download of {url} took longer than its {bounds.deadline:.0f} s deadline ({done:,} bytes so far); "
             "run again to resume"
         )
     # http.client returns b"" rather than raising when a connection closes early, so a
     # short body is only visible by counting against Content-Length.
-    if interrupted is None and total is not None and done < total:
-        interrupted = f"got {done} of {total} bytes"
-    if interrupted is not None:
-        raise DownloadError(f"download of {url} was interrupted ({interrupted}); run again to resume")
+    if stop is None and total is not None and done < total:
+        stop = f"got {done} of {total} bytes"
+    if stop is not None:
+        raise DownloadError(f"download of {url} was interrupted ({stop}); run again to resume")
+
+
+TOO_BIG, TOO_LONG = "too big", "too long"  # why _stream stopped, besides an interruption in words
+
+
+def _stream(
+    response: http.client.HTTPResponse,
+    out: IO[bytes],
+    done: int,
+    bounds: _Bounds,
+    report: Callable[[int], None] | None,
+) -> tuple[int, str | None]:
+    """Write the body to `out` from byte `done` on: (bytes done, None at the body's end, else why it stopped:
+    TOO_BIG past bounds.limit, TOO_LONG past the deadline, or the interruption in words)."""
+    window_start, window_bytes = time.monotonic(), 0
+    while True:
+        now = time.monotonic()
+        if now > bounds.give_up:
+            return done, TOO_LONG
+        if now - window_start >= bounds.stall:
+            if window_bytes < STALL_MIN_BYTES:
+                return done, f"stalled: {window_bytes:,} bytes in the last {now - window_start:.1f} s"
+            window_start, window_bytes = now, 0
+        try:
+            block = response.read1(CHUNK)  # whatever has arrived: a trickle cannot hold one read
+        except (OSError, http.client.HTTPException) as e:
+            return done, _reason(e)  # reset, timeout (a stall), or a broken chunked body
+        if not block:
+            return done, None
+        if done + len(block) > bounds.limit:
+            return done, TOO_BIG
+        out.write(block)
+        done += len(block)
+        window_bytes += len(block)
+        if report is not None:
+            report(done)
 
 
 @dataclass(frozen=True)
