@@ -113,24 +113,39 @@ def load_image_folder(
     dirs = {p.name: p for p in _meaningful(base) if p.is_dir()}
     if not dirs:
         raise DataError(f"{base}: no label folders or train/valid folders found")
-    split_dirs: list[Path]
-    first = next((d for d in _SPLITS if d in dirs), None)
-    if first is not None:
-        train_name, valid_name = _SPLITS[first]
-        layout = f"{train_name}/{valid_name}"
-        split_dirs = [dirs[train_name]] + ([dirs[valid_name]] if valid_name in dirs else [])
-        splits = [_label_folders(d) for d in split_dirs]
-    else:
-        layout = "labels"
-        split_dirs = [base]
-        splits = [_label_folders(base)]
-
+    layout, split_dirs = _layout(base, dirs)
+    splits = [_label_folders(d) for d in split_dirs]  # per split: class name -> its image files
     classes = tuple(class_order(list(splits[0])))
     for split_dir, split in zip(split_dirs[1:], splits[1:]):
         extra = [c for c in split if c not in classes]
         if extra:
             raise DataError(f"{split_dir}: classes {class_order(extra)} have no folder in {split_dirs[0]}")
+    parts = _decoded(splits, classes, on_progress)
+    if min_classes > 1:
+        check_classes(parts[0], str(split_dirs[0]))
+    if len(parts) > 1 and len(parts[1]) == 0:
+        raise DataError(f"{split_dirs[1]}: validation folder has no images")
+    return DigitDataset(
+        name=name or root.resolve().name,
+        train=parts[0],
+        valid=parts[1] if len(parts) > 1 else None,
+        provenance={"source": "folder", "path": str(root), "layout": layout},
+    )
 
+
+def _layout(base: Path, dirs: dict[str, Path]) -> tuple[str, list[Path]]:
+    """("train/valid", [train, valid]) or ("training/testing", ...) for split folders, else ("labels", [base])."""
+    first = next((d for d in _SPLITS if d in dirs), None)
+    if first is None:
+        return "labels", [base]
+    train_name, valid_name = _SPLITS[first]
+    return f"{train_name}/{valid_name}", [dirs[train_name]] + ([dirs[valid_name]] if valid_name in dirs else [])
+
+
+def _decoded(
+    splits: list[dict[str, list[Path]]], classes: tuple[str, ...], on_progress: Callable[[int, int], None] | None
+) -> list[Digits]:
+    """Every split's images decoded into one (N, 28, 28) uint8 array, a Digits view of it per split."""
     total = sum(len(files) for split in splits for files in split.values())
     images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)  # (N, 28, 28) uint8, all splits
     labels = np.empty(total, dtype=np.int64)  # (N,) index into classes
@@ -148,14 +163,4 @@ def load_image_folder(
         )
     if on_progress is not None:
         on_progress(total, total)
-
-    if min_classes > 1:
-        check_classes(parts[0], str(split_dirs[0]))
-    if len(parts) > 1 and len(parts[1]) == 0:
-        raise DataError(f"{split_dirs[1]}: validation folder has no images")
-    return DigitDataset(
-        name=name or root.resolve().name,
-        train=parts[0],
-        valid=parts[1] if len(parts) > 1 else None,
-        provenance={"source": "folder", "path": str(root), "layout": layout},
-    )
+    return parts

@@ -1,6 +1,7 @@
-"""digitlab's modules import each other without cycles, counting every import that runs: at the top
-and inside functions (where a cycle is usually hidden). Imports under `if TYPE_CHECKING:` name types
-for annotations only (a callback is handed its Learner) and never run: they do not count."""
+"""The house: digitlab's modules import each other without cycles, counting every import that
+runs, at the top and inside functions (where a cycle is usually hidden); imports under
+`if TYPE_CHECKING:` name types for annotations only (a callback is handed its Learner) and never
+run, so they do not count. And every function fits on a screen."""
 
 from __future__ import annotations
 
@@ -125,3 +126,15 @@ def test_no_package_imports_itself_through_others():
     graph["digitlab"] = set()
     assert {"digitlab.train", "digitlab.run", "digitlab.jobs"} <= set(graph)
     assert cycles(graph) == []
+
+
+def test_every_function_fits_on_a_screen():
+    """No function of the package is over 60 lines (signature, docstring and body): a longer one is
+    sections that want names of their own."""
+    long = [
+        f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in modules().values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60
+    ]
+    assert not long
