@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # the demo then validates on it, so its numbers compare with the book's.
 TEST_SET := $(wildcard ../shared/data/mnist-test)
 
-.PHONY: install demo lint test notebook strip-notebooks bench clean
+.PHONY: install demo lint test test-fast notebook strip-notebooks bench clean
 
 # torch first and pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build
 $(STAMP): pyproject.toml
@@ -33,6 +33,12 @@ lint: install
 test: lint
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest
+
+# The unit tests alone (a few minutes): not the README's run, the notebooks, the sandboxed class, the
+# browser or the multi-process tests (marked slow). `make test` runs everything; `-m cuda` the GPU's.
+test-fast: lint
+	bash scripts/install-system-deps.sh
+	$(BIN)/python -m pytest -m "not slow"
 
 # JupyterLab is not a test dependency (the tests run the notebooks with nbclient): installed on first use.
 # The notebooks validate on the official test set when DIGITLAB_TEST_SET names it (as `make demo` does).

@@ -15,6 +15,8 @@ import pytest
 
 from digitlab.lists import L
 
+pytestmark = pytest.mark.slow  # runs the book's chapter cells, training included
+
 CELLS = textwrap.dedent(
     """
     from digitlab.all import *

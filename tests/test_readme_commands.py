@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import closed_port_url
 
+pytestmark = pytest.mark.slow  # runs the README in a fresh copy: make demo and two CNN trainings (~4 min)
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TEST_SET = ROOT.parent / "shared" / "data" / "mnist-test"

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # hundreds of CLI processes with hostile values
+
 INTS = ["-1", "0", "5000", str(2**70), str(-(2**70)), "99999999999", "nan", "1.5"]
 FLOATS = ["nan", "inf", "-inf", "1e308", "-1", "0", "5e-324"]
 # Paths and other text: nothing there, a file where a folder goes and the reverse, unwritable or

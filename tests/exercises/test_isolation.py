@@ -20,6 +20,8 @@ import digitlab
 from digitlab.cli import main
 from digitlab.exercises.isolation import isolation
 
+pytestmark = pytest.mark.slow  # checks a class of 21 submissions in sandboxes
+
 ONLY = ["double_odds", "mnist_distance", "train_mnist"]
 SECRET = "s3cr3t-" + "x" * 8  # in every file and variable no submission may read
 RIGHT = "def double_odds(a): return [2*o for o in a if o % 2 == 1]\n"

@@ -7,10 +7,13 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from digitlab.train.dataloader import DataLoader
 from digitlab.train.distributed import DistEnv
+
+pytestmark = pytest.mark.slow  # starts several training processes
 
 
 def test_dist_env_from_torchrun_variables():

@@ -26,6 +26,7 @@ from digitlab.train.callbacks import (
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, CancelBatchException, CancelEpochException, CancelFitException, Learner
 from digitlab.train.losses import batch_accuracy, mnist_loss
+from digitlab.train.lr_finder import search
 from digitlab.train.optim import SGD
 from digitlab.train.resume import CheckpointCB
 from digitlab.train.thread_policy import ThreadPolicyCB
@@ -560,7 +561,7 @@ def test_search_restores_weights_optimizer_and_callbacks_and_lets_others_stand_a
     opt, opt_state = learn.opt, copy.deepcopy(learn.opt.state_dict())
     history, cbs = copy.deepcopy(learn.recorder.history), list(learn.cbs)
     everywhere.events.clear()
-    with learn.search():
+    with search(learn):
         assert [type(cb) for cb in learn.cbs] == [
             ThreadPolicyCB,
             EventRecorder,
@@ -572,7 +573,7 @@ def test_search_restores_weights_optimizer_and_callbacks_and_lets_others_stand_a
     assert learn.opt is opt and learn.lr == 0.5 and learn.cbs == cbs and learn.n_epoch == 1
     assert str(learn.opt.state_dict()) == str(opt_state)
     assert learn.recorder.history == history and saved == [1]
-    with pytest.raises(RuntimeError), learn.search():
+    with pytest.raises(RuntimeError), search(learn):
         learn.fit(1, cbs=[EventRecorder(raises={"after_step": (RuntimeError, lambda learn: True)})])
     assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
     assert learn.cbs == cbs

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image, ImageDraw
 
 from digitlab.data.corrections import load_corrections
 from digitlab.data.styles import continental_sevens
+
+pytestmark = pytest.mark.slow  # drives a browser
 
 
 def _hash_sign(path) -> None:

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+pytestmark = pytest.mark.slow  # drives a browser
+
 
 def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()

@@ -12,6 +12,8 @@ from PIL import Image
 
 from digitlab.web.app import MAX_BODY
 
+pytestmark = pytest.mark.slow  # drives a browser
+
 PHOTO = (4000, 3000)  # a 12 MP phone photo, landscape
 
 

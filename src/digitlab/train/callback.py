@@ -32,11 +32,11 @@ class Callback:
     `forward_context(self) -> ContextManager`, entered around each batch's forward pass,
     after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
     the processes that train together; `train_step(self) -> bool`, a training batch's whole step.
-    `in_search = False`: sit out `learn.search()` (lr_find).
+    `in_search = False`: sit out `lr_finder.search(learn)` (lr_find's trial fit).
     """
 
     order = 0
-    in_search = True  # runs in learn.search() (lr_find's trial fit); False: stands aside there
+    in_search = True  # runs in lr_finder.search(learn), lr_find's trial fit; False: stands aside there
     learn: Learner
 
 

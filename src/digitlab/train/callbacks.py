@@ -3,7 +3,7 @@
 Orders: device (-10) before anything touches tensors; schedule (-5) sets the learning rate
 before the batch; the guard (5) sees the loss before the recorder (10) counts it; progress
 (20) prints what the recorder has; checkpoints (30) save after the epoch is recorded.
-The recorder, progress, schedule, guard and checkpoints stand aside in `learn.search()`
+The recorder, progress, schedule, guard and checkpoints stand aside in `lr_finder.search(learn)`
 (`in_search = False`): lr_find's trial steps are not a fit to record, show, guard or save.
 """
 
@@ -20,6 +20,8 @@ import torch
 from ..errors import DigitlabError
 from ..notebook import in_kernel
 from .callback import Callback
+from .mentor import MentorCB
+from .thread_policy import ThreadPolicyCB
 
 
 class TrainingDiverged(DigitlabError):
@@ -345,3 +347,19 @@ class DivergenceGuardCB(Callback):
                     f"training diverged at epoch {epoch + 1}, batch {batch + 1} (loss {value:.4g}) "
                     f"with learning rate {lr:.4g}: try a smaller --lr"
                 )
+
+
+def default_callbacks(given: list[Callback]) -> list[Callback]:
+    """fastai's defaults, a recorder and the epoch table where someone can see it; the mentor, which
+    names the chapter's common mistakes (mentor.py); and the thread policy, so a busy machine does
+    not stall every step (thread_policy.py; OMP_NUM_THREADS, when set, decides instead)."""
+    defaults: list[Callback] = [
+        cb() for cb in (MentorCB, ThreadPolicyCB) if not any(isinstance(given_cb, cb) for given_cb in given)
+    ]
+    if not any(isinstance(cb, RecorderCB) for cb in given):
+        defaults.append(RecorderCB())
+    if not any(isinstance(cb, ProgressCB) for cb in given):
+        progress = ProgressCB.auto()
+        if progress is not None:
+            defaults.append(progress)
+    return defaults

@@ -1,33 +1,15 @@
-"""The `Learner`: the book's training loop, with everything else in callbacks.
+"""The `Learner`: the book's training loop, with everything else in callbacks (fastai course part 2's miniai).
 
-The loop itself only does the seven steps' middle: predict, loss, backward, step, zero_grad,
-over the train and then the valid DataLoader each epoch. Metrics, progress, schedules,
-devices, divergence checks and checkpoints are `Callback`s that run at named events, in
-`order`; a callback can raise a Cancel* exception to skip the rest of a batch, an epoch or
-the whole fit (fastai course part 2's miniai design). Among the default callbacks, `MentorCB`
-names the chapter's common mistakes (uint8 inputs, mnist_loss on ten classes, ...) in words.
-
-Events: before_fit, before_epoch, before_batch, after_predict, after_loss, after_backward,
-after_step, after_batch, after_epoch, after_fit; after_cancel_batch/epoch/fit; and
-cleanup_fit, which runs last even when an error ends the fit.
-
-Besides events, the Learner offers callbacks four interfaces, so that no callback reads or
-writes another's attributes:
-- `forward_context()`: a callback's context manager around each batch's forward pass and loss
-  (`MixedPrecisionCB` returns `torch.autocast`); the Learner enters them all.
-- `all_reduce(tensor)`: a callback's sum of a tensor across processes (`DistributedCB`);
-  `learn.all_reduce(t)` applies them, and is `t` itself in one process (`RecorderCB` uses it).
-- `train_step() -> bool`: a callback's replacement for a training batch's forward, loss, backward
-  and optimizer step (`CudaGraphCB`: one CUDA graph replay); True when it ran them (the Learner then
-  calls after_loss and after_step, and skips after_predict and after_backward), False to leave the
-  batch to the Learner's own step.
-- `in_search`: False for callbacks that record, show, guard, schedule or save a fit; they stand
-  aside in `learn.search()`, the trial run that `lr_find` makes and then undoes.
+The loop does the seven steps' middle: predict, loss, backward, step, zero_grad, over the train
+and then the valid DataLoader each epoch. Metrics, progress, schedules, devices, divergence checks
+and checkpoints are `Callback`s (callback.py: the events, and the three interfaces a callback may
+offer besides them: `forward_context`, `all_reduce`, `train_step`) run in `order`; a Cancel*
+exception skips the rest of a batch, an epoch or the fit. The default callbacks (callbacks.py)
+include `MentorCB`, which names the chapter's common mistakes in words.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Any
@@ -36,12 +18,10 @@ import torch
 from torch import nn
 
 from .callback import Callback, CancelBatchException, CancelEpochException, CancelFitException, callable_name
-from .callbacks import ProgressCB, RecorderCB
+from .callbacks import RecorderCB, default_callbacks
 from .dataloader import DataLoaders
 from .losses import LossFunc
-from .mentor import MentorCB
 from .optim import SGD
-from .thread_policy import ThreadPolicyCB
 
 __all__ = ["Callback", "CancelBatchException", "CancelEpochException", "CancelFitException", "Learner"]
 
@@ -80,9 +60,8 @@ class Learner:
         self.cbs: list[Callback] = []
         self.opt: Any = None
         cbs = list(cbs)
-        self.add_cbs(cbs + (_default_cbs(cbs) if default_cbs else []))
+        self.add_cbs(cbs + (default_callbacks(cbs) if default_cbs else []))
 
-    # ---- callbacks -------------------------------------------------------------------
     def add_cbs(self, cbs: Iterable[Callback]) -> None:
         """Add callbacks, each reachable by its name (`learn.recorder`), kept sorted by `order`."""
         for cb in cbs:
@@ -119,7 +98,6 @@ class Learner:
             self.callback(f"after_cancel_{name}")
         self.callback(f"after_{name}")
 
-    # ---- the loop ----------------------------------------------------------------------
     def fit(self, n_epoch: int = 1, lr: float | None = None, cbs: Iterable[Callback] = ()) -> None:
         """Train for n_epoch epochs; `cbs` are added for this fit only.
 
@@ -201,32 +179,6 @@ class Learner:
                 tensor = reduce(tensor)
         return tensor
 
-    @contextmanager
-    def search(self) -> Iterator[None]:
-        """A trial run, undone on exit: what `lr_find` fits in (miniai's save, fit, restore).
-
-        Inside, callbacks whose `in_search` is False (those that record, show, guard, schedule
-        or save a fit) stand aside; the others (device, precision, layout, augmentation,
-        distribution) run as in any fit. On exit, even after an error, the model's weights and
-        buffers and the optimizer's state are restored from copies, and the learner's
-        attributes (model, optimizer, lr, callbacks, loop state) are put back as they were.
-        The training loader's shuffling moves on (its generator is the loader's), as after any fit.
-        """
-        saved = dict(vars(self))
-        weights = copy.deepcopy(self.model.state_dict())
-        opt_state = copy.deepcopy(self.opt.state_dict()) if self.opt is not None else None
-        training = self.model.training
-        self.cbs = [cb for cb in self.cbs if cb.in_search]
-        try:
-            yield
-        finally:
-            vars(self).clear()
-            vars(self).update(saved)
-            self.model.load_state_dict(weights)
-            if opt_state is not None:
-                self.opt.load_state_dict(opt_state)
-            self.model.train(training)
-
     @property
     def n_iter(self) -> int:
         return len(self.dl)
@@ -247,22 +199,6 @@ def _entered(enters: list[Callable[[], AbstractContextManager[Any]]]) -> Iterato
         for enter in enters:
             stack.enter_context(enter())
         yield
-
-
-def _default_cbs(given: list[Callback]) -> list[Callback]:
-    """fastai's defaults, a recorder and the epoch table where someone can see it; the mentor, which
-    names the chapter's common mistakes (mentor.py); and the thread policy, so a busy machine does
-    not stall every step (thread_policy.py; OMP_NUM_THREADS, when set, decides instead)."""
-    defaults: list[Callback] = [
-        cb() for cb in (MentorCB, ThreadPolicyCB) if not any(isinstance(given_cb, cb) for given_cb in given)
-    ]
-    if not any(isinstance(cb, RecorderCB) for cb in given):
-        defaults.append(RecorderCB())
-    if not any(isinstance(cb, ProgressCB) for cb in given):
-        progress = ProgressCB.auto()
-        if progress is not None:
-            defaults.append(progress)
-    return defaults
 
 
 def _snake(name: str) -> str:

@@ -3,12 +3,19 @@ on the learner itself (miniai's way), stop when the loss blows up, then put the 
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from .learner import Callback, CancelEpochException, CancelFitException, Learner
+from .callback import Callback, CancelEpochException, CancelFitException
+
+if TYPE_CHECKING:
+    from .learner import Learner
 
 
 @dataclass
@@ -53,7 +60,7 @@ class LRFinderCB(Callback):
 
 
 def lr_find(learn: Learner, start: float = 1e-7, end: float = 10.0, num: int = 100) -> LRFind:
-    """Fit `learn` with an `LRFinderCB` added, inside `learn.search()`: a trial, then undone.
+    """Fit `learn` with an `LRFinderCB` added, inside `search(learn)`: a trial, then undone.
 
     The learner's own callbacks that shape the computation (device, precision, layout,
     augmentation, distribution) run as in training, so the rates are found for the fit that
@@ -62,7 +69,7 @@ def lr_find(learn: Learner, start: float = 1e-7, end: float = 10.0, num: int = 1
     Afterwards the learner is as it was: same weights, optimizer, lr and recorder.
     """
     finder = LRFinderCB(start, end, num)
-    with learn.search():
+    with search(learn):
         learn.fit(math.ceil(num / max(len(learn.dls.train), 1)), lr=start, cbs=[finder])
     lrs, losses = finder.lrs[: len(finder.losses)], finder.losses
     return LRFind(lrs, losses, _steepest(lrs, losses))
@@ -79,3 +86,30 @@ def _steepest(lrs: list[float], losses: list[float]) -> float:
         return lrs[max(end - 1, 0)] / 10
     slopes = (values[1:] - values[:-1]) / (log_lrs[1:] - log_lrs[:-1])
     return float(lrs[int(slopes.argmin())])
+
+
+@contextmanager
+def search(learn: Learner) -> Iterator[None]:
+    """A trial run, undone on exit: what `lr_find` fits in (miniai's save, fit, restore).
+
+    Inside, callbacks whose `in_search` is False (those that record, show, guard, schedule
+    or save a fit) stand aside; the others (device, precision, layout, augmentation,
+    distribution) run as in any fit. On exit, even after an error, the model's weights and
+    buffers and the optimizer's state are restored from copies, and the learner's
+    attributes (model, optimizer, lr, callbacks, loop state) are put back as they were.
+    The training loader's shuffling moves on (its generator is the loader's), as after any fit.
+    """
+    saved = dict(vars(learn))
+    weights = copy.deepcopy(learn.model.state_dict())
+    opt_state = copy.deepcopy(learn.opt.state_dict()) if learn.opt is not None else None
+    training = learn.model.training
+    learn.cbs = [cb for cb in learn.cbs if cb.in_search]
+    try:
+        yield
+    finally:
+        vars(learn).clear()
+        vars(learn).update(saved)
+        learn.model.load_state_dict(weights)
+        if opt_state is not None:
+            learn.opt.load_state_dict(opt_state)
+        learn.model.train(training)
