@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from digitlab.errors import DigitlabError
 from digitlab.train.recipe import TrainConfig, train
-from digitlab.train.resume import TRAIN_STATE
+from digitlab.train.resume import FIRST_NAMES, HEADER, TRAIN_STATE
 
 
 class Stop(Exception):
@@ -21,9 +26,23 @@ CONFIGS = {
 }
 
 
+def in_first_format(path: Path) -> None:
+    """Rewrite a saved state as the first format wrote it: the loader's and callbacks' state under the
+    names FIRST_NAMES lists, their JSON values at the header's top level."""
+    with safe_open(str(path), "pt") as f:
+        tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118  # not a dict
+        header = json.loads(f.metadata()[HEADER])
+    old_name = {new: old for old, new in FIRST_NAMES.items()}
+    tensors = {old_name.get(name, name): value for name, value in tensors.items()}
+    header |= {old_name[name]: value for name, value in header.pop("values").items()}
+    assert "rng/train_loader" in tensors and "history" in header  # what the first format had
+    save_file(tensors, str(path), metadata={HEADER: json.dumps(header)})
+
+
+@pytest.mark.parametrize("first_format", [False, True], ids=["", "saved-in-the-first-format"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_a_resumed_fit_ends_with_the_weights_of_an_uninterrupted_one(
-    tmp_path, make_digits, monkeypatch, interrupt_after, name
+    tmp_path, make_digits, monkeypatch, interrupt_after, name, first_format
 ):
     classes = (3, 7) if name == "linear" else (1, 3, 7)
     train_digits, valid_digits = make_digits(12, classes, seed=0), make_digits(4, classes, seed=1)
@@ -34,6 +53,8 @@ def test_a_resumed_fit_ends_with_the_weights_of_an_uninterrupted_one(
         interrupt_after(patch, 2, Stop())  # a kill or a Ctrl-C right after epoch 2's checkpoint
         with pytest.raises(Stop):
             train(config, train_digits, valid_digits, progress=False, checkpoint_dir=tmp_path / "b")
+    if first_format:  # a run interrupted before callbacks saved their own state still resumes
+        in_first_format(tmp_path / "b" / TRAIN_STATE)
     torch.manual_seed(12345)  # whatever ran in between: the state saved is what counts
     resumed = train(
         config,

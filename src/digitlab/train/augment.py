@@ -8,6 +8,7 @@ call for the whole batch.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,12 @@ class RandomAffineCB(Callback):
     def before_fit(self) -> None:
         device = next(self.learn.model.parameters()).device
         self.generator = torch.Generator(device=device).manual_seed(self.seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
 
     def before_batch(self) -> None:
         if self.learn.training:

@@ -39,8 +39,23 @@ class Callback:
     in_search = True  # runs in lr_finder.search(learn), lr_find's trial fit; False: stands aside there
     learn: Learner
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a fit that stops after this epoch needs of this callback to go on exactly where it was:
+        tensors and JSON values, by key (saved by `digitlab.train.resume`). None by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back what `state_dict` gave, at the start of a resumed fit (after every before_fit)."""
+
 
 def callable_name(fn: Any) -> str:
     """A function's name, also through functools.partial (e.g. partial(SGD, mom=0.9) -> SGD)."""
     fn = getattr(fn, "func", fn)
     return getattr(fn, "__name__", type(fn).__name__)
+
+
+def callback_name(cb: Callback) -> str:
+    """The attribute a callback is reached by on its learner: its `name`, else its class's name in
+    snake case without "CB" (RecorderCB -> recorder, OneCycleCB -> one_cycle)."""
+    name = getattr(cb, "name", None) or type(cb).__name__.removesuffix("CB").removesuffix("Callback")
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

@@ -65,6 +65,15 @@ class RecorderCB(Callback):
         self.lrs: list[float] = []  # learning rate of every training batch
         self.losses: list[torch.Tensor] = []  # loss of every training batch (detached)
 
+    def state_dict(self) -> dict[str, Any]:
+        losses = torch.stack([loss.float().cpu() for loss in self.losses]) if self.losses else torch.zeros(0)
+        return {"history": self.history, "lrs": torch.tensor(self.lrs, dtype=torch.float64), "losses": losses}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = list(state.get("history") or [])
+        self.lrs = [float(v) for v in state.get("lrs", torch.zeros(0)).tolist()]
+        self.losses = list(state.get("losses", torch.zeros(0)).unbind())
+
     def before_epoch(self) -> None:
         if self.learn.training:
             self.started = time.perf_counter()
@@ -269,6 +278,13 @@ class OneCycleCB(Callback):
         self.total = self.learn.n_epoch * len(self.learn.dls.train)
         self.step = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("step") is not None:
+            self.step = int(state["step"])
+
     def before_batch(self) -> None:
         if not self.learn.training:
             return
@@ -319,6 +335,12 @@ class DivergenceGuardCB(Callback):
         device = next(self.learn.model.parameters(), torch.zeros(())).device
         self.k = self.every or (1 if device.type == "cpu" else self.GPU_EVERY)
         self.pending: list[tuple[torch.Tensor, int, int, float]] = []  # (loss, epoch, batch, lr) not looked at yet
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"first_loss": self.first_loss}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.first_loss = state.get("first_loss")
 
     def after_loss(self) -> None:
         learn = self.learn

@@ -150,6 +150,13 @@ class DataLoader:
             return self.n // self.world_size
         return len(range(self.rank, self.n, self.world_size))
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Where the shuffling stands: what a resumed fit needs for its next epoch's order."""
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self._generator.set_state(state["generator"])
+
     def __len__(self) -> int:
         full, rest = divmod(self.n_local, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)

@@ -17,7 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .callback import Callback, CancelBatchException, CancelEpochException, CancelFitException, callable_name
+from .callback import (
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    callable_name,
+    callback_name,
+)
 from .callbacks import RecorderCB, default_callbacks
 from .dataloader import DataLoaders
 from .losses import LossFunc
@@ -66,7 +73,7 @@ class Learner:
         """Add callbacks, each reachable by its name (`learn.recorder`), kept sorted by `order`."""
         for cb in cbs:
             cb.learn = self
-            name = getattr(cb, "name", None) or _snake(type(cb).__name__)
+            name = callback_name(cb)
             setattr(self, name, cb)  # e.g. learn.recorder
             self.cbs.append(cb)
         self.cbs.sort(key=lambda cb: cb.order)
@@ -75,7 +82,7 @@ class Learner:
         """Remove callbacks and their names."""
         for cb in cbs:
             self.cbs.remove(cb)
-            name = getattr(cb, "name", None) or _snake(type(cb).__name__)
+            name = callback_name(cb)
             if getattr(self, name, None) is cb:
                 delattr(self, name)
 
@@ -199,9 +206,3 @@ def _entered(enters: list[Callable[[], AbstractContextManager[Any]]]) -> Iterato
         for enter in enters:
             stack.enter_context(enter())
         yield
-
-
-def _snake(name: str) -> str:
-    """RecorderCB -> recorder, ProgressCB -> progress (how the callback is reached on the learner)."""
-    name = name.removesuffix("CB").removesuffix("Callback")
-    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))

@@ -5,13 +5,13 @@ rest of the fit depends on:
   model/NAME            the weights (and buffers)
   opt/INDEX/KEY         the optimizer's per-parameter state (SGD's momentum buffers)
   rng/torch             torch's global RNG
-  rng/train_loader      the training DataLoader's shuffle generator
-  rng/augment           RandomAffineCB's generator (when augmenting)
-  recorder/lrs, recorder/losses   every batch's lr and loss so far
-and, as JSON in the header: the epochs done, the optimizer's param groups, the recorder's history,
-the one-cycle schedule's position and the divergence guard's first loss.
+  OWNER/KEY             what the training loader and each callback's `state_dict()` hold: the loader's
+                        shuffle generator, the recorder's lrs and losses, the augmentation's generator
+and, as JSON in the header: the epochs done, the optimizer's param groups, and the JSON values of
+those state dicts (the recorder's history, the one-cycle schedule's step, the guard's first loss).
 `ResumeCB(path)` puts it all back at the start of a fit, which then goes on from the next epoch: a
-resumed run ends with the same weights, bit for bit, as one that was never interrupted.
+resumed run ends with the same weights, bit for bit, as one that was never interrupted. A state
+saved before callbacks kept their own (its keys in FIRST_NAMES) still resumes.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
 from ..errors import DigitlabError
-from .augment import RandomAffineCB
-from .callback import Callback
-from .callbacks import DivergenceGuardCB, OneCycleCB, RecorderCB
+from .callback import Callback, callback_name
 
 if TYPE_CHECKING:  # a callback is handed its Learner; learner.py builds on the callbacks
     from .learner import Learner
@@ -34,10 +32,6 @@ if TYPE_CHECKING:  # a callback is handed its Learner; learner.py builds on the 
 TRAIN_STATE = "train_state.safetensors"
 STATE_FORMAT = "digitlab-train-state"
 HEADER = "state"  # the safetensors metadata key that holds the JSON header
-
-
-def _find(learn: Learner, kind: type[Callback]) -> Any:
-    return next((cb for cb in learn.cbs if isinstance(cb, kind)), None)
 
 
 def save_train_state(learn: Learner, path: Path) -> Path:
@@ -54,29 +48,50 @@ def save_train_state(learn: Learner, path: Path) -> Path:
             else:
                 opt_extra.setdefault(str(index), {})[key] = value
     tensors["rng/torch"] = torch.get_rng_state()
-    tensors["rng/train_loader"] = learn.dls.train._generator.get_state()
-    augment = _find(learn, RandomAffineCB)
-    if augment is not None:
-        tensors["rng/augment"] = augment.generator.get_state()
-    recorder: RecorderCB = learn.recorder
-    tensors["recorder/lrs"] = torch.tensor(recorder.lrs, dtype=torch.float64)
-    tensors["recorder/losses"] = (
-        torch.stack([loss.float().cpu() for loss in recorder.losses]) if recorder.losses else torch.zeros(0)
-    )
-    schedule, guard = _find(learn, OneCycleCB), _find(learn, DivergenceGuardCB)
+    plain: dict[str, Any] = {}  # the callbacks' and the loader's JSON values, by "owner/key"
+    for owner, holder in _owners(learn).items():
+        for key, value in holder.state_dict().items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{owner}/{key}"] = value
+            else:
+                plain[f"{owner}/{key}"] = value
     header = {
         "format": STATE_FORMAT,
         "epoch": learn.epoch + 1,
         "param_groups": opt_state["param_groups"],
         "opt_extra": opt_extra,
-        "history": recorder.history,
-        "one_cycle_step": schedule.step if schedule is not None else None,
-        "first_loss": guard.first_loss if guard is not None else None,
+        "values": plain,
     }
     try:
         return save_tensors(path, tensors, metadata={HEADER: json.dumps(header)})
     except OSError as e:  # a full disk, say: the last epoch's state is still there
         raise DigitlabError(f"cannot save the training state to {path.parent}: {e.strerror or e}") from None
+
+
+class _Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _owners(learn: Learner) -> dict[str, _Stateful]:
+    """Everything whose state a resumed fit needs besides the model and optimizer, by the name its
+    state is saved under: the training loader ("train_loader"), and each callback (its name on the
+    learner, "cb/recorder")."""
+    owners: dict[str, _Stateful] = {"train_loader": learn.dls.train}
+    owners |= {f"cb/{callback_name(cb)}": cb for cb in learn.cbs}
+    return owners
+
+
+# How the first states (before callbacks saved their own) named what is now "owner/key"
+FIRST_NAMES = {
+    "rng/train_loader": "train_loader/generator",
+    "rng/augment": "cb/random_affine/generator",
+    "recorder/lrs": "cb/recorder/lrs",
+    "recorder/losses": "cb/recorder/losses",
+    "history": "cb/recorder/history",
+    "one_cycle_step": "cb/one_cycle/step",
+    "first_loss": "cb/divergence_guard/first_loss",
+}
 
 
 def _header(f: Any) -> Any:
@@ -134,22 +149,15 @@ class TrainState:
                 state.setdefault(int(index), {}).update(extra)
             learn.opt.load_state_dict({"state": state, "param_groups": header["param_groups"]})
             torch.set_rng_state(tensors["rng/torch"])
-            learn.dls.train._generator.set_state(tensors["rng/train_loader"])
-            augment = _find(learn, RandomAffineCB)
-            if augment is not None:
-                augment.generator.set_state(tensors["rng/augment"])
+            saved = {**tensors, **header.get("values", {})}
+            saved |= {FIRST_NAMES[k]: v for k, v in {**tensors, **header}.items() if k in FIRST_NAMES}
+            for owner, holder in _owners(learn).items():
+                mine = {k[len(owner) + 1 :]: v for k, v in saved.items() if k.startswith(f"{owner}/")}
+                if mine:
+                    holder.load_state_dict(mine)
         except (KeyError, ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DigitlabError(f"{self.path}: does not fit this run ({first})") from None
-        recorder: RecorderCB = learn.recorder
-        recorder.history = list(header.get("history") or [])
-        recorder.lrs = [float(v) for v in tensors.get("recorder/lrs", torch.zeros(0)).tolist()]
-        recorder.losses = list(tensors.get("recorder/losses", torch.zeros(0)).unbind())
-        schedule, guard = _find(learn, OneCycleCB), _find(learn, DivergenceGuardCB)
-        if schedule is not None and header.get("one_cycle_step") is not None:
-            schedule.step = int(header["one_cycle_step"])
-        if guard is not None:
-            guard.first_loss = header.get("first_loss")
         learn.first_epoch = self.epoch
 
 
