@@ -226,6 +226,8 @@ def test_a_full_disk_while_saving_a_run_is_one_line(capsys, tmp_path, sample, mo
 def test_resume_refuses_settings_of_its_own(capsys, tmp_path):
     err = fails(capsys, "train", "--resume", str(tmp_path / "run"), "--epochs", "5", "--lr-find")
     assert "drop --epochs, --lr-find" in err
+    for seed in ("43", "42"):  # a setting written is refused, even with the default's value
+        assert "drop --seed" in fails(capsys, "train", "--resume", str(tmp_path / "run"), "--seed", seed)
 
 
 @pytest.fixture

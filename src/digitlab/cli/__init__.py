@@ -64,6 +64,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def given_options(argv: Sequence[str] | None) -> set[str]:
+    """The options written on the command line (their dests), whatever their values: `--seed 42` is
+    given though 42 is the default. The same parser, its defaults left out, reads argv again."""
+    parser = build_parser()
+    parsers = [parser]
+    while parsers:
+        for action in parsers.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += action.choices.values()
+            elif action.option_strings:
+                action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv))) - {"command", "action", "run"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command: its exit code; any DigitlabError is one line and 2, a Ctrl-C (also while
     the command modules load) is one line and 130."""
@@ -87,6 +101,7 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
     parser = build_parser()  # loads no torch: --help, and a mistyped option, answer at once
     clock.mark("read the command")
     args = parser.parse_args(argv)
+    args.given = given_options(argv)
     if args.command is None:
         parser.print_help()
         return 2

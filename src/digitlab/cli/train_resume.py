@@ -31,25 +31,25 @@ def write_resume_info(folder: RunFolder, args: argparse.Namespace, config: Train
 
 
 # What `--resume RUN` takes from the run, not from its command line: given with it, they are refused
-RUN_SETTINGS = {
-    "data": "mnist_sample",
-    "valid": None,
-    "model": None,
-    "epochs": None,
-    "lr": None,
-    "bs": None,
-    "seed": 42,
-    "threads": "auto",
-    "device": "cpu",
-    "precision": "fp32",
-    "compile": False,
-    "tta": False,
-    "cuda_graphs": "auto",
-    "lr_find": False,
-    "out": None,
-    "overwrite": False,
-    "init": None,
-}
+RUN_SETTINGS = (
+    "data",
+    "valid",
+    "model",
+    "epochs",
+    "lr",
+    "bs",
+    "seed",
+    "threads",
+    "device",
+    "precision",
+    "compile",
+    "tta",
+    "cuda_graphs",
+    "lr_find",
+    "out",
+    "overwrite",
+    "init",
+)
 
 
 def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
@@ -57,7 +57,7 @@ def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) ->
     from ..jobs.run_folder import RunFolder
     from ..train.distributed import DistEnv
 
-    given = [name for name, default in RUN_SETTINGS.items() if getattr(args, name) != default]
+    given = [name for name in RUN_SETTINGS if name in args.given]  # written, even with the default's value
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise DigitlabError(f"--resume continues the run with its own data and settings: drop {flags}")
