@@ -71,7 +71,7 @@ class MixedPrecisionCB(Callback):
         self.dtype = dtype
 
     def before_fit(self) -> None:
-        self.device_type = next(self.learn.model.parameters()).device.type
+        self.device_type = self.learn.device.type
         if self.dtype == torch.float16 and self.device_type != "cuda":
             raise DigitlabError("float16 autocast is for CUDA; use bfloat16 on the CPU")
 

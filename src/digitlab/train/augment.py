@@ -56,7 +56,7 @@ class RandomAffineCB(Callback):
         self.seed, self.max_shift, self.max_rotate, self.max_scale = seed, max_shift, max_rotate, max_scale
 
     def before_fit(self) -> None:
-        device = next(self.learn.model.parameters()).device
+        device = self.learn.device
         self.generator = torch.Generator(device=device).manual_seed(self.seed)
 
     def state_dict(self) -> dict[str, Any]:

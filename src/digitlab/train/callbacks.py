@@ -32,6 +32,7 @@ class DeviceCB(Callback):
     """Put the model (and any batch not already there) on `device`."""
 
     order = -10
+    name = "device_cb"  # learn.device is where the model is (Learner.device)
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
@@ -77,7 +78,7 @@ class RecorderCB(Callback):
     def before_epoch(self) -> None:
         if self.learn.training:
             self.started = time.perf_counter()
-        device = next(self.learn.model.parameters(), torch.zeros(())).device
+        device = self.learn.device
         self.loss_sum = torch.zeros((), device=device)
         self.metric_sums = [torch.zeros((), device=device) for _ in self.learn.metrics]
         self.count = 0
@@ -332,7 +333,7 @@ class DivergenceGuardCB(Callback):
 
     def before_fit(self) -> None:
         self.first_loss: float | None = None
-        device = next(self.learn.model.parameters(), torch.zeros(())).device
+        device = self.learn.device
         self.k = self.every or (1 if device.type == "cpu" else self.GPU_EVERY)
         self.pending: list[tuple[torch.Tensor, int, int, float]] = []  # (loss, epoch, batch, lr) not looked at yet
 

@@ -46,7 +46,7 @@ def graph_blocker(learn: Learner, need_cuda: bool = True) -> str | None:
 
     need_cuda=False skips the device check (the static step run uncaptured, on any device: tests).
     """
-    device = next(learn.model.parameters()).device
+    device = learn.device
     if need_cuda and device.type != "cuda":
         return f"the model is on {device.type} (CUDA graphs are CUDA's)"
     if not isinstance(learn.opt, SGD):
@@ -192,7 +192,7 @@ class CudaGraphCB(Callback):
         if blocker is None:
             self.active, self.status = True, "graphed"
         else:
-            self._fall_back(blocker, quiet=next(self.learn.model.parameters()).device.type != "cuda")
+            self._fall_back(blocker, quiet=self.learn.device.type != "cuda")
 
     def _fall_back(self, why: str, quiet: bool = False) -> None:
         if self.mode == "on":

@@ -85,7 +85,7 @@ class DistributedCB(Callback):
 
     @property
     def module_device(self) -> torch.device:
-        return next(self.learn.model.parameters()).device
+        return self.learn.device
 
     def before_epoch(self) -> None:
         self.learn.model = self.ddp if self.learn.training else self.module

@@ -187,6 +187,11 @@ class Learner:
         return tensor
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (the CPU for a model without any)."""
+        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+
+    @property
     def n_iter(self) -> int:
         return len(self.dl)
 
