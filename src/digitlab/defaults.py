@@ -12,6 +12,7 @@ from typing import Any
 
 MODEL_NAMES = ("linear", "simple_net", "cnn")  # models.MODELS, in this order
 METRICS = ("l1", "rmse")  # the pixel-similarity baseline's distances
+SEED = 42  # seeds torch, numpy, random, the loader's shuffles and augmentation: TrainConfig's and --seed's
 CNN_WIDTH = 16  # channels of the CNN's first stage: the one default, for the library and the training recipe
 
 # The book's runs for linear (lr 1.0) and simple_net (lr 0.1): plain SGD, batches of 256.

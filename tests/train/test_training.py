@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
+from digitlab.errors import DigitlabError
 from digitlab.models import CNN, Linear, SimpleNet
 from digitlab.train.recipe import (
     BOOK_TRAIN_IMAGES,
@@ -198,3 +200,24 @@ def test_a_resolved_config_from_before_recipes_gets_its_recipe_and_keeps_its_val
     old = dataclasses.replace(TrainConfig(model="cnn").resolved(100), recipe=None)  # a resume.json from before
     again = old.resolved(100)
     assert again.recipe == "cpu" and dataclasses.replace(again, recipe=None) == old
+
+
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        ({"precision": "fp16"}, "loss scaling"),
+        ({"precision": "fp8"}, "unknown precision"),
+        ({"threads": "many"}, "threads must be"),
+        ({"threads": True}, "threads must be"),
+        ({"cuda_graphs": "sometimes"}, "choose one of"),
+        ({"cuda_graphs": "on", "device": "cpu"}, "CUDA graphs are CUDA's"),
+    ],
+)
+def test_a_config_checks_its_settings_when_made_and_when_replaced(setting, words):
+    with pytest.raises(DigitlabError, match=words):
+        TrainConfig(**setting)
+    with pytest.raises(DigitlabError, match=words):
+        dataclasses.replace(TrainConfig(), **setting)
+    auto = TrainConfig(device="auto", cuda_graphs="on")  # the device is not known yet: checked once resolved
+    with pytest.raises(DigitlabError, match="CUDA graphs are CUDA's"):
+        dataclasses.replace(auto, device="cpu")

@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS
+from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
 from ..errors import DigitlabError
 from ..outputs import check_new_file, make_folder
 from ..progress import Log, quiet_log
@@ -75,7 +75,7 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--epochs", type=int, help="passes over the training data (default: the model's; see below)")
     parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
     parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
-    parser.add_argument("--seed", type=int, default=42, help="seed for everything random (default: 42)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"seed for everything random (default: {SEED})")
     _add_speed_flags(parser)
     _add_run_flags(parser)
 
@@ -189,15 +189,12 @@ def check_args(args: argparse.Namespace) -> None:
     check_range("--seed", args.seed, 0, MAX_SEED)
     if args.threads != "auto":
         check_range("--threads", args.threads, 1, affinity_cores(), "(the cores this process may use)")
-    if args.precision in REFUSED_PRECISIONS:
-        raise DigitlabError(f"--precision {args.precision}: {REFUSED_PRECISIONS[args.precision]}")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import train_and_valid
     from ..jobs.run_folder import RunFolder
     from ..jobs.train_run import default_out_dir
-    from ..train.cuda_graph import check_mode
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainConfig
     from .train_init import fine_tune
@@ -224,8 +221,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
-    config = replace(config, device=device_from_args(args, log, "training"))
-    check_mode(config.cuda_graphs, config.device)  # before any data is read
+    config = replace(config, device=device_from_args(args, log, "training"))  # checked again: before any data
     if args.lr_find:
         if args.out is not None:  # before the data: never over a file the user did not say to replace
             make_folder(args.out, "--out")

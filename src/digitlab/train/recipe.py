@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..data.digits import Digits
-from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, REFUSED_PRECISIONS
+from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
 from ..errors import DigitlabError
 from ..models import build_model
 from ..notebook import in_kernel
@@ -53,7 +53,7 @@ class TrainConfig:
     epochs: int | None = None  # passes over the training data (default: see default_epochs)
     lr: float | None = None  # learning rate (the peak one with one_cycle)
     bs: int | None = None  # batch size (the book's 256; the CNN learns more per second at 64)
-    seed: int = 42  # seeds torch, numpy, random, the loader's shuffles and augmentation
+    seed: int = SEED  # seeds torch, numpy, random, the loader's shuffles and augmentation
     mom: float | None = None  # SGD momentum (0: the book's plain SGD)
     wd: float | None = None  # weight decay
     one_cycle: bool | None = None  # warm up then anneal the lr (fastai's fit_one_cycle)
@@ -67,6 +67,17 @@ class TrainConfig:
     tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
     cuda_graphs: str = "auto"  # auto | on | off: the training step as one CUDA graph (CUDA only; see cuda_graph.py)
     recipe: str | None = None  # whose defaults filled the gaps: "cpu" or "cuda" (DEVICE_RECIPES); set by resolved()
+
+    def __post_init__(self) -> None:
+        """Each setting checked here, once, whoever makes the config (the CLI, a notebook, `replace`)."""
+        if self.precision in REFUSED_PRECISIONS:
+            raise DigitlabError(f"--precision {self.precision}: {REFUSED_PRECISIONS[self.precision]}")
+        if self.precision not in PRECISION_NAMES:
+            raise DigitlabError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISION_NAMES)}")
+        number = isinstance(self.threads, int) and not isinstance(self.threads, bool)
+        if not (number or self.threads in (None, "auto")):
+            raise DigitlabError(f"threads must be a number or 'auto', got {self.threads!r}")
+        check_mode(self.cuda_graphs, self.device if self.device != "auto" else "cuda")  # auto: checked once resolved
 
     @property
     def is_resolved(self) -> bool:
@@ -269,19 +280,12 @@ def build_learner(
 
 
 def _ready(config: TrainConfig, n_train: int, dist_env: DistEnv) -> TrainConfig:
-    """The config checked, resolved for `n_train` digits and this process's device; torch's threads set."""
-    if config.precision in REFUSED_PRECISIONS:
-        raise DigitlabError(f"--precision {config.precision}: {REFUSED_PRECISIONS[config.precision]}")
-    if config.precision not in PRECISIONS:
-        raise DigitlabError(f"unknown precision {config.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    """The config resolved for `n_train` digits and this process's device; torch's threads set."""
     if not config.is_resolved:
         config = config.resolved(n_train)
-    config = replace(config, device=dist_env.device(resolve_device(config.device)))
-    check_mode(config.cuda_graphs, config.device)
+    config = replace(config, device=dist_env.device(resolve_device(config.device)))  # checked again, resolved
     if isinstance(config.threads, int):
         torch.set_num_threads(config.threads)
-    elif config.threads not in (None, "auto"):
-        raise DigitlabError(f"threads must be a number or 'auto', got {config.threads!r}")
     return config
 
 
