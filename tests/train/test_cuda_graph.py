@@ -10,6 +10,7 @@ import torch
 from digitlab.errors import DigitlabError
 from digitlab.train.accelerate import CompileCB
 from digitlab.train.cuda_graph import CudaGraphCB, StaticStep, graph_blocker, sgd_step
+from digitlab.train.distributed import DistributedCB
 from digitlab.train.learner import Callback
 from digitlab.train.optim import SGD
 from digitlab.train.recipe import TrainConfig, build_learner
@@ -119,11 +120,8 @@ def test_where_the_graph_cannot_apply(make_digits):
     class Clip(Callback):
         def after_backward(self) -> None: ...
 
-    class Reduce(Callback):
-        def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
-            return tensor
-
-    for cb, words in ((Clip(), "Clip acts inside the training step (after_backward)"), (Reduce(), "several processes")):
+    blockers = ((Clip(), "Clip acts inside the training step (after_backward)"), (DistributedCB(), "several processes"))
+    for cb, words in blockers:
         learn.add_cbs([cb])
         assert words in graph_blocker(learn, need_cuda=False)
         learn.remove_cbs([cb])

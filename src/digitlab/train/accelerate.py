@@ -91,6 +91,7 @@ class CompileCB(Callback):
 
     order = -7
     name = "compiler"  # learn.compiler (learn.compile would read as a method)
+    blocks_graphs = "torch.compile runs the model (its mode='reduce-overhead' makes its own CUDA graphs)"
 
     def __init__(self, backend: str = "inductor", mode: str | None = None, dynamic: bool | None = None) -> None:
         self.backend, self.mode, self.dynamic = backend, mode, dynamic

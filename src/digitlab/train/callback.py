@@ -33,10 +33,15 @@ class Callback:
     after_predict and loss; `all_reduce(self, tensor) -> Tensor`, the sum of a tensor over
     the processes that train together; `train_step(self) -> bool`, a training batch's whole step.
     `in_search = False`: sit out `lr_finder.search(learn)` (lr_find's trial fit).
+    What it means for a training step captured as one CUDA graph (`CudaGraphCB`), declared, so that
+    no callback looks into another: `blocks_graphs`, why the step cannot be a graph while it runs;
+    `graph_safe = True`: its after_predict/after_backward may be skipped by a graphed step.
     """
 
     order = 0
     in_search = True  # runs in lr_finder.search(learn), lr_find's trial fit; False: stands aside there
+    blocks_graphs: str | None = None  # why a training step cannot be one CUDA graph while it runs
+    graph_safe = False  # True: a graphed training step may skip its after_predict / after_backward
     learn: Learner
 
     def state_dict(self) -> dict[str, Any]:

@@ -25,7 +25,9 @@ from collections.abc import Callable
 import torch
 
 from ..errors import DigitlabError
-from .learner import Callback, Learner
+from .accelerate import CompileCB
+from .callback import Callback
+from .learner import Learner
 from .optim import SGD
 
 GRAPH_MODES = ("auto", "on", "off")  # --cuda-graphs
@@ -51,13 +53,14 @@ def graph_blocker(learn: Learner, need_cuda: bool = True) -> str | None:
         return f"the model is on {device.type} (CUDA graphs are CUDA's)"
     if not isinstance(learn.opt, SGD):
         return f"the optimizer is {type(learn.opt).__name__} (the graphed step is digitlab's SGD)"
-    if getattr(learn.model, "_digitlab_compiled", False) or any(hasattr(cb, "compile_seconds") for cb in learn.cbs):
-        return "torch.compile runs the model (its mode='reduce-overhead' makes its own CUDA graphs)"
-    if any(hasattr(cb, "all_reduce") for cb in learn.cbs):
-        return "several processes train together (DistributedDataParallel reduces gradients during backward)"
+    if getattr(learn.model, "_digitlab_compiled", False):  # compiled by CompileCB, which then says why
+        return CompileCB.blocks_graphs
+    blocked = next((cb.blocks_graphs for cb in learn.cbs if cb.blocks_graphs), None)
+    if blocked is not None:
+        return blocked
     for cb in learn.cbs:
         inside = [e for e in STEP_EVENTS if hasattr(cb, e)]
-        if inside and not getattr(cb, "graph_safe", False):
+        if inside and not cb.graph_safe:
             return f"{type(cb).__name__} acts inside the training step ({', '.join(inside)})"
     return None
 

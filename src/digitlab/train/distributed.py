@@ -78,6 +78,8 @@ class DistributedCB(Callback):
     default order: DeviceCB, at -10 as always, has moved the model when DDP wraps it).
     """
 
+    blocks_graphs = "several processes train together (DistributedDataParallel reduces gradients during backward)"
+
     def before_fit(self) -> None:
         self.module = self.learn.model
         device_ids = [self.module_device.index] if self.module_device.type == "cuda" else None
