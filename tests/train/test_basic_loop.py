@@ -70,6 +70,17 @@ def test_train_model_prints_one_accuracy_per_epoch(capsys):
     assert [float(v) for v in printed] == accuracies and len(accuracies) == 3
 
 
+def test_a_long_train_model_prints_about_twenty_accuracies_and_returns_all(capsys):
+    x, y = separable()
+    dl = DataLoader((x, y), batch_size=16)
+    model = nn.Linear(784, 1)
+    accuracies = train_model(model, 140, dl, dl, SGD(model.parameters(), 0.1))
+    line = capsys.readouterr().out
+    printed = [float(v) for v in line.split("(")[0].split()]
+    assert len(accuracies) == 140 and 15 <= len(printed) <= 21 and printed[-1] == accuracies[-1]
+    assert printed == accuracies[6::7] and "140 epochs" in line  # every 7th: 7, 14, ..., 140
+
+
 def test_errors_say_what_is_missing():
     x, y = separable()
     dl = DataLoader((x, y), batch_size=16)
