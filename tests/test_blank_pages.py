@@ -94,3 +94,10 @@ def test_ink_on_such_a_page_is_still_found(kind):
     digits = find_digits(written(paper(kind), "174"))
     assert len(digits) == 3 and [d.box[0] for d in digits] == sorted(d.box[0] for d in digits)
     assert to_mnist(written(paper(kind), "7")).float().mean() > 10
+
+
+def test_digits_across_ruled_lines_are_refused_saying_why_not_read_as_the_page():
+    """The lines and the digits they cross are one mark from edge to edge: not read (a whole page read
+    as one digit, before), and the message says to write on plain paper."""
+    with pytest.raises(DataError, match="ruled lines"):
+        find_digits(written(paper("lined"), "174"))

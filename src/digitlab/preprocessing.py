@@ -39,7 +39,10 @@ BOX, FRAME = 20, 28
 STRONG_INK = 2.5 * MIN_CONTRAST  # a mark's darkest part stands this far out, or it is a speck of the paper
 SHARP = STRONG_INK / 6  # levels a pixel: ink's edge rises this steeply at least (a shadow's, ~5 times less)
 NOISY = MIN_CONTRAST  # pixel noise (levels, one sigma) as strong as the faintest ink: nothing can stand out
-BLANK = "no digit found (the image is blank, or shows only paper: lines, shadows, texture)"
+BLANK = (
+    "no digit found (the image is blank, or shows only paper: lines, shadows, texture; "
+    "digits written across ruled lines are not read: write them on plain paper)"
+)
 NOISE = "no digit found (the image looks like noise: no ink stands out from it)"
 DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # Pillow's modes of more than 8 bits per pixel
 _DECODE_ERRORS = (
