@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -101,7 +102,7 @@ def _main(argv: Sequence[str] | None, clock: Startup) -> int:
     parser = build_parser()  # loads no torch: --help, and a mistyped option, answer at once
     clock.mark("read the command")
     args = parser.parse_args(argv)
-    args.given = given_options(argv)
+    args.options_given = partial(given_options, argv)  # read again only where asked (train --resume)
     if args.command is None:
         parser.print_help()
         return 2

@@ -57,7 +57,8 @@ def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) ->
     from ..jobs.run_folder import RunFolder
     from ..train.distributed import DistEnv
 
-    given = [name for name in RUN_SETTINGS if name in args.given]  # written, even with the default's value
+    written = args.options_given()  # even with the default's value: --seed 42
+    given = [name for name in RUN_SETTINGS if name in written]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise DigitlabError(f"--resume continues the run with its own data and settings: drop {flags}")
