@@ -11,38 +11,16 @@ in the same run, through a naive resize to 28x28.
 from __future__ import annotations
 
 import argparse
-import io
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from digitlab.data.formats.idx import load_idx_folder
+from digitlab.data.samples import as_photo  # the same photos as `digitlab data samples` makes
 from digitlab.preprocessing import naive_resize, to_mnist
 from digitlab.run.predictor import Predictor
-
-
-def as_photo(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
-    """(28, 28) uint8 MNIST digit -> a JPEG-compressed 'photo' of it on paper."""
-    scale = int(rng.integers(4, 9))
-    ink = np.asarray(
-        Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC), dtype=np.float64
-    )
-    height, width = 240, 320
-    yy, xx = np.mgrid[0:height, 0:width]
-    light = 200 + 40 * (xx / width) - 30 * (yy / height) + rng.normal(0, 4)  # uneven lighting, 150..240
-    page = light.copy()
-    top = int(rng.integers(0, height - ink.shape[0] + 1)) if ink.shape[0] < height else 0
-    left = int(rng.integers(0, width - ink.shape[1] + 1))
-    region = page[top : top + ink.shape[0], left : left + ink.shape[1]]
-    cut = ink[: region.shape[0], : region.shape[1]] / 255
-    page[top : top + cut.shape[0], left : left + cut.shape[1]] = region * (1 - 0.8 * cut)  # dark ink, not pure black
-    page += rng.normal(0, 6, page.shape)  # sensor noise
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB").save(buffer, "JPEG", quality=70)
-    return Image.open(io.BytesIO(buffer.getvalue()))
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def as_photo(ink: np.ndarray, rng: np.random.Generator, scale: int | None = None
     scale = scale or int(rng.integers(4, 9))
     big = Image.fromarray(ink).resize((ink.shape[1] * scale, ink.shape[0] * scale), Image.Resampling.BICUBIC)
     cut = np.asarray(big, dtype=np.float64) / 255  # (h, w) in 0..1
-    height, width = max(240, cut.shape[0] + 40), max(320, cut.shape[1] + 40)  # pixels of the page
+    height, width = max(240, cut.shape[0] + 16), max(320, cut.shape[1] + 16)  # pixels of the page
     yy, xx = np.mgrid[0:height, 0:width]
     page = 200 + 40 * (xx / width) - 30 * (yy / height) + rng.normal(0, 4)  # uneven light, 150..240
     top = int(rng.integers(0, height - cut.shape[0] + 1))
