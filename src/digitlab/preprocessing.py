@@ -269,10 +269,16 @@ def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float, photo: bool = 
     cells = cast(np.ndarray, np.pad(mask, pad).reshape(H, f, W, f).any(axis=(1, 3)))  # (H, W): not a scalar
     labels = components(cells).ravel()
     n = H * W + 1
-    cell_ink = np.pad(np.where(mask, weight, 0.0), pad).reshape(H, f, W, f)
-    mass = np.bincount(labels, cell_ink.sum(axis=(1, 3)).ravel(), n)
-    peak = np.zeros(n)
-    np.maximum.at(peak, labels, cell_ink.max(axis=(1, 3)).ravel())
+
+    def by_cell(values: np.ndarray) -> np.ndarray:  # (h, w) -> (H, f, W, f), 0 outside the mask
+        return cast(np.ndarray, np.pad(np.where(mask, values, 0.0), pad).reshape(H, f, W, f))
+
+    def component_max(values: np.ndarray) -> np.ndarray:  # (h, w) -> (n,): the largest in each component
+        top = np.zeros(n)
+        np.maximum.at(top, labels, by_cell(values).max(axis=(1, 3)).ravel())
+        return top
+
+    mass = np.bincount(labels, by_cell(weight).sum(axis=(1, 3)).ravel(), n)
     rows, cols = np.divmod(np.arange(H * W), W)
     lo, hi = np.full((2, n), n), np.full((2, n), -1)
     for i, coord in enumerate((rows, cols)):
@@ -282,15 +288,12 @@ def _select(mask: np.ndarray, weight: np.ndarray, min_ink: float, photo: bool = 
     grid, edge = labels.reshape(H, W), np.zeros(n, bool)
     edge[np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])] = True
     mass[0] = 0.0
-    mass[peak < STRONG_INK] = 0.0
+    mass[component_max(weight) < STRONG_INK] = 0.0
     if photo:
         across = np.intersect1d(grid[0], grid[-1]), np.intersect1d(grid[:, 0], grid[:, -1])
         mass[np.concatenate(across)] = 0.0
         gy, gx = np.gradient(_box5(weight))  # smoothed: the paper's pixel noise has no steep edges
-        steep = np.pad(np.where(mask, np.hypot(gx, gy), 0.0), pad).reshape(H, f, W, f).max(axis=(1, 3))
-        sharpest = np.zeros(n)
-        np.maximum.at(sharpest, labels, steep.ravel())
-        mass[sharpest < SHARP] = 0.0
+        mass[component_max(np.hypot(gx, gy)) < SHARP] = 0.0
     big = extent >= max(6.0, min_ink * max(h, w))
     if (big & ~edge & (mass > 0)).any():
         mass[edge] = 0.0
