@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from bench_photos import as_photo  # beside this file (python puts the script's folder on the path)
 from digitlab.errors import DataError
-from digitlab.preprocessing import to_mnist
+from digitlab.reading.preprocessing import to_mnist
 
 FONTS = sorted(
     glob.glob("/usr/share/fonts/truetype/dejavu/DejaVu*.ttf")

@@ -14,7 +14,7 @@ calibrates the thresholds) once per seed, then reads:
   preprocessing, which the pixel distance to the ideal digits could reject more than the features.
 An image `to_mnist` refuses ("no digit found") counts as rejected. Each model is calibrated again on
 its holdout for every --pixel-targets value (the share of held-out digits the pixel distance to the
-ideal digits rejects beyond the Mahalanobis distance's 1%, `digitlab.run.abstain.PIXEL_TARGET`;
+ideal digits rejects beyond the Mahalanobis distance's 1%, `digitlab.predict.abstain.PIXEL_TARGET`;
 0 is the Mahalanobis distance alone, as before the pixel check), compared on the same models. The median over seeds is printed,
 and for the first seed the rejection of each candidate score at the same 1% false rejections.
 
@@ -40,15 +40,15 @@ from PIL import Image
 
 import digitlab
 from abstain_images import DIGIT_LIKE, FONTS, drawings, letters, noise, photos, prepared, several  # beside this file
+from digitlab.artifacts.inference import probabilities
+from digitlab.artifacts.serialization import load_ideal_digits
 from digitlab.data.digits import with_holdout
 from digitlab.data.formats.idx import load_idx_folder, load_idx_pair
 from digitlab.data.loading import load_dataset
 from digitlab.jobs.train_run import DataSource, train_run
-from digitlab.run.abstain import NOT_A_DIGIT, PIXEL_TARGET, Abstainer, calibrate, pixel_distances
-from digitlab.run.inference import probabilities
-from digitlab.run.mahalanobis import ClassStats, load_stats, outputs_and_features
-from digitlab.run.predictor import Predictor
-from digitlab.run.serialization import load_ideal_digits
+from digitlab.predict.abstain import NOT_A_DIGIT, PIXEL_TARGET, Abstainer, calibrate, pixel_distances
+from digitlab.predict.mahalanobis import ClassStats, load_stats, outputs_and_features
+from digitlab.predict.predictor import Predictor
 from digitlab.train.recipe import TrainConfig
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -16,12 +16,12 @@ import statistics
 
 import torch
 
+from digitlab.artifacts.card import Architecture, ModelCard
+from digitlab.artifacts.metrics import accuracy_report
 from digitlab.baseline import PixelSimilarity
 from digitlab.config import Settings
 from digitlab.data.loading import train_and_valid
-from digitlab.run.card import Architecture, ModelCard
-from digitlab.run.metrics import accuracy_report
-from digitlab.run.predictor import Predictor
+from digitlab.predict.predictor import Predictor
 from digitlab.train.recipe import TrainConfig, train
 
 TEST_SET = "../shared/data/mnist-test"

@@ -22,6 +22,7 @@ import torch
 
 import digitlab
 from digitlab.config import Settings
+from digitlab.core.progress import quiet_log
 from digitlab.data.corrections import save_correction
 from digitlab.data.digits import with_holdout
 from digitlab.data.formats.idx import load_idx_folder
@@ -29,8 +30,7 @@ from digitlab.data.loading import load_dataset
 from digitlab.data.styles import continental_sevens
 from digitlab.jobs.fine_tune import plan
 from digitlab.jobs.train_run import train_run
-from digitlab.progress import quiet_log
-from digitlab.run.predictor import Predictor
+from digitlab.predict.predictor import Predictor
 
 
 def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:

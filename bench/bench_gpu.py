@@ -44,11 +44,11 @@ import torch
 import torch.nn.functional as F
 
 from bench_time_to_accuracy import hardware  # beside this file (python puts the script's folder on the path)
+from digitlab.artifacts.inference import model_outputs
 from digitlab.config import Settings
 from digitlab.data.digits import Digits
 from digitlab.data.loading import train_and_valid
 from digitlab.models import build_model
-from digitlab.run.inference import model_outputs
 from digitlab.train.recipe import TrainConfig, build_learner, resolve_device, train
 
 TEST_SET = "../shared/data/mnist-test"

@@ -30,8 +30,8 @@ import torch
 from PIL import Image, ImageFilter
 
 from digitlab.data.formats.idx import load_idx_folder
-from digitlab.run.numbers import read_number
-from digitlab.run.predictor import Predictor
+from digitlab.predict.numbers import read_number
+from digitlab.predict.predictor import Predictor
 
 GAPS = {"spaced": (0.08, 0.6), "touching": (-0.1, 0.03)}  # gap between digit boxes / digit height
 LENGTH = 4

@@ -19,8 +19,8 @@ import torch
 
 from digitlab.data.formats.idx import load_idx_folder
 from digitlab.data.samples import as_photo  # the same photos as `digitlab data samples` makes
-from digitlab.preprocessing import naive_resize, to_mnist
-from digitlab.run.predictor import Predictor
+from digitlab.predict.predictor import Predictor
+from digitlab.reading.preprocessing import naive_resize, to_mnist
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ import time
 
 import torch
 
+from digitlab.artifacts.inference import model_outputs
 from digitlab.config import Settings
 from digitlab.data.loading import train_and_valid
-from digitlab.run.inference import model_outputs
 from digitlab.train.callbacks import ProgressCB
 from digitlab.train.learner import Callback, CancelEpochException
 from digitlab.train.recipe import TrainConfig, build_learner

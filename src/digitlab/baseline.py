@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .core.defaults import METRICS
 from .data.digits import Digits
-from .defaults import METRICS
 from .errors import DigitlabError
 
 _CHUNK = 2048  # images per chunk for (N, C) tables: bounds memory at chunk*C floats

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from .config import Settings
+from .core.progress import Log, stderr_log
 from .data.digits import DigitDataset
-from .progress import Log, stderr_log
 
 
 def tensor(x: Any, *rest: Any, **kwargs: Any) -> torch.Tensor:

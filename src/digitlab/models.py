@@ -14,7 +14,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from .defaults import CNN_WIDTH, MODEL_NAMES
+from .core.defaults import CNN_WIDTH, MODEL_NAMES
 from .errors import DigitlabError
 
 N_PIXELS = 28 * 28

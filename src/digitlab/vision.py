@@ -26,11 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .core.defaults import IMAGE_SUFFIXES
+from .core.progress import progress_bar
 from .data.formats.folders import class_order
-from .defaults import IMAGE_SUFFIXES
 from .errors import DataError, DigitlabError
 from .lists import L
-from .progress import progress_bar
 from .resnet import with_head
 from .train.callbacks import OneCycleCB
 from .train.dataloader import DataLoader, DataLoaders

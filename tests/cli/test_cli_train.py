@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from digitlab.artifacts.serialization import load_model
 from digitlab.cli import main
 from digitlab.data.formats.idx import write_idx
-from digitlab.run.serialization import load_model
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from digitlab.artifacts.serialization import load_model
 from digitlab.cli import main
 from digitlab.errors import DigitlabError
 from digitlab.jobs.run_folder import RunFolder
-from digitlab.run.serialization import load_model
 
 
 @pytest.fixture

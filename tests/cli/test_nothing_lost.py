@@ -209,7 +209,7 @@ def _nan_copy(run: Path, to: Path) -> Path:
     """The run with one NaN weight and a card whose sha256 matches: every check but the answers passes."""
     from safetensors.torch import load_file, save_file
 
-    from digitlab.run.serialization import state_sha256
+    from digitlab.artifacts.serialization import state_sha256
 
     shutil.copytree(run, to)
     state = load_file(str(to / "model.safetensors"))
@@ -240,7 +240,7 @@ def test_a_model_that_answers_nan_is_one_line_everywhere(capsys, tmp_path, run, 
 
 
 def test_a_model_that_answers_nan_is_never_saved(tmp_path, run):
-    from digitlab.run.serialization import load_model, save_model
+    from digitlab.artifacts.serialization import load_model, save_model
 
     saved = load_model(run)
     with torch.no_grad():

@@ -76,7 +76,7 @@ def test_predict_correct_saves_what_the_model_saw(bar_model, tmp_path, capsys):
     assert report["correction"]["label"] == "7" and saved.is_file()
     assert (saved.parent / (saved.stem + ".photo.jpg")).read_bytes() == path.read_bytes()
     dataset = load_dataset(str(corrections))
-    from digitlab.preprocessing import preprocess_file
+    from digitlab.reading.preprocessing import preprocess_file
 
     assert torch.equal(dataset.train.images[0], preprocess_file(path))  # the very 28x28 the model read
 
@@ -111,7 +111,7 @@ def test_the_page_saves_corrections_only_when_serve_is_told_where(bar_model, tmp
         assert first.status_code == 200 and first.json()["label"] == "7" and first.json()["count"] == 1
         saved = folder / first.json()["saved"]
         assert saved.parent == folder / "7" and not list(folder.glob("7/*.photo.*"))
-        from digitlab.preprocessing import to_mnist
+        from digitlab.reading.preprocessing import to_mnist
 
         assert torch.equal(torch.from_numpy(np.array(Image.open(saved))), to_mnist(image))
         kept = client.post("/api/correct?label=3&keep_photo=true", content=png).json()

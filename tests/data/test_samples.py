@@ -8,7 +8,7 @@ from PIL import Image
 
 from digitlab.data.digits import Digits
 from digitlab.data.samples import typical_digits, write_samples
-from digitlab.preprocessing import to_mnist
+from digitlab.reading.preprocessing import to_mnist
 
 
 def ten_classes(n: int = 6) -> Digits:

@@ -9,7 +9,7 @@ import torch
 from digitlab.cli import main
 from digitlab.data.corrections import save_correction
 from digitlab.data.styles import continental_sevens
-from digitlab.run.predictor import Predictor
+from digitlab.predict.predictor import Predictor
 
 
 def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:

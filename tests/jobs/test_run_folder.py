@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from digitlab.durable import exchange
+from digitlab.core.durable import exchange
 from digitlab.errors import DigitlabError
 from digitlab.jobs.run_folder import REPLACED, RunFolder
 

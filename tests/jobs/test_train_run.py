@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import torch
 
+from digitlab.artifacts.metrics import accuracy_report
+from digitlab.artifacts.serialization import (
+    IDEALS,
+    META,
+    TOP_LOSSES,
+    WEIGHTS,
+    load_ideal_digits,
+    load_model,
+    load_top_losses,
+)
 from digitlab.baseline import PixelSimilarity
 from digitlab.data.digits import Digits
 from digitlab.jobs.train_run import DataSource, RunResult, train_run
-from digitlab.run.mahalanobis import STATS
-from digitlab.run.metrics import accuracy_report
-from digitlab.run.serialization import IDEALS, META, TOP_LOSSES, WEIGHTS, load_ideal_digits, load_model, load_top_losses
+from digitlab.predict.mahalanobis import STATS
 from digitlab.train.recipe import TrainConfig
 
 

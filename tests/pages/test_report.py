@@ -14,12 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
+from digitlab.artifacts.serialization import load_model, load_top_losses
 from digitlab.baseline import PixelSimilarity
 from digitlab.cli import main
 from digitlab.data.digits import Digits
 from digitlab.pages.explain import pick_examples
-from digitlab.run.predictor import Predictor
-from digitlab.run.serialization import load_model, load_top_losses
+from digitlab.predict.predictor import Predictor
 from digitlab.train.losses import mnist_loss
 
 

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from digitlab.baseline import PixelSimilarity, mnist_distance
-from digitlab.crops import resolve_crop
 from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.plots.chapter import plot_against_ideals, plot_distance_histograms, plot_ideal_digits
@@ -26,6 +25,7 @@ from digitlab.plots.sgd import (
     roller_coaster,
     sgd_quadratic,
 )
+from digitlab.reading.crops import resolve_crop
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from digitlab.crops import CROP_NAMES, describe_crop, resolve_crop
 from digitlab.errors import DigitlabError
 from digitlab.plots import show_image, show_images
 from digitlab.plots.common import DPI, DigitlabFigure, new_figure
-from digitlab.show import pixel_text, print_pixels
+from digitlab.reading.crops import CROP_NAMES, describe_crop, resolve_crop
+from digitlab.plots.pixel_text import pixel_text, print_pixels
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "digitlab"
 

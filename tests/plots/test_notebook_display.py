@@ -9,7 +9,7 @@ import types
 import pytest
 import torch
 
-from digitlab.notebook import in_kernel
+from digitlab.core.notebook import in_kernel
 from digitlab.plots import plot_roller_coaster, show_image
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from digitlab.errors import DigitlabError
 from digitlab.plots.predictions import THUMBNAIL, plot_predictions, thumbnail
-from digitlab.preprocessing import stretch_to_8bit, to_mnist
+from digitlab.reading.preprocessing import stretch_to_8bit, to_mnist
 
 
 def test_a_16_bit_image_is_stretched_as_to_mnist_reads_it():

@@ -9,15 +9,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from digitlab.artifacts.card import Architecture, ModelCard
+from digitlab.artifacts.metrics import accuracy_report
+from digitlab.artifacts.serialization import load_model, save_model
 from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.models import build_model
 from digitlab.plots.evaluation import plot_confusion_matrix, plot_linear_weights, plot_top_losses
 from digitlab.plots.training import is_constant, plot_loss_curves, plot_lr_find, plot_lr_schedule, plot_recorder_loss
-from digitlab.run.card import Architecture, ModelCard
-from digitlab.run.metrics import accuracy_report
-from digitlab.run.predictor import Predictor
-from digitlab.run.serialization import load_model, save_model
+from digitlab.predict.predictor import Predictor
 from digitlab.train.callbacks import OneCycleCB, RecorderCB
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Learner

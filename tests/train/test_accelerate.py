@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digitlab.artifacts.serialization import load_model, save_model
 from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.jobs.train_run import _compile_seconds
 from digitlab.models import CNN, channels_last_hazards, to_channels_last
-from digitlab.run.serialization import load_model, save_model
 from digitlab.train.accelerate import ChannelsLastCB, CompileCB, MixedPrecisionCB
 from digitlab.train.callbacks import RecorderCB
 from digitlab.train.dataloader import DataLoaders

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 import digitlab.train.thread_policy as thread_policy
 from digitlab.cli import main
-from digitlab.models import Linear
-from digitlab.threads import (
+from digitlab.core.threads import (
     ThreadChoice,
     busy_ticks,
     cgroup_quota,
@@ -24,6 +23,7 @@ from digitlab.threads import (
     threads_choice,
     usable_cores,
 )
+from digitlab.models import Linear
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, Learner
 from digitlab.train.optim import SGD

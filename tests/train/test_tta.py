@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from digitlab.artifacts.inference import model_outputs
 from digitlab.models import Linear
-from digitlab.run.inference import model_outputs
 from digitlab.train.dataloader import DataLoaders
 from digitlab.train.learner import Callback, Learner
 from digitlab.train.losses import batch_accuracy, cross_entropy

@@ -16,7 +16,7 @@ def test_the_server_answers_422_when_the_model_answers_nan(tmp_path, png_tree, t
     ImageDraw.Draw(image).line((30, 8, 30, 52), fill=0, width=6)
     image.save(photo)
     import digitlab.web.app as web_app
-    from digitlab.run.predictor import Predictor
+    from digitlab.predict.predictor import Predictor
 
     real = Predictor.load
 

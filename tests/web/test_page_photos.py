@@ -48,7 +48,7 @@ def save_jpeg(image: Image.Image, path, orientation: int | None = None) -> None:
 @pytest.fixture(scope="module")
 def confident_digit(offline_mnist, digit_cnn):
     """A holdout 2 the model reads right and surely as a clean 28x28 (the photo's digit)."""
-    from digitlab.run.predictor import Predictor
+    from digitlab.predict.predictor import Predictor
 
     dataset, _ = offline_mnist
     twos = dataset.valid.images[dataset.valid.labels == dataset.valid.classes.index("2")][:50]

@@ -20,7 +20,7 @@ from digitlab.cli import main
 def _bars_as_mnist(root, n: int, seed: int) -> None:
     """MNIST-style training digits made by the same preprocessing the server uses: a "7" is a
     horizontal bar, a "3" a vertical one, of varying length, thickness and slant."""
-    from digitlab.preprocessing import to_mnist
+    from digitlab.reading.preprocessing import to_mnist
 
     rng = np.random.default_rng(seed)
     for label, horizontal in (("7", True), ("3", False)):

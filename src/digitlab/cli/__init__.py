@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..startup import Startup
+    from ..core.startup import Startup
 
 # The sub-commands, in the order of `digitlab --help`. Each builds its parser without importing torch,
 # rich or matplotlib (they load when the command runs), so `--help` answers in a fraction of a second.
@@ -82,7 +82,7 @@ def given_options(argv: Sequence[str] | None) -> set[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command: its exit code; any DigitlabError is one line and 2, a Ctrl-C (also while
     the command modules load) is one line and 130."""
-    from ..startup import Startup
+    from ..core.startup import Startup
 
     clock = Startup()  # before torch loads: start-up is reported apart from training (train --json)
     try:
@@ -134,11 +134,11 @@ OWN_THREADS = {"train", "serve", "exercises", "data"}
 
 
 def _follow_the_load() -> None:
-    """torch's threads from the cores free now (digitlab.threads), once, before the command's work:
+    """torch's threads from the cores free now (digitlab.core.threads), once, before the command's work:
     on a busy machine torch's one thread per core stalls every parallel step."""
     import torch
 
-    from ..threads import choose_threads
+    from ..core.threads import choose_threads
 
     torch.set_num_threads(choose_threads().threads)
 

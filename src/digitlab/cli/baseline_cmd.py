@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..defaults import METRICS
+from ..core.defaults import METRICS
 from .common import Commands, Context, add_command, print_json
 
 EXAMPLES = """\
@@ -31,9 +31,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ..artifacts.metrics import accuracy_report
     from ..baseline import PixelSimilarity
     from ..data.loading import train_and_valid
-    from ..run.metrics import accuracy_report
 
     dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)
     started = time.perf_counter()

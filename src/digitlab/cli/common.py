@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ..config import Settings
+from ..core.progress import Log, quiet_log, stderr_log
+from ..core.startup import Startup
 from ..errors import DigitlabError
-from ..progress import Log, quiet_log, stderr_log
-from ..startup import Startup
 
 
 def common_flags() -> argparse.ArgumentParser:

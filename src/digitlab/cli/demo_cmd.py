@@ -38,11 +38,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ..artifacts.metrics import accuracy_report
     from ..baseline import PixelSimilarity
     from ..data.loading import train_and_valid
     from ..jobs.run_folder import RunFolder
     from ..jobs.train_run import DataSource, train_run
-    from ..run.metrics import accuracy_report
     from ..train.recipe import TrainConfig
 
     rows = []

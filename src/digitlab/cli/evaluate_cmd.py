@@ -38,8 +38,8 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.digits import evaluation_split
     from ..data.loading import load_dataset
-    from ..run.abstain import rejection_report
-    from ..run.predictor import Predictor
+    from ..predict.abstain import rejection_report
+    from ..predict.predictor import Predictor
 
     device = device_from_args(args, ctx.log, "evaluating")
     predictor = Predictor.load(args.model_path, device, tta=args.tta)  # a bad MODEL fails before any data is loaded

@@ -163,9 +163,9 @@ def _sandboxed(args: argparse.Namespace, ctx: Context) -> bool:
 
 
 def _check_class(args: argparse.Namespace, ctx: Context, names: list[str], limits: Limits) -> int:
+    from ..core.outputs import check_owned_folder
     from ..exercises.class_report import CLASS_REPORT_FILES, write_class_report
     from ..exercises.classroom import check_path, find_submissions, mnist_data
-    from ..outputs import check_owned_folder
 
     check_owned_folder(args.out, "--out", CLASS_REPORT_FILES)  # before the checks, not after minutes of them
     submissions = find_submissions(args.all, exclude=args.out)

@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import CORRECTIONS_FOLDER as DEFAULT_FOLDER
-from ..defaults import IMAGE_SUFFIXES
+from ..core.defaults import CORRECTIONS_FOLDER as DEFAULT_FOLDER
+from ..core.defaults import IMAGE_SUFFIXES
+from ..core.outputs import check_new_file
 from ..errors import DataError, DigitlabError
-from ..outputs import check_new_file
 from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args, print_json
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     import torch
     from PIL import Image
 
-    from ..run.predictor import Predictor
+    from ..predict.predictor import Predictor
 
 EXAMPLES = """\
   digitlab predict runs/cnn10 samples/seven.jpg            the label and the 3 likeliest classes
@@ -125,7 +125,7 @@ def _message(error: DataError, path: Path) -> str:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from ..run.predictor import Predictor
+    from ..predict.predictor import Predictor
 
     check_range("--top-k", args.top_k, 1, 1000)  # more than the classes lists them all
     show = Path(args.show).expanduser() if args.show else None
@@ -180,8 +180,8 @@ class Reads:
 
 def _read_one(args: argparse.Namespace, predictor: Predictor, path: Path, read: Reads, show: bool) -> str | None:
     """Read one picture as a digit or a number into `read`; the error in words if it cannot be read."""
-    from ..preprocessing import load_image, to_mnist
-    from ..run.numbers import read_if_number
+    from ..predict.numbers import read_if_number
+    from ..reading.preprocessing import load_image, to_mnist
 
     try:
         image = load_image(path)

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..crops import CROP_NAMES, resolve_crop
+from ..core.outputs import check_new_file
 from ..errors import DataError, DigitlabError
-from ..outputs import check_new_file
+from ..reading.crops import CROP_NAMES, resolve_crop
 from .common import Commands, Context, add_command, print_json
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
@@ -75,7 +75,7 @@ def _single_image(path: Path) -> torch.Tensor | None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import load_dataset
-    from ..show import print_pixels
+    from ..plots.pixel_text import print_pixels
 
     resolve_crop(args.crop)  # a bad --crop fails before any data is loaded
     name, index = _split_index(args.source)

@@ -12,12 +12,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
+from ..core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
+from ..core.outputs import check_new_file, make_folder
+from ..core.progress import Log, quiet_log
+from ..core.startup import Startup
+from ..core.threads import affinity_cores
 from ..errors import DigitlabError
-from ..outputs import check_new_file, make_folder
-from ..progress import Log, quiet_log
-from ..startup import Startup
-from ..threads import affinity_cores
 from .common import (
     Commands,
     Context,
@@ -29,10 +29,10 @@ from .common import (
 )
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
+    from ..artifacts.serialization import SavedModel
     from ..data.digits import DigitDataset, Digits
     from ..jobs.run_folder import RunFolder
     from ..jobs.train_run import RunResult
-    from ..run.serialization import SavedModel
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainConfig
 

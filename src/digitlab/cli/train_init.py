@@ -20,7 +20,7 @@ def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int])
     from ..jobs.fine_tune import before_after, plan
     from ..jobs.run_folder import RunFolder
     from ..jobs.train_run import default_out_dir
-    from ..run.predictor import Predictor
+    from ..predict.predictor import Predictor
     from ..train.distributed import DistEnv
 
     given = {"--valid": args.valid, "--checkpoints": args.checkpoints, "--lr-find": args.lr_find}

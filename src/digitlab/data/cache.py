@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..durable import fsync_folder
-from ..progress import Log, stderr_log
+from ..core.durable import fsync_folder
+from ..core.progress import Log, stderr_log
 
 if TYPE_CHECKING:  # numpy and torch load where an entry is read or written: `data list` needs neither
     import numpy as np

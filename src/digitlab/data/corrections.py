@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..defaults import CORRECTIONS_FOLDER, IMAGE_SUFFIXES
-from ..durable import fsync_file, fsync_folder
+from ..core.defaults import CORRECTIONS_FOLDER, IMAGE_SUFFIXES
+from ..core.durable import fsync_file, fsync_folder
 from ..errors import DataError, DigitlabError
 from .digits import DigitDataset
 from .formats.folders import PHOTO, load_image_folder

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ..core.progress import Log, stderr_log
 from ..errors import DownloadError
-from ..progress import Log, stderr_log
 
 CHUNK = 64 * 1024
 MAX_DOWNLOAD_BYTES = 1024**3  # when the expected size is not known: 1 GiB (digitlab's largest file is 10 MB)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..core.progress import Log, progress_bar, stderr_log
 from ..errors import DataError
-from ..progress import Log, progress_bar, stderr_log
 from . import cache, sources
 from .corrections import is_corrections, load_corrections
 from .digits import DigitDataset, Digits, evaluation_split, with_holdout

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..config import Settings
+from ..core.progress import Log, progress_bar
 from ..errors import DigitlabError, DownloadError
-from ..progress import Log, progress_bar
 from . import cache, npm_mirror, official
 from .catalogue import NAMED, NamedDataset, RemoteFile, download_folder, is_cached, mirror_key, url
 from .digits import DigitDataset, with_holdout

@@ -8,7 +8,7 @@ import html
 import io
 from pathlib import Path
 
-from ..outputs import check_owned_folder, make_folder
+from ..core.outputs import check_owned_folder, make_folder
 from ..pages.html import page, table
 from .runner import FAILED, MISSING, PASSED, Verdict
 

@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import Settings
+from ..core.progress import Log
 from ..errors import DigitlabError
-from ..progress import Log
 from .feedback import Wrong
 from .full_mnist import MnistExercise, judge
 from .runner import FAILED, Verdict

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from ..config import Settings
+from ..core.progress import Log, quiet_log
 from ..data.loading import load_dataset
 from ..errors import DigitlabError
-from ..progress import Log, quiet_log
 from ..train.dataloader import DataLoader, DataLoaders
 from .catalogue import BUDGET, N_HELD_OUT, N_TRAIN, N_VALID, TARGET
 from .feedback import CheckerError, Wrong, describe

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.outputs import check_owned_folder, make_folder
 from ..errors import DigitlabError
 from ..models import init_params
-from ..outputs import check_owned_folder, make_folder
 from ..plots.sgd import plot_activations, sgd_quadratic
 from ..train.dataloader import DataLoader
 from .questionnaire import QUESTIONS

@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 
+from ..artifacts.serialization import SavedModel, load_model
 from ..config import Settings
+from ..core.progress import Log
 from ..data.digits import DigitDataset, Digits, concat
 from ..data.loading import load_dataset, train_and_valid
 from ..errors import DigitlabError
-from ..progress import Log
-from ..run.predictor import Predictor
-from ..run.serialization import SavedModel, load_model
+from ..predict.predictor import Predictor
 from ..train.recipe import TrainConfig
 
 EPOCHS = 1  # passes over the mix

@@ -25,10 +25,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ..durable import exchange, fsync_file, fsync_folder
+from ..artifacts.serialization import META, WEIGHTS
+from ..core.durable import exchange, fsync_file, fsync_folder
+from ..core.outputs import check_owned_folder, make_folder
 from ..errors import DigitlabError
-from ..outputs import check_owned_folder, make_folder
-from ..run.serialization import META, WEIGHTS
 
 CHECKPOINT = "checkpoint"  # OUT/checkpoint: the model after the last finished epoch (and its training state)
 # Put in the old run just before it is exchanged for the new one: after the exchange it marks the

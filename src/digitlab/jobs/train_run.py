@@ -5,9 +5,9 @@ the CLI (`digitlab train`, `digitlab demo`) says what is going on and formats th
 The run folder holds everything `digitlab report` shows, so a report needs neither the data
 nor the working directory the run was trained from:
   model.safetensors, model.json  the model and its card (evaluation and baseline scores included)
-  ideal_digits.safetensors       the baseline's mean digits of the training data (also "not a digit", `run.abstain`)
+  ideal_digits.safetensors       the baseline's mean digits of the training data (also "not a digit", `predict.abstain`)
   top_losses.safetensors         the validation digits with the highest loss
-  abstain.safetensors            the training digits' feature statistics ("not a digit", `run.abstain`)
+  abstain.safetensors            the training digits' feature statistics ("not a digit", `predict.abstain`)
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..artifacts.card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
+from ..artifacts.metrics import accuracy_report
+from ..artifacts.serialization import SavedModel, save_ideal_digits, save_model, save_top_losses, state_sha256
 from ..baseline import PixelSimilarity, ideal_digits
 from ..data.digits import Digits
-from ..run.abstain import calibrate_model
-from ..run.card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
-from ..run.metrics import accuracy_report
-from ..run.predictor import Predictor
-from ..run.serialization import SavedModel, save_ideal_digits, save_model, save_top_losses, state_sha256
+from ..predict.abstain import calibrate_model
+from ..predict.predictor import Predictor
 from ..train import distributed
 from ..train.distributed import DistEnv
 from ..train.learner import Learner

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from ..baseline import PixelSimilarity
 from ..config import Settings
-from ..crops import describe_crop
+from ..core.outputs import check_owned_folder, make_folder
+from ..core.progress import Log
 from ..data.digits import Digits
 from ..data.loading import train_and_valid
 from ..errors import DigitlabError
-from ..outputs import check_owned_folder, make_folder
 from ..plots import chapter, sgd
 from ..plots.pixels import pixel_table_html, plot_pixel_table
-from ..progress import Log
+from ..reading.crops import describe_crop
 from .html import embedded_png, page
 
 PICTURE_CROP = "centre"  # the PNG table: the middle 14x14, where the strokes are

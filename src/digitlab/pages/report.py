@@ -14,12 +14,12 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..artifacts.card import BaselineScores, DataInfo, Metrics, ModelCard
+from ..artifacts.metrics import TopLosses
+from ..artifacts.serialization import SavedModel, load_ideal_digits, load_model, load_top_losses
 from ..errors import DigitlabError
 from ..plots import training as training_plots
 from ..plots.chapter import plot_ideal_digits
-from ..run.card import BaselineScores, DataInfo, Metrics, ModelCard
-from ..run.metrics import TopLosses
-from ..run.serialization import SavedModel, load_ideal_digits, load_model, load_top_losses
 from .html import embedded_png, page, table
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..core.notebook import in_kernel
 from ..errors import DigitlabError
-from ..notebook import in_kernel
 
 DPI = 100  # dots per inch of every saved PNG: a 3-inch panel is 300 pixels
 AnyFigure = TypeVar("AnyFigure", bound=Figure)

@@ -1,6 +1,6 @@
 """Figures for a trained model: confusion matrix, top losses, a linear model's weights.
 
-Inputs are what `digitlab.run` computes (metrics.accuracy_report's confusion, a Predictor's
+Inputs are what `digitlab.artifacts` and `digitlab.predict` compute (metrics.accuracy_report's confusion, a Predictor's
 top losses, a model); each plot function returns a Figure whose `.values` holds the numbers its
 titles show. Nothing here runs a model.
 """

@@ -18,8 +18,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..crops import Crop, resolve_crop
 from ..errors import DigitlabError
+from ..reading.crops import Crop, resolve_crop
 from .common import DigitlabFigure, finish, hide_unused, image_axis, new_figure, panel_axes
 
 ImageLike = Any  # torch.Tensor | np.ndarray | PIL.Image.Image
@@ -79,7 +79,7 @@ def show_image(
 ) -> Figure:
     """Draw one image without axes; returns the figure (the caller's, when `ax` is given).
 
-    crop: "top-left", "centre", "4:15,4:22", ... (digitlab.crops.resolve_crop). figsize:
+    crop: "top-left", "centre", "4:15,4:22", ... (digitlab.reading.crops.resolve_crop). figsize:
     inches (default 3 x 3). imshow: passed to matplotlib's imshow (vmin, vmax, interpolation, ...).
     `.values`: {"image": the array drawn, "vmin", "vmax", "title"}.
     """

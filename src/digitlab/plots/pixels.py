@@ -13,9 +13,9 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..crops import Crop, crop_ranges, describe_crop, resolve_crop
 from ..errors import DigitlabError
-from ..show import pixel_text
+from ..reading.crops import Crop, crop_ranges, describe_crop, resolve_crop
+from .pixel_text import pixel_text
 from .common import finish, panel_axes
 
 CELL = 0.42  # inches per pixel cell in the PNG: room for three digits at 7 pt
@@ -61,7 +61,7 @@ def pixel_table_html(image: torch.Tensor | np.ndarray, crop: str | Crop | None =
 class PixelTable:
     """An image's pixel values: shaded HTML in Jupyter, a plain table with indices in a terminal.
 
-    image: (H, W) uint8 (tensor or numpy); crop: see digitlab.crops.resolve_crop.
+    image: (H, W) uint8 (tensor or numpy); crop: see digitlab.reading.crops.resolve_crop.
     """
 
     def __init__(self, image: torch.Tensor | np.ndarray, crop: str | Crop | None = None) -> None:

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ..errors import DigitlabError
-from ..preprocessing import DEEP_MODES, stretch_to_8bit
+from ..reading.preprocessing import DEEP_MODES, stretch_to_8bit
 from .common import DigitlabFigure, finish, new_figure
 
 THUMBNAIL = 160  # inputs are drawn at most this many pixels a side

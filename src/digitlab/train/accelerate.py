@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from ..defaults import PRECISION_NAMES
+from ..core.defaults import PRECISION_NAMES
 from ..errors import DigitlabError
 from ..models import channels_last_hazards, to_channels_last
 from .callback import Callback

@@ -17,8 +17,8 @@ from typing import Any, TextIO
 
 import torch
 
+from ..core.notebook import in_kernel
 from ..errors import DigitlabError
-from ..notebook import in_kernel
 from .callback import Callback
 from .mentor import MentorCB
 from .thread_policy import ThreadPolicyCB

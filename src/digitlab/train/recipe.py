@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..artifacts.card import Architecture, ModelCard, Normalization
+from ..artifacts.inference import to_inputs
+from ..artifacts.serialization import SavedModel, save_model
+from ..core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
+from ..core.notebook import in_kernel
+from ..core.startup import Startup
 from ..data.digits import Digits
-from ..defaults import DEVICE_RECIPES, MODEL_DEFAULTS, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
 from ..errors import DigitlabError
 from ..models import build_model
-from ..notebook import in_kernel
-from ..run.card import Architecture, ModelCard, Normalization
-from ..run.inference import to_inputs
-from ..run.serialization import SavedModel, save_model
-from ..startup import Startup
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
 from .callback import Callback
@@ -187,7 +187,7 @@ class TrainResult:
     normalization: Normalization
     fit_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)  # RecorderCB.history
-    startup: dict[str, float] = field(default_factory=dict)  # seconds before fit, by phase (digitlab.startup)
+    startup: dict[str, float] = field(default_factory=dict)  # seconds before fit, by phase (digitlab.core.startup)
 
     def __repr__(self) -> str:
         """One line: model, epochs, final metrics and time (not the whole Learner)."""

@@ -36,7 +36,7 @@ HEADER = "state"  # the safetensors metadata key that holds the JSON header
 
 def save_train_state(learn: Learner, path: Path) -> Path:
     """Write the fit's state after the epoch that just ended to `path`, atomically (temp file, fsync, rename)."""
-    from ..durable import save_tensors
+    from ..core.durable import save_tensors
 
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in learn.model.state_dict().items()}
     opt_state = learn.opt.state_dict()

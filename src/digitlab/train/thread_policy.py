@@ -1,5 +1,5 @@
 """`ThreadPolicyCB`: torch's CPU threads chosen from the free cores at the start of a fit, and again
-between epochs, so a machine that gets busy mid-run does not stall every step (`digitlab.threads`)."""
+between epochs, so a machine that gets busy mid-run does not stall every step (`digitlab.core.threads`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..threads import ThreadChoice, choose_threads
+from ..core.threads import ThreadChoice, choose_threads
 from .callback import Callback
 
 RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken every 2 s, it costs at most ~2.5% ...

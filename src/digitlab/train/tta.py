@@ -1,6 +1,6 @@
 """Test-time augmentation during training: the validation callback.
 
-The shifts and their average are plain tensor functions in `digitlab.run.shifts` (inference
+The shifts and their average are plain tensor functions in `digitlab.artifacts.shifts` (inference
 uses them without the training loop); they are importable from here too.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..run.shifts import DEFAULT_SHIFTS, shifted, tta_outputs
+from ..artifacts.shifts import DEFAULT_SHIFTS, shifted, tta_outputs
 from .callback import Callback
 
 __all__ = ["DEFAULT_SHIFTS", "TTACB", "shifted", "tta_outputs"]

@@ -15,7 +15,7 @@ GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes, correc
 GET  /docs         -> the API's documentation (a page of the package that reads /openapi.json)
 Every bad input is a 4xx JSON {"error": message}; the page and its scripts are served from
 the package, so it works offline. One code path with the CLI: preprocessing.to_mnist, then
-run.predictor.Predictor (upload.py reads an upload's bytes into the answer).
+predict.predictor.Predictor (upload.py reads an upload's bytes into the answer).
 
 Limits: an upload must arrive within BODY_TIMEOUT_S (408); per process, at most
 MAX_BYTES_IN_FLIGHT bytes of uploads are held, MAX_IN_FLIGHT predictions wait or run, and
@@ -43,11 +43,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from ..artifacts.card import ModelCard
+from ..artifacts.serialization import load_ideal_digits
 from ..data.corrections import check_corrections_folder, check_label
 from ..errors import DigitlabError
-from ..run.card import ModelCard
-from ..run.predictor import Predictor
-from ..run.serialization import load_ideal_digits
+from ..predict.predictor import Predictor
 from .security import SecurityHeaders
 from .upload import BadInput, UploadReader
 

@@ -1,6 +1,6 @@
 """Reading an upload: its bytes -> the model's answer (`UploadReader`), or a BadInput that the app
 answers as a 4xx JSON {"error": message}. The same steps as the CLI: preprocessing.load_image and
-to_mnist, run.numbers.read_number, then run.predictor.Predictor; the ideal digits' distances beside."""
+to_mnist, predict.numbers.read_number, then predict.predictor.Predictor; the ideal digits' distances beside."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from PIL import Image
 from ..baseline import mnist_distance
 from ..data.corrections import save_correction
 from ..errors import BrokenModelError, DigitlabError
-from ..preprocessing import load_image, to_mnist
-from ..run.numbers import read_number
-from ..run.predictor import Predictor
+from ..predict.numbers import read_number
+from ..predict.predictor import Predictor
+from ..reading.preprocessing import load_image, to_mnist
 
 MAX_PIXELS = 16_000_000  # decoded image size: a phone photo fits, a decompression bomb does not
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from digitlab.readings import FAMILIAR, Judgement, choose
+from digitlab.reading.readings import FAMILIAR, Judgement, choose
 
 WHOLE = [((0, 0, 100, 120), 1)]  # y0, x0, y1, x1: a mark 1.2 times as wide as high (a touching "41")
 CUT = [((0, 0, 100, 50), 1), ((0, 60, 100, 120), 1)]  # in 2, each part as high as the mark

@@ -5,7 +5,7 @@ A reading's score is the sum over its parts of:
 - shape priors: a digit is rarely over NO_JUDGE_ASPECT times wider than high (-WIDE_PENALTY per unit
   beyond), nor a part much shorter than its mark (under PIECE_HEIGHT of it: a piece of a digit,
   -PIECE_PENALTY per unit short);
-- with a model that has a "not a digit" check (`digitlab.run.abstain`: the Mahalanobis distance of
+- with a model that has a "not a digit" check (`digitlab.predict.abstain`: the Mahalanobis distance of
   its features, in units of the check's threshold): -DISTANCE_WEIGHT per unit beyond FAMILIAR. A
   touching "41" read whole as a 4 lies farther from the training digits than its parts do, however
   sure the model is of the 4. A model saved without that check: the probabilities and priors alone.

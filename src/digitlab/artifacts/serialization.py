@@ -2,7 +2,7 @@
 
 A saved model is a folder (or a path prefix) with two files:
   model.safetensors  the state dict
-  model.json         the model card (`digitlab.run.card.ModelCard`): {"format": "digitlab-model",
+  model.json         the model card (`digitlab.artifacts.card.ModelCard`): {"format": "digitlab-model",
                      "format_version": 1, "architecture": {...}, "classes": [...], "binary": bool,
                      "normalization": {...}, ...}
 A training run's folder also holds what its report shows without the data:
@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..durable import fsync_file, fsync_folder, save_tensors
+from ..core.durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
 from .card import FORMAT, FORMAT_VERSION, Architecture, CardError, ModelCard
 from .card_sections import card_from_json

@@ -9,10 +9,12 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from digitlab.artifacts.card import Abstention, CardError
+from digitlab.artifacts.card_sections import card_from_json
+from digitlab.artifacts.serialization import IDEALS, save_ideal_digits
 from digitlab.cli import main
 from digitlab.errors import DigitlabError
-from digitlab.preprocessing import to_mnist
-from digitlab.run.abstain import (
+from digitlab.predict.abstain import (
     DEFAULT_MIN_MARGIN,
     MIN_CALIBRATION,
     NOT_A_DIGIT,
@@ -22,11 +24,9 @@ from digitlab.run.abstain import (
     calibrate,
     pixel_distances,
 )
-from digitlab.run.card import Abstention, CardError
-from digitlab.run.card_sections import card_from_json
-from digitlab.run.mahalanobis import STATS, ClassStats, fit_stats, outputs_and_features, save_stats
-from digitlab.run.predictor import Predictor
-from digitlab.run.serialization import IDEALS, save_ideal_digits
+from digitlab.predict.mahalanobis import STATS, ClassStats, fit_stats, outputs_and_features, save_stats
+from digitlab.predict.predictor import Predictor
+from digitlab.reading.preprocessing import to_mnist
 
 # Letters as strokes (no font needed): polylines in a 100x100 box
 STROKES = {
@@ -310,7 +310,7 @@ def test_predict_and_the_api_say_why(digit_cnn, tmp_path, capsys):
 
 
 def test_each_digit_of_a_number_says_where_the_model_would_abstain(digit_cnn):
-    from digitlab.run.numbers import read_number
+    from digitlab.predict.numbers import read_number
 
     predictor = Predictor.load(digit_cnn)
     reading = read_number(predictor, faces(np.random.default_rng(3), 1)[0])  # a smiley: read as marks

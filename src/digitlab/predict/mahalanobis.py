@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..artifacts.card import ModelCard, Normalization
+from ..artifacts.inference import model_outputs
+from ..artifacts.serialization import _beside, _load_tensors, _save_tensors, state_sha256
 from ..errors import DigitlabError
-from .card import ModelCard, Normalization
-from .inference import model_outputs
-from .serialization import _beside, _load_tensors, _save_tensors, state_sha256
 
 STATS = "abstain.safetensors"  # beside the model: the class means and the precision of the features
 CHUNK = 256  # images per distance computation: (CHUNK, C, D) float64 stays a few MB for the linear model

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 import digitlab
+from digitlab.artifacts.card import Architecture, ModelCard, Normalization
+from digitlab.artifacts.inference import labels_from_outputs, model_outputs
+from digitlab.artifacts.metrics import accuracy_report
+from digitlab.artifacts.serialization import SavedModel, load_model, save_model
+from digitlab.artifacts.shifts import tta_outputs
 from digitlab.data.digits import Digits
 from digitlab.errors import DigitlabError
 from digitlab.models import build_model
-from digitlab.run.card import Architecture, ModelCard, Normalization
-from digitlab.run.inference import labels_from_outputs, model_outputs
-from digitlab.run.metrics import accuracy_report
-from digitlab.run.predictor import Predictor, evaluate, shown_probability
-from digitlab.run.serialization import SavedModel, load_model, save_model
-from digitlab.run.shifts import tta_outputs
+from digitlab.predict.predictor import Predictor, evaluate, shown_probability
 
 PLAIN = Normalization(scale=1 / 255, mean=0.0, std=1.0)
 CLASSES = ("3", "7", "1")
@@ -161,12 +161,12 @@ def _imports(module: Path, package: Path) -> set[str]:
 
 
 def test_inference_never_imports_the_training_loop():
-    """run.predictor and every module it imports, transitively, stay clear of the Learner and its callbacks.
+    """predict.predictor and every module it imports, transitively, stay clear of the Learner and its callbacks.
 
     (Module by module: `digitlab/__init__.py` itself re-exports the chapter's names, Learner included.)"""
     package = Path(digitlab.__file__).parent
     seen: set[str] = set()
-    todo = ["digitlab.run.predictor"]
+    todo = ["digitlab.predict.predictor"]
     while todo:
         name = todo.pop()
         path = package.parent / Path(*name.split("."))
@@ -175,7 +175,11 @@ def test_inference_never_imports_the_training_loop():
             continue
         seen.add(name)
         todo.extend(_imports(source, package))
-    assert "digitlab.run.inference" in seen and "digitlab.run.shifts" in seen and "digitlab.run.card" in seen
+    assert (
+        "digitlab.artifacts.inference" in seen
+        and "digitlab.artifacts.shifts" in seen
+        and "digitlab.artifacts.card" in seen
+    )
     assert not {n for n in seen if n.startswith("digitlab.train")}, sorted(seen)
 
 

@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..artifacts.card import ModelCard
+from ..artifacts.inference import labels_from_outputs, model_outputs, probabilities
+from ..artifacts.metrics import TopLosses, accuracy_report
+from ..artifacts.serialization import SavedModel, load_model
 from ..data.digits import Digits
 from ..errors import DigitlabError
 from .abstain import Abstainer, load_abstainer
-from .card import ModelCard
-from .inference import labels_from_outputs, model_outputs, probabilities
 from .mahalanobis import outputs_and_features
-from .metrics import TopLosses, accuracy_report
-from .serialization import SavedModel, load_model
 
 DECIMALS = 6
 _SCALE = 1_000_000  # 10 ** DECIMALS
@@ -54,7 +54,7 @@ class Predictions:
     indices: torch.Tensor  # (N,) int64: the predicted class of each image
     probabilities: torch.Tensor  # (N, C) float64: each row sums to 1
     top_k: list[list[tuple[str, float]]]  # per image, the k likeliest (class, shown probability), likeliest first
-    reasons: list[str | None] | None = None  # per image: None, or why the model abstains (`digitlab.run.abstain`)
+    reasons: list[str | None] | None = None  # per image: None, or why the model abstains (`digitlab.predict.abstain`)
 
     @property
     def labels(self) -> list[str]:

@@ -12,10 +12,8 @@ import struct
 import pytest
 import torch
 
-from digitlab.errors import DigitlabError
-from digitlab.models import build_model
-from digitlab.run.card_sections import card_from_json
-from digitlab.run.serialization import (
+from digitlab.artifacts.card_sections import card_from_json
+from digitlab.artifacts.serialization import (
     FORMAT,
     IDEALS,
     META,
@@ -27,6 +25,8 @@ from digitlab.run.serialization import (
     save_model,
     state_sha256,
 )
+from digitlab.errors import DigitlabError
+from digitlab.models import build_model
 
 META_IN = {
     "classes": ["3", "7"],
@@ -171,7 +171,7 @@ def test_weights_from_another_save_are_refused(tmp_path):
 
 def test_a_save_interrupted_between_the_two_files_is_never_loaded(tmp_path, monkeypatch):
     """Fault injection: an error after the new weights became visible and before the new card did."""
-    import digitlab.run.serialization as serialization
+    import digitlab.artifacts.serialization as serialization
 
     save_model(randomized("linear"), tmp_path / "run", META_IN)
 
@@ -196,7 +196,7 @@ def test_a_process_killed_at_any_point_of_a_save_leaves_no_half_model(tmp_path):
 
     script = """
 import os, signal, sys, torch
-import digitlab.run.serialization as s
+import digitlab.artifacts.serialization as s
 from digitlab.models import build_model
 point, out = sys.argv[1], sys.argv[2]
 kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
@@ -350,20 +350,20 @@ def test_save_rejects_an_unregistered_model(tmp_path):
 
 def test_weights_of_another_model_are_refused_before_the_model_is_built(tmp_path, monkeypatch):
     """A card whose architecture the weights do not fit never gets its model built (it could be huge)."""
-    import digitlab.run.card
+    import digitlab.artifacts.card
 
     save_model(randomized("cnn"), tmp_path / "run", TEN)  # width 4
     meta = json.loads((tmp_path / "run" / META).read_text())
     (tmp_path / "run" / META).write_text(json.dumps({**meta, "architecture": {**meta["architecture"], "width": 256}}))
     built_on = []
-    real = digitlab.run.card.build_model
+    real = digitlab.artifacts.card.build_model
 
     def spy(*args, **kwargs):
         model = real(*args, **kwargs)
         built_on.append(next(model.parameters()).device.type)
         return model
 
-    monkeypatch.setattr(digitlab.run.card, "build_model", spy)
+    monkeypatch.setattr(digitlab.artifacts.card, "build_model", spy)
     expect_error(tmp_path / "run", "do not fit the architecture", "'width': 256", "size mismatch for stem.0.weight")
     assert built_on == ["meta"]  # the shapes came from a model without memory; no real one was built
 

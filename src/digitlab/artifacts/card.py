@@ -112,7 +112,7 @@ class DataInfo:
 
 @dataclass(frozen=True)
 class Abstention:
-    """When the model says "this does not look like a digit" or "not sure" (`digitlab.run.abstain`),
+    """When the model says "this does not look like a digit" or "not sure" (`digitlab.predict.abstain`),
     calibrated on held-out digits when it was trained."""
 
     min_margin: float  # "not sure" below this gap between the two likeliest classes' probabilities

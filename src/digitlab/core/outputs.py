@@ -17,7 +17,7 @@ import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
-from .errors import DigitlabError
+from ..errors import DigitlabError
 
 
 def _same_file(a: Path, b: Path) -> bool:

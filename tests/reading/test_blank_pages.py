@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitlab.errors import DataError
-from digitlab.preprocessing import to_mnist
-from digitlab.segment import find_digits
+from digitlab.reading.preprocessing import to_mnist
+from digitlab.reading.segment import find_digits
 
 H, W = 600, 800
 

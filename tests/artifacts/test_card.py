@@ -12,10 +12,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from digitlab.cli import main
-from digitlab.errors import DigitlabError
-from digitlab.models import build_model
-from digitlab.run.card import (
+from digitlab.artifacts.card import (
     FORMAT,
     Architecture,
     BaselineScores,
@@ -25,9 +22,12 @@ from digitlab.run.card import (
     ModelCard,
     Normalization,
 )
-from digitlab.run.card_sections import card_from_json
-from digitlab.run.card_values import MAX_DEPTH
-from digitlab.run.serialization import META, load_model, save_model, state_sha256
+from digitlab.artifacts.card_sections import card_from_json
+from digitlab.artifacts.card_values import MAX_DEPTH
+from digitlab.artifacts.serialization import META, load_model, save_model, state_sha256
+from digitlab.cli import main
+from digitlab.errors import DigitlabError
+from digitlab.models import build_model
 
 PLAIN = {"scale": 1 / 255, "mean": 0.0, "std": 1.0}
 CARD = {
@@ -132,9 +132,9 @@ def test_an_unknown_schema_version(run, version):
 
 
 def test_an_absurd_cnn_width_is_refused_before_anything_is_built(run, monkeypatch):
-    import digitlab.run.card
+    import digitlab.artifacts.card
 
-    monkeypatch.setattr(digitlab.run.card, "build_model", lambda *a, **k: pytest.fail("a model was built"))
+    monkeypatch.setattr(digitlab.artifacts.card, "build_model", lambda *a, **k: pytest.fail("a model was built"))
     refused(run, with_(architecture={"name": "cnn", "n_out": 2, "width": 10**9}, binary=False), "architecture.width")
     refused(run, with_(architecture={"name": "simple_net", "n_out": 1, "n_hidden": 10**7}), "architecture.n_hidden")
     refused(run, with_(architecture={"name": "linear", "n_out": 1, "depth": 3}), "takes no option 'depth'")

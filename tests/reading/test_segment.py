@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitlab.errors import DataError
-from digitlab.segment import MAX_DIGITS, find_digits
+from digitlab.reading.segment import MAX_DIGITS, find_digits
 
 
 def iou(a, b) -> float:
@@ -20,7 +20,7 @@ def iou(a, b) -> float:
 
 @pytest.fixture(scope="module")
 def predictor(digit_cnn):
-    from digitlab.run.predictor import Predictor
+    from digitlab.predict.predictor import Predictor
 
     return Predictor.load(digit_cnn)
 
@@ -50,7 +50,7 @@ def test_every_digit_once_at_several_sizes_and_gaps(clear_digits, number_picture
 
 
 def test_two_lines_are_read_top_to_bottom(clear_digits, number_picture, predictor):
-    from digitlab.run.numbers import read_number
+    from digitlab.predict.numbers import read_number
 
     photo, truth = number_picture(["12", "345"], clear_digits)
     result = read_number(predictor, photo)
@@ -64,8 +64,8 @@ def test_two_lines_are_read_top_to_bottom(clear_digits, number_picture, predicto
 
 
 def test_the_pieces_of_a_broken_digit_are_one_digit(clear_digits, number_picture, predictor):
-    from digitlab.components import runs
-    from digitlab.preprocessing import ink_map, working_gray
+    from digitlab.reading.components import runs
+    from digitlab.reading.preprocessing import ink_map, working_gray
 
     photo, truth = number_picture(["7050"], clear_digits, broken=frozenset({0, 1, 3}))
     pieces = runs(ink_map(working_gray(photo, side=1024), "x") > 0).count
@@ -75,9 +75,9 @@ def test_the_pieces_of_a_broken_digit_are_one_digit(clear_digits, number_picture
 
 
 def test_touching_digits_are_cut_apart(clear_digits, number_picture, predictor):
-    from digitlab.components import runs
-    from digitlab.preprocessing import ink_map, working_gray
-    from digitlab.run.numbers import read_number
+    from digitlab.predict.numbers import read_number
+    from digitlab.reading.components import runs
+    from digitlab.reading.preprocessing import ink_map, working_gray
 
     photo, truth = number_picture(["4203"], clear_digits, gap=0.05, joined=frozenset({0, 2}))
     assert runs(ink_map(working_gray(photo, side=1024), "x") > 0).count == 2  # 42 and 03: two joined pairs
@@ -97,8 +97,8 @@ def template_judge(clear_digits, number_picture):
     kernels round differently). How well a real model reads touching numbers is bench_numbers' figure."""
     import torch
 
-    from digitlab.preprocessing import to_mnist
-    from digitlab.readings import Judgement
+    from digitlab.reading.preprocessing import to_mnist
+    from digitlab.reading.readings import Judgement
 
     names = sorted(clear_digits)
     templates = torch.stack([to_mnist(number_picture([n], clear_digits)[0]) for n in names]).float() / 255
@@ -126,8 +126,8 @@ def test_a_touching_pair_with_a_one_is_offered_cut_and_read_as_two_digits(
     that knows the digits picks the cut that separates them (read 2, 62 and 53 before those columns)."""
     import torch
 
-    from digitlab.components import runs
-    from digitlab.preprocessing import ink_map, working_gray
+    from digitlab.reading.components import runs
+    from digitlab.reading.preprocessing import ink_map, working_gray
 
     photo, truth = number_picture([pair], clear_digits, gap=gap, joined=frozenset({0}))
     assert runs(ink_map(working_gray(photo, side=1024), "x") > 0).count == 1  # one mark
@@ -139,8 +139,8 @@ def test_a_touching_pair_with_a_one_is_offered_cut_and_read_as_two_digits(
 
 def test_a_wide_single_digit_is_not_cut(clear_digits, number_picture, predictor):
     """A 2 written wide (1.3 times wider than high): the model reads it better whole than cut."""
-    from digitlab.run.numbers import read_number
-    from digitlab.segment import NO_JUDGE_ASPECT, SPLIT_ASPECT
+    from digitlab.predict.numbers import read_number
+    from digitlab.reading.segment import NO_JUDGE_ASPECT, SPLIT_ASPECT
 
     ys, xs = np.nonzero(clear_digits["2"] > 30)
     ink = clear_digits["2"][ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
@@ -166,7 +166,7 @@ def test_dots_and_dashes_are_not_digits(clear_digits, number_picture, predictor)
 
 
 def test_boxes_are_in_the_upright_pictures_pixels(clear_digits, number_picture, tmp_path):
-    from digitlab.preprocessing import load_image
+    from digitlab.reading.preprocessing import load_image
 
     photo, truth = number_picture(["2026"], clear_digits)
     exif = Image.Exif()

@@ -2,7 +2,7 @@
 
 In a terminal each pixel is its value on a gray cell (white = 0, black = 255); piped to a
 file it is the plain table of numbers (`pixel_text`); `plots.pixels.plot_pixel_table` draws the same
-table as a picture. Crops are anything `digitlab.crops.resolve_crop` takes: "top-left", "4:15,4:22", ...
+table as a picture. Crops: anything `digitlab.reading.crops.resolve_crop` takes ("top-left", "4:15,4:22").
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import TextIO
 
 import torch
 
-from .crops import Crop, crop_ranges
-from .errors import DigitlabError
+from ..errors import DigitlabError
+from ..reading.crops import Crop, crop_ranges
 
 
 def _check_image(image: torch.Tensor) -> None:

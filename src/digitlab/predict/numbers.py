@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..readings import Judge, Judgement
-from ..segment import MAX_DIGITS, FoundDigit, find_digits
+from ..reading.readings import Judge, Judgement
+from ..reading.segment import MAX_DIGITS, FoundDigit, find_digits
 from .abstain import NOT_A_DIGIT
 from .predictor import Predictions, Predictor
 

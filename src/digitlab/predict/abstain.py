@@ -3,7 +3,7 @@
 Checks calibrated at training time on the held-out digits:
 - **not a digit**: either of two distances is too large.
   - the Mahalanobis distance of the image's features to the nearest class of the training digits
-    (`digitlab.run.mahalanobis`). Measured against the max probability, the margin, the energy,
+    (`digitlab.predict.mahalanobis`). Measured against the max probability, the margin, the energy,
     the ideal digits' distance and the ink (bench/bench_abstain.py, BENCHMARKS.md), it rejects by
     far the most clothing, noise and several-digits images at the same false rejections of real digits;
   - the L1 distance of the 28x28 pixels to the nearest ideal (mean) digit of the training digits (the
@@ -28,13 +28,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..artifacts.card import Abstention, ModelCard
+from ..artifacts.inference import probabilities
+from ..artifacts.serialization import IDEALS, _beside, ideal_digits_sha256, load_ideal_digits
 from ..baseline import mnist_distance
 from ..data.digits import Digits
 from ..errors import DigitlabError
-from .card import Abstention, ModelCard
-from .inference import probabilities
 from .mahalanobis import ClassStats, fit_stats, load_stats, outputs_and_features, save_stats
-from .serialization import IDEALS, _beside, ideal_digits_sha256, load_ideal_digits
 
 TARGET = 0.01  # share of held-out digits that "not sure" rejects, and that the Mahalanobis distance rejects
 PIXEL_TARGET = 0.0025  # share of held-out digits the pixel distance rejects beyond the Mahalanobis distance's

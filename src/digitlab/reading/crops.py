@@ -7,7 +7,7 @@ None for the whole image. Names are halves and quarters of the image's shape (28
 
 from __future__ import annotations
 
-from .errors import DigitlabError
+from ..errors import DigitlabError
 
 Crop = tuple[slice, slice]
 WHOLE: Crop = (slice(None), slice(None))

@@ -1,6 +1,6 @@
 """From uint8 digits to a trained model's outputs: the same preprocessing as training.
 
-The functions a `digitlab.run.predictor.Predictor` is made of; nothing here knows the training loop.
+The functions a `digitlab.predict.predictor.Predictor` is made of; nothing here knows the training loop.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def model_outputs(
 ) -> torch.Tensor:
     """Raw outputs (N, n_out) for (N, 28, 28) uint8 images, in eval mode, chunk by chunk.
 
-    tta: average the outputs over the image and its one-pixel shifts (see `digitlab.run.shifts`).
+    tta: average the outputs over the image and its one-pixel shifts (see `digitlab.artifacts.shifts`).
     """
     forward = (lambda x: tta_outputs(model, x)) if tta else model
     was_training = model.training

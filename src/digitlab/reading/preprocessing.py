@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from ..errors import DataError
 from .components import components
-from .errors import DataError
 
 WORK_SIDE = 512  # the working resolution's longest side: ample for a 20 px digit, fast on a CPU
 BG_SIDE = 64  # the background is estimated on an image this small

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from digitlab.run.metrics import TopLosses
-from digitlab.run.numbers import NumberReading
-from digitlab.run.predictor import Predictions
-from digitlab.segment import FoundDigit
+from digitlab.artifacts.metrics import TopLosses
+from digitlab.predict.numbers import NumberReading
+from digitlab.predict.predictor import Predictions
+from digitlab.reading.segment import FoundDigit
 
 
 def predictions(n: int) -> Predictions:

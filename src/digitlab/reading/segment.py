@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import DataError
 from .components import graph_components, runs
 from .cuts import Box, cut, parts, valleys
-from .errors import DataError
 from .preprocessing import centred_digit, ink_map, working_gray
 from .readings import NO_JUDGE_ASPECT, Judge, choose
 

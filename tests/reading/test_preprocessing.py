@@ -22,10 +22,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageOps
 
+from digitlab.artifacts.inference import labels_from_outputs, model_outputs
 from digitlab.data.digits import Digits
 from digitlab.errors import DataError
-from digitlab.preprocessing import load_image, naive_resize, preprocess_file, to_mnist
-from digitlab.run.inference import labels_from_outputs, model_outputs
+from digitlab.reading.preprocessing import load_image, naive_resize, preprocess_file, to_mnist
 from digitlab.train.recipe import TrainConfig, train
 
 MAD_LIMIT, IOU_LIMIT = 12.0, 0.6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitlab.components import components, runs
+from digitlab.reading.components import components, runs
 
 
 def flood_fill(mask: np.ndarray) -> np.ndarray:
