@@ -49,7 +49,8 @@ from digitlab.jobs.train_run import DataSource, train_run
 from digitlab.predict.abstain import NOT_A_DIGIT, PIXEL_TARGET, Abstainer, calibrate, pixel_distances
 from digitlab.predict.mahalanobis import ClassStats, load_stats, outputs_and_features
 from digitlab.predict.predictor import Predictor
-from digitlab.train.recipe import TrainConfig
+from digitlab.train.config import TrainConfig
+from digitlab.train.recipe import TrainJob
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -159,14 +160,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             config = TrainConfig(model="cnn", epochs=args.epochs, seed=seed)
-            train_run(
-                config,
-                data.train,
-                data.valid,
-                Path(tmp),
-                DataSource("mnist", data.provenance, "holdout"),
-                progress=False,
-            )
+            job = TrainJob(config, data.train, data.valid, progress=False)
+            train_run(job, Path(tmp), DataSource("mnist", data.provenance, "holdout"))
             trained = Predictor.load(tmp)
             print(f"seed {seed}: trained in {time.perf_counter() - started:.0f} s; calibration {trained.card.abstain}")
             stats, ideals = load_stats(Path(tmp), trained.card), load_ideal_digits(Path(tmp), 10)

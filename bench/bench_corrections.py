@@ -31,6 +31,7 @@ from digitlab.data.styles import continental_sevens
 from digitlab.jobs.fine_tune import plan
 from digitlab.jobs.train_run import train_run
 from digitlab.predict.predictor import Predictor
+from digitlab.train.recipe import TrainJob
 
 
 def read_as_seven(predictor: Predictor, images: torch.Tensor) -> float:
@@ -56,7 +57,7 @@ def main() -> None:
             fine = plan(args.model, str(mine), Settings.from_env(), quiet_log, {"seed": seed})
             started = time.perf_counter()
             run = Path(tmp) / f"run{seed}"
-            train_run(fine.config, fine.dataset.train, fine.valid, run, progress=False, init=fine.init)
+            train_run(TrainJob(fine.config, fine.dataset.train, fine.valid, progress=False, init=fine.init), run)
             after = Predictor.load(run)
             rows.append(
                 {

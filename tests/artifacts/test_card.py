@@ -192,8 +192,15 @@ def test_a_full_card_round_trips(tmp_path):
         classes=("a", "b", "c"),
         binary=False,
         normalization=Normalization(scale=1 / 255, mean=0.13, std=0.31),
-        config={"model": "cnn", "lr": 0.4, "width": 4, "one_cycle": True, "threads": None, "label_smoothing": 0.1},
-        seed=3,
+        config={
+            "model": "cnn",
+            "lr": 0.4,
+            "width": 4,
+            "one_cycle": True,
+            "threads": None,
+            "label_smoothing": 0.1,
+            "seed": 3,
+        },
         data=DataInfo("sample", {"source": "folder", "files": ["x"]}, "holdout", 30, 9, {"a": 10, "b": 10, "c": 10}),
         history=[{"epoch": 1, "train_loss": 1.25, "valid_loss": 1.5}],
         lr_schedule=[0.1, 0.4],
@@ -205,6 +212,7 @@ def test_a_full_card_round_trips(tmp_path):
         baseline=BaselineScores(0.25, {"a": 0.5, "b": 0.0, "c": None}, metric="rmse"),
     )
     assert card_from_json(json.loads(json.dumps(card.to_json()))) == card
+    assert card.seed == 3 and "seed" not in card.to_json()  # once: in the config
     assert card.loss_name == "cross_entropy (label smoothing 0.1)"
     torch.manual_seed(0)
     model = build_model("cnn", 3, width=4)
@@ -217,3 +225,15 @@ def test_card_errors_are_digitlab_errors():
     with pytest.raises(CardError):
         card_from_json({"format": "something else"})
     assert issubclass(CardError, DigitlabError)
+
+
+def test_a_seed_beside_the_config_joins_it():
+    """Cards that wrote the seed both in and beside the config read as one seed, in the config."""
+    base = CARD
+    both = card_from_json({**base, "config": {"model": "linear", "seed": 5}, "seed": 5})
+    assert both.config == {"model": "linear", "seed": 5} and both.seed == 5
+    beside = card_from_json({**base, "config": {"model": "linear"}, "seed": 6})
+    assert beside.config == {"model": "linear", "seed": 6} and beside.seed == 6
+    alone = card_from_json({**base, "seed": 7})
+    assert alone.config == {"seed": 7} and alone.seed == 7
+    assert card_from_json(base).seed is None

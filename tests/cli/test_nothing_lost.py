@@ -90,7 +90,7 @@ def test_overwrite_replaces_a_run_but_never_a_file_put_beside_it(capsys, run, sa
     assert "(notes.txt)" in err and snapshot(run) == before
     notes.unlink()
     train_cli(sample, run, "--epochs", "1", "--seed", "7", "--overwrite")
-    assert json.loads((run / "model.json").read_text())["seed"] == 7
+    assert json.loads((run / "model.json").read_text())["config"]["seed"] == 7
 
 
 def test_an_empty_folder_takes_a_run(tmp_path, sample, train_cli):

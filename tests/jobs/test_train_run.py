@@ -18,7 +18,8 @@ from digitlab.baseline import PixelSimilarity
 from digitlab.data.digits import Digits
 from digitlab.jobs.train_run import DataSource, RunResult, train_run
 from digitlab.predict.mahalanobis import STATS
-from digitlab.train.recipe import TrainConfig
+from digitlab.train.config import TrainConfig
+from digitlab.train.recipe import TrainJob
 
 
 def _digits(digits_factory, n: int, seed: int) -> Digits:
@@ -29,7 +30,9 @@ def _digits(digits_factory, n: int, seed: int) -> Digits:
 def test_train_run_saves_what_the_report_needs_and_prints_nothing(capfd, tmp_path, digits_factory):
     train, valid = _digits(digits_factory, 10, 0), _digits(digits_factory, 4, 1)
     source = DataSource("my digits", {"source": "test", "note": "synthetic"}, "valid split")
-    result = train_run(TrainConfig(model="linear", epochs=2), train, valid, tmp_path / "run", source, progress=False)
+    result = train_run(
+        TrainJob(TrainConfig(model="linear", epochs=2), train, valid, progress=False), tmp_path / "run", source
+    )
     out, err = capfd.readouterr()
     assert out == "" and err == ""  # the caller speaks (the CLI formats and logs)
     assert isinstance(result, RunResult) and result.is_main and result.run_dir == tmp_path / "run"
@@ -66,6 +69,6 @@ def test_a_resolved_config_is_used_as_it_is(digits_factory, tmp_path, monkeypatc
     calls = []
     real = recipe.TrainConfig.resolved
     monkeypatch.setattr(recipe.TrainConfig, "resolved", lambda self, n: calls.append(n) or real(self, n))
-    result = train_run(config, train, valid, tmp_path / "run", progress=False)
+    result = train_run(TrainJob(config, train, valid, progress=False), tmp_path / "run")
     assert calls == [] and result.config.lr == config.lr == 0.1
     assert not TrainConfig(model="cnn").is_resolved

@@ -15,8 +15,8 @@ from PIL import Image
 from digitlab.errors import DigitlabError
 from digitlab.plots import show_image, show_images
 from digitlab.plots.common import DPI, DigitlabFigure, new_figure
-from digitlab.reading.crops import CROP_NAMES, describe_crop, resolve_crop
 from digitlab.plots.pixel_text import pixel_text, print_pixels
+from digitlab.reading.crops import CROP_NAMES, describe_crop, resolve_crop
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "digitlab"
 

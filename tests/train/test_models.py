@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from digitlab.core.defaults import MODEL_DEFAULTS
 from digitlab.errors import DigitlabError
 from digitlab.models import (
     CNN,
@@ -21,7 +22,6 @@ from digitlab.models import (
     model_config,
     simple_net,
 )
-from digitlab.train.recipe import MODEL_DEFAULTS
 
 
 def n_params(model: nn.Module) -> int:

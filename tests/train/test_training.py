@@ -7,18 +7,11 @@ import dataclasses
 import pytest
 import torch
 
+from digitlab.core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS
 from digitlab.errors import DigitlabError
 from digitlab.models import CNN, Linear, SimpleNet
-from digitlab.train.recipe import (
-    BOOK_TRAIN_IMAGES,
-    DEVICE_RECIPES,
-    MODEL_DEFAULTS,
-    TrainConfig,
-    default_epochs,
-    is_binary,
-    targets_for,
-    train,
-)
+from digitlab.train.config import BOOK_TRAIN_IMAGES, TrainConfig, default_epochs
+from digitlab.train.recipe import is_binary, targets_for, train
 
 TEN = tuple(range(10))
 
@@ -129,7 +122,7 @@ def test_resolved_keeps_explicit_values_and_does_not_mutate():
     assert resolved.wd == 0.0
     assert config.wd is None and config.one_cycle is None  # the original is untouched
     assert TrainConfig(model="linear", one_cycle=True).resolved(100).one_cycle is True
-    assert TrainConfig(model="linear", lr=0.0).resolved(100).lr == 0.0  # 0 is a value, not "unset"
+    assert TrainConfig(model="cnn", wd=0.0).resolved(100).wd == 0.0  # 0 is a value, not "unset"
 
 
 def test_cnn_path_runs_on_a_hundred_images(make_digits):
@@ -183,9 +176,9 @@ def test_the_cpu_recipe_is_the_cnns_defaults_as_they_were():
 
 
 def test_on_cuda_the_cnn_takes_the_cuda_recipe_and_explicit_values_win(monkeypatch):
-    import digitlab.train.recipe as recipe
+    import digitlab.train.device as device
 
-    monkeypatch.setattr(recipe, "resolve_device", lambda device: "cuda" if device in ("cuda", "auto") else device)
+    monkeypatch.setattr(device, "resolve_device", lambda device: "cuda" if device in ("cuda", "auto") else device)
     cnn = TrainConfig(model="cnn", device="auto").resolved(10_000)
     assert (cnn.recipe, cnn.bs, cnn.lr, cnn.epochs) == ("cuda", 512, 1.6, 14)
     assert (cnn.one_cycle, cnn.augment, cnn.mom, cnn.wd) == (True, True, 0.9, 5e-4)  # the rest as on the CPU

@@ -135,8 +135,7 @@ class ModelCard:
     classes: tuple[str, ...]
     binary: bool  # one output, "is it the first class?" (the book's mnist_loss); else one output per class
     normalization: Normalization
-    config: dict[str, Any] | None = None  # the resolved TrainConfig, as a dict of scalars
-    seed: int | None = None
+    config: dict[str, Any] | None = None  # the resolved TrainConfig, as a dict of scalars (the seed among them)
     data: DataInfo | None = None
     history: list[dict[str, float]] | None = None  # RecorderCB.history: one row per epoch
     lr_schedule: list[float] | None = None  # the lr of every k-th batch
@@ -150,6 +149,12 @@ class ModelCard:
     epoch: int | None = None  # a checkpoint's epoch
     abstain: Abstention | None = None  # calibrated thresholds; None in cards saved before digitlab abstained
     format_version: int = FORMAT_VERSION
+
+    @property
+    def seed(self) -> int | None:
+        """The run's seed: its config's."""
+        value = (self.config or {}).get("seed")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
     def label_smoothing(self) -> float:
@@ -176,7 +181,6 @@ class ModelCard:
         }
         optional: dict[str, Any] = {
             "config": self.config,
-            "seed": self.seed,
             "data": _data_json(self.data) if self.data else None,
             "history": self.history,
             "lr_schedule": self.lr_schedule,

@@ -71,8 +71,7 @@ def card_from_json(value: object, card_type: type[ModelCard] = ModelCard) -> Mod
         classes=classes,
         binary=binary,
         normalization=_normalization(value["normalization"]),
-        config=_optional(get("config"), "config", _config),
-        seed=_optional(get("seed"), "seed", lambda v, w: _int(v, w, -(2**63), 2**64 - 1)),
+        config=_config_with_seed(get("config"), get("seed")),
         data=_optional(get("data"), "data", lambda v, w: _data(v, w, classes)),
         history=_optional(get("history"), "history", _history),
         lr_schedule=_optional(get("lr_schedule"), "lr_schedule", _lr_schedule),
@@ -225,3 +224,12 @@ def _abstention(value: object, where: str) -> Abstention:
         ),
         ideals_sha256=_optional(spec.get("ideals_sha256"), f"{where}.ideals_sha256", _sha256),
     )
+
+
+def _config_with_seed(config: object, seed: object) -> dict[str, Any] | None:
+    """The card's config; a "seed" key beside it (older cards kept the seed there too) joins it."""
+    checked = _optional(config, "config", _config)
+    seed = _optional(seed, "seed", lambda v, w: _int(v, w, -(2**63), 2**64 - 1))
+    if seed is None or (checked is not None and "seed" in checked):
+        return checked
+    return {**(checked or {}), "seed": seed}

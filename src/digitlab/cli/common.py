@@ -13,7 +13,6 @@ from typing import Any, TypeAlias
 from ..config import Settings
 from ..core.progress import Log, quiet_log, stderr_log
 from ..core.startup import Startup
-from ..errors import DigitlabError
 
 
 def common_flags() -> argparse.ArgumentParser:
@@ -71,27 +70,12 @@ def add_device_flag(parser: argparse.ArgumentParser, what: str) -> None:
 def device_from_args(args: argparse.Namespace, log: Log, what: str) -> str:
     """The device `--device` names, resolved; `auto` says on stderr what it picked. One that is not
     here is a one-line error (DigitlabError)."""
-    from ..train.recipe import resolve_device  # torch loads with the command, not with the parser
+    from ..train.device import resolve_device  # torch loads with the command, not with the parser
 
     device = resolve_device(args.device)
     if args.device == "auto":
         log(f"--device auto: {what} on {device}")
     return device
-
-
-def check_range(flag: str, value: float | None, low: float, high: float, unit: str = "") -> None:
-    """A number given on the command line that is outside [low, high] (or NaN): one line, exit 2.
-    Every numeric option goes through this before any work, so no value reaches torch or the OS
-    unbounded (a thread count of 5,000 crashed torch; a seed of 2**70 overflowed it)."""
-    if value is None:
-        return
-    if value != value or not low <= value <= high:  # value != value: NaN
-        unit = f" {unit}" if unit else ""
-        raise DigitlabError(f"{flag} must be between {_number(low)} and {_number(high)}{unit}, got {_number(value)}")
-
-
-def _number(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def print_json(payload: dict[str, Any]) -> None:

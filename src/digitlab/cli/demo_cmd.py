@@ -43,7 +43,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import train_and_valid
     from ..jobs.run_folder import RunFolder
     from ..jobs.train_run import DataSource, train_run
-    from ..train.recipe import TrainConfig
+    from ..train.config import TrainConfig
+    from ..train.recipe import TrainJob
 
     rows = []
     dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, ctx.log)  # once, for every model
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             config = TrainConfig(model=name).resolved(len(dataset.train))
             # one line per model, not 200 epoch rows
             with RunFolder(out_root / name, overwrite=args.overwrite) as folder:  # as `train --out` writes a run
-                result = train_run(config, dataset.train, valid, folder.partial, source, progress=False)
+                result = train_run(TrainJob(config, dataset.train, valid, progress=False), folder.partial, source)
                 folder.commit()
             accuracy = result.evaluation["accuracy"] if result.evaluation else None
             ctx.log(f"{name}: accuracy {accuracy:.4f} after {config.epochs} epochs, {result.fit_seconds:.2f} s")

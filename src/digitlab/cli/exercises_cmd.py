@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DigitlabError
-from .common import Commands, Context, add_command, check_range, print_json
+from ..errors import DigitlabError, check_range
+from .common import Commands, Context, add_command, print_json
 
 if TYPE_CHECKING:
     from ..exercises.runner import Verdict

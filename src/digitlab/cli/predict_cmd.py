@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ..core.defaults import CORRECTIONS_FOLDER as DEFAULT_FOLDER
 from ..core.defaults import IMAGE_SUFFIXES
 from ..core.outputs import check_new_file
-from ..errors import DataError, DigitlabError
-from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args, print_json
+from ..errors import DataError, DigitlabError, check_range
+from .common import Commands, Context, add_command, add_device_flag, device_from_args, print_json
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     import torch

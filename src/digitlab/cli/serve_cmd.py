@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from .common import Commands, Context, add_command, add_device_flag, check_range, device_from_args
+from ..errors import check_range
+from .common import Commands, Context, add_command, add_device_flag, device_from_args
 
 EXAMPLES = """\
   digitlab serve runs/cnn10                    then open http://127.0.0.1:8000 and draw

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 import tempfile
 from collections.abc import Callable
@@ -12,29 +11,25 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS, MODEL_NAMES, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
+from ..core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS
 from ..core.outputs import check_new_file, make_folder
 from ..core.progress import Log, quiet_log
 from ..core.startup import Startup
-from ..core.threads import affinity_cores
-from ..errors import DigitlabError
+from ..train.config import TrainConfig, flag_specs, given_in
 from .common import (
     Commands,
     Context,
     add_command,
     add_device_flag,
-    check_range,
     device_from_args,
     print_json,
 )
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
-    from ..artifacts.serialization import SavedModel
-    from ..data.digits import DigitDataset, Digits
+    from ..data.digits import Digits
     from ..jobs.run_folder import RunFolder
-    from ..jobs.train_run import RunResult
-    from ..train.distributed import DistEnv
-    from ..train.recipe import TrainConfig
+    from ..jobs.train_run import DataSource, RunResult
+    from ..train.recipe import TrainJob
 
 EXAMPLES = (
     """\
@@ -69,56 +64,25 @@ def add_parser(commands: Commands) -> None:
     parser = add_command(commands, "train", "train a linear model, simple_net or a CNN with SGD", EXAMPLES, run)
     parser.add_argument("--data", default="mnist_sample", help="dataset name or path (default: mnist_sample)")
     parser.add_argument("--valid", help="validate on this dataset or path (then all of --data is trained on)")
-    parser.add_argument(
-        "--model", choices=list(MODEL_NAMES), help="which model (default: linear; with --init, its own)"
-    )
-    parser.add_argument("--epochs", type=int, help="passes over the training data (default: the model's; see below)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: the model's)")
-    parser.add_argument("--bs", type=int, help="batch size (default: the model's)")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"seed for everything random (default: {SEED})")
-    _add_speed_flags(parser)
+    for name, spec in flag_specs():  # the settings: TrainConfig's fields, with their help and checks
+        kind = spec.get("type")
+        if kind not in (None, int, float):
+            spec["type"] = _parsed_by(kind)
+        parser.add_argument(f"--{name}", **spec)
+    add_device_flag(parser, "to train")
     _add_run_flags(parser)
 
 
-def _add_speed_flags(parser: argparse.ArgumentParser) -> None:
-    """Where and how fast it trains: device, threads, precision, compile, CUDA graphs; and TTA."""
-    add_device_flag(parser, "to train")
-    parser.add_argument(
-        "--threads",
-        type=threads_arg,
-        default="auto",
-        help="torch CPU threads: auto (the default): the cores not busy with other work, looked at again "
-        "between epochs, so a busy machine does not stall every step (--json says what was chosen and why; "
-        "the CNN's numbers depend on the thread count); or a number, for runs to compare exactly. "
-        "OMP_NUM_THREADS, when set, is what auto chooses",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=[*PRECISION_NAMES, *REFUSED_PRECISIONS],
-        default="fp32",
-        help="bf16: forward pass under bfloat16 autocast, for CUDA tensor cores "
-        "(many times slower on CPUs without bf16 instructions; default: fp32); fp16 is refused (it needs loss scaling)",
-    )
-    parser.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the model, for long CUDA runs: the compile (about a minute) is "
-        "reported apart as compile_seconds; on a small CPU it does not pay (BENCHMARKS.md)",
-    )
-    parser.add_argument(
-        "--cuda-graphs",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="the training step (forward, loss, backward, SGD) as one CUDA graph, replayed: auto uses it on "
-        "CUDA where it applies and says why not where it does not; on: that is an error; off: the eager step "
-        "(default: auto)",
-    )
-    parser.add_argument(
-        "--tta",
-        action="store_true",
-        help="validate (and report the final accuracy) with test-time augmentation: the mean "
-        "over the image and its 4 one-pixel shifts",
-    )
+def _parsed_by(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A setting's parser whose ValueError argparse shows as it is (not "invalid value")."""
+
+    def parsed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parsed
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -163,73 +127,31 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def threads_arg(value: str) -> int | str:
-    """--threads: a whole number (bounded in check_args) or "auto"."""
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a number of threads or auto, not {value!r}") from None
-
-
-# Bounds of the numeric options: far past any sensible run, short of what overflows torch or the OS
-MAX_EPOCHS = 100_000
-MAX_BS = 2**24
-MAX_LR = 1e3  # the finder's range ends at 10; the divergence guard stops far smaller rates
-MAX_SEED = 2**63 - 1  # torch takes 64 bits; the seed of augmentation adds the rank
-
-
-def check_args(args: argparse.Namespace) -> None:
-    """Numbers that cannot train, refused in one line before any data is read."""
-    check_range("--epochs", args.epochs, 1, MAX_EPOCHS)
-    check_range("--bs", args.bs, 1, MAX_BS)
-    if args.lr is not None and not (math.isfinite(args.lr) and 0 < args.lr <= MAX_LR):
-        raise DigitlabError(f"--lr must be a positive number at most {MAX_LR:g}, got {args.lr}")
-    check_range("--seed", args.seed, 0, MAX_SEED)
-    if args.threads != "auto":
-        check_range("--threads", args.threads, 1, affinity_cores(), "(the cores this process may use)")
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import train_and_valid
     from ..jobs.run_folder import RunFolder
-    from ..jobs.train_run import default_out_dir
+    from ..jobs.train_run import DataSource, default_out_dir
     from ..train.distributed import DistEnv
-    from ..train.recipe import TrainConfig
+    from ..train.recipe import TrainJob
     from .train_init import fine_tune
     from .train_resume import resume, telling_how_to_resume, write_resume_info
 
-    check_args(args)
     if args.resume is not None:
         return resume(args, ctx, _train)
     if args.init is not None:
         return fine_tune(args, ctx, _train)
-    args.model = args.model or "linear"
-    config = TrainConfig(
-        model=args.model,
-        epochs=args.epochs,
-        lr=args.lr,
-        bs=args.bs,
-        seed=args.seed,
-        threads=args.threads,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
-        tta=args.tta,
-        cuda_graphs=args.cuda_graphs,
-    )
+    config = TrainConfig(**given_in(args))  # checked here: before any data is read
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
-    config = replace(config, device=device_from_args(args, log, "training"))  # checked again: before any data
+    config = replace(config, device=device_from_args(args, log, "training"))
     if args.lr_find:
         if args.out is not None:  # before the data: never over a file the user did not say to replace
             make_folder(args.out, "--out")
             check_new_file(args.out / "lr_find.png", "--out", args.overwrite)
         dataset, valid, _ = train_and_valid(args.data, args.valid, ctx.settings, log)
         return _lr_find(args, config.resolved(len(dataset.train)), dataset.train, valid)
-    out = args.out or default_out_dir(args.data, config.model)
     # rank 0 writes the run; the other ranks of a torchrun job only train
+    out = args.out or default_out_dir(args.data, config.model)
     folder = RunFolder(out, overwrite=args.overwrite) if dist_env.is_main else None
 
     def body() -> int:
@@ -237,9 +159,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             dataset, valid, facts = train_and_valid(args.data, args.valid, ctx.settings, log)
             ctx.startup.mark("load the data")
             resolved = config.resolved(len(dataset.train))  # once: what is said below is what runs
-            if folder is not None and args.checkpoints:
+            checkpoints = folder.checkpoint if folder is not None and args.checkpoints else None
+            if folder is not None and checkpoints is not None:
                 write_resume_info(folder, args, resolved, len(dataset.train))
-            return _train(args, ctx, resolved, dataset, valid, facts, folder, dist_env)
+            job = TrainJob(resolved, dataset.train, valid, not args.quiet, checkpoints, dist_env)
+            return _train(args, ctx, job, DataSource(args.data, dataset.provenance, facts.get("valid")), facts, folder)
 
     return telling_how_to_resume(folder, body)
 
@@ -247,45 +171,31 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 def _train(
     args: argparse.Namespace,
     ctx: Context,
-    config: TrainConfig,
-    dataset: DigitDataset,
-    valid: Digits,
+    job: TrainJob,
+    source: DataSource,
     facts: dict[str, Any],
     folder: RunFolder | None,
-    dist_env: DistEnv,
-    resume: bool = False,
-    init: SavedModel | None = None,
     after: Callable[[RunResult], dict[str, Any]] | None = None,
 ) -> int:
-    from ..jobs.train_run import DataSource, train_run
-    from ..train.resume import TRAIN_STATE
+    """Say what trains, train it (`digitlab.jobs.train_run`), then say what happened (rank 0)."""
+    from ..jobs.train_run import train_run
 
-    _announce(config, dataset.train, valid, dist_env, ctx.log if dist_env.is_main else quiet_log)
+    _announce(job, ctx.log if job.dist_env.is_main else quiet_log)
     ctx.startup.mark("prepare the run")
-    result = train_run(
-        config,
-        dataset.train,
-        valid,
-        folder.partial if folder is not None else Path(tempfile.gettempdir()),  # only rank 0 writes
-        DataSource(args.data, dataset.provenance, facts.get("valid")),
-        progress=not args.quiet,
-        checkpoints=args.checkpoints,
-        dist_env=dist_env,
-        resume_from=folder.checkpoint / TRAIN_STATE if resume and folder is not None else None,
-        init=init,
-    )
+    result = train_run(job, folder.partial if folder is not None else Path(tempfile.gettempdir()), source)
     ctx.startup.add(result.startup)
-    if dist_env.enabled:
+    if job.dist_env.enabled:
         print(f"rank {result.rank}: weights sha256 {result.weights_sha256}", file=sys.stderr, flush=True)
     if not result.is_main or result.model_path is None or folder is None:
         return 0  # rank 0 reports for everyone
     return _finish(args, ctx, result, facts, folder, after)
 
 
-def _announce(config: TrainConfig, train: Digits, valid: Digits, dist_env: DistEnv, log: Log) -> None:
+def _announce(job: TrainJob, log: Log) -> None:
     """One line: what trains on what, with which settings, where."""
     import torch
 
+    config, train, valid, dist_env = job.config, job.train, job.valid, job.dist_env
     threads = config.threads if config.threads is not None else torch.get_num_threads()
     log(
         f"training {config.model} on {len(train):,} images ({', '.join(train.classes)}), "
@@ -326,7 +236,7 @@ def _finish(
     if args.json:
         print_json(answer)
         return 0
-    print_accuracy_table(answer, f"{args.model} on {args.data}")
+    print_accuracy_table(answer, f"{result.config.model} on {args.data}")
     if after is not None:
         print_before_after(answer["fine_tune"], args.data)
     compiled = f", of which {result.compile_seconds:.2f} s compiling" if result.compile_seconds is not None else ""

@@ -19,9 +19,11 @@ def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int])
     """`digitlab train --data my-digits --init RUN`: RUN fine-tuned on the corrections, mixed with its own data."""
     from ..jobs.fine_tune import before_after, plan
     from ..jobs.run_folder import RunFolder
-    from ..jobs.train_run import default_out_dir
+    from ..jobs.train_run import DataSource, default_out_dir
     from ..predict.predictor import Predictor
+    from ..train.config import given_in
     from ..train.distributed import DistEnv
+    from ..train.recipe import TrainJob
 
     given = {"--valid": args.valid, "--checkpoints": args.checkpoints, "--lr-find": args.lr_find}
     for flag, value in given.items():
@@ -31,41 +33,22 @@ def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int])
             )
     if DistEnv.from_env().enabled:
         raise DigitlabError("--init fine-tunes in one process (not under torchrun)")
-    overrides = {
-        "model": args.model,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "bs": args.bs,
-        "seed": args.seed,
-        "threads": args.threads,
-        "device": device_from_args(args, ctx.log, "fine-tuning"),
-        "precision": args.precision,
-        "compile": args.compile or None,
-        "tta": args.tta or None,
-    }
+    overrides = {**given_in(args), "device": device_from_args(args, ctx.log, "fine-tuning")}
     fine = plan(args.init, args.data, ctx.settings, ctx.log, overrides)
     ctx.log(fine.describe())
-    args.model = fine.config.model
     folder = RunFolder(args.out or default_out_dir(args.data, fine.config.model), overwrite=args.overwrite)
-    facts = {
-        "data": args.data,
-        "data_source": "corrections",
-        "valid": fine.init.card.data and fine.init.card.data.valid,
-    }
+    valid = fine.init.card.data.valid if fine.init.card.data else None
+    facts = {"data": args.data, "data_source": "corrections", "valid": valid}
+    job = TrainJob(fine.config, fine.dataset.train, fine.valid, not args.quiet, init=fine.init)
     with folder:
         return train(
             args,
             ctx,
-            fine.config,
-            fine.dataset,
-            fine.valid,
+            job,
+            DataSource(args.data, fine.dataset.provenance, valid),
             facts,
             folder,
-            DistEnv(),
-            init=fine.init,
-            after=lambda result: before_after(
-                fine, Predictor(result.learner.model, fine.init.card, fine.config.device)
-            ),
+            lambda result: before_after(fine, Predictor(result.learner.model, fine.init.card, fine.config.device)),
         )
 
 

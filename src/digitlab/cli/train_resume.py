@@ -18,8 +18,8 @@ from .common import Context
 
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     from ..jobs.run_folder import RunFolder
+    from ..train.config import TrainConfig
     from ..train.distributed import DistEnv
-    from ..train.recipe import TrainConfig
 
 RESUME_INFO = "resume.json"  # in RUN/checkpoint: what `--resume RUN` needs besides the fit's state
 
@@ -31,34 +31,17 @@ def write_resume_info(folder: RunFolder, args: argparse.Namespace, config: Train
 
 
 # What `--resume RUN` takes from the run, not from its command line: given with it, they are refused
-RUN_SETTINGS = (
-    "data",
-    "valid",
-    "model",
-    "epochs",
-    "lr",
-    "bs",
-    "seed",
-    "threads",
-    "device",
-    "precision",
-    "compile",
-    "tta",
-    "cuda_graphs",
-    "lr_find",
-    "out",
-    "overwrite",
-    "init",
-)
+RUN_OPTIONS = ("data", "valid", "lr_find", "out", "overwrite", "init")  # and every setting (TrainConfig's flags)
 
 
 def resume(args: argparse.Namespace, ctx: Context, train: Callable[..., int]) -> int:
     """`digitlab train --resume RUN`: the interrupted run's data and settings, from its last checkpoint on."""
     from ..jobs.run_folder import RunFolder
+    from ..train.config import flag_names
     from ..train.distributed import DistEnv
 
     written = args.options_given()  # even with the default's value: --seed 42
-    given = [name for name in RUN_SETTINGS if name in written]
+    given = [name for name in (*RUN_OPTIONS[:2], *flag_names(), *RUN_OPTIONS[2:]) if name in written]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise DigitlabError(f"--resume continues the run with its own data and settings: drop {flags}")
@@ -73,13 +56,16 @@ def _resume_in(
     folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_env: DistEnv, train: Callable[..., int]
 ) -> int:
     from ..data.loading import train_and_valid
-    from ..train.recipe import TrainConfig
+    from ..jobs.train_run import DataSource
+    from ..train.config import TrainConfig
+    from ..train.recipe import TrainJob
+    from ..train.resume import TRAIN_STATE
 
     with folder:
         path = folder.checkpoint / RESUME_INFO
         try:
             info = json.loads(path.read_text())
-            config = TrainConfig(**info["config"])
+            config = TrainConfig.from_saved(info["config"])
             data, valid_spec, n_train = str(info["data"]), info["valid"], int(info["n_train"])
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise DigitlabError(f"{path}: cannot resume this run ({type(e).__name__}: {e})") from None
@@ -94,8 +80,11 @@ def _resume_in(
                 f"{folder.final}: the data {data!r} has {len(dataset.train):,} training images now, "
                 f"the run trained on {n_train:,}: it cannot be resumed"
             )
-        args.data, args.valid, args.model, args.checkpoints = data, valid_spec, config.model, True
-        return train(args, ctx, config, dataset, valid, facts, folder, dist_env, resume=True)
+        args.data, args.valid = data, valid_spec  # what the report and the summary name
+        job = TrainJob(
+            config, dataset.train, valid, not args.quiet, folder.checkpoint, dist_env, folder.checkpoint / TRAIN_STATE
+        )
+        return train(args, ctx, job, DataSource(data, dataset.provenance, facts.get("valid")), facts, folder)
 
 
 def telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:

@@ -34,6 +34,7 @@ DEVICE_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "cuda": {"cnn": dict(epochs=14, lr=1.6, bs=512)},
 }
 
+CUDA_GRAPH_MODES = ("auto", "on", "off")  # --cuda-graphs: see train.cuda_graph
 PRECISION_NAMES = ("fp32", "bf16")  # --precision; train.accelerate.PRECISIONS maps them to autocast dtypes
 # Precisions refused, and why (--precision accepts them only to say so in one line)
 REFUSED_PRECISIONS = {

@@ -27,7 +27,7 @@ from ..data.digits import DigitDataset, Digits, concat
 from ..data.loading import load_dataset, train_and_valid
 from ..errors import DigitlabError
 from ..predict.predictor import Predictor
-from ..train.recipe import TrainConfig
+from ..train.config import TrainConfig
 
 EPOCHS = 1  # passes over the mix
 LR_FACTOR = 0.1  # of the lr the model was trained with: adjust, do not retrain

@@ -23,15 +23,17 @@ import torch
 from .. import __version__
 from ..artifacts.card import Architecture, BaselineScores, DataInfo, Metrics, ModelCard
 from ..artifacts.metrics import accuracy_report
-from ..artifacts.serialization import SavedModel, save_ideal_digits, save_model, save_top_losses, state_sha256
+from ..artifacts.serialization import save_ideal_digits, save_model, save_top_losses, state_sha256
 from ..baseline import PixelSimilarity, ideal_digits
 from ..data.digits import Digits
 from ..predict.abstain import calibrate_model
 from ..predict.predictor import Predictor
 from ..train import distributed
+from ..train.config import TrainConfig
+from ..train.device import resolve_device
 from ..train.distributed import DistEnv
 from ..train.learner import Learner
-from ..train.recipe import TrainConfig, TrainResult, resolve_device, train
+from ..train.recipe import TrainJob, TrainResult, fit
 
 TOP_LOSSES_KEPT = 9  # the report's 3x3 grid
 
@@ -90,66 +92,27 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return state_sha256(model.state_dict())
 
 
-def train_run(
-    config: TrainConfig,
-    train_digits: Digits,
-    valid_digits: Digits,
-    out: Path,
-    source: DataSource | None = None,
-    progress: bool = True,
-    checkpoints: bool = False,
-    dist_env: DistEnv | None = None,
-    resume_from: Path | None = None,
-    init: SavedModel | None = None,
-) -> RunResult:
+def train_run(job: TrainJob, out: Path, source: DataSource | None = None) -> RunResult:
     """Train, evaluate and save one run to `out` (rank 0 only); everything `digitlab train` does but talk.
 
-    config: resolved or not (`config.resolved(len(train_digits))` is what will run).
+    job: the fit (`digitlab.train.recipe.TrainJob`: the config, resolved or not, the digits, progress,
+    checkpoints to OUT/checkpoint (overwritten each epoch, loadable by `digitlab evaluate` while training
+    goes on or after it was interrupted), the torchrun rank, a state to resume, a model to start from).
     source: where the digits came from, for the card and the report.
-    progress: the epoch table (stderr; HTML in Jupyter).
-    checkpoints: also save the model after every epoch to OUT/checkpoint (overwritten each time),
-    loadable by `digitlab evaluate` while training goes on or after it was interrupted.
-    dist_env: this process's place in a torchrun job; only rank 0 saves and evaluates.
-    resume_from: a checkpoint's fit state (OUT/checkpoint/train_state.safetensors) to continue from.
-    init: a saved model to start from (fine-tuning, `digitlab.jobs.fine_tune`).
     """
-    dist_env = dist_env or DistEnv()
     try:
-        distributed.init(dist_env, resolve_device(config.device))
-        source = source or DataSource()
-        return _train_run(
-            config, train_digits, valid_digits, out, source, progress, checkpoints, dist_env, resume_from, init
-        )
+        distributed.init(job.dist_env, resolve_device(job.config.device))
+        return _train_run(job, out, source or DataSource())
     finally:
         distributed.shutdown()
 
 
-def _train_run(
-    config: TrainConfig,
-    train_digits: Digits,
-    valid_digits: Digits,
-    out: Path,
-    source: DataSource,
-    progress: bool,
-    checkpoints: bool,
-    dist_env: DistEnv,
-    resume_from: Path | None = None,
-    init: SavedModel | None = None,
-) -> RunResult:
-    trained = train(
-        config,
-        train_digits,
-        valid_digits,
-        progress=progress,
-        checkpoint_dir=out / "checkpoint" if checkpoints else None,
-        dist_env=dist_env,
-        resume_from=resume_from,
-        init=init,
-    )
-    result = _result(trained, dist_env)
-    if dist_env.is_main:  # the other processes of a distributed fit save nothing
-        card = _card(trained, result, train_digits.classes)
-        _evaluate_and_save(result, trained, card, train_digits, valid_digits, source, out)
+def _train_run(job: TrainJob, out: Path, source: DataSource) -> RunResult:
+    trained = fit(job)
+    result = _result(trained, job.dist_env)
+    if job.dist_env.is_main:  # the other processes of a distributed fit save nothing
+        card = _card(trained, result, job.train.classes)
+        _evaluate_and_save(result, trained, card, job.train, job.valid, source, out)
     return result
 
 
@@ -186,7 +149,6 @@ def _card(trained: TrainResult, result: RunResult, classes: tuple[str, ...]) -> 
         binary=trained.binary,
         normalization=trained.normalization,
         config=asdict(config),
-        seed=config.seed,
         history=trained.history,
         lr_schedule=_subsample(trained.learner.recorder.lrs, 1000),
         fit_seconds=result.fit_seconds,

@@ -173,7 +173,6 @@ def _run_section(card: ModelCard) -> list[str]:
         table([(k, _fmt(v)) for k, v in (card.config or {}).items()], ("hyperparameter", "value")),
         table(
             [
-                *([] if "seed" in (card.config or {}) else [("seed", card.seed)]),  # shown once
                 ("fit seconds (validation included)", card.fit_seconds),
                 ("processes", card.world_size or 1),
                 ("weights sha256", card.weights_sha256),

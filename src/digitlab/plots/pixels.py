@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 
 from ..errors import DigitlabError
 from ..reading.crops import Crop, crop_ranges, describe_crop, resolve_crop
-from .pixel_text import pixel_text
 from .common import finish, panel_axes
+from .pixel_text import pixel_text
 
 CELL = 0.42  # inches per pixel cell in the PNG: room for three digits at 7 pt
 

@@ -8,7 +8,6 @@ model and simple_net on two classes, and class indices (`cross_entropy`) otherwi
 from __future__ import annotations
 
 import copy
-import math
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from torch import nn
 from ..artifacts.card import Architecture, ModelCard, Normalization
 from ..artifacts.inference import to_inputs
 from ..artifacts.serialization import SavedModel, save_model
-from ..core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS, PRECISION_NAMES, REFUSED_PRECISIONS, SEED
 from ..core.notebook import in_kernel
 from ..core.startup import Startup
 from ..data.digits import Digits
@@ -34,8 +32,10 @@ from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB
 from .callback import Callback
 from .callbacks import DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
-from .cuda_graph import CudaGraphCB, check_mode
+from .config import TrainConfig
+from .cuda_graph import CudaGraphCB
 from .dataloader import DataLoaders
+from .device import resolve_device
 from .distributed import DistEnv, DistributedCB
 from .learner import Learner
 from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss, validate_targets
@@ -43,101 +43,6 @@ from .optim import SGD
 from .resume import TRAIN_STATE, CheckpointCB, ResumeCB, TrainState
 from .thread_policy import ThreadPolicyCB
 from .tta import TTACB
-
-
-@dataclass
-class TrainConfig:
-    """Every hyperparameter of a run. None means "the model's default" (see MODEL_DEFAULTS)."""
-
-    model: str = "linear"  # linear | simple_net | cnn
-    epochs: int | None = None  # passes over the training data (default: see default_epochs)
-    lr: float | None = None  # learning rate (the peak one with one_cycle)
-    bs: int | None = None  # batch size (the book's 256; the CNN learns more per second at 64)
-    seed: int = SEED  # seeds torch, numpy, random, the loader's shuffles and augmentation
-    mom: float | None = None  # SGD momentum (0: the book's plain SGD)
-    wd: float | None = None  # weight decay
-    one_cycle: bool | None = None  # warm up then anneal the lr (fastai's fit_one_cycle)
-    augment: bool | None = None  # random shifts/rotations/scalings of training images
-    label_smoothing: float | None = None  # cross-entropy only: soften the one-hot targets
-    width: int | None = None  # cnn only: channels of the first stage
-    device: str = "cpu"  # cpu | cuda | mps | auto (the best available)
-    threads: int | str | None = "auto"  # a number; "auto": the free cores, per epoch; None: torch's default
-    precision: str = "fp32"  # fp32 | bf16 (autocast: for CUDA tensor cores; slower on most CPUs)
-    compile: bool = False  # torch.compile the model (first batches pay the compile time)
-    tta: bool = False  # validate (and evaluate) with test-time augmentation: 5 shifted copies
-    cuda_graphs: str = "auto"  # auto | on | off: the training step as one CUDA graph (CUDA only; see cuda_graph.py)
-    recipe: str | None = None  # whose defaults filled the gaps: "cpu" or "cuda" (DEVICE_RECIPES); set by resolved()
-
-    def __post_init__(self) -> None:
-        """Each setting checked here, once, whoever makes the config (the CLI, a notebook, `replace`)."""
-        if self.precision in REFUSED_PRECISIONS:
-            raise DigitlabError(f"--precision {self.precision}: {REFUSED_PRECISIONS[self.precision]}")
-        if self.precision not in PRECISION_NAMES:
-            raise DigitlabError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISION_NAMES)}")
-        number = isinstance(self.threads, int) and not isinstance(self.threads, bool)
-        if not (number or self.threads in (None, "auto")):
-            raise DigitlabError(f"threads must be a number or 'auto', got {self.threads!r}")
-        check_mode(self.cuda_graphs, self.device if self.device != "auto" else "cuda")  # auto: checked once resolved
-
-    @property
-    def is_resolved(self) -> bool:
-        """No setting left to a default: what `resolved` returns."""
-        defaults = MODEL_DEFAULTS.get(self.model, {})
-        return self.bs is not None and self.epochs is not None and all(getattr(self, k) is not None for k in defaults)
-
-    def resolved(self, n_train: int) -> TrainConfig:
-        """A copy with every None replaced by the model's default (epochs depend on n_train).
-
-        Resolve once, where the data is known (the CLI does, to say what it will train); a resolved
-        config is returned as it is.
-        """
-        recipe = recipe_for(self.device)
-        if self.is_resolved:
-            return self if self.recipe is not None else replace(self, recipe=recipe)
-        defaults = {**MODEL_DEFAULTS.get(self.model, {}), **DEVICE_RECIPES.get(recipe, {}).get(self.model, {})}
-        values: dict[str, Any] = {
-            k: (defaults.get(k) if v is None and k in defaults else v) for k, v in asdict(self).items()
-        }
-        if values["bs"] is None:
-            values["bs"] = BOOK_BS
-        if self.epochs is None:
-            values["epochs"] = default_epochs(self.model, n_train, values["bs"], recipe)
-        values["recipe"] = recipe
-        return TrainConfig(**values)
-
-
-def recipe_for(device: str) -> str:
-    """Which DEVICE_RECIPES entry a run on `device` takes: "cuda" on a CUDA device, else "cpu"."""
-    return "cuda" if resolve_device(device).startswith("cuda") else "cpu"
-
-
-# The book trains linear for 20 epochs and simple_net for 40 on MNIST_SAMPLE's 12,396 images:
-# 49 batches of 256 per epoch, so 980 and 1,960 SGD steps. The default reproduces those steps,
-# which is exactly 20 / 40 epochs on MNIST_SAMPLE and more epochs on a smaller set (the
-# offline mirror's 2,102 3s and 7s take 109 / 218 epochs for the same amount of training).
-BOOK_TRAIN_IMAGES, BOOK_BS = 12_396, 256
-BOOK_EPOCHS = {"linear": 20, "simple_net": 40}
-
-
-# The CNN's 8 epochs were measured on up to 10,000 training digits (the mirror: 0.9912 on all ten):
-# 80,000 images seen. A larger set reaches the same accuracy in fewer passes (the full 60,000: 0.992
-# after one epoch, 0.9944-0.9952 after two; BENCHMARKS.md), so the budget is at least that many
-# images, in whole epochs, at most 8.
-CNN_IMAGES = 80_000
-
-
-def default_epochs(model: str, n_train: int, bs: int, recipe: str = "cpu") -> int:
-    """The book's number of SGD steps in epochs of this data, for linear and simple_net; otherwise the
-    recipe's epochs (the CNN on the CPU: 8, fewer on a set larger than 10,000 digits, CNN_IMAGES)."""
-    if model not in BOOK_EPOCHS:
-        defaults = {**MODEL_DEFAULTS.get(model, {}), **DEVICE_RECIPES.get(recipe, {}).get(model, {})}
-        epochs: int = defaults.get("epochs", 1)
-        if model == "cnn" and recipe == "cpu":
-            epochs = min(epochs, max(1, math.ceil(CNN_IMAGES / max(n_train, 1))))
-        return epochs
-    book_steps = BOOK_EPOCHS[model] * math.ceil(BOOK_TRAIN_IMAGES / BOOK_BS)
-    return max(1, math.ceil(book_steps / math.ceil(max(n_train, 1) / bs)))
-
 
 _T = TypeVar("_T")
 
@@ -199,16 +104,6 @@ class TrainResult:
         )
 
 
-def resolve_device(requested: str) -> str:
-    """'auto' -> cuda, else mps, else cpu; an explicit device that is not there is an error."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if requested == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if (requested.startswith("cuda") and not cuda) or (requested == "mps" and not mps):
-        raise DigitlabError(f"device {requested!r} is not available here (try --device auto or cpu)")
-    return requested
-
-
 class LearnerSetup(NamedTuple):
     """What `build_learner` made. A named tuple: `learn, config, binary, norm = build_learner(...)` works too."""
 
@@ -218,43 +113,56 @@ class LearnerSetup(NamedTuple):
     normalization: Normalization
 
 
+@dataclass(frozen=True)
+class TrainJob:
+    """One fit: its settings, its digits and how it runs; what `build_learner` and `train` are given,
+    and what `digitlab.jobs.train_run` passes on whole."""
+
+    config: TrainConfig  # resolved or not: resolved once here, for len(train) digits
+    train: Digits
+    valid: Digits
+    progress: bool = True  # the epoch table (stderr; HTML in Jupyter); only rank 0 shows it
+    checkpoint_dir: Path | None = None  # the model and the fit's state saved there after every epoch (rank 0)
+    dist_env: DistEnv = field(default_factory=DistEnv)  # this process's place in a torchrun job
+    resume_from: Path | None = None  # a checkpoint's fit state (TRAIN_STATE) to continue from, in one process
+    init: SavedModel | None = None  # a saved model to start from (fine-tuning): its weights and normalisation
+
+
 def build_learner(
-    config: TrainConfig,
-    train_digits: Digits,
-    valid_digits: Digits,
-    progress: bool = True,
-    checkpoint_dir: Path | None = None,
-    dist_env: DistEnv | None = None,
-    resume_from: Path | None = None,
-    init: SavedModel | None = None,
+    config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True, **options: Any
 ) -> LearnerSetup:
-    """The Learner `train` fits (also what `lr_find` probes), with the resolved config, binary and normalization.
+    """The Learner `train` fits (also what `lr_find` probes), with the resolved config, binary and
+    normalization. options: the rest of TrainJob's (checkpoint_dir, dist_env, resume_from, init).
 
     With `dist_env` of several processes, this rank trains on its shard of every epoch, inside
-    DistributedDataParallel, and only rank 0 shows progress.
-    checkpoint_dir: save the model there after every epoch (rank 0 only), loadable by `evaluate`,
+    DistributedDataParallel, and only rank 0 shows progress. A checkpoint is loadable by `evaluate`,
     with the fit's whole state beside it (`digitlab.train.resume.TRAIN_STATE`).
-    resume_from: a saved fit state (a checkpoint's TRAIN_STATE) to continue from, in one process.
-    init: a saved model to start from (fine-tuning): its weights and its normalisation.
     """
-    dist_env = dist_env or DistEnv()
-    state = TrainState(resume_from) if resume_from is not None else None  # a bad file fails before any work
+    return learner_for(TrainJob(config, train_digits, valid_digits, progress, **options))
+
+
+def learner_for(job: TrainJob) -> LearnerSetup:
+    """`build_learner` for a job."""
+    dist_env = job.dist_env
+    state = TrainState(job.resume_from) if job.resume_from is not None else None  # a bad file fails first
     if state is not None and dist_env.enabled:
         raise DigitlabError("resuming a run is done in one process (not under torchrun)")
-    config = _ready(config, len(train_digits), dist_env)
+    config = _ready(job.config, len(job.train), dist_env)
     seed_everything(config.seed)
-    classes = train_digits.classes
+    classes = job.train.classes
     binary = is_binary(config.model, len(classes))
     extra = {"width": config.width} if config.model == "cnn" else {}
     model = build_model(config.model, n_out=1 if binary else len(classes), **extra)
-    norm = normalization_for(config, train_digits.images) if init is None else start_from(model, binary, init)
-    dls = _loaders(config, train_digits, valid_digits, norm, binary, dist_env)
+    init = job.init
+    norm = normalization_for(config, job.train.images) if init is None else start_from(model, binary, init)
+    dls = _loaders(config, job.train, job.valid, norm, binary, dist_env)
     loss_func: LossFunc = (
         _unchecked(mnist_loss)
         if binary
         else _unchecked(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
     )
-    cbs = _callbacks(config, dist_env, progress)
+    cbs = _callbacks(config, dist_env, job.progress)
+    checkpoint_dir = job.checkpoint_dir
     if checkpoint_dir is not None and dist_env.is_main:
         card = ModelCard(Architecture.of(model), classes, binary, norm, config=asdict(config), checkpoint=True)
         cbs.append(
@@ -345,27 +253,24 @@ def start_from(model: nn.Module, binary: bool, init: SavedModel) -> Normalizatio
 
 
 def train(
-    config: TrainConfig,
-    train_digits: Digits,
-    valid_digits: Digits,
-    progress: bool = True,
-    checkpoint_dir: Path | None = None,
-    dist_env: DistEnv | None = None,
-    resume_from: Path | None = None,
-    init: SavedModel | None = None,
+    config: TrainConfig, train_digits: Digits, valid_digits: Digits, progress: bool = True, **options: Any
 ) -> TrainResult:
-    """Fit `config.model` on train_digits, validating each epoch on valid_digits.
+    """Fit `config.model` on train_digits, validating each epoch on valid_digits. options: the rest of
+    TrainJob's (checkpoint_dir, dist_env, resume_from, init).
 
     resume_from: a checkpoint's saved fit state; the fit goes on from the epoch after it and ends
     with the weights an uninterrupted fit would have.
     """
+    return fit(TrainJob(config, train_digits, valid_digits, progress, **options))
+
+
+def fit(job: TrainJob) -> TrainResult:
+    """`train` for a job: CUDA started, the Learner built, the fit timed apart from what came before."""
     clock = Startup()
-    if resolve_device(config.device).startswith("cuda"):
+    if resolve_device(job.config.device).startswith("cuda"):
         torch.cuda.init()
         clock.mark("start CUDA")
-    learn, config, binary, norm = build_learner(
-        config, train_digits, valid_digits, progress, checkpoint_dir, dist_env, resume_from, init
-    )
+    learn, config, binary, norm = learner_for(job)
     clock.mark("build the learner")  # the model, the data on the device, the callbacks
     started = time.perf_counter()
     learn.fit(_setting(config, "epochs", config.epochs))
