@@ -177,3 +177,16 @@ def test_no_module_imports_from_a_layer_above_its_own():
     # the rule's own check: a data module that imports the Learner is reported, its import of errors is not
     graph["digitlab.data.rogue"] = {"digitlab.train.learner", "digitlab.errors"}
     assert upward_imports(graph, packages) == ["digitlab.data.rogue (layer 1) imports digitlab.train.learner (layer 6)"]
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore is its module's own: one another module needs is public."""
+    found = [
+        f"{path.relative_to(SRC)}:{node.lineno} imports {alias.name}"
+        for path in modules().values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("digitlab"))
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert not found

@@ -23,12 +23,12 @@ class CardError(DigitlabError):
     """A card that is not valid; the message names the field (the loader adds the file's path)."""
 
 
-def _show(value: object) -> str:
+def shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _check_depth(value: object) -> None:
+def check_depth(value: object) -> None:
     """Refuse JSON nested deeper than MAX_DEPTH (checked without recursion)."""
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
@@ -40,58 +40,60 @@ def _check_depth(value: object) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
-def _optional(value: object, where: str, check: Callable[[Any, str], _T]) -> _T | None:
+def optional(value: object, where: str, check: Callable[[Any, str], _T]) -> _T | None:
     return None if value is None else check(value, where)
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
+def read_object(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise CardError(f"{where} must be an object, got {_show(value)}")
+        raise CardError(f"{where} must be an object, got {shown(value)}")
     if len(value) > MAX_ITEMS:
         raise CardError(f"{where} has {len(value):,} entries (at most {MAX_ITEMS:,})")
     return value
 
 
-def _list(value: object, where: str) -> list[Any]:
+def read_list(value: object, where: str) -> list[Any]:
     if not isinstance(value, list):
-        raise CardError(f"{where} must be a list, got {_show(value)}")
+        raise CardError(f"{where} must be a list, got {shown(value)}")
     if len(value) > MAX_ITEMS:
         raise CardError(f"{where} has {len(value):,} entries (at most {MAX_ITEMS:,})")
     return value
 
 
-def _bool(value: object, where: str) -> bool:
+def read_bool(value: object, where: str) -> bool:
     if not isinstance(value, bool):
-        raise CardError(f"{where} must be true or false, got {_show(value)}")
+        raise CardError(f"{where} must be true or false, got {shown(value)}")
     return value
 
 
-def _int(value: object, where: str, low: int, high: int) -> int:
+def read_int(value: object, where: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise CardError(f"{where} must be a whole number from {low:,} to {high:,}, got {_show(value)}")
+        raise CardError(f"{where} must be a whole number from {low:,} to {high:,}, got {shown(value)}")
     return value
 
 
-def _number(value: object, where: str, low: float = -math.inf, high: float = math.inf, finite: bool = True) -> float:
+def read_number(
+    value: object, where: str, low: float = -math.inf, high: float = math.inf, finite: bool = True
+) -> float:
     """A JSON number; NaN and infinities only where `finite` is False (a loss can be NaN)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise CardError(f"{where} must be a number, got {_show(value)}")
+        raise CardError(f"{where} must be a number, got {shown(value)}")
     try:
         number = float(value)
     except OverflowError:  # an integer beyond any float
-        raise CardError(f"{where} must be a finite number, got {_show(value)}") from None
+        raise CardError(f"{where} must be a finite number, got {shown(value)}") from None
     if math.isnan(number) or math.isinf(number):
         if finite:
-            raise CardError(f"{where} must be a finite number, got {_show(value)}")
+            raise CardError(f"{where} must be a finite number, got {shown(value)}")
         return number
     if not low <= number <= high:
-        raise CardError(f"{where} must lie in [{low:g}, {high:g}], got {_show(value)}")
+        raise CardError(f"{where} must lie in [{low:g}, {high:g}], got {shown(value)}")
     return value  # ints stay ints (an epoch number reads back as it was written)
 
 
-def _text(value: object, where: str, max_length: int = MAX_TEXT) -> str:
+def read_text(value: object, where: str, max_length: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
-        raise CardError(f"{where} must be a string, got {_show(value)}")
+        raise CardError(f"{where} must be a string, got {shown(value)}")
     if len(value) > max_length:
         raise CardError(f"{where} is {len(value):,} characters long (at most {max_length:,})")
     return value
@@ -102,64 +104,71 @@ def _scalar(value: object, where: str) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
-        return _number(value, where) if isinstance(value, float) else value
+        return read_number(value, where) if isinstance(value, float) else value
     if isinstance(value, str):
-        return _text(value, where)
-    raise CardError(f"{where} must be a string, number, true, false or null, got {_show(value)}")
+        return read_text(value, where)
+    raise CardError(f"{where} must be a string, number, true, false or null, got {shown(value)}")
 
 
-def _plain(value: object, where: str, depth: int = 0) -> Any:
+def read_plain(value: object, where: str, depth: int = 0) -> Any:
     """Scalars, and lists and objects of them a few levels deep (provenance)."""
     if depth > 3:
         raise CardError(f"{where} is nested too deeply")
     if isinstance(value, list):
-        return [_plain(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(_list(value, where))]
+        return [read_plain(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(read_list(value, where))]
     if isinstance(value, dict):
-        return {_text(k, where, 200): _plain(v, f"{where}.{k}", depth + 1) for k, v in _object(value, where).items()}
+        return {
+            read_text(k, where, 200): read_plain(v, f"{where}.{k}", depth + 1)
+            for k, v in read_object(value, where).items()
+        }
     return _scalar(value, where)
 
 
-def _positive(value: object, where: str) -> float:
-    number = _number(value, where, 0.0, 1e6)
+def read_positive(value: object, where: str) -> float:
+    number = read_number(value, where, 0.0, 1e6)
     if number == 0:
         raise CardError(f"{where} must be above 0, got 0")
     return number
 
 
-def _sha256(value: object, where: str) -> str:
-    text = _text(value, where, 64)
+def read_sha256(value: object, where: str) -> str:
+    text = read_text(value, where, 64)
     if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise CardError(f"{where} must be 64 hexadecimal digits, got {_show(value)}")
+        raise CardError(f"{where} must be 64 hexadecimal digits, got {shown(value)}")
     return text
 
 
-def _fraction(value: object, where: str) -> float | None:
-    return None if value is None else float(_number(value, where, 0.0, 1.0))
+def read_fraction(value: object, where: str) -> float | None:
+    return None if value is None else float(read_number(value, where, 0.0, 1.0))
 
 
-def _per_class(value: object, where: str, classes: tuple[str, ...], check: Callable[[Any, str], _T]) -> dict[str, _T]:
-    spec = _object(value, where)
+def read_per_class(
+    value: object, where: str, classes: tuple[str, ...], check: Callable[[Any, str], _T]
+) -> dict[str, _T]:
+    spec = read_object(value, where)
     unknown = set(spec) - set(classes)
     if unknown:
         raise CardError(f"{where} names classes the model does not have: {sorted(unknown)[:5]}")
     return {c: check(spec[c], f"{where}.{c}") for c in classes if c in spec}
 
 
-def _config(value: object, where: str) -> dict[str, Any]:
-    return {_text(k, where, 100): _scalar(v, f"{where}.{k}") for k, v in _object(value, where).items()}
+def read_config(value: object, where: str) -> dict[str, Any]:
+    return {read_text(k, where, 100): _scalar(v, f"{where}.{k}") for k, v in read_object(value, where).items()}
 
 
-def _history(value: object, where: str) -> list[dict[str, float]]:
+def read_history(value: object, where: str) -> list[dict[str, float]]:
     rows: list[dict[str, float]] = []
-    for i, row in enumerate(_list(value, where)):
-        entries = _object(row, f"{where}[{i}]")
-        rows.append({_text(k, where, 100): _number(v, f"{where}[{i}].{k}", finite=False) for k, v in entries.items()})
+    for i, row in enumerate(read_list(value, where)):
+        entries = read_object(row, f"{where}[{i}]")
+        rows.append(
+            {read_text(k, where, 100): read_number(v, f"{where}[{i}].{k}", finite=False) for k, v in entries.items()}
+        )
     return rows
 
 
-def _lr_schedule(value: object, where: str) -> list[float]:
-    return [_number(v, f"{where}[{i}]", 0.0) for i, v in enumerate(_list(value, where))]
+def read_lr_schedule(value: object, where: str) -> list[float]:
+    return [read_number(v, f"{where}[{i}]", 0.0) for i, v in enumerate(read_list(value, where))]
 
 
-def _versions(value: object, where: str) -> dict[str, str]:
-    return {_text(k, where, 100): _text(v, f"{where}.{k}", 200) for k, v in _object(value, where).items()}
+def read_versions(value: object, where: str) -> dict[str, str]:
+    return {read_text(k, where, 100): read_text(v, f"{where}.{k}", 200) for k, v in read_object(value, where).items()}

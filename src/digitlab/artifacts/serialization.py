@@ -93,7 +93,7 @@ def _paths(path: Path) -> tuple[Path, Path]:
     return path / WEIGHTS, path / META
 
 
-def _beside(path: Path, name: str) -> Path:
+def beside(path: Path, name: str) -> Path:
     return _paths(path)[0].with_name(name)
 
 
@@ -222,14 +222,14 @@ def load_model(path: Path) -> SavedModel:
     return SavedModel(model, card)
 
 
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     try:
         return save_tensors(path, tensors, metadata)
     except OSError as e:  # a full disk, say
         raise DigitlabError(f"cannot save {path}: {e.strerror or e}") from None
 
 
-def _load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+def load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
     from safetensors import SafetensorError, safe_open
 
     if not path.exists():
@@ -243,7 +243,7 @@ def _load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[
 
 def save_ideal_digits(model_dir: Path, ideals: torch.Tensor) -> Path:
     """Keep the training data's (C, 28, 28) mean digits beside the model."""
-    return _save_tensors(_beside(model_dir, IDEALS), {"ideal_digits": ideals.float()})
+    return write_tensors(beside(model_dir, IDEALS), {"ideal_digits": ideals.float()})
 
 
 def ideal_digits_sha256(ideals: torch.Tensor) -> str:
@@ -256,8 +256,8 @@ def load_ideal_digits(model_dir: Path, n_classes: int | None = None) -> torch.Te
 
     n_classes: the model's number of classes, which C must be.
     """
-    path = _beside(model_dir, IDEALS)
-    loaded = _load_tensors(path, "ideal digits")
+    path = beside(model_dir, IDEALS)
+    loaded = load_tensors(path, "ideal digits")
     if loaded is None:
         return None
     ideals = loaded[0].get("ideal_digits")
@@ -286,13 +286,13 @@ def save_top_losses(model_dir: Path, top: TopLosses) -> Path:
         "loss": top.loss.double(),
         "probability": top.probability.double(),
     }
-    return _save_tensors(_beside(model_dir, TOP_LOSSES), tensors, {"loss_name": top.loss_name})
+    return write_tensors(beside(model_dir, TOP_LOSSES), tensors, {"loss_name": top.loss_name})
 
 
 def load_top_losses(model_dir: Path, n_classes: int) -> TopLosses | None:
     """The top-loss digits saved with a run, or None for a model saved without them."""
-    path = _beside(model_dir, TOP_LOSSES)
-    loaded = _load_tensors(path, "top losses")
+    path = beside(model_dir, TOP_LOSSES)
+    loaded = load_tensors(path, "top losses")
     if loaded is None:
         return None
     tensors, metadata = loaded

@@ -14,7 +14,7 @@ and `before_after` scores the model before and after on the personal digits and 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +91,9 @@ def plan(
             f"--init {init_path}: its data {original_spec} has classes {list(original_set.classes)} now, "
             f"the model {list(card.classes)}"
         )
-    known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in card.config.items() if k in known})
-    config = replace(config, epochs=EPOCHS, lr=float(config.lr or 0.1) * LR_FACTOR, compile=False, tta=False)
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    saved = TrainConfig.from_saved(card.config)
+    fine = {"epochs": EPOCHS, "lr": float(saved.lr or 0.1) * LR_FACTOR, "compile": False, "tta": False}
+    config = TrainConfig.from_saved({**card.config, **fine}, **overrides)
     original, repeats = _sample(original_set.train, len(personal), config.seed)
     train = concat(
         [Digits(personal.images.repeat(repeats, 1, 1), personal.labels.repeat(repeats), card.classes), original]

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..artifacts.card import Abstention, ModelCard
 from ..artifacts.inference import probabilities
-from ..artifacts.serialization import IDEALS, _beside, ideal_digits_sha256, load_ideal_digits
+from ..artifacts.serialization import IDEALS, beside, ideal_digits_sha256, load_ideal_digits
 from ..baseline import mnist_distance
 from ..data.digits import Digits
 from ..errors import DigitlabError
@@ -217,6 +217,6 @@ def load_abstainer(model_dir: Path, card: ModelCard) -> Abstainer:
     if calibration is not None and calibration.max_pixel_distance is not None:
         ideals = load_ideal_digits(model_dir, len(card.classes))
         if ideals is not None and calibration.ideals_sha256 not in (None, ideal_digits_sha256(ideals)):
-            path = _beside(model_dir, IDEALS)
+            path = beside(model_dir, IDEALS)
             raise DigitlabError(f"{path}: not the ideal digits the model's card describes (sha256 differs)")
     return Abstainer.of(card, load_stats(model_dir, card), ideals)

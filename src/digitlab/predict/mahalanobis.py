@@ -18,7 +18,7 @@ from torch import nn
 
 from ..artifacts.card import ModelCard, Normalization
 from ..artifacts.inference import model_outputs
-from ..artifacts.serialization import _beside, _load_tensors, _save_tensors, state_sha256
+from ..artifacts.serialization import beside, load_tensors, state_sha256, write_tensors
 from ..errors import DigitlabError
 
 STATS = "abstain.safetensors"  # beside the model: the class means and the precision of the features
@@ -109,7 +109,7 @@ def outputs_and_features(
 def save_stats(model_dir: Path, stats: ClassStats) -> str:
     """Write abstain.safetensors beside the model; returns its sha256 (for the card)."""
     tensors = stats.tensors()
-    _save_tensors(_beside(model_dir, STATS), tensors)
+    write_tensors(beside(model_dir, STATS), tensors)
     return state_sha256(tensors)
 
 
@@ -119,8 +119,8 @@ def load_stats(model_dir: Path, card: ModelCard) -> ClassStats | None:
     calibration = card.abstain
     if calibration is None or calibration.max_distance is None:
         return None
-    path = _beside(model_dir, STATS)
-    loaded = _load_tensors(path, "abstention statistics")
+    path = beside(model_dir, STATS)
+    loaded = load_tensors(path, "abstention statistics")
     if loaded is None:
         return None
     tensors = loaded[0]
