@@ -35,7 +35,9 @@ class Callback:
     """Base class: define methods named after events; lower `order` runs first.
 
     Besides events, a callback may override `forward_context` and `all_reduce` (below: they do
-    nothing here); `train_step(self) -> bool`, a training batch's whole step (the Learner looks for it).
+    nothing here). A callback that steps batches its own way (CudaGraphCB) replaces `learn.step_batch`
+    in before_fit, calls `learn.eager_step()` for a batch it cannot step, and puts the step back in
+    cleanup_fit (which runs after an error too).
     `in_search = False`: sit out `lr_finder.search(learn)` (lr_find's trial fit).
     What it means for a training step captured as one CUDA graph (`CudaGraphCB`), declared, so that
     no callback looks into another: `blocks_graphs`, why the step cannot be a graph while it runs;

@@ -57,6 +57,7 @@ class Learner:
         self.metrics = [metrics] if callable(metrics) else list(metrics)
         self.cbs: list[Callback] = []
         self.opt: Any = None
+        self.step_batch = self.eager_step  # a callback may replace it for a fit (CudaGraphCB: a graph replay)
         cbs = list(cbs)
         self.add_cbs(cbs + (default_callbacks(cbs) if default_cbs else []))
 
@@ -108,11 +109,10 @@ class Learner:
             with_events(self.callback, "batch", self.one_batch, CancelBatchException)
 
     def one_batch(self) -> None:
-        if self.training and any(step() for step in self._train_steps):
-            # a callback ran this batch's forward, loss, backward and step (CudaGraphCB: one graph replay)
-            self.callback("after_loss")
-            self.callback("after_step")
-            return
+        self.step_batch()
+
+    def eager_step(self) -> None:
+        """Predict and loss; in training also backward, step and zero_grad, each followed by its event."""
         with self.forward_context():
             self.preds = self.model(self.batch[0])
             self.callback("after_predict")
@@ -124,10 +124,6 @@ class Learner:
             self.opt.step()
             self.callback("after_step")
             self.opt.zero_grad()
-
-    @property
-    def _train_steps(self) -> list[Callable[[], bool]]:
-        return [cb.train_step for cb in self.cbs if hasattr(cb, "train_step")]
 
     def forward_context(self) -> AbstractContextManager[None]:
         return forward_contexts(self.cbs)  # around the forward pass, after_predict and the loss: autocast
