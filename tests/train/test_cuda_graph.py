@@ -48,6 +48,7 @@ def test_the_static_step_trains_as_the_eager_step(make_digits):
         assert a["batch_accuracy"] == pytest.approx(b["batch_accuracy"], abs=1e-9)
     assert eager.recorder.lrs == static.recorder.lrs and len(static.recorder.losses) == 8
     assert all(p.grad is None for p in static.model.parameters())  # no gradient left pointing into a graph
+    assert static.step_batch == static.eager_step  # the Learner's own step again after the fit
 
 
 @pytest.mark.parametrize(

@@ -451,7 +451,7 @@ def test_learner_fit_does_not_mutate_the_callbacks_list_passed_in(data):
     assert cbs == original and [type(cb).__name__ for cb in learn.cbs] == ["ThreadPolicyCB", "RecorderCB", "MentorCB"]
 
 
-# ---- interfaces for callbacks: forward_context, all_reduce, search -----------------------
+# ---- interfaces for callbacks: the step, forward_context, all_reduce, search ------------
 
 
 class ContextLog(Callback):
@@ -516,6 +516,50 @@ def test_forward_contexts_are_left_when_a_batch_is_cancelled_or_fails(data):
     with pytest.raises(RuntimeError):
         make_learner(data, cbs=[ContextLog(log, "ctx", order=-1), boom]).fit(1)
     assert log == ["enter ctx", "after_predict ctx", "exit ctx"]
+
+
+class HandStep(Callback):
+    """Replaces the Learner's step for a fit, as CudaGraphCB does: the training batches at even `iter` are
+    stepped here by hand, every other batch by the Learner's eager step."""
+
+    def before_fit(self) -> None:
+        self.by_hand = 0
+        self.learn.step_batch = self.step
+
+    def step(self) -> None:
+        learn = self.learn
+        if not learn.training or learn.iter % 2:
+            learn.eager_step()
+            return
+        learn.preds = learn.model(learn.batch[0])
+        learn.loss = learn.loss_func(learn.preds, learn.batch[1])
+        learn.callback("after_loss")
+        learn.loss.backward()
+        learn.opt.step()
+        learn.callback("after_step")
+        learn.opt.zero_grad()
+        self.by_hand += 1
+
+    def cleanup_fit(self) -> None:
+        self.learn.step_batch = self.learn.eager_step
+
+
+def test_a_callback_may_replace_the_step_and_fall_back_to_the_eager_one(data):
+    eager = make_learner(data, lr=0.5)
+    eager.fit(2)
+    hand = HandStep()
+    learn = make_learner(data, lr=0.5, cbs=[hand])
+    learn.fit(2)
+    assert len(learn.dls.train) == 2 and hand.by_hand == 2  # the first training batch of each epoch
+    for name, value in eager.model.state_dict().items():
+        assert torch.equal(learn.model.state_dict()[name], value), name  # the same arithmetic, bit for bit
+    untimed = lambda history: [{k: v for k, v in row.items() if "seconds" not in k} for row in history]  # noqa: E731
+    assert untimed(learn.recorder.history) == untimed(eager.recorder.history)
+    assert learn.step_batch == learn.eager_step  # put back for the next fit
+    boom = EventRecorder(raises={"after_epoch": (RuntimeError, lambda learn: True)})
+    with pytest.raises(RuntimeError):
+        learn.fit(1, cbs=[boom])
+    assert learn.step_batch == learn.eager_step  # cleanup_fit runs after an error too
 
 
 class PretendRanks(Callback):

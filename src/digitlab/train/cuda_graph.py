@@ -174,7 +174,7 @@ class CudaGraphCB(Callback):
     warm-up and capture, which the first training batch (and so the fit's time) includes.
     """
 
-    order = 4  # its step runs in one_batch, after every before_batch (device, layout, schedule, augmentation)
+    order = 4  # before_fit: after DeviceCB (-10) moved the model; its step runs after every before_batch
     in_search = False  # lr_find's probe steps eagerly: its finder reads every loss on the host anyway
     name = "cuda_graph"
 
@@ -194,6 +194,7 @@ class CudaGraphCB(Callback):
         blocker = graph_blocker(self.learn, need_cuda=self.capture)
         if blocker is None:
             self.active, self.status = True, "graphed"
+            self.learn.step_batch = self.graphed_step  # the Learner's step for this fit; cleanup_fit puts it back
         else:
             self._fall_back(blocker, quiet=self.learn.device.type != "cuda")
 
@@ -204,8 +205,18 @@ class CudaGraphCB(Callback):
         if not quiet:  # --cuda-graphs auto off CUDA is the plain eager step: nothing to say
             self.say(f"CUDA graphs off: {why}; training with the eager step")
 
-    def train_step(self) -> bool:
-        """The Learner's hook: run this training batch's step from the graph (True) or leave it (False)."""
+    def graphed_step(self) -> None:
+        """The Learner's step while this callback is fitted: a training batch from the graph, with the events
+        a graph can call (after_loss, after_step); the Learner's eager step wherever the graph does not apply."""
+        learn = self.learn
+        if not (learn.training and self._replayed()):
+            learn.eager_step()
+            return
+        learn.callback("after_loss")
+        learn.callback("after_step")
+
+    def _replayed(self) -> bool:
+        """This training batch's step from the graph (True); False: it is left to the eager step."""
         if not self.active:
             return False
         learn = self.learn
@@ -236,6 +247,8 @@ class CudaGraphCB(Callback):
             self.status = "graphed" + (f", {self.eager_batches} partial batches eager" if self.eager_batches else "")
 
     def cleanup_fit(self) -> None:
+        if self.learn.step_batch == self.graphed_step:  # only the step this callback set: a bound method's ==
+            self.learn.step_batch = self.learn.eager_step
         if self.step is not None:  # drop the graph and its memory; the weights are the model's own tensors
             self.learn.opt.zero_grad(set_to_none=True)
             self.step = None

@@ -1,17 +1,12 @@
 """The `Learner`: the book's training loop, with everything else in callbacks (fastai course part 2's miniai).
 
-The loop does the seven steps' middle: predict, loss, backward, step, zero_grad, over the train
-and then the valid DataLoader each epoch. Metrics, progress, schedules, devices, divergence checks
-and checkpoints are `Callback`s (callback.py: the events, and the three interfaces a callback may
-offer besides them: `forward_context`, `all_reduce`, `train_step`) run in `order`; a Cancel*
-exception skips the rest of a batch, an epoch or the fit. The default callbacks (callbacks.py)
-include `MentorCB`, which names the chapter's common mistakes in words.
-"""
+Each epoch steps through the train DataLoader, then predicts over the valid one. Metrics, progress,
+schedules, devices, guards and checkpoints are `Callback`s (callback.py: the events and Cancel*)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -22,8 +17,12 @@ from .callback import (
     CancelBatchException,
     CancelEpochException,
     CancelFitException,
+    all_reduced,
     callable_name,
     callback_name,
+    forward_contexts,
+    run_cbs,
+    with_events,
 )
 from .callbacks import RecorderCB, default_callbacks
 from .dataloader import DataLoaders
@@ -37,19 +36,11 @@ class Learner:
     """Train `model` on `dls` with `loss_func` and an optimizer made by `opt_func(params, lr)`.
 
     As the book writes it: `Learner(dls, nn.Linear(28*28, 1), opt_func=SGD, loss_func=mnist_loss,
-    metrics=batch_accuracy)`, then `learn.fit(10, lr=1.0)` and `learn.recorder.values`.
-    `opt_func` is digitlab's `SGD` by default; any `torch.optim` class works too.
-    `metrics`: one function (preds, targets) -> 0-dim tensor, or a list of them, averaged over
-    the valid set. `default_cbs` (as in fastai): a `RecorderCB` (`learn.recorder`) and the
-    epoch table (`ProgressCB.auto()`: HTML in Jupyter, text on a terminal, nothing on a pipe),
-    and digitlab's `MentorCB` (the chapter's mistakes in words) and `ThreadPolicyCB` (torch's
-    threads from the free cores), each unless `cbs` already holds one of its kind;
-    `default_cbs=False` adds none.
-    """
+    metrics=batch_accuracy)`, then `learn.fit(10, lr=1.0)`. `metrics`: (preds, targets) -> 0-dim tensor,
+    averaged over the valid set. `default_cbs` (fastai's): RecorderCB (`learn.recorder`), the epoch
+    table, MentorCB (the chapter's mistakes in words) and ThreadPolicyCB, unless `cbs` has their kind."""
 
-    # Callbacks are reached by name (add_cbs sets the attribute): the recorder is there unless
-    # default_cbs=False and `cbs` has no RecorderCB (then reading it raises AttributeError).
-    recorder: RecorderCB
+    recorder: RecorderCB  # add_cbs names every callback; no recorder if default_cbs=False and `cbs` has none
 
     def __init__(
         self,
@@ -66,6 +57,7 @@ class Learner:
         self.metrics = [metrics] if callable(metrics) else list(metrics)
         self.cbs: list[Callback] = []
         self.opt: Any = None
+        self.step_batch = self.eager_step  # a callback may replace it for a fit (CudaGraphCB: a graph replay)
         cbs = list(cbs)
         self.add_cbs(cbs + (default_callbacks(cbs) if default_cbs else []))
 
@@ -73,60 +65,35 @@ class Learner:
         """Add callbacks, each reachable by its name (`learn.recorder`), kept sorted by `order`."""
         for cb in cbs:
             cb.learn = self
-            name = callback_name(cb)
-            setattr(self, name, cb)  # e.g. learn.recorder
+            setattr(self, callback_name(cb), cb)
             self.cbs.append(cb)
         self.cbs.sort(key=lambda cb: cb.order)
 
     def remove_cbs(self, cbs: Iterable[Callback]) -> None:
-        """Remove callbacks and their names."""
         for cb in cbs:
             self.cbs.remove(cb)
-            name = callback_name(cb)
-            if getattr(self, name, None) is cb:
+            if getattr(self, name := callback_name(cb), None) is cb:
                 delattr(self, name)
 
     def callback(self, event: str) -> None:
-        for cb in self.cbs:
-            method = getattr(cb, event, None)
-            if method is not None:
-                method()
-
-    def _with_events(self, name: str, body: Callable[[], None], cancel: type[Exception]) -> None:
-        """before_{name}, body, after_{name}; a `cancel` raised in before_ or body skips to after_.
-
-        after_{name} runs after a cancel too (as in fastai): a cancelled fit still reaches
-        after_fit, and a cancelled epoch is still recorded.
-        """
-        try:
-            self.callback(f"before_{name}")
-            body()
-        except cancel:
-            self.callback(f"after_cancel_{name}")
-        self.callback(f"after_{name}")
+        run_cbs(self.cbs, event)
 
     def fit(self, n_epoch: int = 1, lr: float | None = None, cbs: Iterable[Callback] = ()) -> None:
-        """Train for n_epoch epochs; `cbs` are added for this fit only.
-
-        Returns None, as fastai's: a notebook cell that ends in `learn.fit(...)` shows the epoch
-        table and nothing under it.
-        """
+        """Train n_epoch epochs, with `cbs` for this fit only; None, as fastai's (a cell shows the table alone)."""
         extra = list(cbs)
         self.add_cbs(extra)
         try:
-            self.n_epoch, self.epoch = n_epoch, 0
-            self.first_epoch = 0  # a callback's before_fit may raise it: a resumed fit (ResumeCB)
+            self.n_epoch, self.epoch, self.first_epoch = n_epoch, 0, 0  # ResumeCB's before_fit raises first_epoch
             self.lr = self.lr if lr is None else lr
             self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
-            self._with_events("fit", self._all_epochs, CancelFitException)
+            with_events(self.callback, "fit", self._all_epochs, CancelFitException)
         finally:
             # runs even when an error (a diverged loss, Ctrl-C) skipped after_fit: close progress bars
             self.callback("cleanup_fit")
             self.remove_cbs(extra)
 
     def _all_epochs(self) -> None:
-        # The loops set the learner's state (epoch, iter, batch), which callbacks read: miniai's idiom.
-        for self.epoch in range(self.first_epoch, self.n_epoch):  # noqa: B020
+        for self.epoch in range(self.first_epoch, self.n_epoch):  # callbacks read the loop's state  # noqa: B020
             self.one_epoch(training=True)
             with torch.no_grad():
                 self.one_epoch(training=False)
@@ -135,23 +102,21 @@ class Learner:
         self.training = training
         self.model.train(training)
         self.dl = self.dls.train if training else self.dls.valid
-        self._with_events("epoch", self._all_batches, CancelEpochException)
+        with_events(self.callback, "epoch", self._all_batches, CancelEpochException)
 
     def _all_batches(self) -> None:
         for self.iter, self.batch in enumerate(self.dl):  # noqa: B020
-            self._with_events("batch", self.one_batch, CancelBatchException)
+            with_events(self.callback, "batch", self.one_batch, CancelBatchException)
 
     def one_batch(self) -> None:
-        if self.training and any(step() for step in self._train_steps):
-            # a callback ran this batch's forward, loss, backward and step (CudaGraphCB: one graph replay)
-            self.callback("after_loss")
-            self.callback("after_step")
-            return
-        xb, yb = self.batch[0], self.batch[1]
+        self.step_batch()
+
+    def eager_step(self) -> None:
+        """Predict and loss; in training also backward, step and zero_grad, each followed by its event."""
         with self.forward_context():
-            self.preds = self.model(xb)
+            self.preds = self.model(self.batch[0])
             self.callback("after_predict")
-            self.loss = self.loss_func(self.preds, yb)
+            self.loss = self.loss_func(self.preds, self.batch[1])
         self.callback("after_loss")
         if self.training:
             self.loss.backward()
@@ -160,36 +125,15 @@ class Learner:
             self.callback("after_step")
             self.opt.zero_grad()
 
-    @property
-    def _train_steps(self) -> list[Callable[[], bool]]:
-        return [cb.train_step for cb in self.cbs if hasattr(cb, "train_step")]
-
     def forward_context(self) -> AbstractContextManager[None]:
-        """Every callback's `forward_context()`, entered in `order` (and left in reverse).
-
-        It covers the forward pass, after_predict and the loss; after_loss, backward and the
-        step run outside it. A cancelled batch or an error leaves every context it entered.
-        """
-        enters = [cb.forward_context for cb in self.cbs if hasattr(cb, "forward_context")]
-        return _entered(enters) if enters else nullcontext()  # most fits: no context, no cost
+        return forward_contexts(self.cbs)  # around the forward pass, after_predict and the loss: autocast
 
     def all_reduce(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The sum of `tensor` over every process that trains this model: `tensor` itself in one process.
-
-        Each callback that defines `all_reduce(tensor)` (DistributedCB: across torchrun's ranks)
-        is applied in turn. A callback that turns its sums into means calls this once per epoch
-        with all its sums in one tensor (RecorderCB: loss, count and metric sums).
-        """
-        for cb in self.cbs:
-            reduce = getattr(cb, "all_reduce", None)
-            if reduce is not None:
-                tensor = reduce(tensor)
-        return tensor
+        return all_reduced(self.cbs, tensor)  # its sum over every process that trains this model
 
     @property
     def device(self) -> torch.device:
-        """Where the model's parameters are (the CPU for a model without any)."""
-        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        return next((p.device for p in self.model.parameters()), torch.device("cpu"))  # CPU: no parameters
 
     @property
     def n_iter(self) -> int:
@@ -203,11 +147,3 @@ class Learner:
             f"opt_func={callable_name(self.opt_func)}, lr={self.lr:g}, metrics=[{metrics}], cbs=[{cbs}], "
             f"batches: {len(self.dls.train)} train, {len(self.dls.valid)} valid)"
         )
-
-
-@contextmanager
-def _entered(enters: list[Callable[[], AbstractContextManager[Any]]]) -> Iterator[None]:
-    with ExitStack() as stack:
-        for enter in enters:
-            stack.enter_context(enter())
-        yield
