@@ -2,7 +2,7 @@
 
 (a) TensorDataset + torch.utils.data.DataLoader(shuffle=True) + torch.optim.SGD
 (b) a hand-written loop slicing two tensors by randperm
-(c) digitlab: DataLoaders.from_tensors + Learner(RecorderCB, DivergenceGuardCB) with digitlab's SGD
+(c) digitlab: DataLoaders.from_tensors + Learner(RecorderCB, DivergenceGuardCB, default_cbs=False), digitlab's SGD
 
 Each epoch is a training pass and a validation pass (loss and accuracy), as the Learner does.
 Data: the offline mirror's 3s and 7s (2,102) to train, the official test set's 3s and 7s
@@ -80,11 +80,14 @@ def randperm_loop(model, train, valid, epochs, bs, lr):
 
 
 def digitlab_learner(model, train, valid, epochs, bs, lr):
-    """(c): digitlab as `digitlab train` runs it, minus the printed table."""
+    """(c): digitlab as `digitlab train --threads N` runs it, minus the printed table: its own callbacks
+    only (the notebook Learner's defaults add the mentor and the thread policy, which would choose its
+    own thread count and sample the machine's load for 0.05 s at the start of each fit)."""
     dls = DataLoaders.from_tensors(*train, *valid, batch_size=bs, seed=0)
-    Learner(
-        dls, model, mnist_loss, opt_func=SGD, lr=lr, metrics=[batch_accuracy], cbs=[RecorderCB(), DivergenceGuardCB()]
-    ).fit(epochs)
+    cbs = [RecorderCB(), DivergenceGuardCB()]
+    Learner(dls, model, mnist_loss, opt_func=SGD, lr=lr, metrics=[batch_accuracy], cbs=cbs, default_cbs=False).fit(
+        epochs
+    )
 
 
 LOOPS = {"a_torch_dataloader": torch_dataloader_loop, "b_randperm": randperm_loop, "c_digitlab": digitlab_learner}
