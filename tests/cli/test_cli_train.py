@@ -312,3 +312,25 @@ def test_making_the_optimizer_does_not_import_torch_dynamo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "2", "0.9"]
+
+
+def test_bs_and_seed_go_from_the_flag_to_the_loader_the_card_and_the_report(capsys, tmp_path, sample, monkeypatch):
+    """One path: `--bs 8 --seed 7` is the config's, the DataLoader's batch size, the card's config, and
+    the report names each once."""
+    import re
+
+    from digitlab.train import dataloader
+
+    sizes = []
+    real = dataloader.DataLoaders.from_tensors
+    spy = lambda *a, **k: sizes.append(k["batch_size"]) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(dataloader.DataLoaders, "from_tensors", spy)
+    out = tmp_path / "run"
+    result = run_json(capsys, "train", "--data", str(sample), "--epochs", "1", "--bs", "8", "--seed", "7",
+                      "--out", str(out), "--report")  # fmt: skip
+    assert sizes == [8] and (result["config"]["bs"], result["config"]["seed"]) == (8, 7)
+    card = json.loads((out / "model.json").read_text())
+    assert (card["config"]["bs"], card["config"]["seed"]) == (8, 7) and "seed" not in card
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", (out / "report.html").read_text())
+    assert cells.count("bs") == 1 and cells.count("seed") == 1
+    assert cells[cells.index("bs") + 1] == "8" and cells[cells.index("seed") + 1] == "7"
