@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from time_limits import time_limit
+
 
 def closed_port_url() -> str:
     with socket.socket() as s:
@@ -34,6 +36,29 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+# Each test's time limit (its setup and its call, each), so that a hung test fails, named, instead of
+# holding CI until its 90 minutes run out. From measured times (BENCHMARKS.md, "The test suite on a busy
+# machine"): beside two CPU-busy processes the slowest test not marked slow took 47 s (the CLI fuzz; 8 s
+# for the next) and the slowest slow one 330 s (the README run): about 2.5x and 5x of margin.
+TIME_LIMITS = {"slow": 1800, "other": 120}  # seconds
+
+
+def _limit(item) -> float:
+    return TIME_LIMITS["slow" if item.get_closest_marker("slow") else "other"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    with time_limit(_limit(item), f"{item.nodeid} (setup)"):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with time_limit(_limit(item), item.nodeid):
+        yield
 
 
 @pytest.fixture(scope="session")
