@@ -33,9 +33,10 @@ def typical_digits(digits: Digits, k: int = 3) -> dict[str, list[np.ndarray]]:
     return typical
 
 
-def as_photo(ink: np.ndarray, rng: np.random.Generator, scale: int | None = None) -> Image.Image:
+def as_photo(ink: np.ndarray, rng: np.random.Generator, scale: int | None = None, paper: str = "plain") -> Image.Image:
     """(H, W) uint8 ink (255 = ink, MNIST polarity) -> a JPEG 'photo' of it: dark ink, not pure black,
-    scaled up 4-8x, off-centre on unevenly lit paper with sensor noise."""
+    scaled up 4-8x, off-centre on unevenly lit paper with sensor noise. paper: "plain", "lined" (ruled
+    lines RULED_PX apart, leaning up to 2 degrees, under the ink) or "grid" (squares of RULED_PX)."""
     scale = scale or int(rng.integers(4, 9))
     big = Image.fromarray(ink).resize((ink.shape[1] * scale, ink.shape[0] * scale), Image.Resampling.BICUBIC)
     cut = np.asarray(big, dtype=np.float64) / 255  # (h, w) in 0..1
@@ -44,12 +45,29 @@ def as_photo(ink: np.ndarray, rng: np.random.Generator, scale: int | None = None
     page = 200 + 40 * (xx / width) - 30 * (yy / height) + rng.normal(0, 4)  # uneven light, 150..240
     top = int(rng.integers(0, height - cut.shape[0] + 1))
     left = int(rng.integers(0, width - cut.shape[1] + 1))
+    if paper != "plain":  # drawn before the ink: the lines run under it, as on a notebook's page
+        _rule(page, rng, paper)
     region = page[top : top + cut.shape[0], left : left + cut.shape[1]]
     region *= 1 - 0.8 * cut  # a view into page
     page += rng.normal(0, 6, page.shape)  # sensor noise
     buffer = io.BytesIO()
     Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB").save(buffer, "JPEG", quality=PHOTO_QUALITY)
     return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+RULED_PX = 40  # between ruled lines (a notebook's 8 mm at ~130 dpi)
+
+
+def _rule(page: np.ndarray, rng: np.random.Generator, paper: str) -> None:
+    """Ruled lines (and, for "grid", columns) 2 px thick and 50 levels darker, into `page` in place."""
+    height, width = page.shape
+    yy, xx = np.mgrid[0:height, 0:width]
+    lean = np.tan(np.radians(rng.uniform(-2, 2)))
+    offset = int(rng.integers(0, RULED_PX))
+    line = ((yy - xx * lean - offset) % RULED_PX) < 2
+    if paper == "grid":
+        line |= ((xx + yy * lean - offset) % RULED_PX) < 2
+    page[line] -= 50
 
 
 def written_number(typical: dict[str, list[np.ndarray]], number: str) -> np.ndarray:

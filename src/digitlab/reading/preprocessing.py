@@ -7,7 +7,8 @@ EXIF orientation, transparency onto white (black under white strokes), grayscale
 estimated at low resolution (an opening/closing wider than any stroke: it follows uneven lighting)
 and removed, dark ink as relative darkness (robust to shadows); polarity from the side with the
 thin features (ties: the border's median, light = paper); ink by Otsu's threshold (and at least 4
-noise sigmas and 24 levels); specks and edge clutter dropped by connected components; contrast
+noise sigmas and 24 levels); in a photo, ruled lines and a grid taken out where no stroke crosses
+them (`without_ruled_lines`); specks and edge clutter dropped by connected components; contrast
 scaled so background is 0 and typical ink 255, anti-aliased edges kept; hairlines thickened to
 ~2.5 px at the 20 px scale; cropped, longest side to 20 px (LANCZOS), centre of mass at (14, 14).
 """
@@ -39,10 +40,7 @@ BOX, FRAME = 20, 28
 STRONG_INK = 2.5 * MIN_CONTRAST  # a mark's darkest part stands this far out, or it is a speck of the paper
 SHARP = STRONG_INK / 6  # levels a pixel: ink's edge rises this steeply at least (a shadow's, ~5 times less)
 NOISY = MIN_CONTRAST  # pixel noise (levels, one sigma) as strong as the faintest ink: nothing can stand out
-BLANK = (
-    "no digit found (the image is blank, or shows only paper: lines, shadows, texture; "
-    "digits written across ruled lines are not read: write them on plain paper)"
-)
+BLANK = "no digit found (the image is blank, or shows only paper: ruled lines, a grid, shadows, texture)"
 NOISE = "no digit found (the image looks like noise: no ink stands out from it)"
 DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "F")  # Pillow's modes of more than 8 bits per pixel
 _DECODE_ERRORS = (
@@ -234,7 +232,8 @@ def ink_map(gray: np.ndarray, source: str, min_ink: float = MIN_INK_SIDE) -> np.
         sigma = noise * gain
     median = float(np.median(d))  # so that the same ink reads the same in shadow and in light
     photo = flat_level is None  # paper has lines, edges and shadows; a drawing's canvas has none
-    mask = _select((d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma), d, min_ink, photo)
+    candidate = (d > max(_otsu(d), median + MIN_CONTRAST)) & (d > median + 4 * sigma)
+    mask = _select(without_ruled_lines(candidate) if photo else candidate, d, min_ink, photo)
     if mask is None:
         raise DataError(f"{source}: {NOISE if photo and noise > NOISY else BLANK}")
     low = (float(np.median(d[~mask])) if (~mask).any() else median) + 2.5 * float(np.median(sigma))
@@ -244,6 +243,65 @@ def ink_map(gray: np.ndarray, source: str, min_ink: float = MIN_INK_SIDE) -> np.
         raise DataError(f"{source}: {BLANK}")
     near = _rank(mask.astype(np.float32), 3, ImageFilter.MaxFilter) > 0  # keep the anti-aliased rim
     return np.where(near, out, 0.0).astype(np.float32)
+
+
+RULED_SPAN = 0.6  # a ruled line's ink covers at least this fraction of the page's width (or height)
+RULED_TILT = 3.0  # degrees either way that a photographed page's lines may lean
+RULED_THICK = 0.012  # of the image's side: thicker bands are strokes, not a ruled line
+
+
+def without_ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """The ink mask less its ruled lines (and a grid's, and a margin's): long straight bands across most
+    of the page, found by their projection along a few tilts. A band's pixels are dropped where no ink
+    lies just above and below it, so a stroke that crosses the line keeps its ink and stays whole."""
+    rows_done = _without_lines(mask)
+    both: np.ndarray = _without_lines(rows_done.T).T  # then the columns (a margin, a grid's verticals)
+    return both
+
+
+def _without_lines(mask: np.ndarray) -> np.ndarray:
+    """without_ruled_lines for the lines that run along the rows (left to right)."""
+    h, w = mask.shape
+    if mask.any(axis=0).mean() < RULED_SPAN:  # a line across the page puts ink in most columns
+        return mask
+    ys, xs = np.nonzero(mask)
+    best: tuple[int, np.ndarray, np.ndarray] | None = None
+    for tilt in np.linspace(-RULED_TILT, RULED_TILT, 13):
+        shift = np.round(np.arange(w) * math.tan(math.radians(tilt))).astype(np.int64)  # (w,) rows down
+        counts = np.bincount(ys - shift[xs] + w, minlength=h + 2 * w)  # ink along each leaning row
+        score = int(counts[counts >= RULED_SPAN * w].sum())
+        if score and (best is None or score > best[0]):
+            best = (score, shift, counts)
+    if best is None:
+        return mask
+    _, shift, counts = best
+    # a leaning row is inside the page for fewer columns near its corners: its line counts there too
+    starts, ends = np.bincount(w - shift, minlength=h + 2 * w + 1), np.bincount(h + w - shift, minlength=h + 2 * w + 1)
+    inside = np.cumsum(starts - ends)[: h + 2 * w]
+    lines = np.nonzero(counts >= RULED_SPAN * np.maximum(inside, RULED_SPAN * w / 4))[0]
+    thick = max(1, round(RULED_THICK * max(h, w)))
+    out: np.ndarray = mask.copy()
+    columns = np.arange(w)
+    for band in np.split(lines, np.nonzero(np.diff(lines) > 1)[0] + 1):  # adjacent rows: one band
+        top, bottom = int(band[0]) - 1, int(band[-1]) + 1  # the band and its rim, in page-level rows
+        if bottom - top + 1 > thick + 2:
+            continue
+        above = _at(mask, top - 2 - w + shift, columns)  # 2 rows off: past the line's anti-aliased rim
+        below = _at(mask, bottom + 2 - w + shift, columns)
+        free = ~(above | below)  # (w,): columns where nothing crosses the band
+        for row in range(top, bottom + 1):
+            y = row - w + shift  # (w,)
+            inside = (y >= 0) & (y < h) & free
+            out[y[inside], columns[inside]] = False
+    return out
+
+
+def _at(mask: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """mask[y, x] for each column, False outside the image."""
+    inside = (y >= 0) & (y < mask.shape[0])
+    found = np.zeros(len(x), bool)
+    found[inside] = mask[y[inside], x[inside]]
+    return found
 
 
 def _otsu(d: np.ndarray) -> float:
