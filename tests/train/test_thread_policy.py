@@ -246,3 +246,43 @@ def test_an_epoch_that_slows_down_is_looked_at_at_once(clock):
         torch.set_num_threads(before)
     assert len(calls) == 2  # before the fit, and before epoch 4 (after the slow one)
     assert [(epoch, c.threads) for epoch, c in policy.choices] == [(0, 2), (3, 1)]
+
+
+def test_long_inference_looks_at_the_load_between_chunks(monkeypatch):
+    """Between the chunks of a long inference the threads follow the load, at most every 2 s: a machine
+    that gets busy mid-evaluation is seen at the next chunk that is due."""
+    from digitlab.artifacts import inference
+    from digitlab.artifacts.card import Normalization
+    from digitlab.core.threads import LoadFollower
+
+    now = [0.0]
+    busy = [0.0]
+    applied: list[int] = []
+
+    def choose() -> ThreadChoice:
+        return threads_choice(2, busy[0])
+
+    def forward(x: torch.Tensor) -> torch.Tensor:  # each chunk: 1.5 s of (fake) work; the load comes at 2 s
+        now[0] += 1.5
+        busy[0] = 1.0 if now[0] >= 2 else 0.0
+        return x.flatten(1)[:, :2]
+
+    follow = LoadFollower(applied.append, choose=choose, clock=lambda: now[0])
+    monkeypatch.setattr(inference, "BETWEEN_CHUNKS", [follow])
+    model = torch.nn.Module()
+    model.forward = forward  # type: ignore[method-assign]
+    norm = Normalization(scale=1 / 255, mean=0.0, std=1.0)
+    inference.model_outputs(model, torch.zeros(5 * inference.CHUNK, 28, 28, dtype=torch.uint8), norm)
+    # chunks start at 0, 1.5, 3, 4.5, 6 s: sampled at 0 (2 threads), 3 (busy: 1), 4.5 is not due, 6 (1 again)
+    assert applied == [2, 1] and len(follow.choices) == 2
+
+
+def test_a_command_that_runs_a_model_follows_the_load_between_chunks(tmp_path, png_tree, capsys, monkeypatch):
+    from digitlab.artifacts import inference
+    from digitlab.core.threads import LoadFollower
+
+    monkeypatch.setattr(inference, "BETWEEN_CHUNKS", [])
+    png_tree(tmp_path / "sample", {"train": 6, "valid": 3})
+    assert main(["baseline", "--data", str(tmp_path / "sample"), "--json"]) == 0
+    capsys.readouterr()
+    assert len(inference.BETWEEN_CHUNKS) == 1 and isinstance(inference.BETWEEN_CHUNKS[0], LoadFollower)

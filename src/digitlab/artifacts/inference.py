@@ -5,6 +5,8 @@ The functions a `digitlab.predict.predictor.Predictor` is made of; nothing here 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -13,6 +15,16 @@ from .card import Normalization
 from .shifts import tta_outputs
 
 CHUNK = 512  # images per forward pass: bounds memory (a CNN holds ~50 KB of activations per image)
+
+# Called before each chunk's forward pass: the CLI adds a core.threads.LoadFollower, so long inference
+# follows the machine's load (one clock read per chunk when nothing is due)
+BETWEEN_CHUNKS: list[Callable[[], None]] = []
+
+
+def _chunk(i: int) -> int:
+    for hook in BETWEEN_CHUNKS:
+        hook()
+    return i
 
 
 def to_inputs(images: torch.Tensor, norm: Normalization, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -56,7 +68,8 @@ def model_outputs(
         # One copy to the device (uint8, 784 bytes per image) and one back: on a GPU the chunks then
         # queue without the host waiting for any of them.
         images = images.to(device)
-        parts = [forward(to_inputs(images[i : i + CHUNK], norm, device)).float() for i in range(0, len(images), CHUNK)]
+        starts = (_chunk(i) for i in range(0, len(images), CHUNK))
+        parts = [forward(to_inputs(images[i : i + CHUNK], norm, device)).float() for i in starts]
     finally:
         if was_training:
             model.train()

@@ -134,13 +134,16 @@ OWN_THREADS = {"train", "serve", "exercises", "data"}
 
 
 def _follow_the_load() -> None:
-    """torch's threads from the cores free now (digitlab.core.threads), once, before the command's work:
-    on a busy machine torch's one thread per core stalls every parallel step."""
+    """torch's threads from the cores free now (digitlab.core.threads), before the command's work and
+    every 2 s of its inference: on a busy machine torch's one thread per core stalls every parallel step."""
     import torch
 
-    from ..core.threads import choose_threads
+    from ..artifacts.inference import BETWEEN_CHUNKS
+    from ..core.threads import LoadFollower
 
-    torch.set_num_threads(choose_threads().threads)
+    follow = LoadFollower(torch.set_num_threads)
+    follow()  # now, before the command's work; then again between chunks of long inference
+    BETWEEN_CHUNKS[:] = [follow]  # one follower for the process (tests call main many times)
 
 
 # Exit status of a command whose output pipe closed: Python's documented recipe, and what rich (our

@@ -22,10 +22,12 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_SECONDS = 0.05  # long enough for ~5 scheduler ticks per core at 100 Hz, short beside an epoch
+RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken again every 2 s of long work, at most ~2.5% of it
 
 
 @dataclass(frozen=True)
@@ -131,3 +133,29 @@ def choose_threads(seconds: float = SAMPLE_SECONDS) -> ThreadChoice:
     if fixed is not None:
         return ThreadChoice(min(fixed, usable), usable, None, f"OMP_NUM_THREADS={fixed}")
     return threads_choice(usable, others_busy(seconds))
+
+
+class LoadFollower:
+    """`apply(threads)` with the count `choose` gives, at most every `every` seconds: called between the
+    chunks of long work (inference over many digits, photo after photo), it follows a load that comes
+    or goes mid-run, as `ThreadPolicyCB` does between epochs. The first call samples at once."""
+
+    def __init__(
+        self,
+        apply: Callable[[int], None],
+        every: float = RESAMPLE_SECONDS,
+        choose: Callable[[], ThreadChoice] = choose_threads,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.apply, self.every, self.choose, self.clock = apply, every, choose, clock
+        self.last = -math.inf
+        self.choices: list[ThreadChoice] = []
+
+    def __call__(self) -> None:
+        if self.clock() - self.last < self.every:
+            return
+        choice = self.choose()
+        self.last = self.clock()  # after the sample: its 0.05 s is not counted as work
+        if not self.choices or choice.threads != self.choices[-1].threads:
+            self.apply(choice.threads)
+            self.choices.append(choice)

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import torch
 
-from ..core.threads import ThreadChoice, choose_threads
+from ..core.threads import RESAMPLE_SECONDS, ThreadChoice, choose_threads
 from .callback import Callback
 
-RESAMPLE_SECONDS = 2.0  # a sample costs ~0.05 s: taken every 2 s, it costs at most ~2.5% ...
-SLOWER = 1.3  # ... unless an epoch took this many times the fastest one: then at once (load came) ...
+# A sample every RESAMPLE_SECONDS, unless an epoch took SLOWER times the fastest one: then at once (load came)
+SLOWER = 1.3
 SLOWED_MIN_SECONDS = 0.5  # ... and took this long: a sample is then at most 10% of it (the book's linear
 # epochs take ~2 ms and jitter by more than 1.3x: sampling after each made a 0.3 s fit take 5 s)
 
