@@ -66,7 +66,7 @@ def batch(xs, ys, rng, size, gap_range=(-0.2, 0.5), n_range=(3, 7)):
 
 
 class Reader(nn.Module):
-    def __init__(self, c=32):
+    def __init__(self, c=32, hidden=96):
         super().__init__()
 
         def block(i, o, pool):
@@ -77,8 +77,8 @@ class Reader(nn.Module):
         self.convs = nn.Sequential(
             block(1, c, 2), block(c, 2 * c, 2), block(2 * c, 4 * c, (2, 1)), block(4 * c, 4 * c, (2, 1))
         )
-        self.rnn = nn.GRU(4 * c * 2, 96, bidirectional=True, batch_first=True)
-        self.out = nn.Linear(192, 11)  # 0 = blank, 1..10 = digits
+        self.rnn = nn.GRU(4 * c * 2, hidden, bidirectional=True, batch_first=True)
+        self.out = nn.Linear(2 * hidden, 11)  # 0 = blank, 1..10 = digits
 
     def forward(self, x):  # (N, 1, 32, 192) -> (T=48, N, 11) log-probs
         f = self.convs(x)  # (N, 4c, 2, 48)
@@ -116,6 +116,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3000, help="batches of 64 lines")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--width", type=int, default=32, help="channels of the first conv block (x2, x4 after)")
+    parser.add_argument("--hidden", type=int, default=96, help="the GRU's units each way")
     parser.add_argument("--train", default="../shared/data/mnist-train", help="the official training files")
     parser.add_argument("--test", default="../shared/data/mnist-test", help="the official test files")
     args = parser.parse_args()
@@ -125,7 +127,7 @@ def main() -> None:
     train, test = load_idx_folder(Path(args.train)).train, load_idx_folder(Path(args.test)).train
     tr_x, tr_y = train.images.numpy(), train.labels.numpy()
     held_out = (test.images.numpy(), test.labels.numpy())
-    model = Reader()
+    model = Reader(args.width, args.hidden)
     print(f"{sum(p.numel() for p in model.parameters()):,} parameters; {args.threads} threads", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.steps)
