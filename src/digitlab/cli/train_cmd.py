@@ -28,7 +28,7 @@ from .common import (
 if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     from ..data.digits import Digits
     from ..jobs.run_folder import RunFolder
-    from ..jobs.train_run import DataSource, RunResult
+    from ..jobs.train_run import RunResult
     from ..train.recipe import TrainJob
 
 EXAMPLES = (
@@ -130,7 +130,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..data.loading import train_and_valid
     from ..jobs.run_folder import RunFolder
-    from ..jobs.train_run import DataSource, default_out_dir
+    from ..jobs.train_run import default_out_dir
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainJob
     from .train_init import fine_tune
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             if folder is not None and checkpoints is not None:
                 write_resume_info(folder, args, resolved, len(dataset.train))
             job = TrainJob(resolved, dataset.train, valid, not args.quiet, checkpoints, dist_env)
-            return _train(args, ctx, job, DataSource(args.data, dataset.provenance, facts.get("valid")), facts, folder)
+            return _train(args, ctx, job, dataset.provenance, facts, folder)
 
     return telling_how_to_resume(folder, body)
 
@@ -172,16 +172,18 @@ def _train(
     args: argparse.Namespace,
     ctx: Context,
     job: TrainJob,
-    source: DataSource,
+    provenance: dict[str, Any],
     facts: dict[str, Any],
     folder: RunFolder | None,
     after: Callable[[RunResult], dict[str, Any]] | None = None,
 ) -> int:
-    """Say what trains, train it (`digitlab.jobs.train_run`), then say what happened (rank 0)."""
-    from ..jobs.train_run import train_run
+    """Say what trains, train it (`digitlab.jobs.train_run`), then say what happened (rank 0).
+    provenance: where the training digits came from (DigitDataset.provenance), for the card."""
+    from ..jobs.train_run import DataSource, train_run
 
     _announce(job, ctx.log if job.dist_env.is_main else quiet_log)
     ctx.startup.mark("prepare the run")
+    source = DataSource(args.data, provenance, facts.get("valid"))
     result = train_run(job, folder.partial if folder is not None else Path(tempfile.gettempdir()), source)
     ctx.startup.add(result.startup)
     if job.dist_env.enabled:

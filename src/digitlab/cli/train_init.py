@@ -19,7 +19,7 @@ def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int])
     """`digitlab train --data my-digits --init RUN`: RUN fine-tuned on the corrections, mixed with its own data."""
     from ..jobs.fine_tune import before_after, plan
     from ..jobs.run_folder import RunFolder
-    from ..jobs.train_run import DataSource, default_out_dir
+    from ..jobs.train_run import default_out_dir
     from ..predict.predictor import Predictor
     from ..train.config import given_in
     from ..train.distributed import DistEnv
@@ -45,7 +45,7 @@ def fine_tune(args: argparse.Namespace, ctx: Context, train: Callable[..., int])
             args,
             ctx,
             job,
-            DataSource(args.data, fine.dataset.provenance, valid),
+            fine.dataset.provenance,
             facts,
             folder,
             lambda result: before_after(fine, Predictor(result.learner.model, fine.init.card, fine.config.device)),

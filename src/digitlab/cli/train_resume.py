@@ -56,7 +56,6 @@ def _resume_in(
     folder: RunFolder, args: argparse.Namespace, ctx: Context, dist_env: DistEnv, train: Callable[..., int]
 ) -> int:
     from ..data.loading import train_and_valid
-    from ..jobs.train_run import DataSource
     from ..train.config import TrainConfig
     from ..train.recipe import TrainJob
     from ..train.resume import TRAIN_STATE
@@ -84,7 +83,7 @@ def _resume_in(
         job = TrainJob(
             config, dataset.train, valid, not args.quiet, folder.checkpoint, dist_env, folder.checkpoint / TRAIN_STATE
         )
-        return train(args, ctx, job, DataSource(data, dataset.provenance, facts.get("valid")), facts, folder)
+        return train(args, ctx, job, dataset.provenance, facts, folder)
 
 
 def telling_how_to_resume(folder: RunFolder | None, body: Callable[[], int]) -> int:

@@ -46,7 +46,7 @@ def as_photo(ink: np.ndarray, rng: np.random.Generator, scale: int | None = None
     top = int(rng.integers(0, height - cut.shape[0] + 1))
     left = int(rng.integers(0, width - cut.shape[1] + 1))
     if paper != "plain":  # drawn before the ink: the lines run under it, as on a notebook's page
-        _rule(page, rng, paper)
+        page[_ruled(yy, xx, rng, paper)] -= 50  # 50 levels darker
     region = page[top : top + cut.shape[0], left : left + cut.shape[1]]
     region *= 1 - 0.8 * cut  # a view into page
     page += rng.normal(0, 6, page.shape)  # sensor noise
@@ -58,16 +58,15 @@ def as_photo(ink: np.ndarray, rng: np.random.Generator, scale: int | None = None
 RULED_PX = 40  # between ruled lines (a notebook's 8 mm at ~130 dpi)
 
 
-def _rule(page: np.ndarray, rng: np.random.Generator, paper: str) -> None:
-    """Ruled lines (and, for "grid", columns) 2 px thick and 50 levels darker, into `page` in place."""
-    height, width = page.shape
-    yy, xx = np.mgrid[0:height, 0:width]
+def _ruled(yy: np.ndarray, xx: np.ndarray, rng: np.random.Generator, paper: str) -> np.ndarray:
+    """Where the page's ruled lines (and, for "grid", columns) 2 px thick are: (H, W) bool, from its
+    pixel coordinates."""
     lean = np.tan(np.radians(rng.uniform(-2, 2)))
     offset = int(rng.integers(0, RULED_PX))
-    line = ((yy - xx * lean - offset) % RULED_PX) < 2
+    line: np.ndarray = ((yy - xx * lean - offset) % RULED_PX) < 2
     if paper == "grid":
         line |= ((xx + yy * lean - offset) % RULED_PX) < 2
-    page[line] -= 50
+    return line
 
 
 def written_number(typical: dict[str, list[np.ndarray]], number: str) -> np.ndarray:

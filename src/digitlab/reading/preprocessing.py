@@ -277,8 +277,8 @@ def _without_lines(mask: np.ndarray) -> np.ndarray:
     _, shift, counts = best
     # a leaning row is inside the page for fewer columns near its corners: its line counts there too
     starts, ends = np.bincount(w - shift, minlength=h + 2 * w + 1), np.bincount(h + w - shift, minlength=h + 2 * w + 1)
-    inside = np.cumsum(starts - ends)[: h + 2 * w]
-    lines = np.nonzero(counts >= RULED_SPAN * np.maximum(inside, RULED_SPAN * w / 4))[0]
+    visible = np.cumsum(starts - ends)[: h + 2 * w]  # columns of each leaning row inside the page
+    lines = np.nonzero(counts >= RULED_SPAN * np.maximum(visible, RULED_SPAN * w / 4))[0]
     thick = max(1, round(RULED_THICK * max(h, w)))
     out: np.ndarray = mask.copy()
     columns = np.arange(w)

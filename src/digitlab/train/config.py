@@ -153,7 +153,7 @@ class TrainConfig:
 
 def flag_specs() -> list[tuple[str, dict[str, Any]]]:
     """`digitlab train`'s flags for the settings: (name, argparse keywords), in TrainConfig's order.
-    Every flag defaults to None, so "given" means given (then `config_from_flags`)."""
+    Every flag defaults to None, so "given" means given (`given_in` reads them back)."""
     specs = []
     for f in fields(TrainConfig):
         meta = f.metadata
