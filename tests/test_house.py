@@ -135,7 +135,7 @@ LAYERS = [
     ["digitlab", "digitlab.errors", "digitlab.config", "digitlab.core"],  # nothing about digits
     ["digitlab.data", "digitlab.lists", "digitlab.paths"],  # digits as tensors; fastai's L and Path.ls
     ["digitlab.reading"],  # a photo to 28x28 digits: pure image code
-    ["digitlab.models", "digitlab.resnet", "digitlab.baseline"],  # networks; pixel similarity
+    ["digitlab.models", "digitlab.resnet", "digitlab.line_reader", "digitlab.baseline"],  # networks; pixel similarity
     ["digitlab.artifacts"],  # a model's card, files and input preprocessing
     ["digitlab.plots"],  # figures of all of the above (a training run's too: values in, Figure out)
     ["digitlab.train", *(f"digitlab.{m}" for m in ("learner", "callbacks", "dataloader", "losses", "optim"))],

@@ -156,7 +156,7 @@ def read_card(path: Path) -> ModelCard:
         raise DigitlabError(f"{meta_path}: {e}") from None
 
 
-def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+def weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Names and shapes from the safetensors header, without reading the tensors."""
     from safetensors import SafetensorError, safe_open
 
@@ -167,7 +167,7 @@ def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
 
 
-def _shape_problem(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
+def shape_problem(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
     """The first difference between the weights' file and the architecture, in torch's words; None if they fit."""
     for name, shape in expected.items():
         if name not in found:
@@ -195,7 +195,7 @@ def load_model(path: Path) -> SavedModel:
     card = read_card(path)
     architecture = card.architecture
     # the names and shapes first: an architecture the weights do not fit is never built
-    problem = _shape_problem(_weight_shapes(weights), architecture.state_shapes())
+    problem = shape_problem(weight_shapes(weights), architecture.state_shapes())
     if problem is not None:
         raise DigitlabError(f"{weights}: weights do not fit the architecture {architecture.as_dict()}: {problem}")
     try:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported where used: `digitlab --help` does not load torch
     import torch
     from PIL import Image
 
+    from ..predict.lines import LineChecker
     from ..predict.predictor import Predictor
 
 EXAMPLES = """\
@@ -29,6 +30,7 @@ EXAMPLES = """\
   digitlab predict runs/cnn10 samples/seven.jpg samples/letter_m.png --show saw.png   beside what the model saw
   digitlab predict runs/cnn10 samples/seven.jpg --correct 7  it was a 7: saved to my-digits/7/ to learn from
   digitlab predict runs/cnn10 samples/meter.jpg --number     "2026": every digit, its box, label and probability
+  digitlab predict runs/cnn10 samples/meter.jpg --number --lines runs/lines   checked by a line reader
   digitlab predict runs/cnn10 samples/seven.jpg --correct 7 --keep-photo --corrections ~/digits
 (samples/: pictures `make demo` writes, `digitlab data samples`; your own photos work the same way)
 
@@ -68,6 +70,14 @@ def add_parser(commands: Commands) -> None:
     parser.add_argument("--keep-photo", action="store_true", help="with --correct: also keep the original image")
     parser.add_argument(
         "--number", action="store_true", help="read each picture as a number (the default when it holds several digits)"
+    )
+    parser.add_argument(
+        "--lines",
+        metavar="DIR",
+        type=Path,
+        help="a line reader (`digitlab train --model line-reader --out DIR`) that reads each line of a number "
+        "whole and checks the digits: where the two disagree (touching digits, say) the line is cut again where "
+        "the line reader sees its digits, and what still differs is marked not sure",
     )
     add_device_flag(parser, "the model runs")
 
@@ -132,6 +142,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.keep_photo and args.correct is None:
         raise DigitlabError("--keep-photo keeps the photo of a correction: give --correct LABEL too")
     predictor = Predictor.load(args.model_path, device_from_args(args, ctx.log, "predicting"))
+    checker = None
+    if args.lines is not None:
+        from ..predict.lines import LineChecker
+
+        checker = LineChecker.load(args.lines)
     if args.correct is not None:
         from ..data.corrections import check_corrections_folder, check_label
 
@@ -146,7 +161,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise DigitlabError(f"--correct {args.correct} names the digit of one image: give exactly one image file")
     read = Reads()
     for path in paths:
-        error = _read_one(args, predictor, path, read, show is not None)
+        error = _read_one(args, predictor, path, read, show is not None, checker)
         if error is not None:
             errors.append({"path": str(path), "error": error})
     shown = _predicted(predictor, read.digits, args.top_k)  # --show's rows: single digits and numbers' digits
@@ -178,14 +193,17 @@ class Reads:
     thumbnails: list[Image.Image] = field(default_factory=list)  # --show's pictures, a row each
 
 
-def _read_one(args: argparse.Namespace, predictor: Predictor, path: Path, read: Reads, show: bool) -> str | None:
-    """Read one picture as a digit or a number into `read`; the error in words if it cannot be read."""
+def _read_one(
+    args: argparse.Namespace, predictor: Predictor, path: Path, read: Reads, show: bool, lines: LineChecker | None
+) -> str | None:
+    """Read one picture as a digit or a number into `read` (lines: a line reader checks a number's lines);
+    the error in words if it cannot be read."""
     from ..predict.numbers import read_if_number
     from ..reading.preprocessing import load_image, to_mnist
 
     try:
         image = load_image(path)
-        reading = read_if_number(predictor, image, source=str(path), number=args.number, k=args.top_k)
+        reading = read_if_number(predictor, image, source=str(path), number=args.number, k=args.top_k, lines=lines)
         digit = to_mnist(image, source=str(path)) if reading is None else None
     except DataError as e:
         return _message(e, path)
@@ -239,7 +257,14 @@ def _print(predictions: list[dict[str, Any]], errors: list[dict[str, str]]) -> N
     width = max((len(p["path"]) for p in predictions), default=0)
     for p in predictions:
         if "number" in p:
-            print(f"{p['path']:<{width}}  {p['number']}   (read as a number: {p['read_as_number']})")
+            checked = ""
+            if "lines" in p:
+                checked = (
+                    ", the line reader agrees"
+                    if p["agreed"]
+                    else ", the line reader reads " + " ".join(line["line_reader"] or "-" for line in p["lines"])
+                )
+            print(f"{p['path']:<{width}}  {p['number']}   (read as a number: {p['read_as_number']}{checked})")
             for d in p["digits"]:
                 note = f"  ({d['reason']})" if d["reason"] else ""
                 print(f"    {d['label']}  {d['probability']:.3f}  box {','.join(map(str, d['box']))}{note}")

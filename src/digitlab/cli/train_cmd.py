@@ -11,7 +11,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.defaults import DEVICE_RECIPES, MODEL_DEFAULTS
+from ..core.defaults import DEVICE_RECIPES, LINE_READER, MODEL_DEFAULTS
 from ..core.outputs import check_new_file, make_folder
 from ..core.progress import Log, quiet_log
 from ..core.startup import Startup
@@ -44,6 +44,7 @@ EXAMPLES = (
   digitlab train --model cnn --data mnist --device cuda --precision bf16 --compile   the GPU levers
   torchrun --nproc-per-node 2 -m digitlab train --model cnn --data mnist   two processes (DDP)
   digitlab train --data my-digits --init runs/cnn10 --out runs/cnn10-mine   learn your corrections
+  digitlab train --model line-reader --data mnist --out runs/lines   a reader of whole lines (predict --lines)
 
 defaults (the book's runs for linear and simple_net):
 """
@@ -134,6 +135,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from ..train.distributed import DistEnv
     from ..train.recipe import TrainJob
     from .train_init import fine_tune
+    from .train_lines import train_lines
     from .train_resume import resume, telling_how_to_resume, write_resume_info
 
     if args.resume is not None:
@@ -144,6 +146,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     dist_env = DistEnv.from_env()  # set by torchrun; one process otherwise
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
     config = replace(config, device=device_from_args(args, log, "training"))
+    if config.model == LINE_READER:
+        return train_lines(args, ctx, config)
     if args.lr_find:
         if args.out is not None:  # before the data: never over a file the user did not say to replace
             make_folder(args.out, "--out")

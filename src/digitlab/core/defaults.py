@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-MODEL_NAMES = ("linear", "simple_net", "cnn")  # models.MODELS, in this order
+MODEL_NAMES = ("linear", "simple_net", "cnn")  # models.MODELS, in this order: digit classifiers
+LINE_READER = "line-reader"  # digitlab.line_reader: reads a whole line of digits (`predict --lines`)
+TRAIN_MODELS = (*MODEL_NAMES, LINE_READER)  # what `digitlab train --model` trains
 METRICS = ("l1", "rmse")  # the pixel-similarity baseline's distances
 SEED = 42  # seeds torch, numpy, random, the loader's shuffles and augmentation: TrainConfig's and --seed's
 CNN_WIDTH = 16  # channels of the CNN's first stage: the one default, for the library and the training recipe
@@ -23,6 +25,8 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn": dict(
         epochs=8, lr=0.4, bs=64, mom=0.9, wd=5e-4, one_cycle=True, augment=True, label_smoothing=0.1, width=CNN_WIDTH
     ),
+    # AdamW (CTC trains slowly with SGD); an epoch is LINES_PER_EPOCH lines made afresh from the digits
+    LINE_READER: dict(epochs=12, lr=3e-3, bs=64, mom=0.0, wd=1e-4, one_cycle=True, augment=False, label_smoothing=0.0),
 }
 # A recipe per device: what replaces MODEL_DEFAULTS' values on that device ("cpu": none, the table above
 # is the CPU's and serves every device without its own). The CNN on CUDA: the fastest recipe to >= 0.990

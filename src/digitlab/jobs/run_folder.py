@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from ..artifacts.line_files import LINE_META, LINE_WEIGHTS
 from ..artifacts.serialization import META, WEIGHTS
 from ..core.durable import exchange, fsync_file, fsync_folder
 from ..core.outputs import check_owned_folder, make_folder
@@ -43,6 +44,8 @@ RUN_ENTRIES = frozenset(
     {
         META,
         WEIGHTS,
+        LINE_META,
+        LINE_WEIGHTS,
         "top_losses.safetensors",
         "abstain.safetensors",
         "ideal_digits.safetensors",
@@ -56,7 +59,7 @@ RUN_ENTRIES = frozenset(
 
 
 def holds_run(folder: Path) -> bool:
-    return (folder / META).exists() or (folder / WEIGHTS).exists()
+    return any((folder / name).exists() for name in (META, WEIGHTS, LINE_META, LINE_WEIGHTS))
 
 
 def check_run_place(final: Path, flag: str = "--out") -> None:

@@ -7,6 +7,7 @@ and the web API:
     reading.number            # "2026"; lines top to bottom, separated by a space
     reading.digits[0].box     # (x0, y0, x1, y1) in the picture's pixels (after EXIF turning)
     reading.as_json()         # {"number": ..., "digits": [{"box", "line", "label", "probability", "reason"}]}
+    read_number(predictor, image, lines=LineChecker.load("runs/lines"))   # checked by a line reader
 
 The model also judges where touching digits are cut (see `find_digits`).
 """
@@ -23,8 +24,10 @@ import torch
 from PIL import Image
 
 from ..reading.readings import Judge, Judgement
-from ..reading.segment import MAX_DIGITS, FoundDigit, find_digits
+from ..reading.segment import MAX_DIGITS, FoundDigit, find_page
 from .abstain import NOT_A_DIGIT
+from .checked import LineCheck, checked_reading
+from .lines import LineChecker
 from .predictor import Predictions, Predictor
 
 NO_GUARD = nullcontext()
@@ -36,6 +39,7 @@ class NumberReading:
     # runs the model on the digits, when first asked: a picture of one mark, read as one digit by
     # `predict` and the page (to_mnist), never needs it
     predict: Callable[[], Predictions]
+    checks: list[LineCheck] | None = None  # with a line reader: how each line was read by both
 
     @cached_property
     def predictions(self) -> Predictions:
@@ -95,7 +99,11 @@ class NumberReading:
             if images is not None:
                 entry["image_png_base64"] = images(digit.image)
             digits.append(entry)
-        return {"number": self.number, "digits": digits}
+        answer: dict[str, Any] = {"number": self.number, "digits": digits}
+        if self.checks is not None:
+            answer["lines"] = [check.as_json() for check in self.checks]
+            answer["agreed"] = all(check.agreed for check in self.checks)
+        return answer
 
 
 def confidence(predictor: Predictor, guard: AbstractContextManager[Any] = NO_GUARD) -> Judge:
@@ -126,12 +134,19 @@ def read_number(
     max_digits: int = MAX_DIGITS,
     guard: AbstractContextManager[Any] = NO_GUARD,
     cut_lone: bool = True,
+    lines: LineChecker | None = None,
 ) -> NumberReading:
     """Every digit of a picture, read; DataError (naming `source`) when none is found or too many.
     guard: held while the model runs (not while the picture is searched; the digits are read when
-    `.predictions` is first asked for); cut_lone: as find_digits."""
+    `.predictions` is first asked for); cut_lone: as find_digits; lines: a line reader that reads each
+    line whole and checks the digits (`digitlab.predict.checked`: where the two disagree, "not sure")."""
     judge = confidence(predictor, guard)
-    digits = find_digits(image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone)
+    page = find_page(image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone)
+    if lines is not None:
+        with guard:
+            found, predictions, checks = checked_reading(predictor, lines, page, k)
+        return NumberReading(found, lambda: predictions, checks)
+    digits = page.digits
 
     def predict() -> Predictions:
         with guard:
@@ -148,13 +163,14 @@ def read_if_number(
     number: bool = False,
     k: int = 3,
     guard: AbstractContextManager[Any] = NO_GUARD,
+    lines: LineChecker | None = None,
 ) -> NumberReading | None:
     """The picture read as a number when `number` is set or when it holds several digits; None when
     it holds one digit (then read it as one: `to_mnist`, as before), and a picture of one mark
     (however wide) holds one digit unless `number`. Unasked, marks of which half or more do not look
     like digits (a face's eyes and mouth), or marks drawn inside another (a face's outline), are not
     a number either: read as one picture, the model can say it is not a digit. DataError as `read_number`."""
-    reading = read_number(predictor, image, source=source, k=k, guard=guard, cut_lone=number)
+    reading = read_number(predictor, image, source=source, k=k, guard=guard, cut_lone=number, lines=lines)
     if number:
         return reading
     return reading if reading.looks_like_a_number else None

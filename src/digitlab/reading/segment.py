@@ -29,6 +29,7 @@ from PIL import Image
 from ..errors import DataError
 from .components import graph_components, runs
 from .cuts import Box, cut, parts, valleys
+from .lines import LinePicture, line_picture
 from .preprocessing import centred_digit, ink_map, working_gray
 from .readings import NO_JUDGE_ASPECT, Judge, choose
 
@@ -53,6 +54,14 @@ class FoundDigit:
     image: torch.Tensor  # (28, 28) uint8, MNIST style
 
 
+@dataclass(frozen=True)
+class FoundPage:
+    """A picture's digits and, for a line reader, its lines (`lines[i]` holds the digits of line i)."""
+
+    digits: list[FoundDigit]
+    lines: list[LinePicture]
+
+
 def find_digits(
     image: Image.Image,
     *,
@@ -61,6 +70,18 @@ def find_digits(
     judge: Judge | None = None,
     cut_lone: bool = True,
 ) -> list[FoundDigit]:
+    """Every digit in a picture: `find_page`'s digits."""
+    return find_page(image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone).digits
+
+
+def find_page(
+    image: Image.Image,
+    *,
+    source: str = "image",
+    max_digits: int = MAX_DIGITS,
+    judge: Judge | None = None,
+    cut_lone: bool = True,
+) -> FoundPage:
     """Every digit in a picture, lines top to bottom and left to right in each; DataError (naming
     `source`) when there is none, more than `max_digits`, or the image is too thin to hold one.
 
@@ -83,8 +104,10 @@ def find_digits(
     boxes = _merged(found.boxes(), labels)
     heights = boxes[:, 2] - boxes[:, 0]
     boxes = boxes[heights >= SHORT * np.median(heights)]
+    grouped = _lines(boxes)
+    pictures = [_line_picture(line, labels, ink, scale) for line in grouped]
     if cut_lone or len(boxes) > 1:
-        lines = [_options(line, labels, judge is not None) for line in _lines(boxes)]
+        lines = [_options(line, labels, judge is not None) for line in grouped]
     else:
         lines = [[[[_whole(boxes[0])]]]]  # one line, one mark, read one way: whole
     if sum(len(line) for line in lines) > max_digits:
@@ -108,7 +131,14 @@ def find_digits(
                 digits.append(FoundDigit((x_0, y_0, x_1, y_1), number, digit))
     if len(digits) > max_digits:
         raise DataError(f"{source}: {len(digits)} digits found (limit {max_digits}): crop the picture to the number")
-    return digits
+    return FoundPage(digits, pictures)
+
+
+def _line_picture(line: np.ndarray, labels: np.ndarray, ink: np.ndarray, scale: float) -> LinePicture:
+    """A line's rows (y0, x0, y1, x1, label) -> its picture, with its own marks' ink only."""
+    y0, x0, y1, x1 = int(line[:, 0].min()), int(line[:, 1].min()), int(line[:, 2].max()), int(line[:, 3].max())
+    own = np.isin(labels[y0:y1, x0:x1], line[:, 4])
+    return line_picture(np.where(own, ink[y0:y1, x0:x1], 0.0).astype(np.float32), (y0, x0), scale)
 
 
 def _merged(boxes: np.ndarray, labels: np.ndarray) -> np.ndarray:

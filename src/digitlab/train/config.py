@@ -15,10 +15,10 @@ from ..core.defaults import (
     CUDA_GRAPH_MODES,
     DEVICE_RECIPES,
     MODEL_DEFAULTS,
-    MODEL_NAMES,
     PRECISION_NAMES,
     REFUSED_PRECISIONS,
     SEED,
+    TRAIN_MODELS,
 )
 from ..core.threads import affinity_cores
 from ..errors import DigitlabError, check_range
@@ -58,7 +58,12 @@ def threads_value(text: str) -> int | str:
 class TrainConfig:
     """Every hyperparameter of a run. None means "the model's default" (see MODEL_DEFAULTS)."""
 
-    model: str = setting("linear", "which model (default: linear; with --init, its own)", choices=MODEL_NAMES)
+    model: str = setting(
+        "linear",
+        "which model (default: linear; with --init, its own); line-reader: a reader of whole lines of digits, "
+        "for `predict --number --lines` beside a digit model",
+        choices=TRAIN_MODELS,
+    )
     epochs: int | None = setting(None, "passes over the training data (default: the model's; see below)", int)
     lr: float | None = setting(None, "learning rate, the peak one with one_cycle (default: the model's)", float)
     bs: int | None = setting(None, "batch size (default: the model's: the book's 256, the CNN's 64)", int)
