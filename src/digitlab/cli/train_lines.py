@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..core.defaults import LINE_READER
+from ..errors import DigitlabError
 from ..train.config import TrainConfig
 from .common import Context, print_json
 
@@ -33,7 +34,7 @@ def train_lines(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> 
 
     given = [flag for key, flag in UNSUPPORTED.items() if getattr(args, key, None)]
     if given:
-        raise SystemExit(f"digitlab train: error: {', '.join(given)}: not for a {LINE_READER} (yet)")
+        raise DigitlabError(f"{', '.join(given)}: not for a {LINE_READER} (yet); train it without")
     out = args.out or default_out_dir(args.data, config.model)
     folder = RunFolder(out, overwrite=args.overwrite)
     with folder:

@@ -75,8 +75,10 @@ def line_learner(config: TrainConfig, train: Digits, valid: Digits, progress: bo
     return Learner(dls, model, ctc_loss, opt_func, config.lr or 3e-3, [line_accuracy], cbs, default_cbs=False)
 
 
-def score_lines(model: LineReader, valid: Digits, seed: int, n: int = SCORED_LINES) -> dict[str, float]:
-    """The fraction of n 4-digit lines of `valid` read exactly, spaced and touching (bench_numbers' gaps)."""
+def score_lines(model: LineReader, valid: Digits, seed: int, n: int | None = None) -> dict[str, float]:
+    """The fraction of n (default SCORED_LINES) 4-digit lines of `valid` read exactly, spaced and touching
+    (bench_numbers' gaps)."""
+    n = SCORED_LINES if n is None else n
     images, labels = _as_arrays(valid)
     model.eval()
     device = next(model.parameters()).device
