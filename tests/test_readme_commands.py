@@ -3,9 +3,9 @@
 Then every `--help` example is read by the command's own parser, and those that do not train or
 serve run in the same folder.
 
-Where the README names a newcomer's own files (`mywork.py`, a class's `submissions/`) and the
-official test set (`../shared/data/mnist-test`, the real one where it sits beside the project),
-the test writes stand-ins first. One line is interrupted on purpose (the training the README's
+Where the README names a newcomer's own files (`mywork.py`, a class's `submissions/`), a line reader
+(it trains for minutes) and the official test set (`../shared/data/mnist-test`, the real one where it
+sits beside the project), the test writes stand-ins first. One line is interrupted on purpose (the training the README's
 next line resumes), and the `serve` lines are stopped once their page answers.
 """
 
@@ -41,6 +41,10 @@ NOT_RUN = {  # README lines this test does not run, and why
     "make demo": "the set-up: run first, in the copy",
     "make test": "the command that runs this test",
     "make notebook": "installs JupyterLab from the network, opens a browser (test_notebooks.py runs the notebooks)",
+    "digitlab train --model line-reader --data mnist --out runs/lines": "trains for minutes: tests/lines/"
+    "test_cli_lines.py runs the same command with short epochs",
+    "digitlab predict runs/cnn10 samples/meter.jpg --number --lines runs/lines": "needs the line reader above: "
+    "tests/lines/test_cli_lines.py runs predict --lines",
 }
 INTERRUPTED = "digitlab train --model cnn --data mnist --out runs/cnn10 --checkpoints"  # resumed by the next line
 
@@ -282,6 +286,9 @@ notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
     {"cell_type": "code", "id": str(n), "metadata": {}, "execution_count": None, "outputs": [], "source": c}
     for n, c in enumerate(cells)]}
 (project / "ch4.ipynb").write_text(json.dumps(notebook))
+from digitlab.artifacts.line_files import save_line_reader
+from digitlab.line_reader import LineReader
+save_line_reader(LineReader(), project / "runs" / "lines", {"scores": {}})  # untrained: what the line takes
 """
 
 

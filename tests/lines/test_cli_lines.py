@@ -103,3 +103,24 @@ def test_predict_lines_given_a_digit_model_says_so(digit_cnn, tmp_path, capsys):
     (tmp_path / "x.png").write_bytes(b"")
     assert main(["predict", str(digit_cnn), str(tmp_path / "x.png"), "--lines", str(digit_cnn)]) == 2
     assert "a digit model, not a line reader" in capsys.readouterr().err
+
+
+def test_serve_lines_checks_the_numbers_the_page_sends(trained, digit_cnn, clear_digits, number_picture):
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from digitlab.web.app import create_app
+
+    photo, _ = number_picture(["2026"], clear_digits)
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    with TestClient(create_app(digit_cnn, lines=trained)) as client:
+        body = client.post("/api/predict", content=buffer.getvalue()).json()
+    assert body["number"] == "2026" and body["agreed"] == (body["lines"][0]["line_reader"] == "2026")
+    assert all("image_png_base64" in d for d in body["digits"])
+
+
+def test_serve_refuses_a_line_reader_folder_that_is_not_one(digit_cnn, capsys):
+    assert main(["serve", str(digit_cnn), "--lines", str(digit_cnn), "--port", "0"]) == 2
+    assert "a digit model, not a line reader" in capsys.readouterr().err

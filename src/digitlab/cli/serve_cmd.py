@@ -46,6 +46,13 @@ def add_parser(commands: Commands) -> None:
         help="let the page save corrections (the 28x28 it saw, under the right label) to DIR/<label>/ "
         "for `digitlab train --data DIR --init MODEL` (default: off)",
     )
+    parser.add_argument(
+        "--lines",
+        metavar="DIR",
+        type=Path,
+        help="a line reader (`digitlab train --model line-reader`) that checks each number's lines, as "
+        "`predict --lines` does: the page says whether it agrees",
+    )
     add_device_flag(parser, "the model runs (each server process holds it there)")
 
 
@@ -53,14 +60,14 @@ MAX_WORKERS = 64  # each holds the model: more than this is a mistake, not a ser
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from ..web.app import CORRECTIONS_ENV, DEVICE_ENV, MODEL_ENV, create_app
+    from ..web.app import CORRECTIONS_ENV, DEVICE_ENV, LINES_ENV, MODEL_ENV, create_app
     from ..web.server import bind, serve
 
     check_range("--port", args.port, 0, 65535, "(0: any free port)")
     check_range("--workers", args.workers, 1, MAX_WORKERS, "server processes")
     device = device_from_args(args, ctx.log, "serving")
     # loads the model first: a bad MODEL is an error before listening
-    app = create_app(args.model_path, device=device, corrections=args.corrections)
+    app = create_app(args.model_path, device=device, corrections=args.corrections, lines=args.lines)
     sock = bind(args.host, args.port)  # a busy port is a one-line error, before "serving" is said
     port = sock.getsockname()[1]  # the one chosen when --port is 0
     ctx.log(f"serving {args.model_path} on http://{args.host}:{port} with {args.workers} process(es) (Ctrl-C stops)")
@@ -72,6 +79,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             os.environ[DEVICE_ENV] = device
             if args.corrections is not None:
                 os.environ[CORRECTIONS_ENV] = str(args.corrections.resolve())
+            if args.lines is not None:
+                os.environ[LINES_ENV] = str(args.lines.resolve())
             serve("digitlab.web.app:app_from_env", sock, args.workers)
     except KeyboardInterrupt:  # Ctrl-C is how a server is stopped (the line above says so): not an error
         ctx.log("stopped")

@@ -47,6 +47,7 @@ from ..artifacts.card import ModelCard
 from ..artifacts.serialization import load_ideal_digits
 from ..data.corrections import check_corrections_folder, check_label
 from ..errors import DigitlabError
+from ..predict.lines import LineChecker
 from ..predict.predictor import Predictor
 from .security import SecurityHeaders
 from .upload import BadInput, UploadReader
@@ -82,17 +83,23 @@ def _busy(what: str) -> BadInput:
 
 
 def create_app(
-    model_dir: Path, threads: int | None = 1, device: str = "cpu", corrections: Path | None = None
+    model_dir: Path,
+    threads: int | None = 1,
+    device: str = "cpu",
+    corrections: Path | None = None,
+    lines: Path | None = None,
 ) -> FastAPI:
     """The app for one model. threads: torch threads in this process (one image of 28x28 is
     too small to share between threads; scale with server processes instead, `--workers`).
     device: where the model runs (resolved: cpu, cuda, mps).
-    corrections: the folder POST /api/correct saves to (None: no such endpoint)."""
+    corrections: the folder POST /api/correct saves to (None: no such endpoint).
+    lines: a line reader's folder: numbers are checked by it (`digitlab.predict.checked`)."""
     if threads:
         torch.set_num_threads(threads)
     predictor = Predictor.load(model_dir, device)
     card = predictor.card
-    reader = UploadReader(predictor, load_ideal_digits(model_dir, len(card.classes)))
+    checker = LineChecker.load(lines) if lines is not None else None
+    reader = UploadReader(predictor, load_ideal_digits(model_dir, len(card.classes)), checker)
     gate = UploadGate(reader.check)
 
     @contextlib.asynccontextmanager
@@ -249,15 +256,17 @@ def _add_pages(app: FastAPI) -> None:
 MODEL_ENV = "DIGITLAB_SERVE_MODEL"  # how `digitlab serve --workers N` tells each worker process its model
 DEVICE_ENV = "DIGITLAB_SERVE_DEVICE"  # ... and the device it runs on
 CORRECTIONS_ENV = "DIGITLAB_SERVE_CORRECTIONS"  # ... and its --corrections folder, if any
+LINES_ENV = "DIGITLAB_SERVE_LINES"  # ... and its --lines reader, if any
 
 
 def app_from_env() -> FastAPI:
     """The app for a uvicorn worker process started by `digitlab serve --workers N`."""
     import os
 
-    corrections = os.environ.get(CORRECTIONS_ENV)
+    corrections, lines = os.environ.get(CORRECTIONS_ENV), os.environ.get(LINES_ENV)
     return create_app(
         Path(os.environ[MODEL_ENV]),
         device=os.environ.get(DEVICE_ENV, "cpu"),
         corrections=Path(corrections) if corrections else None,
+        lines=Path(lines) if lines else None,
     )

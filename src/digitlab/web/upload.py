@@ -16,6 +16,7 @@ from PIL import Image
 from ..baseline import mnist_distance
 from ..data.corrections import save_correction
 from ..errors import BrokenModelError, DigitlabError
+from ..predict.lines import LineChecker
 from ..predict.numbers import read_number
 from ..predict.predictor import Predictor
 from ..reading.preprocessing import load_image, to_mnist
@@ -40,8 +41,8 @@ def _png_base64(image: torch.Tensor) -> str:
 class UploadReader:
     """An upload's bytes -> the model's answer, with the ideal digits beside it; safe from many threads."""
 
-    def __init__(self, predictor: Predictor, ideals: torch.Tensor | None) -> None:
-        self.predictor, self.ideals = predictor, ideals
+    def __init__(self, predictor: Predictor, ideals: torch.Tensor | None, lines: LineChecker | None = None) -> None:
+        self.predictor, self.ideals, self.lines = predictor, ideals, lines  # lines: checks numbers' lines
         # The model one batch at a time (a few ms); decoding and preprocessing, the slow part
         # for a large photo, run side by side in the two lanes.
         self.lock = threading.Lock()
@@ -86,7 +87,9 @@ class UploadReader:
         try:
             image = load_image(io.BytesIO(data), MAX_PIXELS, name="upload")
             # several digits: the number, each digit's box, label and 28x28; one: as before, and its box
-            reading = read_number(self.predictor, image, source="upload", k=TOP_K, guard=self.lock, cut_lone=False)
+            reading = read_number(
+                self.predictor, image, source="upload", k=TOP_K, guard=self.lock, cut_lone=False, lines=self.lines
+            )
             if reading.looks_like_a_number:
                 return reading.as_json(_png_base64)
             digit = to_mnist(image, source="upload")

@@ -135,7 +135,10 @@ function show(result) {
   // several digits: the number, a bar per digit and each digit's 28x28; one digit: its label and top 3
   const digits = result.digits || [];
   const several = digits.length > 1;
-  document.getElementById("prediction").textContent = several ? result.number : (result.label ?? "?");
+  // with `serve --lines`: whether the line reader read the same digits, else what it read
+  const checked = !result.lines ? "" : result.agreed ? " (the line reader agrees)"
+    : ` (the line reader reads ${result.lines.map((line) => line.line_reader || "nothing").join(" ")})`;
+  document.getElementById("prediction").textContent = several ? result.number + checked : (result.label ?? "?");
   const bars = document.getElementById("bars");
   const ranked = several ? digits.map((d) => [d.label, d.probability]) : (result.top_k || []);
   bars.replaceChildren(...ranked.map(([label, p]) => {
@@ -154,7 +157,8 @@ function show(result) {
     figure.innerHTML = "<img alt=''><figcaption></figcaption>";
     figure.children[0].src = `data:image/png;base64,${d.image_png_base64}`;
     figure.children[0].alt = `the 28x28 the model read as ${d.label}`;
-    figure.children[1].textContent = d.label;
+    figure.children[1].textContent = d.reason ? `${d.label}?` : d.label;  // a doubted digit: its reason on hover
+    if (d.reason) figure.title = d.reason;
     return figure;
   }));
   showBoxes(digits);
