@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from digitlab.artifacts.line_files import LINE_META, LINE_WEIGHTS
+from digitlab.artifacts.serialization import LINE_META, LINE_WEIGHTS
 from digitlab.cli import main
 
 
@@ -124,3 +124,11 @@ def test_serve_lines_checks_the_numbers_the_page_sends(trained, digit_cnn, clear
 def test_serve_refuses_a_line_reader_folder_that_is_not_one(digit_cnn, capsys):
     assert main(["serve", str(digit_cnn), "--lines", str(digit_cnn), "--port", "0"]) == 2
     assert "a digit model, not a line reader" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["predict"], ["report"]])
+def test_a_line_reader_given_as_the_model_says_what_it_is(trained, tmp_path, capsys, command, mirror_env):
+    (tmp_path / "x.png").write_bytes(b"")
+    argv = [*command, str(trained)] + ([str(tmp_path / "x.png")] if command == ["predict"] else [])
+    assert main(argv) == 2
+    assert "a line reader, not a digit model" in capsys.readouterr().err

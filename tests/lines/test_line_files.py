@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from digitlab.artifacts.line_files import LINE_META, LINE_WEIGHTS, load_line_reader, read_line_card, save_line_reader
+from digitlab.artifacts.line_files import load_line_reader, read_line_card, save_line_reader
+from digitlab.artifacts.serialization import LINE_META, LINE_WEIGHTS
 from digitlab.errors import DigitlabError
 from digitlab.line_reader import LineReader
 

@@ -19,9 +19,8 @@ from ..core.defaults import LINE_READER
 from ..core.durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
 from ..line_reader import LineReader
-from .serialization import MAX_CARD_BYTES, META, shape_problem, state_sha256, weight_shapes
+from .serialization import LINE_META, LINE_WEIGHTS, MAX_CARD_BYTES, META, shape_problem, state_sha256, weight_shapes
 
-LINE_WEIGHTS, LINE_META = "line_reader.safetensors", "line_reader.json"
 LINE_FORMAT, LINE_FORMAT_VERSION = "digitlab-line-reader", 1
 MAX_WIDTH, MAX_HIDDEN = 256, 1024  # far past any reader worth training here; a hostile card builds nothing huge
 

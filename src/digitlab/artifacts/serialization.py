@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 WEIGHTS, META = "model.safetensors", "model.json"
+LINE_WEIGHTS, LINE_META = "line_reader.safetensors", "line_reader.json"  # a line reader's folder (line_files)
 IDEALS = "ideal_digits.safetensors"  # the baseline's mean digits, shown beside the model by `serve` and the report
 TOP_LOSSES = "top_losses.safetensors"  # the report's top-loss digits
 MAX_CARD_BYTES = 32 * 1024 * 1024  # a card is kilobytes; a long history a few megabytes
@@ -135,13 +136,19 @@ def save_model(model: nn.Module, path: Path, card: ModelCard | Mapping[str, Any]
 NO_SUCH_MODEL = "no such file or folder (not a digitlab model: a folder `digitlab train --out` wrote)"
 
 
+def _not_a_model(path: Path, missing: str) -> DigitlabError:
+    if path.is_dir() and (path / LINE_META).exists():
+        return DigitlabError(f"{path}: a line reader, not a digit model: give it with --lines beside a digit model")
+    return DigitlabError(f"{path}: not a digitlab model ({missing} is missing)")
+
+
 def read_card(path: Path) -> ModelCard:
     """The card of a saved model (a folder, or its .json/.safetensors), validated; no weights are read."""
     meta_path = _paths(path)[1]
     if not path.exists():
         raise DigitlabError(f"{path}: {NO_SUCH_MODEL}")
     if not meta_path.exists():
-        raise DigitlabError(f"{path}: not a digitlab model ({meta_path.name} is missing)")
+        raise _not_a_model(path, meta_path.name)
     try:
         if meta_path.stat().st_size > MAX_CARD_BYTES:
             raise DigitlabError(f"{meta_path}: not a digitlab model file (over {MAX_CARD_BYTES // 2**20} MB)")
@@ -191,7 +198,7 @@ def load_model(path: Path) -> SavedModel:
         raise DigitlabError(f"{path}: {NO_SUCH_MODEL}")
     for p in (weights, meta_path):
         if not p.exists():
-            raise DigitlabError(f"{path}: not a digitlab model ({p.name} is missing)")
+            raise _not_a_model(path, p.name)
     card = read_card(path)
     architecture = card.architecture
     # the names and shapes first: an architecture the weights do not fit is never built

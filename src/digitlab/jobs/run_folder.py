@@ -25,8 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ..artifacts.line_files import LINE_META, LINE_WEIGHTS
-from ..artifacts.serialization import META, WEIGHTS
+from ..artifacts.serialization import LINE_META, LINE_WEIGHTS, META, WEIGHTS
 from ..core.durable import exchange, fsync_file, fsync_folder
 from ..core.outputs import check_owned_folder, make_folder
 from ..errors import DigitlabError

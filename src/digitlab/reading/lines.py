@@ -24,11 +24,6 @@ class LinePicture:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the input's pixels, x1, y1 exclusive
     px_per_column: float  # input pixels per reader column
 
-    def columns_to_x(self, first: int, last: int) -> tuple[int, int]:
-        """Reader columns first..last (inclusive) -> x0, x1 in the input's pixels, within the line's box."""
-        x0, x1 = (self.box[0] + (c * COLUMN - MARGIN) / COLUMN * self.px_per_column for c in (first, last + 1))
-        return max(self.box[0], round(x0)), min(self.box[2], round(x1))
-
 
 def line_picture(ink: np.ndarray, origin: tuple[int, int], scale: float) -> LinePicture:
     """ink: (h, w) float32 0..255, the line's box at the working resolution holding only its own marks (0
