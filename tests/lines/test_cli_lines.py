@@ -55,7 +55,7 @@ def test_the_json_says_what_was_trained_and_how_it_scored(tmp_path, capsys, mirr
     answer = json.loads(capsys.readouterr().out)
     assert answer["model"] == "line-reader" and answer["epochs"] == 1 and answer["n_train"] == 8000
     assert set(answer["scores"]) == {"spaced", "touching"} and answer["model_path"] == str(out / LINE_WEIGHTS)
-    assert answer["config"]["seed"] == 42 and len(answer["history"]) == 1
+    assert answer["config"]["seed"] == 42 and len(answer["history"]) == 1 and answer["threads"] == 1
 
 
 @pytest.mark.parametrize("flag", [["--checkpoints"], ["--report"], ["--lr-find"], ["--tta"]])

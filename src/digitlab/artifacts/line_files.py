@@ -19,7 +19,7 @@ from ..core.defaults import LINE_READER
 from ..core.durable import fsync_file, fsync_folder, save_tensors
 from ..errors import DigitlabError
 from ..line_reader import LineReader
-from .serialization import LINE_META, LINE_WEIGHTS, MAX_CARD_BYTES, META, shape_problem, state_sha256, weight_shapes
+from .serialization import LINE_META, LINE_WEIGHTS, MAX_CARD_BYTES, META, checked_state, filled, state_sha256
 
 LINE_FORMAT, LINE_FORMAT_VERSION = "digitlab-line-reader", 1
 MAX_WIDTH, MAX_HIDDEN = 256, 1024  # far past any reader worth training here; a hostile card builds nothing huge
@@ -94,29 +94,13 @@ def _check_card(card: Any, meta: Path) -> None:
 
 def load_line_reader(folder: Path) -> tuple[LineReader, dict[str, Any]]:
     """A saved line reader in eval mode, and its card."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     card = read_line_card(folder)
     weights = folder / LINE_WEIGHTS
     if not weights.exists():
         raise DigitlabError(f"{folder}: not a line reader ({LINE_WEIGHTS} is missing)")
     arch = card["architecture"]
     model = LineReader(arch["width"], arch["hidden"])
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problem = shape_problem(weight_shapes(weights), expected)
-    if problem is not None:
-        raise DigitlabError(f"{weights}: weights do not fit the architecture {arch}: {problem}")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
-    if state_sha256(state) != card["weights_sha256"]:
-        raise DigitlabError(f"{weights}: these weights are not the ones {LINE_META} describes (sha256 differs)")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise DigitlabError(
-            f"{weights}: weights do not fit the architecture {arch}: {str(e).splitlines()[-1]}"
-        ) from None
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = checked_state(weights, shapes, arch, card["weights_sha256"], folder / LINE_META)
+    filled(model, state, weights, arch)
     return model.eval(), card

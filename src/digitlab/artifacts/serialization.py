@@ -163,7 +163,7 @@ def read_card(path: Path) -> ModelCard:
         raise DigitlabError(f"{meta_path}: {e}") from None
 
 
-def weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+def _weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Names and shapes from the safetensors header, without reading the tensors."""
     from safetensors import SafetensorError, safe_open
 
@@ -174,7 +174,7 @@ def weight_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
         raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
 
 
-def shape_problem(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
+def _shape_problem(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
     """The first difference between the weights' file and the architecture, in torch's words; None if they fit."""
     for name, shape in expected.items():
         if name not in found:
@@ -188,11 +188,44 @@ def shape_problem(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[i
     return f'Unexpected key(s) in state_dict: "{unexpected[0]}"' if unexpected else None
 
 
-def load_model(path: Path) -> SavedModel:
-    """Rebuild a saved model in eval mode; anything that is not a digitlab model is a clean error."""
+def checked_state(
+    weights: Path, shapes: dict[str, tuple[int, ...]], architecture: object, sha256: str | None, card: Path
+) -> dict[str, torch.Tensor]:
+    """The weights' state dict once its names and shapes fit `shapes` (read from the header first: weights
+    that do not fit are never read) and its sha256 is the card's (None: an old card, not checked)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    problem = _shape_problem(_weight_shapes(weights), shapes)
+    if problem is not None:
+        raise DigitlabError(f"{weights}: weights do not fit the architecture {architecture}: {problem}")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
+    if sha256 is not None and state_sha256(state) != sha256:
+        raise DigitlabError(
+            f"{weights}: these weights are not the ones {card.name} describes (sha256 differs): "
+            "a save was interrupted; save or train the model again"
+        )
+    return state
+
+
+def filled(model: nn.Module, state: dict[str, torch.Tensor], weights: Path, architecture: object) -> nn.Module:
+    """The model with the state's weights, in eval mode; torch's refusal (a dtype it cannot copy from) in one line."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        # torch's message is a header line ("Error(s) in loading state_dict for CNN:") then one
+        # tab-indented line per problem: name the first problem, not the header
+        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+        first = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        raise DigitlabError(f"{weights}: weights do not fit the architecture {architecture}: {first}") from None
+    return model.eval()
+
+
+def load_model(path: Path) -> SavedModel:
+    """Rebuild a saved model in eval mode; anything that is not a digitlab model is a clean error."""
     weights, meta_path = _paths(path)
     if not path.exists():  # a mistyped run folder: say so, not that a file in it is missing
         raise DigitlabError(f"{path}: {NO_SUCH_MODEL}")
@@ -201,30 +234,8 @@ def load_model(path: Path) -> SavedModel:
             raise _not_a_model(path, p.name)
     card = read_card(path)
     architecture = card.architecture
-    # the names and shapes first: an architecture the weights do not fit is never built
-    problem = shape_problem(weight_shapes(weights), architecture.state_shapes())
-    if problem is not None:
-        raise DigitlabError(f"{weights}: weights do not fit the architecture {architecture.as_dict()}: {problem}")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise DigitlabError(f"{weights}: corrupt weights file ({e})") from None
-    if card.weights_sha256 is not None and state_sha256(state) != card.weights_sha256:
-        raise DigitlabError(
-            f"{weights}: these weights are not the ones {meta_path.name} describes (sha256 differs): "
-            "a save was interrupted; save or train the model again"
-        )
-    model = architecture.build()
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:  # a dtype torch cannot copy from, say
-        # torch's message is a header line ("Error(s) in loading state_dict for CNN:") then one
-        # tab-indented line per problem: name the first problem, not the header
-        lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-        first = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
-        raise DigitlabError(
-            f"{weights}: weights do not fit the architecture {architecture.as_dict()}: {first}"
-        ) from None
+    state = checked_state(weights, architecture.state_shapes(), architecture.as_dict(), card.weights_sha256, meta_path)
+    model = filled(architecture.build(), state, weights, architecture.as_dict())
     check_answers(model.eval(), card.normalization, str(path))
     return SavedModel(model, card)
 

@@ -58,6 +58,7 @@ def train_lines(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> 
         "n_train": len(dataset.train),
         "n_valid": len(valid),
         "fit_seconds": round(trained.fit_seconds, 4),
+        "threads": trained.threads,
         "history": trained.history,
         "model_path": str(folder.final / weights.name),
         "config": asdict(trained.config),

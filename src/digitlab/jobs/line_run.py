@@ -33,7 +33,7 @@ def line_run(
         "scores": trained.scores,
         "data": {"spec": source.spec, "provenance": source.provenance, "n_train": len(train), "n_valid": len(valid)},
         "fit_seconds": round(trained.fit_seconds, 4),
-        "threads": torch.get_num_threads(),
+        "threads": trained.threads,
         "versions": {"digitlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     return trained, save_line_reader(model.cpu(), out, card)

@@ -40,6 +40,7 @@ class LineTrainResult:
     fit_seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)  # "spaced", "touching": lines read exactly
+    threads: int = 1  # torch's CPU threads at the end (--threads auto follows the load)
 
 
 def _as_arrays(digits: Digits) -> tuple[np.ndarray, np.ndarray]:
@@ -103,4 +104,4 @@ def fit_lines(config: TrainConfig, train: Digits, valid: Digits, progress: bool 
     seconds = time.perf_counter() - started
     assert isinstance(learn.model, LineReader)  # line_learner built it
     scores = score_lines(learn.model, valid, config.seed)
-    return LineTrainResult(learn, config, seconds, learn.recorder.history, scores)
+    return LineTrainResult(learn, config, seconds, learn.recorder.history, scores, torch.get_num_threads())
