@@ -7,8 +7,10 @@ For each line:
   line is cut again where the line reader sees its digits (`parts_at`) and the digit model reads those
   parts; when it then reads what the line reader read, the parts replace the first cut and the line is
   agreed (two readings, one of them the digit model's, give the same digits);
-- otherwise they disagree: the reading kept is the one the evidence favours (`keep_recut`), and every
-  digit where the two readings differ is marked "not sure", naming the line reader's reading.
+- otherwise they disagree: the first cut and the digit model's reading of it are kept (on 4-digit photos
+  of test digits, taking the line reader's parts when the digit model did not then agree, or when it was
+  surer of them, was right no more often: BENCHMARKS.md), and every digit where the two readings differ
+  is marked "not sure", naming the line reader's reading.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..line_reader import LineReading
 from ..reading.segment import FoundDigit, FoundPage
 from .lines import LineChecker, parts_at
 from .predictor import Predictions, Predictor
@@ -49,18 +50,6 @@ def not_sure(reader: str, digits: str) -> str:
     return f"not sure: the line reader reads {reader or 'no digit'} here, the digits one by one {digits}"
 
 
-def keep_recut(cut: Predictions, recut: Predictions, reading: LineReading) -> bool:
-    """When neither cut reads what the line reader reads: keep the parts cut where the line reader sees its
-    digits when the digit model is, digit for digit, surer of them than of the first cut (the geometric
-    mean of its top probabilities, so that a different count compares fairly)."""
-
-    def sureness(p: Predictions) -> float:
-        top = p.probabilities.max(dim=1).values.clamp_min(1e-9)
-        return float(top.log().mean().exp())
-
-    return sureness(recut) > sureness(cut)
-
-
 def checked_reading(
     predictor: Predictor, checker: LineChecker, page: FoundPage, k: int = 3
 ) -> tuple[list[FoundDigit], Predictions, list[LineCheck]]:
@@ -80,7 +69,7 @@ def checked_reading(
             parts = parts_at(page.lines[number], reading, number)
             if parts:
                 again = predictor.predict(torch.stack([d.image for d in parts]), k=1, abstain=False)
-                if "".join(again.labels) == reading.digits or keep_recut(cut, again, reading):
+                if "".join(again.labels) == reading.digits:
                     line_digits, labels, recut = parts, "".join(again.labels), True
         agreed = labels == reading.digits
         checks.append(LineCheck(number, labels, reading.digits, reading.probability, agreed, recut))

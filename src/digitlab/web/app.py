@@ -8,7 +8,9 @@ POST /api/predict  body: the image bytes (PNG, JPEG, WebP, BMP or GIF, <= 2 MB, 
                       and number (the label) and digits (one: its box, label, probability);
                    several digits -> only number ("2026") and digits (each: box, line, label,
                       probability, image_png_base64), as `digitlab predict --number`; marks that
-                      do not read as a number (a face) are read as one picture, as `digitlab predict`
+                      do not read as a number (a face) are read as one picture, as `digitlab predict`;
+                      with `serve --lines DIR` also agreed and lines (each: line, digits, line_reader,
+                      line_reader_probability, agreed, recut), as `digitlab predict --lines`
 POST /api/correct?label=7&keep_photo=false  body: the same image bytes (only with `serve --corrections DIR`)
                    -> saves the 28x28 the model saw as DIR/7/<id>.png (the photo beside it if keep_photo)
 GET  /api/health   -> status, model, classes, accuracy, max_upload_bytes, corrections (is /api/correct on)
