@@ -21,9 +21,9 @@ from digitlab.reading.segment import FoundDigit, FoundPage, find_page
 class Says(LineChecker):
     """A line reader that reads each line as told, its digits at the centres of the line's ink runs."""
 
-    def __init__(self, *texts: str) -> None:
+    def __init__(self, *texts: str, sure: float = 0.9) -> None:
         super().__init__(model=None, card={})  # type: ignore[arg-type]  # never runs a network
-        self.texts = texts
+        self.texts, self.sure = texts, sure
 
     def read(self, lines):
         readings = []
@@ -35,7 +35,7 @@ class Says(LineChecker):
             if len(centres) != len(text):  # one run of ink: the digits evenly along it
                 step = (ends[-1] - starts[0]) / len(text)
                 centres = [round((starts[0] + (i + 0.5) * step) / COLUMN) for i in range(len(text))]
-            readings.append(LineReading(text, (0.9,) * len(text), tuple((c, c) for c in centres)))
+            readings.append(LineReading(text, (self.sure,) * len(text), tuple((c, c) for c in centres)))
         return readings
 
 
@@ -62,12 +62,21 @@ def test_agreeing_readers_mark_nothing(predictor, number_picture, clear_digits):
     assert all(d["reason"] is None or "not sure: the line reader" not in d["reason"] for d in answer["digits"])
 
 
-def test_a_digit_read_otherwise_is_marked_not_sure_and_only_it(predictor, number_picture, clear_digits):
+@pytest.mark.parametrize(("sure", "shown"), [(0.5, "2026"), (0.999999, "2086")])
+def test_a_digit_read_otherwise_shows_the_surer_reading_and_is_marked(
+    sure, shown, predictor, number_picture, clear_digits
+):
     photo, _ = number_picture(["2026"], clear_digits)
-    answer = read_number(predictor, photo, lines=Says("2086")).as_json()
-    assert answer["number"] == "2026" and answer["agreed"] is False  # the digit model's labels are kept
+    answer = read_number(predictor, photo, lines=Says("2086", sure=sure)).as_json()
+    assert answer["number"] == shown and answer["agreed"] is False
+    assert answer["lines"][0]["digits"] == "2026"  # the digit model's reading, whichever is shown
     reasons = [d["reason"] or "" for d in answer["digits"]]
-    assert "line reader reads 2086" in reasons[2] and not any("line reader" in r for r in reasons[:2] + reasons[3:])
+    assert reasons[2].startswith("not sure: the digit model reads 2 (") and "the line reader 8" in reasons[2]
+    assert not any("line reader" in r for r in reasons[:2] + reasons[3:])
+    third = answer["digits"][2]
+    assert third["label"] == shown[2] and (
+        third["probability"] == sure if shown[2] == "8" else third["probability"] > sure
+    )
 
 
 def test_two_lines_are_checked_each_on_its_own(predictor, number_picture, clear_digits):

@@ -7,10 +7,11 @@ For each line:
   line is cut again where the line reader sees its digits (`parts_at`) and the digit model reads those
   parts; when it then reads what the line reader read, the parts replace the first cut and the line is
   agreed (two readings, one of them the digit model's, give the same digits);
-- otherwise they disagree: the first cut and the digit model's reading of it are kept (on 4-digit photos
-  of test digits, taking the line reader's parts when the digit model did not then agree, or when it was
-  surer of them, was right no more often: BENCHMARKS.md), and every digit where the two readings differ
-  is marked "not sure", naming the line reader's reading.
+- otherwise they disagree, and every digit where the two readings differ is marked "not sure". When both
+  read as many digits, each differing digit shows the reading of the surer reader (its probability beside
+  it); when they read different counts, the first cut and the digit model's labels stay (taking the line
+  reader's parts when the digit model did not then agree, or was merely surer of them, was right no more
+  often on 4-digit photos of test digits: BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ..line_reader import LineReading
+from ..reading.lines import LinePicture
 from ..reading.segment import FoundDigit, FoundPage
 from .lines import LineChecker, parts_at
-from .predictor import Predictions, Predictor
+from .predictor import Predictions, Predictor, shown_probability
 
 
 @dataclass(frozen=True)
@@ -50,42 +53,77 @@ def not_sure(reader: str, digits: str) -> str:
     return f"not sure: the line reader reads {reader or 'no digit'} here, the digits one by one {digits}"
 
 
+def not_sure_which(digit: str, p_digit: float, reader: str, p_reader: float) -> str:
+    return f"not sure: the digit model reads {digit} ({p_digit:.0%}), the line reader {reader} ({p_reader:.0%})"
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line as the digit model reads it, after re-cutting where that made it agree."""
+
+    digits: list[FoundDigit]
+    labels: str  # the digit model's likeliest label of each
+    sure: list[float]  # its top probability of each
+    recut: bool
+
+
+def _settled(predictor: Predictor, first: list[FoundDigit], line: LinePicture, reading: LineReading) -> _Line:
+    cut = predictor.predict(torch.stack([d.image for d in first]), k=1, abstain=False)
+    settled = _Line(first, "".join(cut.labels), [top[0][1] for top in cut.top_k], False)
+    if settled.labels == reading.digits or not reading.digits or len(reading.digits) == len(first):
+        return settled
+    parts = parts_at(line, reading, first[0].line)
+    if not parts:
+        return settled
+    again = predictor.predict(torch.stack([d.image for d in parts]), k=1, abstain=False)
+    if "".join(again.labels) != reading.digits:
+        return settled
+    return _Line(parts, reading.digits, [top[0][1] for top in again.top_k], True)
+
+
+def _verdicts(line: _Line, reading: LineReading) -> list[tuple[str | None, tuple[str, float] | None]]:
+    """Each digit's mark ("not sure", or None) and, where the line reader is surer of another digit, that
+    digit and its probability: both read as many digits, so each is weighed against the other."""
+    if line.labels == reading.digits:
+        return [(None, None)] * len(line.labels)
+    if len(line.labels) != len(reading.digits):
+        return [(not_sure(reading.digits, line.labels), None)] * len(line.labels)
+    out: list[tuple[str | None, tuple[str, float] | None]] = []
+    for a, p_a, b, p_b in zip(line.labels, line.sure, reading.digits, reading.probabilities):
+        mark = None if a == b else not_sure_which(a, p_a, b, p_b)
+        out.append((mark, (b, p_b) if a != b and p_b > p_a else None))
+    return out
+
+
 def checked_reading(
     predictor: Predictor, checker: LineChecker, page: FoundPage, k: int = 3
 ) -> tuple[list[FoundDigit], Predictions, list[LineCheck]]:
-    """The page's digits as both readers settle them, the digit model's predictions of them (reasons
-    marked where they disagree) and each line's check."""
-    readings = checker.read(page.lines)
+    """The page's digits as both readers settle them, their predictions (the digit model's, but where the
+    two read as many digits and the line reader is surer of another: its digit first, with its probability;
+    every digit where they differ marked "not sure") and each line's check."""
     digits: list[FoundDigit] = []
-    marks: list[str | None] = []
+    verdicts: list[tuple[str | None, tuple[str, float] | None]] = []
     checks = []
-    for number, reading in enumerate(readings):
+    for number, reading in enumerate(checker.read(page.lines)):
         first = [d for d in page.digits if d.line == number]
         if not first:
             continue
-        cut = predictor.predict(torch.stack([d.image for d in first]), k=1, abstain=False)
-        line_digits, labels, recut = first, "".join(cut.labels), False
-        if labels != reading.digits and reading.digits and len(reading.digits) != len(first):
-            parts = parts_at(page.lines[number], reading, number)
-            if parts:
-                again = predictor.predict(torch.stack([d.image for d in parts]), k=1, abstain=False)
-                if "".join(again.labels) == reading.digits:
-                    line_digits, labels, recut = parts, "".join(again.labels), True
-        agreed = labels == reading.digits
-        checks.append(LineCheck(number, labels, reading.digits, reading.probability, agreed, recut))
-        digits += line_digits
-        marks += _marks(labels, reading.digits, agreed)
-    predictions = predictor.predict(torch.stack([d.image for d in digits]), k=k)
-    reasons = [mark or reason for mark, reason in zip(marks, predictions.reasons or [None] * len(digits))]
-    return digits, replace(predictions, reasons=reasons), checks
+        line = _settled(predictor, first, page.lines[number], reading)
+        agreed = line.labels == reading.digits
+        checks.append(LineCheck(number, line.labels, reading.digits, reading.probability, agreed, line.recut))
+        digits += line.digits
+        verdicts += _verdicts(line, reading)
+    return digits, _overruled(predictor.predict(torch.stack([d.image for d in digits]), k=k), verdicts), checks
 
 
-def _marks(labels: str, reader: str, agreed: bool) -> list[str | None]:
-    """Each digit's "not sure" where the two readings differ: the digits that differ when both read as many
-    digits, every digit of the line otherwise."""
-    if agreed:
-        return [None] * len(labels)
-    reason = not_sure(reader, labels)
-    if len(labels) == len(reader):
-        return [reason if a != b else None for a, b in zip(labels, reader)]
-    return [reason] * len(labels)
+def _overruled(predictions: Predictions, verdicts: list[tuple[str | None, tuple[str, float] | None]]) -> Predictions:
+    """The digit model's predictions with the marks as reasons and the line reader's surer digits first."""
+    indices, top_k = predictions.indices.clone(), [list(top) for top in predictions.top_k]
+    reasons = list(predictions.reasons or [None] * len(indices))
+    for i, (mark, surer) in enumerate(verdicts):
+        reasons[i] = mark or reasons[i]
+        if surer is not None and surer[0] in predictions.classes:
+            indices[i] = predictions.classes.index(surer[0])
+            others = [entry for entry in top_k[i] if entry[0] != surer[0]]
+            top_k[i] = [(surer[0], shown_probability(surer[1])), *others][: len(top_k[i])]
+    return replace(predictions, indices=indices, top_k=top_k, reasons=reasons)
