@@ -5,8 +5,8 @@ For each line:
 - both read the same digits: agreed;
 - the line reader sees a different number of digits (cutting missed where two touch, or split one): the
   line is cut again where the line reader sees its digits (`parts_at`) and the digit model reads those
-  parts; when it then reads what the line reader read, the parts replace the first cut and the line is
-  agreed (two readings, one of them the digit model's, give the same digits);
+  parts; when it then reads what the line reader read, and doubts none of them (no "not sure", no "not a
+  digit"), the parts replace the first cut and the line is agreed;
 - otherwise they disagree, and every digit where the two readings differ is marked "not sure". When both
   read as many digits, each differing digit shows the reading of the surer reader (its probability beside
   it); when they read different counts, the first cut and the digit model's labels stay (taking the line
@@ -75,9 +75,9 @@ def _settled(predictor: Predictor, first: list[FoundDigit], line: LinePicture, r
     parts = parts_at(line, reading, first[0].line)
     if not parts:
         return settled
-    again = predictor.predict(torch.stack([d.image for d in parts]), k=1, abstain=False)
-    if "".join(again.labels) != reading.digits:
-        return settled
+    again = predictor.predict(torch.stack([d.image for d in parts]), k=1)
+    if "".join(again.labels) != reading.digits or any(again.reasons or []):
+        return settled  # read otherwise, or a part the digit model doubts (a sliver read as a 1, say)
     return _Line(parts, reading.digits, [top[0][1] for top in again.top_k], True)
 
 
