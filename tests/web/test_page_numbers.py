@@ -116,3 +116,30 @@ def test_the_page_shows_the_number_and_its_boxes(
         page.click("#clear")
         expect(page.locator("#photo-frame")).to_be_hidden()
     assert complaints == []
+
+
+def test_the_page_says_what_the_line_reader_reads(
+    digit_cnn, serve_model, clear_digits, number_picture, tmp_path, browser_page, page_complaints
+):
+    """With `serve --lines`, the number says whether the line reader agrees, and a doubted digit shows ?."""
+    import torch
+    from playwright.sync_api import expect
+
+    from digitlab.artifacts.line_files import save_line_reader
+    from digitlab.line_reader import LineReader
+
+    torch.manual_seed(0)
+    save_line_reader(LineReader(), tmp_path / "lines", {"scores": {}})  # untrained: it reads nothing like 2026
+    photo, _ = number_picture(["2026"], clear_digits)
+    photo.save(tmp_path / "year.jpg", quality=92)
+    with serve_model(digit_cnn, lines=tmp_path / "lines") as url, browser_page() as page:
+        complaints = page_complaints(page)
+        page.goto(url)
+        page.set_input_files("#upload", str(tmp_path / "year.jpg"))
+        expect(page.locator("#prediction")).to_contain_text("(the line reader reads", timeout=30_000)
+        assert page.locator("#prediction").text_content().startswith("2026 ")
+        captions = page.locator("#digits figcaption")
+        expect(captions).to_have_count(4)
+        assert all(captions.nth(i).text_content() == f"{'2026'[i]}?" for i in range(4))  # each doubted
+        assert "not sure: the line reader reads" in (page.locator("#digits figure").first.get_attribute("title") or "")
+    assert complaints == []
