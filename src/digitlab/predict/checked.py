@@ -57,6 +57,10 @@ def not_sure_which(digit: str, p_digit: float, reader: str, p_reader: float) -> 
     return f"not sure: the digit model reads {digit} ({p_digit:.0%}), the line reader {reader} ({p_reader:.0%})"
 
 
+# a digit's mark ("not sure: ...", or None) and the line reader's digit and probability where it is shown instead
+Verdict = tuple[str | None, tuple[str, float] | None]
+
+
 @dataclass(frozen=True)
 class _Line:
     """One line as the digit model reads it, after re-cutting where that made it agree."""
@@ -81,14 +85,14 @@ def _settled(predictor: Predictor, first: list[FoundDigit], line: LinePicture, r
     return _Line(parts, reading.digits, [top[0][1] for top in again.top_k], True)
 
 
-def _verdicts(line: _Line, reading: LineReading) -> list[tuple[str | None, tuple[str, float] | None]]:
+def _verdicts(line: _Line, reading: LineReading) -> list[Verdict]:
     """Each digit's mark ("not sure", or None) and, where the line reader is surer of another digit, that
     digit and its probability: both read as many digits, so each is weighed against the other."""
     if line.labels == reading.digits:
         return [(None, None)] * len(line.labels)
     if len(line.labels) != len(reading.digits):
         return [(not_sure(reading.digits, line.labels), None)] * len(line.labels)
-    out: list[tuple[str | None, tuple[str, float] | None]] = []
+    out: list[Verdict] = []
     for a, p_a, b, p_b in zip(line.labels, line.sure, reading.digits, reading.probabilities):
         mark = None if a == b else not_sure_which(a, p_a, b, p_b)
         out.append((mark, (b, p_b) if a != b and p_b > p_a else None))
@@ -102,7 +106,7 @@ def checked_reading(
     two read as many digits and the line reader is surer of another: its digit first, with its probability;
     every digit where they differ marked "not sure") and each line's check."""
     digits: list[FoundDigit] = []
-    verdicts: list[tuple[str | None, tuple[str, float] | None]] = []
+    verdicts: list[Verdict] = []
     checks = []
     for number, reading in enumerate(checker.read(page.lines)):
         first = [d for d in page.digits if d.line == number]
@@ -116,7 +120,7 @@ def checked_reading(
     return digits, _overruled(predictor.predict(torch.stack([d.image for d in digits]), k=k), verdicts), checks
 
 
-def _overruled(predictions: Predictions, verdicts: list[tuple[str | None, tuple[str, float] | None]]) -> Predictions:
+def _overruled(predictions: Predictions, verdicts: list[Verdict]) -> Predictions:
     """The digit model's predictions with the marks as reasons and the line reader's surer digits first."""
     indices, top_k = predictions.indices.clone(), [list(top) for top in predictions.top_k]
     reasons = list(predictions.reasons or [None] * len(indices))
