@@ -8,8 +8,9 @@ For each line:
   parts; when it then reads what the line reader read, and doubts none of them (no "not sure", no "not a
   digit"), the parts replace the first cut and the line is agreed;
 - otherwise they disagree, and every digit where the two readings differ is marked "not sure". When both
-  read as many digits, each differing digit shows the reading of the surer reader (its probability beside
-  it); when they read different counts, the first cut and the digit model's labels stay (taking the line
+  read as many digits, a differing digit that touches a neighbour shows the surer reader's digit (its
+  probability beside it), one standing alone the line reader's only where the digit model doubts it; when
+  they read different counts, the first cut and the digit model's labels stay (taking the line
   reader's parts when the digit model did not then agree, or was merely surer of them, was right no more
   often on 4-digit photos of test digits: BENCHMARKS.md).
 """
@@ -69,11 +70,13 @@ class _Line:
     labels: str  # the digit model's likeliest label of each
     sure: list[float]  # its top probability of each
     recut: bool
+    doubted: list[bool]  # where the digit model abstains on it alone ("not sure", "not a digit")
 
 
 def _settled(predictor: Predictor, first: list[FoundDigit], line: LinePicture, reading: LineReading) -> _Line:
-    cut = predictor.predict(torch.stack([d.image for d in first]), k=1, abstain=False)
-    settled = _Line(first, "".join(cut.labels), [top[0][1] for top in cut.top_k], False)
+    cut = predictor.predict(torch.stack([d.image for d in first]), k=1)
+    doubts = [reason is not None for reason in cut.reasons or [None] * len(first)]
+    settled = _Line(first, "".join(cut.labels), [top[0][1] for top in cut.top_k], False, doubts)
     if settled.labels == reading.digits or not reading.digits or len(reading.digits) == len(first):
         return settled
     parts = parts_at(line, reading, first[0].line)
@@ -82,21 +85,31 @@ def _settled(predictor: Predictor, first: list[FoundDigit], line: LinePicture, r
     again = predictor.predict(torch.stack([d.image for d in parts]), k=1)
     if "".join(again.labels) != reading.digits or any(again.reasons or []):
         return settled  # read otherwise, or a part the digit model doubts (a sliver read as a 1, say)
-    return _Line(parts, reading.digits, [top[0][1] for top in again.top_k], True)
+    return _Line(parts, reading.digits, [top[0][1] for top in again.top_k], True, [False] * len(parts))
 
 
 def _verdicts(line: _Line, reading: LineReading) -> list[Verdict]:
-    """Each digit's mark ("not sure", or None) and, where the line reader is surer of another digit, that
-    digit and its probability: both read as many digits, so each is weighed against the other."""
+    """Each digit's mark ("not sure", or None) and, where the line reader's digit is shown instead, that
+    digit and its probability. Both read as many digits: a digit that touches a neighbour (its 28x28 may
+    hold the neighbour's ink) shows the surer reader's digit; a digit standing alone, which the digit model
+    saw whole, shows the line reader's only where the digit model doubts it (its probabilities, capped by
+    label smoothing, are not the line reader's: "surer" overruled it wrongly on lone digits)."""
     if line.labels == reading.digits:
         return [(None, None)] * len(line.labels)
     if len(line.labels) != len(reading.digits):
         return [(not_sure(reading.digits, line.labels), None)] * len(line.labels)
     out: list[Verdict] = []
-    for a, p_a, b, p_b in zip(line.labels, line.sure, reading.digits, reading.probabilities):
+    boxes = [d.box for d in line.digits]
+    for i, (a, p_a, b, p_b) in enumerate(zip(line.labels, line.sure, reading.digits, reading.probabilities)):
         mark = None if a == b else not_sure_which(a, p_a, b, p_b)
-        out.append((mark, (b, p_b) if a != b and p_b > p_a else None))
+        overrule = p_b > p_a if _touches(boxes, i) else line.doubted[i]
+        out.append((mark, (b, p_b) if a != b and overrule else None))
     return out
+
+
+def _touches(boxes: list[tuple[int, int, int, int]], i: int) -> bool:
+    """Box i reaches its left or right neighbour's (x0, y0, x1, y1; x1 exclusive)."""
+    return (i > 0 and boxes[i - 1][2] >= boxes[i][0]) or (i + 1 < len(boxes) and boxes[i][2] >= boxes[i + 1][0])
 
 
 def checked_reading(
