@@ -71,6 +71,6 @@ def train_lines(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> 
     print(
         f"4-digit lines of validation digits read exactly: {s['spaced']:.4f} spaced, {s['touching']:.4f} touching "
         f"({SCORED_LINES:,} each); trained in {trained.fit_seconds:.1f} s; saved {answer['model_path']}\n"
-        f"use it: digitlab predict --model <a digit model> --lines {folder.final} --number photo.jpg"
+        f"use it beside a digit model: digitlab predict MODEL photo.jpg --number --lines {folder.final}"
     )
     return 0
