@@ -56,7 +56,7 @@ def one(predictor: Predictor, checker: LineChecker, photo: Image.Image, truth: s
         checked = read_number(predictor, photo, lines=checker)
         seconds = time.perf_counter() - started
         answer = checked.as_json()
-        alone = "".join(r.digits for r in checker.read(find_page(photo).lines))
+        alone = "".join(r.digits for r in checker.read(find_page(photo, lines=True).lines))
     except DataError:  # no digit found: wrong every way
         return {"cut": 0.0, "checked": 0.0, "agreed": 0.0, "agreed_right": 0.0, "silent": 1.0, "alone": 0.0, "s": 0.0}
     doubted = any(d["reason"] for d in answer["digits"])

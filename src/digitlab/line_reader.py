@@ -16,11 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.lines import LINE_HEIGHT, PAD
+from .data.lines import COLUMN, LINE_HEIGHT, PAD
 from .errors import DigitlabError
 
 BLANK = 0  # CTC's blank symbol; digit d is symbol d + 1
-STRIDE = 4  # input px per output column
 LINE_READER_WIDTH, LINE_READER_HIDDEN = 16, 64  # 136k parameters: bench/line_reader_prototype.py's figures
 
 
@@ -48,9 +47,9 @@ class LineReader(nn.Module):
         self.out = nn.Linear(2 * hidden, 11)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != LINE_HEIGHT or x.shape[3] % STRIDE:
+        if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != LINE_HEIGHT or x.shape[3] % COLUMN:
             raise DigitlabError(
-                f"a line reader wants lines shaped (N, 1, {LINE_HEIGHT}, W), W a multiple of {STRIDE}, "
+                f"a line reader wants lines shaped (N, 1, {LINE_HEIGHT}, W), W a multiple of {COLUMN}, "
                 f"got {tuple(x.shape)}"
             )
         f = self.convs(x)  # (N, 4c, 2, W / 4)
@@ -80,7 +79,7 @@ class LineReading:
 
     digits: str  # "1840"; "" when it sees none
     probabilities: tuple[float, ...]  # each digit's, the highest over the columns that emit it
-    columns: tuple[tuple[int, int], ...]  # each digit's first and last column (x / STRIDE), inclusive
+    columns: tuple[tuple[int, int], ...]  # each digit's first and last column (x / COLUMN), inclusive
 
     @property
     def probability(self) -> float:

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from digitlab.data.lines import COLUMN
 from digitlab.line_reader import LineReading
 from digitlab.predict.checked import checked_reading
 from digitlab.predict.lines import LineChecker
 from digitlab.predict.numbers import read_number
 from digitlab.predict.predictor import Predictor
-from digitlab.reading.lines import COLUMN
 from digitlab.reading.preprocessing import centred_digit
 from digitlab.reading.segment import FoundDigit, FoundPage, find_page
 
@@ -95,7 +95,7 @@ def test_two_lines_are_checked_each_on_its_own(predictor, number_picture, clear_
 
 def test_digits_cut_as_one_are_cut_again_where_the_line_reader_sees_two(predictor, number_picture, clear_digits):
     photo, boxes = number_picture(["38"], clear_digits)
-    page = find_page(photo)
+    page = find_page(photo, lines=True)
     whole = torch.from_numpy(centred_digit(page.lines[0].picture.astype(np.float32)))
     merged = FoundPage([FoundDigit(page.lines[0].box, 0, whole)], page.lines)  # as if cutting had missed
     digits, predictions, checks = checked_reading(predictor, Says("38"), merged)
@@ -106,7 +106,7 @@ def test_digits_cut_as_one_are_cut_again_where_the_line_reader_sees_two(predicto
 
 def test_a_reader_seeing_digits_where_none_are_is_marked_not_sure(predictor, number_picture, clear_digits):
     photo, _ = number_picture(["38"], clear_digits)
-    digits, predictions, checks = checked_reading(predictor, Says("381"), find_page(photo))
+    digits, predictions, checks = checked_reading(predictor, Says("381"), find_page(photo, lines=True))
     assert not checks[0].agreed
     assert predictions.reasons is not None and all("line reader reads 381" in (r or "") for r in predictions.reasons)
     assert len(digits) == 2  # the first cut: the digit model does not read the line reader's parts as 381

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from digitlab.data.lines import COLUMN
 from digitlab.line_reader import LineReading
 from digitlab.predict.lines import parts_at
-from digitlab.reading.lines import COLUMN, MARGIN, line_picture
+from digitlab.reading.lines import MARGIN, line_picture
 from digitlab.reading.segment import find_page
 
 
@@ -27,7 +28,7 @@ def test_a_line_picture_is_32_high_its_width_whole_columns():
 
 def test_a_page_of_two_lines_gives_two_line_pictures(number_picture, clear_digits):
     photo, boxes = number_picture(["31", "47"], clear_digits)
-    page = find_page(photo)
+    page = find_page(photo, lines=True)
     assert len(page.lines) == 2 and [d.line for d in page.digits] == [0, 0, 1, 1]
     for number, line in enumerate(page.lines):
         own = [b for b, d in zip(boxes, page.digits) if d.line == number]
@@ -37,7 +38,7 @@ def test_a_page_of_two_lines_gives_two_line_pictures(number_picture, clear_digit
 
 def test_a_touching_pair_is_cut_where_the_reader_sees_two_digits(number_picture, clear_digits):
     photo, boxes = number_picture(["38"], clear_digits, gap=-0.05)
-    line = find_page(photo).lines[0]
+    line = find_page(photo, lines=True).lines[0]
     ink = np.nonzero(line.picture.max(axis=0))[0]
     middle = (ink[0] + ink[-1]) / 2 / COLUMN
     # the reader's two digits: a column a quarter and three quarters of the way along the ink
@@ -53,5 +54,5 @@ def test_a_touching_pair_is_cut_where_the_reader_sees_two_digits(number_picture,
 @pytest.mark.parametrize("columns", [(), ((0, 0), (1, 1))])
 def test_places_that_do_not_fit_the_line_cut_nothing(columns, number_picture, clear_digits):
     photo, _ = number_picture(["38"], clear_digits)
-    line = find_page(photo).lines[0]
+    line = find_page(photo, lines=True).lines[0]
     assert parts_at(line, LineReading("38"[: len(columns)], (0.9,) * len(columns), columns), 0) == []

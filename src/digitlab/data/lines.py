@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 LINE_HEIGHT = 32  # px; the line reader's input height
+COLUMN = 4  # px of a line per line-reader column: a line's width is whole columns
 LINE_WIDTH = 192  # px of the lines made for training: up to 7 digits
 LOW, HIGH = 18, 28  # a digit's height on the line, px (a photographed line is scaled so its tallest digit spans HIGH)
 TRAIN_GAPS = (-0.25, 0.7)  # from overlapping by a quarter of a digit's height to 0.7 of a height apart

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from ..artifacts.line_files import load_line_reader
+from ..data.lines import COLUMN
 from ..line_reader import LineReader, LineReading, decode
-from ..reading.lines import COLUMN, MARGIN, LinePicture
+from ..reading.lines import LinePicture
 from ..reading.preprocessing import centred_digit
 from ..reading.segment import FoundDigit
 
@@ -67,7 +68,6 @@ def parts_at(line: LinePicture, reading: LineReading, number: int) -> list[Found
     for x0, x1 in pairwise(edges):
         if x1 <= x0 or not picture[:, x0:x1].any():
             return []  # a part with no ink: the reader's places do not fit this line
-        box_x0, box_x1 = (line.box[0] + (x - MARGIN) / COLUMN * line.px_per_column for x in (x0, x1))
-        box = (round(box_x0), line.box[1], round(box_x1), line.box[3])
+        box = (line.input_x(x0), line.box[1], line.input_x(x1), line.box[3])
         parts.append(FoundDigit(box, number, torch.from_numpy(centred_digit(picture[:, x0:x1]))))
     return parts

@@ -141,7 +141,9 @@ def read_number(
     `.predictions` is first asked for); cut_lone: as find_digits; lines: a line reader that reads each
     line whole and checks the digits (`digitlab.predict.checked`: where the two disagree, "not sure")."""
     judge = confidence(predictor, guard)
-    page = find_page(image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone)
+    page = find_page(
+        image, source=source, max_digits=max_digits, judge=judge, cut_lone=cut_lone, lines=lines is not None
+    )
     if lines is not None:
         with guard:
             found, predictions, checks = checked_reading(predictor, lines, page, k)

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..data.lines import HIGH, LINE_HEIGHT, LINE_WIDTH
+from ..data.lines import COLUMN, HIGH, LINE_HEIGHT, LINE_WIDTH
 
 MARGIN = 4  # px of background left of a line's ink (training lines start 0-11 px in)
-COLUMN = 4  # px of a line per reader column (line_reader.STRIDE)
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,10 @@ class LinePicture:
     picture: np.ndarray  # (LINE_HEIGHT, W) uint8, 0 = background
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the input's pixels, x1, y1 exclusive
     px_per_column: float  # input pixels per reader column
+
+    def input_x(self, x: float) -> int:
+        """Column x of the picture (px) -> x in the input's pixels."""
+        return round(self.box[0] + (x - MARGIN) / COLUMN * self.px_per_column)
 
 
 def line_picture(ink: np.ndarray, origin: tuple[int, int], scale: float) -> LinePicture:

@@ -56,7 +56,8 @@ class FoundDigit:
 
 @dataclass(frozen=True)
 class FoundPage:
-    """A picture's digits and, for a line reader, its lines (`lines[i]` holds the digits of line i)."""
+    """A picture's digits and, when asked for (`find_page(..., lines=True)`), its lines as a line reader sees
+    them (`lines[i]` holds the digits of line i; empty otherwise)."""
 
     digits: list[FoundDigit]
     lines: list[LinePicture]
@@ -81,6 +82,7 @@ def find_page(
     max_digits: int = MAX_DIGITS,
     judge: Judge | None = None,
     cut_lone: bool = True,
+    lines: bool = False,
 ) -> FoundPage:
     """Every digit in a picture, lines top to bottom and left to right in each; DataError (naming
     `source`) when there is none, more than `max_digits`, or the image is too thin to hold one.
@@ -90,6 +92,7 @@ def find_page(
     is read whole or cut as `readings.choose` says; without it, it is cut only when wider than
     NO_JUDGE_ASPECT times its height.
     cut_lone: False: a picture of one mark is one digit, however wide (a digit drawn wide, a bar).
+    lines: also each line's picture as a line reader sees it (`FoundPage.lines`; made only when asked).
     """
     width, height = image.size
     if min(width, height) < MIN_SIDE:
@@ -105,14 +108,13 @@ def find_page(
     heights = boxes[:, 2] - boxes[:, 0]
     boxes = boxes[heights >= SHORT * np.median(heights)]
     grouped = _lines(boxes)
-    pictures = [_line_picture(line, labels, ink, scale) for line in grouped]
     if cut_lone or len(boxes) > 1:
-        lines = [_options(line, labels, judge is not None) for line in grouped]
+        options = [_options(line, labels, judge is not None) for line in grouped]
     else:
-        lines = [[[[_whole(boxes[0])]]]]  # one line, one mark, read one way: whole
-    if sum(len(line) for line in lines) > max_digits:
+        options = [[[[_whole(boxes[0])]]]]  # one line, one mark, read one way: whole
+    if sum(len(line) for line in options) > max_digits:
         raise DataError(
-            f"{source}: {sum(map(len, lines))} digits found (limit {max_digits}): crop the picture to the number"
+            f"{source}: {sum(map(len, options))} digits found (limit {max_digits}): crop the picture to the number"
         )
 
     def crop(box: Box, label: int) -> torch.Tensor:
@@ -121,9 +123,9 @@ def find_page(
         return torch.from_numpy(centred_digit(np.where(own, ink[y0:y1, x0:x1], 0.0)))
 
     digits = []
-    for number, line in enumerate(lines):
-        for options in line:
-            for (y0, x0, y1, x1), digit in choose(options, crop, judge):
+    for number, line in enumerate(options):
+        for marks in line:
+            for (y0, x0, y1, x1), digit in choose(marks, crop, judge):
                 in_input = (x0 * scale, y0 * scale, x1 * scale, y1 * scale)
                 x_0, y_0, x_1, y_1 = (
                     int(min(max(round(v), 0), side)) for v, side in zip(in_input, (width, height) * 2)
@@ -131,6 +133,7 @@ def find_page(
                 digits.append(FoundDigit((x_0, y_0, x_1, y_1), number, digit))
     if len(digits) > max_digits:
         raise DataError(f"{source}: {len(digits)} digits found (limit {max_digits}): crop the picture to the number")
+    pictures = [_line_picture(line, labels, ink, scale) for line in grouped] if lines else []
     return FoundPage(digits, pictures)
 
 
