@@ -18,14 +18,14 @@ from ..core.notebook import in_kernel
 from ..data.digits import Digits
 from ..data.lines import SPACED, TOUCHING, LineBatches
 from ..errors import DigitlabError
-from ..line_reader import LineReader, ctc_loss, decode, line_accuracy
+from ..line_reader import LineReader, ctc_loss, line_accuracy
 from .callback import Callback
 from .callbacks import DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .config import TrainConfig
 from .dataloader import DataLoader, DataLoaders
 from .device import resolve_device
 from .learner import Learner
-from .recipe import seed_everything
+from .recipe import resolved_setting, seed_everything
 from .thread_policy import ThreadPolicyCB
 
 LINES_PER_EPOCH = 16_000  # lines made per training epoch (12 epochs: 3,000 batches of 64)
@@ -57,7 +57,7 @@ def line_learner(config: TrainConfig, train: Digits, valid: Digits, progress: bo
     if not config.is_resolved or config.model != LINE_READER:
         raise DigitlabError(f"line_learner wants a resolved {LINE_READER} config, got model {config.model!r}")
     seed_everything(config.seed)
-    bs = config.bs or 64
+    bs = resolved_setting(config, "bs", config.bs)
     train_x, train_y = _as_arrays(train)
     valid_x, valid_y = _as_arrays(valid)
     # the Learner only iterates its loaders and asks their length: batches made on the fly serve as loaders
@@ -72,8 +72,9 @@ def line_learner(config: TrainConfig, train: Digits, valid: Digits, progress: bo
     if progress:
         cbs.append(ProgressCB(html=in_kernel()))
     model = LineReader()
-    opt_func = partial(torch.optim.AdamW, weight_decay=config.wd or 0.0)
-    return Learner(dls, model, ctc_loss, opt_func, config.lr or 3e-3, [line_accuracy], cbs, default_cbs=False)
+    opt_func = partial(torch.optim.AdamW, weight_decay=resolved_setting(config, "wd", config.wd))
+    lr = resolved_setting(config, "lr", config.lr)
+    return Learner(dls, model, ctc_loss, opt_func, lr, [line_accuracy], cbs, default_cbs=False)
 
 
 def score_lines(model: LineReader, valid: Digits, seed: int, n: int | None = None) -> dict[str, float]:
@@ -88,9 +89,8 @@ def score_lines(model: LineReader, valid: Digits, seed: int, n: int | None = Non
         lines = LineBatches(images, labels, 1, n, seed + 2, gaps, (4, 5), fresh=False)
         x, y = next(iter(lines))
         with torch.no_grad():
-            got = decode(torch.cat([model(part.to(device)) for part in torch.split(x, 256)]))
-        wanted = ["".join(str(d) for d in row if d >= 0) for row in y.tolist()]
-        scores[name] = round(sum(g.digits == w for g, w in zip(got, wanted)) / n, 4)
+            preds = torch.cat([model(part.to(device)) for part in torch.split(x, 256)])
+        scores[name] = round(line_accuracy(preds, y).item(), 4)
     return scores
 
 
@@ -100,7 +100,7 @@ def fit_lines(config: TrainConfig, train: Digits, valid: Digits, progress: bool 
     config = replace(config, device=resolve_device(config.device))
     learn = line_learner(config, train, valid, progress)
     started = time.perf_counter()
-    learn.fit(config.epochs or 1)
+    learn.fit(resolved_setting(config, "epochs", config.epochs))
     seconds = time.perf_counter() - started
     assert isinstance(learn.model, LineReader)  # line_learner built it
     scores = score_lines(learn.model, valid, config.seed)

@@ -47,7 +47,7 @@ from .tta import TTACB
 _T = TypeVar("_T")
 
 
-def _setting(config: TrainConfig, name: str, value: _T | None) -> _T:
+def resolved_setting(config: TrainConfig, name: str, value: _T | None) -> _T:
     """A setting of a resolved config; None only for a model MODEL_DEFAULTS has no defaults for."""
     if value is None:
         raise DigitlabError(f"model {config.model!r} has no default {name}: set it (TrainConfig({name}=...))")
@@ -159,7 +159,9 @@ def learner_for(job: TrainJob) -> LearnerSetup:
     loss_func: LossFunc = (
         _unchecked(mnist_loss)
         if binary
-        else _unchecked(cross_entropy, label_smoothing=_setting(config, "label_smoothing", config.label_smoothing))
+        else _unchecked(
+            cross_entropy, label_smoothing=resolved_setting(config, "label_smoothing", config.label_smoothing)
+        )
     )
     cbs = _callbacks(config, dist_env, job.progress)
     checkpoint_dir = job.checkpoint_dir
@@ -173,13 +175,15 @@ def learner_for(job: TrainJob) -> LearnerSetup:
         )
     if state is not None:
         cbs.append(ResumeCB(state))
-    opt_func = partial(SGD, mom=_setting(config, "mom", config.mom), wd=_setting(config, "wd", config.wd))
+    opt_func = partial(
+        SGD, mom=resolved_setting(config, "mom", config.mom), wd=resolved_setting(config, "wd", config.wd)
+    )
     learn = Learner(
         dls,
         model,
         loss_func,
         opt_func=opt_func,
-        lr=_setting(config, "lr", config.lr),
+        lr=resolved_setting(config, "lr", config.lr),
         metrics=[_unchecked(batch_accuracy)],
         cbs=cbs,
         default_cbs=False,
@@ -206,7 +210,7 @@ def _loaders(
         targets_for(train.labels, binary).to(config.device),
         to_inputs(valid.images, norm, config.device),
         targets_for(valid.labels, binary).to(config.device),
-        batch_size=_setting(config, "bs", config.bs),
+        batch_size=resolved_setting(config, "bs", config.bs),
         seed=config.seed,
         device=config.device,
         shard=(dist_env.rank, dist_env.world_size),
@@ -273,6 +277,6 @@ def fit(job: TrainJob) -> TrainResult:
     learn, config, binary, norm = learner_for(job)
     clock.mark("build the learner")  # the model, the data on the device, the callbacks
     started = time.perf_counter()
-    learn.fit(_setting(config, "epochs", config.epochs))
+    learn.fit(resolved_setting(config, "epochs", config.epochs))
     fit_seconds = time.perf_counter() - started
     return TrainResult(learn, config, binary, norm, fit_seconds, learn.recorder.history, clock.phases)
