@@ -62,6 +62,19 @@ def test_predict_gives_labels_probabilities_and_top_k(predictor, digits):
         predictor.predict(digits.images, k=0)
 
 
+def test_predictions_taken_apart_and_joined_are_those_of_the_images_taken(predictor, digits):
+    found = predictor.predict(digits.images, k=2)
+    rows = [5, 0, 3]
+    taken = found.take(rows)
+    alone = predictor.predict(digits.images[rows], k=2)
+    assert taken.labels == alone.labels and taken.top_k == alone.top_k and taken.reasons == alone.reasons
+    torch.testing.assert_close(taken.probabilities, alone.probabilities)
+    rest = [i for i in range(len(digits)) if i not in rows]
+    both = type(found).joined([taken, found.take(rest)])
+    assert both.labels == [found.labels[i] for i in rows + rest] and both.top_k == [found.top_k[i] for i in rows + rest]
+    assert both.reasons == [found.reasons[i] for i in rows + rest]
+
+
 def test_probabilities_are_rounded_down_to_6_decimals():
     assert shown_probability(0.9999996) == 0.999999  # rounding to nearest would say 1.0
     assert shown_probability(1.0) == 1.0 and shown_probability(0.0) == 0.0

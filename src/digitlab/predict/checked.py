@@ -67,25 +67,34 @@ class _Line:
     """One line as the digit model reads it, after re-cutting where that made it agree."""
 
     digits: list[FoundDigit]
-    labels: str  # the digit model's likeliest label of each
-    sure: list[float]  # its top probability of each
+    predictions: Predictions  # the digit model's, of these digits
     recut: bool
-    doubted: list[bool]  # where the digit model abstains on it alone ("not sure", "not a digit")
+
+    @property
+    def labels(self) -> str:
+        return "".join(self.predictions.labels)
+
+    @property
+    def sure(self) -> list[float]:
+        """The digit model's top probability of each digit."""
+        return [top[0][1] for top in self.predictions.top_k]
+
+    @property
+    def doubted(self) -> list[bool]:
+        """Where the digit model abstains on the digit alone ("not sure", "not a digit")."""
+        return [reason is not None for reason in self.predictions.reasons or [None] * len(self.digits)]
 
 
-def _settled(predictor: Predictor, first: list[FoundDigit], line: LinePicture, reading: LineReading) -> _Line:
-    cut = predictor.predict(torch.stack([d.image for d in first]), k=1)
-    doubts = [reason is not None for reason in cut.reasons or [None] * len(first)]
-    settled = _Line(first, "".join(cut.labels), [top[0][1] for top in cut.top_k], False, doubts)
-    if settled.labels == reading.digits or not reading.digits or len(reading.digits) == len(first):
-        return settled
-    parts = parts_at(line, reading, first[0].line)
+def _settled(predictor: Predictor, first: _Line, line: LinePicture, reading: LineReading, k: int) -> _Line:
+    if first.labels == reading.digits or not reading.digits or len(reading.digits) == len(first.digits):
+        return first
+    parts = parts_at(line, reading, first.digits[0].line)
     if not parts:
-        return settled
-    again = predictor.predict(torch.stack([d.image for d in parts]), k=1)
+        return first
+    again = predictor.predict(torch.stack([d.image for d in parts]), k=k)
     if "".join(again.labels) != reading.digits or any(again.reasons or []):
-        return settled  # read otherwise, or a part the digit model doubts (a sliver read as a 1, say)
-    return _Line(parts, reading.digits, [top[0][1] for top in again.top_k], True, [False] * len(parts))
+        return first  # read otherwise, or a part the digit model doubts (a sliver read as a 1, say)
+    return _Line(parts, again, True)
 
 
 def _verdicts(line: _Line, reading: LineReading) -> list[Verdict]:
@@ -118,19 +127,22 @@ def checked_reading(
     """The page's digits as both readers settle them, their predictions (the digit model's, but where the
     two read as many digits and the line reader is surer of another: its digit first, with its probability;
     every digit where they differ marked "not sure") and each line's check."""
-    digits: list[FoundDigit] = []
+    cut = predictor.predict(torch.stack([d.image for d in page.digits]), k=k)  # every digit, once
+    lines: list[_Line] = []
     verdicts: list[Verdict] = []
     checks = []
     for number, reading in enumerate(checker.read(page.lines)):
-        first = [d for d in page.digits if d.line == number]
-        if not first:
+        rows = [i for i, d in enumerate(page.digits) if d.line == number]
+        if not rows:
             continue
-        line = _settled(predictor, first, page.lines[number], reading)
+        first = _Line([page.digits[i] for i in rows], cut.take(rows), False)
+        line = _settled(predictor, first, page.lines[number], reading, k)
         agreed = line.labels == reading.digits
         checks.append(LineCheck(number, line.labels, reading.digits, reading.probability, agreed, line.recut))
-        digits += line.digits
+        lines.append(line)
         verdicts += _verdicts(line, reading)
-    return digits, _overruled(predictor.predict(torch.stack([d.image for d in digits]), k=k), verdicts), checks
+    digits = [digit for line in lines for digit in line.digits]
+    return digits, _overruled(Predictions.joined([line.predictions for line in lines]), verdicts), checks
 
 
 def _overruled(predictions: Predictions, verdicts: list[Verdict]) -> Predictions:

@@ -83,6 +83,26 @@ class Predictions:
         """Image i's probability of every class, rounded down (the JSON's "probabilities")."""
         return {c: shown_probability(p) for c, p in zip(self.classes, self.probabilities[i].tolist())}
 
+    def take(self, rows: list[int]) -> Predictions:
+        """The predictions of these images only, in this order."""
+        reasons = None if self.reasons is None else [self.reasons[i] for i in rows]
+        index = torch.tensor(rows, dtype=torch.long)
+        return Predictions(
+            self.classes, self.indices[index], self.probabilities[index], [self.top_k[i] for i in rows], reasons
+        )
+
+    @staticmethod
+    def joined(parts: list[Predictions]) -> Predictions:
+        """One after the other (at least one; the same classes); reasons kept where every part has them."""
+        reasons = None if any(p.reasons is None for p in parts) else [r for p in parts for r in p.reasons or []]
+        return Predictions(
+            parts[0].classes,
+            torch.cat([p.indices for p in parts]),
+            torch.cat([p.probabilities for p in parts]),
+            [top for p in parts for top in p.top_k],
+            reasons,
+        )
+
 
 class Predictor:
     """A model and its card, ready to read (N, 28, 28) uint8 digits.
