@@ -12,13 +12,17 @@ calibrates the thresholds) once per seed, then reads:
 - 1,000 test digits as photos (`bench_photos.as_photo`), and the same drawn with a pen twice as
   thick (dilated 3x3 first), through `to_mnist`: false rejections of digits that went through the
   preprocessing, which the pixel distance to the ideal digits could reject more than the features.
-An image `to_mnist` refuses ("no digit found") counts as rejected. Each model is calibrated again on
+An image `to_mnist` refuses ("no digit found") counts as rejected. Each seed trains the CNN's recipe as
+`digitlab train` has it ("recipe": with its marks that are not digits and thicker pens, `digitlab.train.
+outliers`) and without them ("no marks": `outliers=0, thicken=0`, the recipe before them), one after the
+other on the same digits, and the two are read on the same images. Each model is calibrated again on
 its holdout for every --pixel-targets value (the share of held-out digits the pixel distance to the
 ideal digits rejects beyond the Mahalanobis distance's 1%, `digitlab.predict.abstain.PIXEL_TARGET`;
 0 is the Mahalanobis distance alone, as before the pixel check), compared on the same models. The median over seeds is printed,
 and for the first seed the rejection of each candidate score at the same 1% false rejections.
 
-    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--pixel-targets 0 0.0025] [--out seed0.json]
+    .venv/bin/python bench/bench_abstain.py [--seeds 0 1 2] [--epochs 8] [--recipes recipe "no marks"]
+        [--pixel-targets 0 0.0025] [--out seed0.json]
     .venv/bin/python bench/bench_abstain.py --combine seed0.json seed1.json seed2.json   the medians
 (seeds may run as separate processes, side by side, and be combined afterwards)
 """
@@ -53,6 +57,8 @@ from digitlab.train.config import TrainConfig
 from digitlab.train.recipe import TrainJob
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+# The CNN's recipe as `digitlab train` has it, and without its marks and thicker pens (as before them)
+RECIPES: dict[str, dict[str, float]] = {"recipe": {}, "no marks": {"outliers": 0.0, "thicken": 0.0}}
 
 
 def rejected(predictor: Predictor, digits: torch.Tensor, refused: int = 0) -> dict[str, float]:
@@ -110,20 +116,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--pixel-targets", type=float, nargs="+", default=[0.0, PIXEL_TARGET])
+    parser.add_argument("--pixel-targets", type=float, nargs="+", default=[PIXEL_TARGET])
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--out", type=Path, help="also write this run's numbers as JSON, for --combine")
     parser.add_argument("--combine", type=Path, nargs="+", help="print the medians of runs written with --out")
     args = parser.parse_args()
     if args.combine:
         runs = [json.loads(p.read_text()) for p in args.combine]
-        targets = runs[0]["pixel_targets"]
+        keys = runs[0]["keys"]
         tables = {
-            target: {
-                name: [row for run in runs for row in run["tables"][target][name]] for name in runs[0]["tables"][target]
-            }
-            for target in targets
+            key: {name: [row for run in runs for row in run["tables"][key][name]] for name in runs[0]["tables"][key]}
+            for key in keys
         }
-        accuracies = {target: [pair for run in runs for pair in run["accuracies"][target]] for target in targets}
+        accuracies = {key: [pair for run in runs for pair in run["accuracies"][key]] for key in keys}
         print_tables(tables, accuracies, [seed for run in runs for seed in run["seeds"]], runs[0]["epochs"])
         return
     if not (FASHION / "t10k-images-idx3-ubyte.gz").exists() or not FONTS:
@@ -153,36 +158,42 @@ def main() -> None:
         "test digits as photos (1,000; false rejections)": prepared(photos(test.images, rng, 1000, thick=False)),
         "the same, a pen twice as thick (false rejections)": prepared(photos(test.images, rng, 1000, thick=True)),
     }
-    targets = [str(target) for target in args.pixel_targets]
-    tables: dict[str, dict[str, list[dict[str, float]]]] = {target: {} for target in targets}
-    accuracies: dict[str, list[tuple[float, float]]] = {target: [] for target in targets}
+    recipes = {name: RECIPES[name] for name in args.recipes}
+    keys = [f"{name}, pixel target {target}" for name in recipes for target in args.pixel_targets]
+    tables: dict[str, dict[str, list[dict[str, float]]]] = {key: {} for key in keys}
+    accuracies: dict[str, list[tuple[float, float]]] = {key: [] for key in keys}
     for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.perf_counter()
-            config = TrainConfig(model="cnn", epochs=args.epochs, seed=seed)
-            job = TrainJob(config, data.train, data.valid, progress=False)
-            train_run(job, Path(tmp), DataSource("mnist", data.provenance, "holdout"))
-            trained = Predictor.load(tmp)
-            print(f"seed {seed}: trained in {time.perf_counter() - started:.0f} s; calibration {trained.card.abstain}")
-            stats, ideals = load_stats(Path(tmp), trained.card), load_ideal_digits(Path(tmp), 10)
-            assert stats is not None and ideals is not None
-            at = recalibrated(trained, data.valid.images, stats, ideals)
-            for target in targets:
-                predictor = at(float(target))
-                print(f"  pixel target {target}: {predictor.abstainer.calibration}")
-                found = predictor.predict(test.images, k=2)
-                correct = found.indices == test.labels
-                answered = torch.tensor([a is not None for a in found.answers])
-                accuracies[target].append((float(correct.double().mean()), float(correct[answered].double().mean())))
-                table = tables[target]
-                table.setdefault("official test digits (false rejections)", []).append(rejected(predictor, test.images))
-                for name, (digits, refused) in {**digit_photos, **sources}.items():
-                    table.setdefault(name, []).append(rejected(predictor, digits, refused))
-            if seed == args.seeds[0]:
-                compare(trained, test.images, sources, stats.distances, ideals)
+        for name, overrides in recipes.items():  # each recipe on the same seed, one after the other
+            with tempfile.TemporaryDirectory() as tmp:
+                started = time.perf_counter()
+                config = TrainConfig(model="cnn", epochs=args.epochs, seed=seed, **overrides)
+                job = TrainJob(config, data.train, data.valid, progress=False)
+                train_run(job, Path(tmp), DataSource("mnist", data.provenance, "holdout"))
+                trained = Predictor.load(tmp)
+                seconds = time.perf_counter() - started
+                print(f"seed {seed}, {name}: trained in {seconds:.0f} s; calibration {trained.card.abstain}")
+                stats, ideals = load_stats(Path(tmp), trained.card), load_ideal_digits(Path(tmp), 10)
+                assert stats is not None and ideals is not None
+                at = recalibrated(trained, data.valid.images, stats, ideals)
+                for target in args.pixel_targets:
+                    key = f"{name}, pixel target {target}"
+                    predictor = at(float(target))
+                    found = predictor.predict(test.images, k=2)
+                    correct = found.indices == test.labels
+                    answered = torch.tensor([a is not None for a in found.answers])
+                    accuracies[key].append((float(correct.double().mean()), float(correct[answered].double().mean())))
+                    table = tables[key]
+                    table.setdefault("official test digits (false rejections)", []).append(
+                        rejected(predictor, test.images)
+                    )
+                    for row, (digits, refused) in {**digit_photos, **sources}.items():
+                        table.setdefault(row, []).append(rejected(predictor, digits, refused))
+                if seed == args.seeds[0]:
+                    print(f"\n{name}:")
+                    compare(trained, test.images, sources, stats.distances, ideals)
     if args.out:
         numbers = {"tables": tables, "accuracies": accuracies, "seeds": args.seeds, "epochs": args.epochs}
-        args.out.write_text(json.dumps(numbers | {"pixel_targets": targets}))
+        args.out.write_text(json.dumps(numbers | {"keys": keys}))
     print_tables(tables, accuracies, args.seeds, args.epochs)
 
 
@@ -193,10 +204,10 @@ def print_tables(
         f"\nmachine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
         f"torch {torch.__version__}, digitlab {digitlab.__version__}; seeds {seeds}, {epochs} epochs"
     )
-    for target, table in tables.items():
-        pairs = accuracies[target]
+    for key, table in tables.items():
+        pairs = accuracies[key]
         print(
-            f"\npixel target {target}: test accuracy (median) {statistics.median(a for a, _ in pairs):.4f} on all, "
+            f"\n{key}: test accuracy (median) {statistics.median(a for a, _ in pairs):.4f} on all, "
             f"{statistics.median(b for _, b in pairs):.4f} on the answered"
         )
         print("| images | n | rejected (median) | min | max | not a digit | not sure | to_mnist: blank |")
@@ -209,7 +220,7 @@ def print_tables(
                 f"{med['not_a_digit']:.3f} | {med['not_sure']:.3f} | {med['blank']:.3f} |"
             )
     names = list(next(iter(tables.values())))
-    print("\nrejected (median) by pixel target\n| images | " + " | ".join(tables) + " |")
+    print("\nrejected (median)\n| images | " + " | ".join(tables) + " |")
     print("| --- " * (len(tables) + 1) + "|")
     for name in names:
         cells = [f"{statistics.median(r['rejected'] for r in table[name]):.3f}" for table in tables.values()]

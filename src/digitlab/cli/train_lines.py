@@ -20,6 +20,7 @@ UNSUPPORTED = {
     "report": "--report",
     "tta": "--tta",
     "compile": "--compile",
+    "outliers": "--outliers",
 }
 
 

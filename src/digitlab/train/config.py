@@ -27,6 +27,7 @@ from ..errors import DigitlabError, check_range
 MAX_EPOCHS = 100_000
 MAX_BS = 2**24
 MAX_LR = 1e3  # the finder's range ends at 10; the divergence guard stops far smaller rates
+MAX_OUTLIERS = 10.0  # the marks' loss against the digits' (0.1 by default): past 10 the digits hardly count
 MAX_SEED = 2**63 - 1  # torch takes 64 bits; the seed of augmentation adds the rank
 
 
@@ -74,6 +75,14 @@ class TrainConfig:
     augment: bool | None = setting(None, "random shifts, rotations, scalings of training images", flag=False)
     label_smoothing: float | None = setting(None, "cross-entropy only: soften the one-hot targets", flag=False)
     width: int | None = setting(None, "cnn only: channels of the first stage", flag=False)
+    outliers: float | None = setting(
+        None,
+        "weight of the loss that shows the model letters, symbols and scribbles as none of its classes, so "
+        'that it declines them ("this does not look like a digit"); 0: off (default: the CNN\'s 0.1 on the '
+        "CPU; 0 for the book's models)",
+        float,
+    )
+    thicken: float | None = setting(None, "share of training digits drawn with a thicker pen", flag=False)
     device: str = setting("cpu", "to train")  # cpu | cuda | cuda:N | mps | auto (the best available)
     threads: int | str | None = setting("auto", THREADS_HELP, threads_value)  # None: torch's own default
     precision: str = setting(
@@ -115,6 +124,8 @@ class TrainConfig:
         check_range("--epochs", self.epochs, 1, MAX_EPOCHS)
         check_range("--bs", self.bs, 1, MAX_BS)
         check_range("--seed", self.seed, 0, MAX_SEED)
+        check_range("--outliers", self.outliers, 0, MAX_OUTLIERS)
+        check_range("thicken", self.thicken, 0, 1)
         if self.lr is not None and not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
             raise DigitlabError(f"--lr must be a positive number at most {MAX_LR:g}, got {self.lr}")
         if not (self.threads in (None, "auto") or _is_int(self.threads)):

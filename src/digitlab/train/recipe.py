@@ -28,8 +28,9 @@ from ..core.startup import Startup
 from ..data.digits import Digits
 from ..errors import DigitlabError
 from ..models import build_model
+from ..reading.marks import marks
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
-from .augment import RandomAffineCB
+from .augment import RandomAffineCB, ThickerPenCB
 from .callback import Callback
 from .callbacks import DeviceCB, DivergenceGuardCB, OneCycleCB, ProgressCB, RecorderCB
 from .config import TrainConfig
@@ -40,6 +41,7 @@ from .distributed import DistEnv, DistributedCB
 from .learner import Learner
 from .losses import LossFunc, batch_accuracy, cross_entropy, mnist_loss, validate_targets
 from .optim import SGD
+from .outliers import MARKS, OutlierExposureCB
 from .resume import TRAIN_STATE, CheckpointCB, ResumeCB, TrainState
 from .thread_policy import ThreadPolicyCB
 from .tta import TTACB
@@ -163,7 +165,7 @@ def learner_for(job: TrainJob) -> LearnerSetup:
             cross_entropy, label_smoothing=resolved_setting(config, "label_smoothing", config.label_smoothing)
         )
     )
-    cbs = _callbacks(config, dist_env, job.progress)
+    cbs = _callbacks(config, dist_env, job.progress) + _marks_callbacks(config, norm, binary, dist_env)
     checkpoint_dir = job.checkpoint_dir
     if checkpoint_dir is not None and dist_env.is_main:
         card = ModelCard(Architecture.of(model), classes, binary, norm, config=asdict(config), checkpoint=True)
@@ -244,6 +246,23 @@ def _callbacks(config: TrainConfig, dist_env: DistEnv, progress: bool) -> list[C
         # on CUDA where it applies; off CUDA, auto is the eager step. Rank 0 alone says why it does not apply
         quiet = None if dist_env.is_main else (lambda message: None)
         cbs.append(CudaGraphCB(config.cuda_graphs, say=quiet))
+    return cbs
+
+
+def _marks_callbacks(config: TrainConfig, norm: Normalization, binary: bool, dist_env: DistEnv) -> list[Callback]:
+    """The CNN recipe's thicker pens and marks that are not digits (train.augment, train.outliers)."""
+    cbs: list[Callback] = []
+    seed = config.seed + dist_env.rank  # each rank its own draws, as RandomAffineCB's
+    if config.thicken:
+        cbs.append(ThickerPenCB(config.thicken, seed=seed))
+    if config.outliers:
+        if binary:
+            raise DigitlabError(
+                f"--outliers: {config.model} on two classes has one output (the book's mnist_loss), and marks "
+                "that are not digits need one output per class: use --outliers 0, or the CNN"
+            )
+        pool = to_inputs(marks(MARKS, seed=config.seed), norm, config.device)
+        cbs.append(OutlierExposureCB(pool, config.outliers, seed=seed))
     return cbs
 
 
