@@ -8,7 +8,9 @@ naming `../shared/data/mnist-train` and `mnist-test`), for each seed in turn:
             data held in tensors, torch.optim.SGD (momentum 0.9, weight decay 5e-4), torch's OneCycleLR
             to the same peak lr, cross-entropy with label smoothing 0.1, no augmentation
 Training seconds are the training passes alone (validation apart); accuracy is on the 10,000 test
-digits after the last epoch. The two alternate seed by seed, so both see the same machine.
+digits after the last epoch. The loops alternate seed by seed, so all see the same machine; `--loops`
+adds "no-marks", digitlab's recipe without its marks that are not digits and thicker pens
+(`outliers=0, thicken=0`), or leaves one out.
 
     DIGITLAB_MNIST_FILES=../shared/data/mnist-train:../shared/data/mnist-test \\
         .venv/bin/python bench/bench_full_mnist.py --epochs 1,3 --seeds 5 --threads 2
@@ -38,10 +40,17 @@ TEST_SET = "../shared/data/mnist-test"
 RECIPE = MODEL_DEFAULTS["cnn"]  # the CNN's bs, lr, momentum, weight decay, label smoothing, width
 
 
-def digitlab_run(train_digits: Digits, test: Digits, epochs: int, seed: int, threads: int) -> tuple[float, float]:
-    result = train(TrainConfig(model="cnn", epochs=epochs, seed=seed, threads=threads), train_digits, test, False)
-    history = result.history
+def digitlab_run(
+    train_digits: Digits, test: Digits, epochs: int, seed: int, threads: int, **changes: float
+) -> tuple[float, float]:
+    config = TrainConfig(model="cnn", epochs=epochs, seed=seed, threads=threads, **changes)
+    history = train(config, train_digits, test, False).history
     return history[-1]["batch_accuracy"], sum(row["train_seconds"] for row in history)
+
+
+def no_marks_run(train_digits: Digits, test: Digits, epochs: int, seed: int, threads: int) -> tuple[float, float]:
+    """digitlab's recipe without its marks that are not digits and thicker pens (as it was before them)."""
+    return digitlab_run(train_digits, test, epochs, seed, threads, outliers=0.0, thicken=0.0)
 
 
 def eager_run(train_digits: Digits, test: Digits, epochs: int, seed: int, threads: int) -> tuple[float, float]:
@@ -76,12 +85,16 @@ def eager_run(train_digits: Digits, test: Digits, epochs: int, seed: int, thread
     return (predicted == test.labels).float().mean().item(), seconds
 
 
+RUNS = {"digitlab": digitlab_run, "eager": eager_run, "no-marks": no_marks_run}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", default="1,3", help="epoch budgets, comma-separated (each its own run)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--targets", default="0.990,0.995", help="test accuracies to report reaching")
+    parser.add_argument("--loops", default="digitlab,eager", help=f"which, comma-separated, of {', '.join(RUNS)}")
     args = parser.parse_args()
     dataset, test, _ = train_and_valid("mnist", TEST_SET, Settings.from_env(), lambda message: None)
     if len(dataset.train) != 60_000:
@@ -92,7 +105,7 @@ def main() -> None:
         f"# {cpu}, {os.cpu_count()} cores, {args.threads} threads; torch {torch.__version__}, python "
         f"{platform.python_version()}; 60,000 -> 10,000; seeds 0-{args.seeds - 1}; {time.strftime('%Y-%m-%d %H:%M')}"
     )
-    runs = {"digitlab": digitlab_run, "eager": eager_run}
+    runs = {name: RUNS[name] for name in args.loops.split(",")}
     found: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for epochs in [int(e) for e in args.epochs.split(",")]:
         for seed in range(args.seeds):

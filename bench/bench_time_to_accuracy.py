@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--bs", type=int, help="batch size (default: the CNN's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the CNN's)")
     parser.add_argument("--width", type=int, help="CNN width (default: the CNN's)")
+    parser.add_argument("--outliers", type=float, help="weight of the marks' loss (default: the CNN's; 0: none)")
+    parser.add_argument("--thicken", type=float, help="share of digits drawn thicker (default: the CNN's)")
     parser.add_argument("--test-set", default=TEST_SET, help=f"the official test set's folder (default: {TEST_SET})")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -67,7 +69,8 @@ def main() -> None:
     print(
         f"# {hardware(device)}; torch {torch.__version__}, python {platform.python_version()}; {args.seeds} seeds; "
         f"trained on {len(dataset.train):,} mirror digits, tested on {len(valid):,} ({args.test_set}); "
-        f"{', '.join(levers)}; bs {args.bs or 'default'}, lr {args.lr or 'default'}"
+        f"{', '.join(levers)}; bs {args.bs or 'default'}, lr {args.lr or 'default'}, outliers "
+        f"{'default' if args.outliers is None else args.outliers}, thicken {'default' if args.thicken is None else args.thicken}"
     )
     print(
         "| epochs | accuracy median | min | max | seeds >= target | training s median (min-max) | "
@@ -89,6 +92,8 @@ def main() -> None:
                 bs=args.bs,
                 lr=args.lr,
                 width=args.width,
+                outliers=args.outliers,
+                thicken=args.thicken,
             )
             if args.compile:
                 torch._dynamo.reset()  # every run pays its own compile, as a user's would

@@ -150,12 +150,12 @@ def test_one_output_models_refuse_marks_in_one_line():
 def test_a_cnn_shown_marks_is_less_sure_of_marks_it_never_saw(offline_mnist):
     """Behaviour: the same CNN and digits, with and without the marks; their unseen marks' top probability."""
     dataset, _ = offline_mnist
-    digits = Digits(dataset.train.images[:1500], dataset.train.labels[:1500], dataset.train.classes)
+    digits = Digits(dataset.train.images[:3000], dataset.train.labels[:3000], dataset.train.classes)
     valid = Digits(dataset.valid.images[:300], dataset.valid.labels[:300], dataset.valid.classes)
     unseen = marks(300, seed=12345)
     sure = {}
-    for weight in (0.0, 0.5):
-        config = TrainConfig(model="cnn", epochs=2, threads=1, outliers=weight, thicken=0.0, seed=0)
+    for weight in (0.0, 1.0):
+        config = TrainConfig(model="cnn", epochs=3, threads=1, outliers=weight, thicken=0.0, seed=0)
         result = train(config, digits, valid, progress=False)
         model = result.learner.model.eval()
         with torch.no_grad():
@@ -164,4 +164,4 @@ def test_a_cnn_shown_marks_is_less_sure_of_marks_it_never_saw(offline_mnist):
         sure[weight] = float(probabilities(outputs, False).max(1).values.mean())
         accuracy = float((digit_outputs.argmax(1) == valid.labels).float().mean())
         assert accuracy > 0.85, (weight, accuracy)
-    assert sure[0.5] < sure[0.0] - 0.1, sure  # measured: 0.71 -> 0.57
+    assert sure[1.0] < sure[0.0] - 0.1, sure  # measured: 0.62 -> 0.28

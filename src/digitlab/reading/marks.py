@@ -1,4 +1,4 @@
-"""Marks that are not digits, drawn as a hand draws them: letters, symbols and scribbles, MNIST-style.
+"""Marks that are not digits, drawn as a hand draws them: letters, symbols, doodles and scribbles, MNIST-style.
 
 A digit model learns what digits look like from digits alone; nothing tells it what is *not* one, so a
 letter often lands confidently on some digit (E -> 8, T -> 7). These marks are what it is shown as
@@ -62,6 +62,7 @@ CAPITALS: dict[str, list[Stroke]] = {
 }
 SMALL: dict[str, list[Stroke]] = {
     "a": [arc(0.42, 0.72, 0.38, 0.28, 0, 360, 16), [(0.8, 0.42), (0.8, 1)]],
+    "a2": [[*arc(0.45, 0.52, 0.3, 0.14, -170, 0), (0.75, 1)], [(0.75, 0.66), *arc(0.45, 0.82, 0.3, 0.16, -90, -330)]],
     "c": [arc(0.5, 0.7, 0.42, 0.3, -40, -320)],
     "d": [arc(0.42, 0.72, 0.38, 0.28, 0, 360, 16), [(0.8, 0), (0.8, 1)]],
     "e": [[(0.1, 0.7), (0.9, 0.7), *arc(0.5, 0.7, 0.4, 0.3, 0, -310)]],
@@ -105,7 +106,42 @@ SYMBOLS: dict[str, list[Stroke]] = {
     "triangle": [[(0.5, 0), (1, 1), (0, 1), (0.5, 0)]],
     "square": [[(0, 0), (1, 0), (1, 1), (0, 1), (0, 0)]],
 }
-SHAPES = {**CAPITALS, **SMALL, **SYMBOLS}  # every mark drawn from a model; scribbles are made afresh
+DRAWINGS: dict[str, list[Stroke]] = {  # what people doodle where a digit might be
+    "face": [
+        arc(0.5, 0.5, 0.5, 0.5, 0, 360, 24),
+        [(0.33, 0.33), (0.35, 0.37)],
+        [(0.65, 0.33), (0.67, 0.37)],
+        arc(0.5, 0.58, 0.25, 0.18, 20, 160),
+    ],
+    "sun": [
+        arc(0.5, 0.5, 0.25, 0.25, 0, 360, 16),
+        *(
+            [(0.5 + 0.33 * math.cos(a), 0.5 + 0.33 * math.sin(a)), (0.5 + 0.5 * math.cos(a), 0.5 + 0.5 * math.sin(a))]
+            for a in np.radians(np.arange(0, 360, 45))
+        ),
+    ],
+    "house": [
+        [(0, 0.45), (0.5, 0), (1, 0.45)],
+        [(0.1, 0.4), (0.1, 1), (0.9, 1), (0.9, 0.4)],
+        [(0.4, 1), (0.4, 0.7), (0.6, 0.7), (0.6, 1)],
+    ],
+    "spiral": [
+        [
+            (0.5 + r * math.cos(a), 0.5 + r * math.sin(a))
+            for a, r in zip(np.linspace(0, 4 * math.pi, 40), np.linspace(0.05, 0.5, 40))
+        ]
+    ],
+    "flower": [
+        arc(0.5, 0.3, 0.12, 0.12, 0, 360),
+        *(
+            arc(0.5 + 0.22 * math.cos(a), 0.3 + 0.22 * math.sin(a), 0.1, 0.1, 0, 360)
+            for a in np.radians(np.arange(0, 360, 72))
+        ),
+        [(0.5, 0.55), (0.5, 1)],
+    ],
+    "hatch": [[(0, y), (1, y + 0.1)] for y in (0.1, 0.4, 0.7)] + [[(x, 0), (x + 0.1, 1)] for x in (0.15, 0.5, 0.85)],
+}
+SHAPES = {**CAPITALS, **SMALL, **SYMBOLS, **DRAWINGS}  # every mark drawn from a model; scribbles are made afresh
 DIGIT_LIKE = frozenset("OoIlSsZzBbGgqD")  # left out of SHAPES: drawn by hand, they are (or pass for) digits
 
 
