@@ -139,7 +139,8 @@ DRAWINGS: dict[str, list[Stroke]] = {  # what people doodle where a digit might 
         ),
         [(0.5, 0.55), (0.5, 1)],
     ],
-    "hatch": [[(0, y), (1, y + 0.1)] for y in (0.1, 0.4, 0.7)] + [[(x, 0), (x + 0.1, 1)] for x in (0.15, 0.5, 0.85)],
+    "hatch": [[(0.0, y), (1.0, y + 0.1)] for y in (0.1, 0.4, 0.7)]
+    + [[(x, 0.0), (x + 0.1, 1.0)] for x in (0.15, 0.5, 0.85)],
 }
 SHAPES = {**CAPITALS, **SMALL, **SYMBOLS, **DRAWINGS}  # every mark drawn from a model; scribbles are made afresh
 DIGIT_LIKE = frozenset("OoIlSsZzBbGgqD")  # left out of SHAPES: drawn by hand, they are (or pass for) digits
