@@ -58,10 +58,18 @@ def test_the_json_says_what_was_trained_and_how_it_scored(tmp_path, capsys, mirr
     assert answer["config"]["seed"] == 42 and len(answer["history"]) == 1 and answer["threads"] == 1
 
 
-@pytest.mark.parametrize("flag", [["--checkpoints"], ["--report"], ["--lr-find"], ["--tta"]])
+@pytest.mark.parametrize("flag", [["--checkpoints"], ["--report"], ["--lr-find"], ["--tta"], ["--outliers", "0.5"]])
 def test_what_a_line_reader_does_not_do_is_said_not_ignored(tmp_path, capsys, flag, mirror_env):
     assert main(["train", "--model", "line-reader", "--data", "mnist", "--out", str(tmp_path / "x"), *flag]) == 2
     assert f"{flag[0]}: not for a line-reader" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_line_reader_is_not_trained_under_torchrun(tmp_path, capsys, mirror_env, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--model", "line-reader", "--data", "mnist", "--out", str(tmp_path / "x")]) == 2
+    assert "trains in one process: run it without torchrun" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

@@ -15,6 +15,7 @@ from ..core.defaults import DEVICE_RECIPES, LINE_READER, MODEL_DEFAULTS
 from ..core.outputs import check_new_file, make_folder
 from ..core.progress import Log, quiet_log
 from ..core.startup import Startup
+from ..errors import DigitlabError
 from ..train.config import TrainConfig, flag_specs, given_in
 from .common import (
     Commands,
@@ -147,6 +148,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     log = ctx.log if dist_env.is_main else quiet_log  # rank 0 speaks for everyone
     config = replace(config, device=device_from_args(args, log, "training"))
     if config.model == LINE_READER:
+        if dist_env.enabled:  # every rank would write the same run folder
+            raise DigitlabError(f"a {LINE_READER} trains in one process: run it without torchrun")
         return train_lines(args, ctx, config)
     if args.lr_find:
         if args.out is not None:  # before the data: never over a file the user did not say to replace

@@ -64,7 +64,8 @@ def _resume_in(
         path = folder.checkpoint / RESUME_INFO
         try:
             info = json.loads(path.read_text())
-            config = TrainConfig.from_saved(info["config"])
+            # a run saved before the CNN's recipe had marks and thicker pens trained without them: it goes on so
+            config = TrainConfig.from_saved({"outliers": 0.0, "thicken": 0.0, **info["config"]})
             data, valid_spec, n_train = str(info["data"]), info["valid"], int(info["n_train"])
         except (OSError, ValueError, TypeError, KeyError) as e:
             raise DigitlabError(f"{path}: cannot resume this run ({type(e).__name__}: {e})") from None

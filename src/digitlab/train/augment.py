@@ -82,13 +82,19 @@ class RandomAffineCB(SeededCB):
 
 def thicker(x: torch.Tensor, chosen: torch.Tensor, wide: torch.Tensor) -> torch.Tensor:
     """(N, 28, 28) or (N, 1, 28, 28) normalised images, the `chosen` ones (N,) bool drawn with a thicker pen:
-    a 3x3 maximum where `wide` (N,) bool, else 2x2 (ink is the bright side, after normalisation too)."""
+    a 3x3 maximum where `wide` (N,) bool, else 2x2 (ink is the bright side, after normalisation too).
+    Only the chosen images are pooled (a fifth of a batch: pooling them all cost 8% of a CNN step)."""
     shape = x.shape
+    picked = chosen.nonzero().squeeze(1)
+    if not len(picked):
+        return x
     images = x.reshape(len(x), 1, shape[-2], shape[-1])
-    three = F.max_pool2d(images, 3, stride=1, padding=1)
-    two = F.max_pool2d(F.pad(images, (0, 1, 0, 1), value=float(images.min())), 2, stride=1)
-    thick = torch.where(wide[:, None, None, None], three, two)
-    return torch.where(chosen[:, None, None, None], thick, images).reshape(shape)
+    some = images[picked]
+    three = F.max_pool2d(some, 3, stride=1, padding=1)
+    two = F.max_pool2d(F.pad(some, (0, 1, 0, 1), value=float(some.min())), 2, stride=1)
+    out = images.clone()
+    out[picked] = torch.where(wide[picked, None, None, None], three, two)
+    return out.reshape(shape)
 
 
 class ThickerPenCB(SeededCB):
