@@ -128,7 +128,7 @@ def test_thicker_pen_cb_changes_training_batches_only():
 def test_settings_are_checked_and_the_cnn_recipe_uses_marks():
     with pytest.raises(DigitlabError, match="--outliers must be between"):
         TrainConfig(model="cnn", outliers=-1.0)
-    with pytest.raises(DigitlabError, match="thicken must be between"):
+    with pytest.raises(DigitlabError, match="--thicken must be between"):
         TrainConfig(model="cnn", thicken=1.5)
     cnn = TrainConfig(model="cnn").resolved(8000)
     assert cnn.outliers and cnn.outliers > 0 and cnn.thicken and cnn.thicken > 0

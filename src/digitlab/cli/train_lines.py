@@ -21,6 +21,7 @@ UNSUPPORTED = {
     "tta": "--tta",
     "compile": "--compile",
     "outliers": "--outliers",
+    "thicken": "--thicken",
 }
 
 
