@@ -294,7 +294,8 @@ def digit_cnn(tmp_path_factory, offline_mnist, train_cli):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DIGITLAB_HOME", str(home))
         mp.setenv("DIGITLAB_OFFLINE", "1")
-        train_cli("mnist", out, "--model", "cnn", "--epochs", "2", "--threads", "1", "--outliers", "0", "--thicken", "0")
+        without_marks = ("--outliers", "0", "--thicken", "0")
+        train_cli("mnist", out, "--model", "cnn", "--epochs", "2", "--threads", "1", *without_marks)
     return out
 
 
