@@ -170,6 +170,32 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
     assert "no interrupted run to resume" in fails(capsys, "train", "--resume", str(out))
 
 
+def test_a_run_saved_before_the_marks_resumes_without_them(
+    capsys, tmp_path, sample, train_cli, monkeypatch, interrupt_after
+):
+    """A checkpoint whose resume.json has no `outliers` or `thicken` (written before the CNN's recipe had marks
+    that are not digits) goes on as it began, without them: the weights of a straight run without them."""
+    import torch
+
+    from digitlab.cli.train_resume import RESUME_INFO
+
+    without = ["--outliers", "0", "--thicken", "0"]
+    args = ["--model", "cnn", "--epochs", "3", "--checkpoints", "--quiet"]
+    train_cli(sample, tmp_path / "straight", *args[:-1], *without)
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        interrupt_after(patch, 2, KeyboardInterrupt())
+        assert main(["train", "--data", str(sample), "--out", str(out), *args, *without]) == 130
+    info_path = tmp_path / ".run.partial" / "checkpoint" / RESUME_INFO
+    info = json.loads(info_path.read_text())
+    assert info["config"].pop("outliers") == 0 and info["config"].pop("thicken") == 0
+    info_path.write_text(json.dumps(info))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    a, b = load_model(tmp_path / "straight").model.state_dict(), load_model(out).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_diverged_loss_after_a_checkpoint_names_it(capsys, tmp_path, sample, monkeypatch, interrupt_after):
     from digitlab.train.callbacks import TrainingDiverged
 
