@@ -224,6 +224,17 @@ def test_train_json_keys_and_status_lines(capsys, tmp_path, sample):
     assert result["startup_seconds"] == pytest.approx(sum(result["startup"].values()), abs=1e-3)
     assert all(seconds >= 0 for seconds in result["startup"].values())
     assert "training linear on 40 images (3, 7), validating on 16; 1 epochs, lr 1.0, bs 256, seed 42" in captured.err
+    assert "marks that are not digits" not in captured.err  # the book's models train as the book's
+
+
+def test_the_cnn_says_it_trains_beside_marks_that_are_not_digits(capsys, tmp_path, sample):
+    args = ["train", "--data", str(sample), "--model", "cnn", "--epochs", "1", "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    said = capsys.readouterr().err
+    assert "; with marks that are not digits (--outliers 0.1) and 20% of the digits drawn thicker" in said
+    assert main([*args, "--overwrite", "--thicken", "0"]) == 0
+    said = capsys.readouterr().err
+    assert "; with marks that are not digits (--outliers 0.1)\n" in said and "thicker" not in said
 
 
 def test_the_seed_makes_a_run_repeatable(capsys, tmp_path, sample):

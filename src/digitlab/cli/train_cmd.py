@@ -206,10 +206,15 @@ def _announce(job: TrainJob, log: Log) -> None:
 
     config, train, valid, dist_env = job.config, job.train, job.valid, job.dist_env
     threads = config.threads if config.threads is not None else torch.get_num_threads()
+    beside = [f"marks that are not digits (--outliers {config.outliers:g})"] if config.outliers else []
+    beside += (
+        [f"{config.thicken:.0%} of the digits drawn thicker (--thicken {config.thicken:g})"] if config.thicken else []
+    )
     log(
         f"training {config.model} on {len(train):,} images ({', '.join(train.classes)}), "
         f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "
         f"seed {config.seed}, threads {threads}; on {config.device}, the {config.recipe} recipe"
+        + (f"; with {' and '.join(beside)}" if beside else "")
     )
     if dist_env.enabled:
         log(f"distributed: {dist_env.world_size} processes, each on its shard of every epoch")
