@@ -41,7 +41,7 @@ def test_no_mark_is_a_letter_drawn_like_a_digit():
 
 
 class Taps(Callback):
-    """What the loss is given, and the loss after every after_loss."""
+    """(training, how many predictions the loss is given) for every batch."""
 
     order = 0
 

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 from .preprocessing import boxed_digit
 
 Stroke = list[tuple[float, float]]
-CANVAS = 96  # px the marks are drawn at, before centred_digit scales them to MNIST's 20 px box
+CANVAS = 96  # px the marks are drawn at, before boxed_digit averages them down to MNIST's 20 px box
 JITTER = 0.035  # each point moves this much (a fraction of the box), as a hand wavers
 
 
@@ -33,10 +33,10 @@ def arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int
     return [(cx + rx * math.cos(a), cy + ry * math.sin(a)) for a in angles]
 
 
-def _bowl_right(top: float, bottom: float, left: float = 0.0, right: float = 0.8) -> Stroke:
-    """A stem's bowl to the right, from (left, top) to (left, bottom): P's and B's."""
+def _bowl_right(top: float, bottom: float) -> Stroke:
+    """A bowl to the right of a stem at x = 0, from (0, top) to (0, bottom), reaching x = 0.8: P's and R's."""
     mid, r = (top + bottom) / 2, (bottom - top) / 2
-    return [(left, top), *arc(right - r, mid, r, r, -90, 90), (left, bottom)]
+    return [(0, top), *arc(0.8 - r, mid, r, r, -90, 90), (0, bottom)]
 
 
 CAPITALS: dict[str, list[Stroke]] = {
@@ -181,7 +181,7 @@ def _drawn(strokes: list[Stroke], rng: np.random.Generator) -> np.ndarray:
 
 def marks(n: int, seed: int = 0, scribbles: float = 0.25) -> torch.Tensor:
     """n marks that are not digits: (n, 28, 28) uint8, MNIST-style (white ink on black, centred by mass).
-    A share `scribbles` are random pen paths, the rest letters and symbols drawn from SHAPES in turn."""
+    A share `scribbles` are random pen paths, the rest letters, symbols and doodles drawn from SHAPES at random."""
     rng = np.random.default_rng(seed)
     names = sorted(SHAPES)
     out = np.zeros((n, 28, 28), dtype=np.uint8)

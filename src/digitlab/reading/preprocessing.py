@@ -139,9 +139,7 @@ def boxed_digit(ink: np.ndarray) -> np.ndarray:
     """Ink drawn at a higher resolution (0 = background) -> (28, 28) uint8 as MNIST's digits were made: cropped,
     the longest side averaged down to 20 px (no sharpening and no thickening: few faint pixels, as MNIST's
     strokes have), the centre of mass at (14, 14)."""
-    rows, cols = np.nonzero(ink > 0)
-    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    return _place(np.clip(_scaled(crop, BOX, Image.Resampling.BOX), 0.0, 255.0))
+    return _place(np.clip(_scaled(_inked(ink), BOX, Image.Resampling.BOX), 0.0, 255.0))
 
 
 def _flat_level(gray: np.ndarray) -> float | None:
@@ -379,11 +377,15 @@ def _box5(a: np.ndarray) -> np.ndarray:
     return (summed[5 : 5 + h, 5 : 5 + w] - summed[:h, 5 : 5 + w] - summed[5 : 5 + h, :w] + summed[:h, :w]) / 25
 
 
+def _inked(ink: np.ndarray) -> np.ndarray:
+    """The ink's bounding box (0 = background; at least one pixel of ink)."""
+    rows, cols = np.nonzero(ink > 0)
+    return ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
 def _fit(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, thicken hairlines, scale the longest side to 20 px: (h, w) float 0..255."""
-    rows, cols = np.nonzero(ink > 0)
-    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    fine = _scaled(crop, 4 * BOX)  # at 4x the output scale, stroke widths are measured in quarter pixels
+    fine = _scaled(_inked(ink), 4 * BOX)  # at 4x the output scale, stroke widths are measured in quarter pixels
     solid = fine > 127.5
     edge = solid & ~(_rank(solid.astype(np.float32), 3, ImageFilter.MinFilter) > 0)
     width = 2.0 * solid.sum() / max(1, edge.sum()) / 4  # output pixels: area / half the perimeter

@@ -30,7 +30,7 @@ class OutlierExposureCB(SeededCB):
 
     def __init__(self, pool: torch.Tensor, weight: float, seed: int = 0) -> None:
         self.pool, self.weight, self.seed = pool, weight, seed
-        self.n = 0  # digits in the current batch; the marks follow them
+        self.n = 0  # digits in the current training batch, the marks after them (0: no marks in this batch)
 
     def before_batch(self) -> None:
         self.n = 0
@@ -53,4 +53,3 @@ class OutlierExposureCB(SeededCB):
         if self.n:
             uniform_ce = -self.marks_preds.float().log_softmax(1).mean(1).mean()  # CE to 1/C on every class
             self.learn.loss = self.learn.loss + self.weight * uniform_ce
-            self.n = 0
