@@ -10,24 +10,34 @@ naming `../shared/data/mnist-train` and `mnist-test`), for each seed in turn:
 Training seconds are the training passes alone (validation apart); accuracy is on the 10,000 test
 digits after the last epoch. The loops alternate seed by seed, so all see the same machine; `--loops`
 adds "no-marks", digitlab's recipe without its marks that are not digits and thicker pens
-(`outliers=0, thicken=0`), or leaves one out.
+(`outliers=0, thicken=0`), or "fastai", the book's own recipe in fastai (resnet18 from `vision_learner`,
+`fit_one_cycle(E, 0.1)`, from a folder of PNGs as `untar_data(URLs.MNIST)` gives), run by
+`fastai_book_recipe.py` with `--fastai-python`: a Python whose environment has fastai, which cannot share
+digitlab's (fastai needs torchvision, whose wheels pin their own torch; its torch version is printed).
 
     DIGITLAB_MNIST_FILES=../shared/data/mnist-train:../shared/data/mnist-test \\
         .venv/bin/python bench/bench_full_mnist.py --epochs 1,3 --seeds 5 --threads 2
+    python3.11 -m venv /tmp/fastai && /tmp/fastai/bin/pip install torch==2.5.1 torchvision==0.20.1 fastai==2.8.*
+    ... bench_full_mnist.py --epochs 1 --seeds 3 --loops digitlab,eager,fastai --fastai-python /tmp/fastai/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from digitlab.book import untar_data
 from digitlab.config import Settings
 from digitlab.core.defaults import MODEL_DEFAULTS
 from digitlab.data.digits import Digits
@@ -85,6 +95,22 @@ def eager_run(train_digits: Digits, test: Digits, epochs: int, seed: int, thread
     return (predicted == test.labels).float().mean().item(), seconds
 
 
+def fastai_run(python: str, epochs: int, seed: int, threads: int) -> tuple[float, float]:
+    """The book's recipe in fastai, in its own environment (`fastai_book_recipe.py`), on the same digits."""
+    folder = untar_data("mnist", log=lambda message: None)
+    script = Path(__file__).with_name("fastai_book_recipe.py")
+    command = [python, str(script), str(folder), f"--epochs={epochs}", f"--seed={seed}", f"--threads={threads}"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.exit(f"fastai's run failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if (result["train"], result["valid"]) != (60_000, 10_000):
+        sys.exit(f"fastai read {result['train']:,} / {result['valid']:,} digits, not 60,000 / 10,000")
+    FASTAI_SEEN.update(torch=result["torch"], workers=result["workers"])
+    return result["accuracy"], result["train_seconds"]
+
+
+FASTAI_SEEN: dict[str, object] = {}  # what fastai's environment reported: its torch, its loader's workers
 RUNS = {"digitlab": digitlab_run, "eager": eager_run, "no-marks": no_marks_run}
 
 
@@ -94,7 +120,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--targets", default="0.990,0.995", help="test accuracies to report reaching")
-    parser.add_argument("--loops", default="digitlab,eager", help=f"which, comma-separated, of {', '.join(RUNS)}")
+    parser.add_argument(
+        "--loops", default="digitlab,eager", help=f"which, comma-separated, of {', '.join(RUNS)}, fastai"
+    )
+    parser.add_argument("--fastai-python", help="a Python with fastai installed, for the fastai loop")
     args = parser.parse_args()
     dataset, test, _ = train_and_valid("mnist", TEST_SET, Settings.from_env(), lambda message: None)
     if len(dataset.train) != 60_000:
@@ -105,7 +134,11 @@ def main() -> None:
         f"# {cpu}, {os.cpu_count()} cores, {args.threads} threads; torch {torch.__version__}, python "
         f"{platform.python_version()}; 60,000 -> 10,000; seeds 0-{args.seeds - 1}; {time.strftime('%Y-%m-%d %H:%M')}"
     )
-    runs = {name: RUNS[name] for name in args.loops.split(",")}
+    loops = args.loops.split(",")
+    if "fastai" in loops and not args.fastai_python:
+        parser.error("the fastai loop needs --fastai-python (a Python whose environment has fastai)")
+    fastai = lambda train, test, epochs, seed, threads: fastai_run(args.fastai_python, epochs, seed, threads)  # noqa: E731
+    runs = {name: fastai if name == "fastai" else RUNS[name] for name in loops}
     found: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for epochs in [int(e) for e in args.epochs.split(",")]:
         for seed in range(args.seeds):
@@ -113,6 +146,10 @@ def main() -> None:
                 found.setdefault((name, epochs), []).append(run(dataset.train, test, epochs, seed, args.threads))
                 accuracy, seconds = found[(name, epochs)][-1]
                 print(f"  {name} {epochs} epochs seed {seed}: {accuracy:.4f} in {seconds:.2f} s", flush=True)
+    if FASTAI_SEEN:
+        print(
+            f"# fastai: torch {FASTAI_SEEN['torch']}, {FASTAI_SEEN['workers']} loader workers, its default batch size 64"
+        )
     targets = [float(t) for t in args.targets.split(",")]
     print("\n| loop | epochs | accuracy median | min | max | " + " | ".join(f"seeds >= {t}" for t in targets)
           + " | training s median (min-max) |")  # fmt: skip
