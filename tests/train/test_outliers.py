@@ -165,3 +165,17 @@ def test_a_cnn_shown_marks_is_less_sure_of_marks_it_never_saw(offline_mnist):
         accuracy = float((digit_outputs.argmax(1) == valid.labels).float().mean())
         assert accuracy > 0.85, (weight, accuracy)
     assert sure[1.0] < sure[0.0] - 0.1, sure  # measured: 0.62 -> 0.28
+
+
+def test_the_marks_are_drawn_once_per_seed_for_every_fit_of_a_process(monkeypatch):
+    from digitlab.train import recipe
+
+    drawn: list[int] = []
+    monkeypatch.setattr(recipe, "marks", lambda n, seed: drawn.append(seed) or marks(64, seed=seed))
+    recipe._marks_pool.cache_clear()
+    ten = Digits(marks(40, seed=2), torch.arange(40) % 10, tuple("0123456789"))
+    for seed in (5, 5, 6):  # --lr-find's trial and the fit after it build two learners of one seed
+        config = TrainConfig(model="cnn", epochs=1, seed=seed, outliers=0.1, threads=1)
+        build_learner(config, ten, ten, progress=False)
+    recipe._marks_pool.cache_clear()  # the other tests draw the real pool
+    assert drawn == [5, 6]

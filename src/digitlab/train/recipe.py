@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial, update_wrapper
+from functools import lru_cache, partial, update_wrapper
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -261,9 +261,16 @@ def _marks_callbacks(config: TrainConfig, norm: Normalization, binary: bool, dis
                 f"--outliers: {config.model} on two classes has one output (the book's mnist_loss), and marks "
                 "that are not digits need one output per class: use --outliers 0, or the CNN"
             )
-        pool = to_inputs(marks(MARKS, seed=config.seed), norm, config.device)
+        pool = to_inputs(_marks_pool(config.seed), norm, config.device)
         cbs.append(OutlierExposureCB(pool, config.outliers, seed=seed))
     return cbs
+
+
+@lru_cache(maxsize=2)
+def _marks_pool(seed: int) -> torch.Tensor:
+    """The MARKS marks of a seed, (MARKS, 28, 28) uint8, drawn once per process (about a second): `--lr-find`'s
+    trial and the fit after it, or a notebook's runs, share them. Read only (`to_inputs` copies)."""
+    return marks(MARKS, seed=seed)
 
 
 def start_from(model: nn.Module, binary: bool, init: SavedModel) -> Normalization:
