@@ -331,12 +331,14 @@ def draw_number(
     joined: frozenset[int] = frozenset(),
     broken: frozenset[int] = frozenset(),
     seed: int = 0,
+    split: frozenset[int] = frozenset(),
 ):
     """A photo of handwritten lines of digits (dark ink on lit, noisy paper, JPEG) and each digit's ink box
     (x0, y0, x1, y1, exclusive) in reading order. Each digit (a (28, 28) uint8 of `digits[char]`) is cropped
     to its ink and scaled to `height` px tall; `gap`: between digits, in heights (< 0: boxes overlap).
     joined: digit positions (counted over all lines) tied to the next by a stroke along the baseline (touching
-    digits); broken: positions whose strokes are cut by a gap across the middle (a pen that skipped)."""
+    digits); broken: positions whose strokes are cut by a gap across the middle (a pen that skipped); split:
+    by a gap down the middle (the pieces side by side)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -354,6 +356,9 @@ def draw_number(
             if position in broken:
                 ink = ink.copy()
                 ink[int(0.45 * height) : int(0.45 * height) + max(3, height // 14)] = 0
+            if position in split:
+                ink = ink.copy()
+                ink[:, width // 2 - max(3, height // 14) // 2 : width // 2 + max(3, height // 14) // 2 + 1] = 0
             inks.append(ink)
             placed.append((x, top))
             x += width + int(gap * height)

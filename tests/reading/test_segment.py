@@ -74,6 +74,24 @@ def test_the_pieces_of_a_broken_digit_are_one_digit(clear_digits, number_picture
     assert len(found) == 4 and all(iou(d.box, t) > 0.8 for d, t in zip(found, truth))
 
 
+def test_the_pieces_of_a_digit_split_down_the_middle_are_read_as_one_when_a_model_judges(
+    clear_digits, number_picture, template_judge, monkeypatch
+):
+    import torch
+
+    from digitlab.reading import segment
+    from digitlab.reading.components import runs
+    from digitlab.reading.preprocessing import ink_map, working_gray
+
+    photo, truth = number_picture(["7050"], clear_digits, split=frozenset({1, 3}))
+    assert runs(ink_map(working_gray(photo, side=1024), "x") > 0).count == 6  # each 0 in two halves
+    found = find_digits(photo, judge=template_judge)
+    assert template_judge.label(torch.stack([d.image for d in found])) == "7050"
+    assert all(iou(d.box, t) > 0.8 for d, t in zip(found, truth))
+    monkeypatch.setattr(segment, "PIECE_GAP", -1.0)  # no neighbours offered together: each half a digit
+    assert len(find_digits(photo, judge=template_judge)) == 6
+
+
 def test_touching_digits_are_cut_apart(clear_digits, number_picture, predictor):
     from digitlab.predict.numbers import read_number
     from digitlab.reading.components import runs

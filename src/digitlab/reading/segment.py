@@ -9,6 +9,9 @@ resolution (NUMBER_SIDE: digits of a long number still get tens of pixels); then
   beside the top of a digit-sized one (a 5's detached flag);
 - marks much shorter than the digits dropped (dots, commas, hyphens: under 0.4 of the median height);
 - lines: components whose vertical centres fall inside a line's span join it; lines top to bottom;
+- pieces of a broken digit side by side (a 6 whose stem does not reach its loop, a 4 in two strokes),
+  with a model to judge: two neighbours close together (PIECE_GAP) that would make one digit-shaped box
+  (PIECE_ASPECT) are read both ways, as two digits and as one, and the likelier wins (`readings.choose`);
 - touching digits split: a component wider than SPLIT_ASPECT times its height may be cut into
   parts at the columns of least ink near the even cuts; with a model to judge (`judge`), also in 2
   at up to cuts.CUT_TRIES columns of locally least ink (a 1 beside a digit: off the middle), and
@@ -43,6 +46,8 @@ FLAG_GAP, FLAG_TOP = 0.3, 0.35  # ... unless beside a digit's top (within these 
 SPLIT_ASPECT = 1.0  # a component this many times wider than high may hold touching digits
 # (readings.NO_JUDGE_ASPECT: and is cut over that, when there is no model to judge the cut)
 DIGIT_ASPECT = 0.8  # a digit's typical width / height, when the line has no other digits to go by
+PIECE_GAP = 0.12  # neighbours at most this far apart (of the taller one's height; < 0: overlapping) ...
+PIECE_ASPECT = 0.9  # ... whose joint box is at most this many times wider than high may be one digit
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,13 @@ def find_page(
             f"{source}: {sum(map(len, options))} digits found (limit {max_digits}): crop the picture to the number"
         )
 
+    joint: dict[int, tuple[int, int]] = {}  # a label < 0: two neighbours read as one digit (_with_pieces)
+    if judge is not None:
+        options = [_with_pieces(line, marks, joint) for line, marks in zip(grouped, options)]
+
     def crop(box: Box, label: int) -> torch.Tensor:
         y0, x0, y1, x1 = box
-        own = labels[y0:y1, x0:x1] == label  # this component's ink only, not a neighbour's reaching in
+        own = np.isin(labels[y0:y1, x0:x1], joint.get(label, label))  # its own ink, not a neighbour's reaching in
         return torch.from_numpy(centred_digit(np.where(own, ink[y0:y1, x0:x1], 0.0)))
 
     digits = []
@@ -226,6 +235,37 @@ def _options(line: np.ndarray, labels: np.ndarray, judged: bool) -> list[list[li
             options += [parts(own, y0, x0, label, [0, c, w]) for c in valleys(own.sum(axis=0))]
         out.append([option for option in options if option] or [whole])
     return out
+
+
+def _with_pieces(
+    line: np.ndarray, marks: list[list[list[tuple[Box, int]]]], joint: dict[int, tuple[int, int]]
+) -> list[list[list[tuple[Box, int]]]]:
+    """A line's marks (each its readings, `_options`) with neighbours that may be the pieces of one digit taken
+    together: one mark whose readings are each of theirs side by side, then both as one digit, whose label
+    (< 0) `joint` maps to both of theirs. A mark joins at most one neighbour, left to right."""
+    out: list[list[list[tuple[Box, int]]]] = []
+    i = 0
+    while i < len(marks):
+        if i + 1 < len(marks) and _pieces(line[i], line[i + 1]):
+            label = -1 - len(joint)
+            joint[label] = (int(line[i][4]), int(line[i + 1][4]))
+            (ay0, ax0, ay1, ax1), (by0, bx0, by1, bx1) = (tuple(int(v) for v in line[k][:4]) for k in (i, i + 1))
+            one = ((min(ay0, by0), min(ax0, bx0), max(ay1, by1), max(ax1, bx1)), label)
+            out.append([a + b for a in marks[i] for b in marks[i + 1]] + [[one]])
+            i += 2
+        else:
+            out.append(marks[i])
+            i += 1
+    return out
+
+
+def _pieces(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two neighbours' rows (y0, x0, y1, x1, label), a left of b: close enough, and together shaped like
+    one digit, to be the pieces of one."""
+    tall = max(a[2], b[2]) - min(a[0], b[0])
+    wide = max(a[3], b[3]) - min(a[1], b[1])
+    gap = b[1] - a[3]
+    return bool(gap <= PIECE_GAP * max(a[2] - a[0], b[2] - b[0]) and wide <= PIECE_ASPECT * tall)
 
 
 def _whole(box: np.ndarray) -> tuple[Box, int]:
