@@ -10,6 +10,7 @@ on paper-coloured, unevenly lit paper with margins, then sensor noise (sigma 3-1
 (`find_digits`, the model judging where touching digits are cut) and the model reads them.
 
     .venv/bin/python bench/bench_numbers.py MODEL_DIR [--n 500] [--seeds 0 1 2] [--gaps spaced touching]
+        [--errors DIR]   the photos read wrong whose clean digits read right, named by truth and reading
 
 string accuracy: the 4 digits read exactly (count and order); digit accuracy: 1 - edit distance /
 4 per number (a missed or extra digit costs one); found 4: numbers where exactly 4 digits were found;
@@ -96,14 +97,19 @@ def _edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
-def run(predictor: Predictor, test, n: int, seed: int, gaps: tuple[float, float]) -> dict[str, float]:
+def run(
+    predictor: Predictor, test, n: int, seed: int, gaps: tuple[float, float], errors: Path | None = None
+) -> dict[str, float]:
+    """One seed's numbers; errors: a folder to save the photos read wrong whose clean digits read right
+    (`<gaps>-<seed>-<truth>-read-<reading>.jpg`, spaces as "_"): what the photo and the cutting lose."""
     rng = np.random.default_rng(seed)
     exact = digits_right = found_four = clean = 0
     seconds = 0.0
     for _ in range(n):
         picks = rng.integers(0, len(test), LENGTH)
         truth = "".join(test.classes[int(test.labels[i])] for i in picks)
-        clean += "".join(predictor.predict(test.images[torch.from_numpy(picks)]).labels) == truth  # no photo
+        clean_read = "".join(predictor.predict(test.images[torch.from_numpy(picks)]).labels)  # no photo
+        clean += clean_read == truth
         photo = render_number([test.images[int(i)].numpy() for i in picks], rng, gaps)
         started = time.perf_counter()
         try:
@@ -113,6 +119,9 @@ def run(predictor: Predictor, test, n: int, seed: int, gaps: tuple[float, float]
             read = ""
         seconds += time.perf_counter() - started
         exact += read == truth
+        if errors is not None and read != truth and clean_read == truth:
+            kind = next(name for name, span in GAPS.items() if span == gaps)
+            photo.save(errors / f"{kind}-{seed}-{truth}-read-{read.replace(' ', '_') or 'nothing'}.jpg")
         found_four += len(read) == LENGTH
         digits_right += max(0, LENGTH - _edit_distance(read, truth))
     return {
@@ -131,7 +140,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--gaps", nargs="+", default=list(GAPS), choices=list(GAPS))
     parser.add_argument("--tta", action="store_true", help="read each digit with test-time augmentation")
+    parser.add_argument("--errors", type=Path, help="save here the photos read wrong whose clean digits read right")
     args = parser.parse_args()
+    if args.errors:
+        args.errors.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     predictor = Predictor.load(args.model, tta=args.tta)
     test = load_idx_folder(Path("../shared/data/mnist-test")).train.with_classes(predictor.classes)
@@ -146,7 +158,7 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.gaps:
-        results = [run(predictor, test, args.n, seed, GAPS[name]) for seed in args.seeds]
+        results = [run(predictor, test, args.n, seed, GAPS[name], args.errors) for seed in args.seeds]
         for seed, r in zip(args.seeds, results):
             print(
                 f"| {name} | {seed} | {r['string']:.3f} | {r['digit']:.4f} | {r['found4']:.3f} | {r['clean']:.3f} | {r['ms']:.0f} |"
