@@ -97,12 +97,11 @@ def _edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
-def run(
-    predictor: Predictor, test, n: int, seed: int, gaps: tuple[float, float], errors: Path | None = None
-) -> dict[str, float]:
-    """One seed's numbers; errors: a folder to save the photos read wrong whose clean digits read right
-    (`<gaps>-<seed>-<truth>-read-<reading>.jpg`, spaces as "_"): what the photo and the cutting lose."""
-    rng = np.random.default_rng(seed)
+def run(predictor: Predictor, test, n: int, seed: int, kind: str, errors: Path | None = None) -> dict[str, float]:
+    """One seed's numbers, their gaps GAPS[kind]; errors: a folder to save the photos read wrong whose clean
+    digits read right (`<kind>-<seed>-<truth>-read-<reading>.jpg`, spaces as "_"): what the photo and the
+    cutting lose."""
+    rng, gaps = np.random.default_rng(seed), GAPS[kind]
     exact = digits_right = found_four = clean = 0
     seconds = 0.0
     for _ in range(n):
@@ -120,7 +119,6 @@ def run(
         seconds += time.perf_counter() - started
         exact += read == truth
         if errors is not None and read != truth and clean_read == truth:
-            kind = next(name for name, span in GAPS.items() if span == gaps)
             photo.save(errors / f"{kind}-{seed}-{truth}-read-{read.replace(' ', '_') or 'nothing'}.jpg")
         found_four += len(read) == LENGTH
         digits_right += max(0, LENGTH - _edit_distance(read, truth))
@@ -158,7 +156,7 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.gaps:
-        results = [run(predictor, test, args.n, seed, GAPS[name], args.errors) for seed in args.seeds]
+        results = [run(predictor, test, args.n, seed, name, args.errors) for seed in args.seeds]
         for seed, r in zip(args.seeds, results):
             print(
                 f"| {name} | {seed} | {r['string']:.3f} | {r['digit']:.4f} | {r['found4']:.3f} | {r['clean']:.3f} | {r['ms']:.0f} |"

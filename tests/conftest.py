@@ -353,12 +353,13 @@ def draw_number(
             crop = Image.fromarray(digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
             width = max(2, round(crop.width * height / crop.height))
             ink = np.asarray(crop.resize((width, height), Image.Resampling.BICUBIC), np.float32) / 255
+            gap_px = max(3, height // 14)  # a skipped pen's gap, across (broken) or down (split) the digit
             if position in broken:
                 ink = ink.copy()
-                ink[int(0.45 * height) : int(0.45 * height) + max(3, height // 14)] = 0
+                ink[int(0.45 * height) : int(0.45 * height) + gap_px] = 0
             if position in split:
                 ink = ink.copy()
-                ink[:, width // 2 - max(3, height // 14) // 2 : width // 2 + max(3, height // 14) // 2 + 1] = 0
+                ink[:, width // 2 - gap_px // 2 : width // 2 + gap_px // 2 + 1] = 0
             inks.append(ink)
             placed.append((x, top))
             x += width + int(gap * height)

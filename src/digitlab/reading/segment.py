@@ -247,9 +247,9 @@ def _with_pieces(
     i = 0
     while i < len(marks):
         if i + 1 < len(marks) and _pieces(line[i], line[i + 1]):
+            ((ay0, ax0, ay1, ax1), a_label), ((by0, bx0, by1, bx1), b_label) = _whole(line[i]), _whole(line[i + 1])
             label = -1 - len(joint)
-            joint[label] = (int(line[i][4]), int(line[i + 1][4]))
-            (ay0, ax0, ay1, ax1), (by0, bx0, by1, bx1) = (tuple(int(v) for v in line[k][:4]) for k in (i, i + 1))
+            joint[label] = (a_label, b_label)
             one = ((min(ay0, by0), min(ax0, bx0), max(ay1, by1), max(ax1, bx1)), label)
             out.append([a + b for a in marks[i] for b in marks[i + 1]] + [[one]])
             i += 2

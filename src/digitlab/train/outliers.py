@@ -17,7 +17,7 @@ import torch
 
 from .augment import SeededCB
 
-MARKS = 4000  # marks drawn once per fit (about a second), warped afresh with the digits every batch
+MARKS = 4000  # marks drawn once per seed in a process (about a second), warped afresh with the digits every batch
 SHARE = 8  # a batch of bs digits takes bs // SHARE marks beside it: 12.5% more images (4: 25%, no better)
 
 
