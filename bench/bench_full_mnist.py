@@ -32,7 +32,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +50,7 @@ from digitlab.train.recipe import normalization_for, train
 
 TEST_SET = "../shared/data/mnist-test"
 RECIPE = MODEL_DEFAULTS["cnn"]  # the CNN's bs, lr, momentum, weight decay, label smoothing, width
+Run = Callable[[Digits, Digits, int, int, int], tuple[float, float]]  # (train, test, epochs, seed, threads)
 
 
 def digitlab_run(
@@ -95,23 +98,37 @@ def eager_run(train_digits: Digits, test: Digits, epochs: int, seed: int, thread
     return (predicted == test.labels).float().mean().item(), seconds
 
 
-def fastai_run(python: str, epochs: int, seed: int, threads: int) -> tuple[float, float]:
-    """The book's recipe in fastai, in its own environment (`fastai_book_recipe.py`), on the same digits."""
+def fastai_run(python: str, epochs: int, seed: int, threads: int) -> dict[str, Any]:
+    """The book's recipe in fastai, in its own environment (`fastai_book_recipe.py`), on the same digits:
+    its report (accuracy, train_seconds, and the torch and loader workers it ran with)."""
     folder = untar_data("mnist", log=lambda message: None)
     script = Path(__file__).with_name("fastai_book_recipe.py")
     command = [python, str(script), str(folder), f"--epochs={epochs}", f"--seed={seed}", f"--threads={threads}"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         sys.exit(f"fastai's run failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if (result["train"], result["valid"]) != (60_000, 10_000):
         sys.exit(f"fastai read {result['train']:,} / {result['valid']:,} digits, not 60,000 / 10,000")
-    FASTAI_SEEN.update(torch=result["torch"], workers=result["workers"])
-    return result["accuracy"], result["train_seconds"]
+    return result
 
 
-FASTAI_SEEN: dict[str, object] = {}  # what fastai's environment reported: its torch, its loader's workers
-RUNS = {"digitlab": digitlab_run, "eager": eager_run, "no-marks": no_marks_run}
+def fastai_loop(python: str) -> Run:
+    """fastai_run as a loop of RUNS' kind; the first run also prints what fastai's environment ran with."""
+    said = False
+
+    def run(train: Digits, test: Digits, epochs: int, seed: int, threads: int) -> tuple[float, float]:
+        nonlocal said
+        result = fastai_run(python, epochs, seed, threads)
+        if not said:
+            print(f"# fastai: torch {result['torch']}, {result['workers']} loader workers, its default batch size 64")
+            said = True
+        return result["accuracy"], result["train_seconds"]
+
+    return run
+
+
+RUNS: dict[str, Run] = {"digitlab": digitlab_run, "eager": eager_run, "no-marks": no_marks_run}
 
 
 def main() -> None:
@@ -137,8 +154,7 @@ def main() -> None:
     loops = args.loops.split(",")
     if "fastai" in loops and not args.fastai_python:
         parser.error("the fastai loop needs --fastai-python (a Python whose environment has fastai)")
-    fastai = lambda train, test, epochs, seed, threads: fastai_run(args.fastai_python, epochs, seed, threads)  # noqa: E731
-    runs = {name: fastai if name == "fastai" else RUNS[name] for name in loops}
+    runs = {name: fastai_loop(args.fastai_python) if name == "fastai" else RUNS[name] for name in loops}
     found: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for epochs in [int(e) for e in args.epochs.split(",")]:
         for seed in range(args.seeds):
@@ -146,10 +162,6 @@ def main() -> None:
                 found.setdefault((name, epochs), []).append(run(dataset.train, test, epochs, seed, args.threads))
                 accuracy, seconds = found[(name, epochs)][-1]
                 print(f"  {name} {epochs} epochs seed {seed}: {accuracy:.4f} in {seconds:.2f} s", flush=True)
-    if FASTAI_SEEN:
-        print(
-            f"# fastai: torch {FASTAI_SEEN['torch']}, {FASTAI_SEEN['workers']} loader workers, its default batch size 64"
-        )
     targets = [float(t) for t in args.targets.split(",")]
     print("\n| loop | epochs | accuracy median | min | max | " + " | ".join(f"seeds >= {t}" for t in targets)
           + " | training s median (min-max) |")  # fmt: skip
