@@ -80,6 +80,17 @@ class LineReading:
     digits: str  # "1840"; "" when it sees none
     probabilities: tuple[float, ...]  # each digit's, the highest over the columns that emit it
     columns: tuple[tuple[int, int], ...]  # each digit's first and last column (x / COLUMN), inclusive
+    # each digit's probabilities of 0..9 at the column where its own is highest, the blank left out and the
+    # ten scaled to sum to 1 (what `predict.checked` weighs against the digit model's); () when not known
+    distributions: tuple[tuple[float, ...], ...] = ()
+
+    def distribution(self, i: int) -> tuple[float, ...]:
+        """Digit i's probabilities of 0..9: `distributions[i]`, or, when not known, its probability on its
+        digit and the rest shared evenly by the other nine."""
+        if self.distributions:
+            return self.distributions[i]
+        p = self.probabilities[i]
+        return tuple(p if str(d) == self.digits[i] else (1 - p) / 9 for d in range(10))
 
     @property
     def probability(self) -> float:
@@ -93,23 +104,30 @@ class LineReading:
 def decode(preds: torch.Tensor) -> list[LineReading]:
     """(N, T, 11) log-probabilities -> each line's greedy reading: the likeliest symbol of each column,
     repeats merged, blanks dropped."""
-    probs = preds.detach().float().exp().cpu()
+    probs = preds.detach().float().exp().cpu()  # (N, T, 11)
     best, symbols = probs.max(-1)  # (N, T) each
     readings = []
-    for row_p, row_s in zip(best.tolist(), symbols.tolist()):
+    for row, row_p, row_s in zip(probs, best.tolist(), symbols.tolist()):
         digits: list[str] = []
         ps: list[float] = []
         cols: list[list[int]] = []
+        peaks: list[int] = []  # the column where each digit's probability is highest
         prev = BLANK
         for t, (p, s) in enumerate(zip(row_p, row_s)):
             if s != BLANK and s == prev:
-                ps[-1], cols[-1][1] = max(ps[-1], p), t
+                if p > ps[-1]:
+                    ps[-1], peaks[-1] = p, t
+                cols[-1][1] = t
             elif s != BLANK:
                 digits.append(str(s - 1))
                 ps.append(p)
                 cols.append([t, t])
+                peaks.append(t)
             prev = s
-        readings.append(LineReading("".join(digits), tuple(ps), tuple((a, b) for a, b in cols)))
+        ten = row[peaks, 1:]  # (digits, 10): 0..9 at each peak, the blank left out
+        ten = ten / ten.sum(1, keepdim=True).clamp_min(1e-12)
+        dists = tuple(tuple(d) for d in ten.tolist())
+        readings.append(LineReading("".join(digits), tuple(ps), tuple((a, b) for a, b in cols), dists))
     return readings
 
 

@@ -19,11 +19,18 @@ from digitlab.reading.segment import FoundDigit, FoundPage, find_page
 
 
 class Says(LineChecker):
-    """A line reader that reads each line as told, its digits at the centres of the line's ink runs."""
+    """A line reader that reads each line as told, its digits at the centres of the line's ink runs, each
+    with probability `sure`; `also`: other digits' probabilities (the rest shared evenly), or None: no
+    distributions (the reading's own default)."""
 
-    def __init__(self, *texts: str, sure: float = 0.9) -> None:
+    def __init__(self, *texts: str, sure: float = 0.9, also: dict[str, float] | None = None) -> None:
         super().__init__(model=None, card={})  # type: ignore[arg-type]  # never runs a network
-        self.texts, self.sure = texts, sure
+        self.texts, self.sure, self.also = texts, sure, also
+
+    def distribution(self, digit: str) -> tuple[float, ...]:
+        also = self.also or {}
+        rest = (1 - self.sure - sum(also.values())) / (9 - len(also))
+        return tuple(self.sure if str(d) == digit else also.get(str(d), rest) for d in range(10))
 
     def read(self, lines):
         readings = []
@@ -35,7 +42,8 @@ class Says(LineChecker):
             if len(centres) != len(text):  # one run of ink: the digits evenly along it
                 step = (ends[-1] - starts[0]) / len(text)
                 centres = [round((starts[0] + (i + 0.5) * step) / COLUMN) for i in range(len(text))]
-            readings.append(LineReading(text, (self.sure,) * len(text), tuple((c, c) for c in centres)))
+            dists = () if self.also is None else tuple(self.distribution(d) for d in text)
+            readings.append(LineReading(text, (self.sure,) * len(text), tuple((c, c) for c in centres), dists))
         return readings
 
 
@@ -63,18 +71,20 @@ def test_agreeing_readers_mark_nothing(predictor, number_picture, clear_digits):
 
 
 @pytest.mark.parametrize(
-    ("gap", "sure", "shown"),
+    ("gap", "sure", "also", "shown"),
     [
-        (0.35, 0.5, "2026"),  # the line reader less sure: the digit model's digit
-        (0.35, 0.999999, "2026"),  # surer, but the digit stands alone and the digit model does not doubt it
-        (-0.02, 0.999999, "2086"),  # surer, and the digit touches its neighbours: the line reader's digit
+        (0.35, 0.5, None, "2026"),  # the line reader unsure of its 8: the digit model's clear 2 outweighs it
+        (0.35, 0.999999, None, "2086"),  # the line reader all but certain: its 8, though the 2 stands alone
+        (-0.02, 0.999999, None, "2086"),  # touching its neighbours: the same rule
+        (-0.02, 0.6, {"2": 0.39}, "2026"),  # its 8 at 0.6, but 0.39 on 2: the 2 is likeliest to both at once
+        (0.35, 0.6, {"2": 0.0}, "2086"),  # no chance of a 2 for the line reader: the digit model's 2 cannot win
     ],
 )
-def test_a_digit_read_otherwise_is_marked_and_shows_the_reading_that_has_the_say(
-    gap, sure, shown, predictor, number_picture, clear_digits
+def test_a_digit_read_otherwise_is_marked_and_shows_the_digit_both_readers_find_likeliest(
+    gap, sure, also, shown, predictor, number_picture, clear_digits
 ):
     photo, _ = number_picture(["2026"], clear_digits, gap=gap)
-    answer = read_number(predictor, photo, lines=Says("2086", sure=sure)).as_json()
+    answer = read_number(predictor, photo, lines=Says("2086", sure=sure, also=also)).as_json()
     assert answer["lines"][0]["digits"] == "2026", "the test needs the digit model to read the picture right"
     assert answer["number"] == shown and answer["agreed"] is False
     reasons = [d["reason"] or "" for d in answer["digits"]]

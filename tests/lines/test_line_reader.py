@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from digitlab.errors import DigitlabError
-from digitlab.line_reader import BLANK, LineReader, ctc_loss, decode, line_accuracy
+from digitlab.line_reader import BLANK, LineReader, LineReading, ctc_loss, decode, line_accuracy
 
 
 def _logp(symbols: list[int], sure: float = 0.9) -> torch.Tensor:
@@ -40,6 +40,28 @@ def test_decode_merges_repeats_and_drops_blanks():
     assert reading.probabilities == pytest.approx((0.9, 0.9, 0.9))
     assert reading.probability == pytest.approx(0.9**3)
     assert decode(_logp([BLANK] * 5))[0].digits == ""
+
+
+def test_each_digit_has_its_probabilities_of_the_ten_digits_where_it_is_likeliest():
+    # a 3 over two columns, surest in the second, where 8 is its runner-up; the blank does not count
+    p = torch.full((3, 11), 0.01)
+    p[0, 4], p[0, 9] = 0.6, 0.2  # column 0: 3 at 0.6
+    p[1, 4], p[1, 9], p[1, BLANK] = 0.7, 0.2, 0.02  # column 1: 3 at 0.7, 8 at 0.2
+    p[2, BLANK] = 0.9
+    reading = decode((p / p.sum(1, keepdim=True)).log()[None])[0]
+    assert reading.digits == "3"
+    ten = reading.distributions[0]
+    assert len(ten) == 10 and sum(ten) == pytest.approx(1.0)
+    expected = p[1, 1:] / p[1, 1:].sum()  # the second column's, the blank left out
+    assert ten == pytest.approx(expected.tolist())
+    assert max(range(10), key=lambda d: ten[d]) == 3 and sorted(ten)[-2] == pytest.approx(ten[8])
+
+
+def test_a_reading_without_distributions_shares_what_it_does_not_give_its_digit():
+    reading = LineReading("70", (0.82, 0.5), ((0, 0), (2, 2)))
+    seven = reading.distribution(0)
+    assert seven[7] == pytest.approx(0.82) and sum(seven) == pytest.approx(1.0)
+    assert all(q == pytest.approx(0.02) for d, q in enumerate(seven) if d != 7)
 
 
 def test_ctc_loss_is_torchs_on_padded_targets():

@@ -8,11 +8,12 @@ For each line:
   parts; when it then reads what the line reader read, and doubts none of them (no "not sure", no "not a
   digit"), the parts replace the first cut and the line is agreed;
 - otherwise they disagree, and every digit where the two readings differ is marked "not sure". When both
-  read as many digits, a differing digit that touches a neighbour shows the surer reader's digit (its
-  probability beside it), one standing alone the line reader's only where the digit model doubts it; when
-  they read different counts, the first cut and the digit model's labels stay (taking the line
-  reader's parts when the digit model did not then agree, or was merely surer of them, was right no more
-  often on 4-digit photos of test digits: BENCHMARKS.md).
+  read as many digits, a differing digit shows the digit that the two readers' probabilities multiplied
+  make likeliest (a product of experts: each reader's probabilities of 0..9 for that digit; the line
+  reader's digit, with its probability beside it, where that is the one); when they read different
+  counts, the first cut and the digit model's labels stay (taking the line reader's parts when the digit
+  model did not then agree, or was merely surer of them, was right no more often on 4-digit photos of
+  test digits: BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -79,11 +80,6 @@ class _Line:
         """The digit model's top probability of each digit."""
         return [top[0][1] for top in self.predictions.top_k]
 
-    @property
-    def doubted(self) -> list[bool]:
-        """Where the digit model abstains on the digit alone ("not sure", "not a digit")."""
-        return [reason is not None for reason in self.predictions.reasons or [None] * len(self.digits)]
-
 
 def _settled(predictor: Predictor, first: _Line, line: LinePicture, reading: LineReading, k: int) -> _Line:
     if first.labels == reading.digits or not reading.digits or len(reading.digits) == len(first.digits):
@@ -99,34 +95,38 @@ def _settled(predictor: Predictor, first: _Line, line: LinePicture, reading: Lin
 
 def _verdicts(line: _Line, reading: LineReading) -> list[Verdict]:
     """Each digit's mark ("not sure", or None) and, where the line reader's digit is shown instead, that
-    digit and its probability. Both read as many digits: a digit that touches a neighbour (its 28x28 may
-    hold the neighbour's ink) shows the surer reader's digit; a digit standing alone, which the digit model
-    saw whole, shows the line reader's only where the digit model doubts it (its probabilities, capped by
-    label smoothing, are not the line reader's: "surer" overruled it wrongly on lone digits)."""
+    digit and its probability. Both read as many digits: where they differ, the digit likeliest under the
+    product of the two readers' probabilities (`_pooled`); the line reader's is shown where that is its own.
+    (Rules tried before it, on the same development photos: the surer reader's digit, which label
+    smoothing tilts towards the line reader; the line reader's only where the digit model doubts: BENCHMARKS.md.)"""
     if line.labels == reading.digits:
         return [(None, None)] * len(line.labels)
     if len(line.labels) != len(reading.digits):
         return [(not_sure(reading.digits, line.labels), None)] * len(line.labels)
     out: list[Verdict] = []
-    boxes = [d.box for d in line.digits]
     for i, (a, p_a, b, p_b) in enumerate(zip(line.labels, line.sure, reading.digits, reading.probabilities)):
-        mark = None if a == b else not_sure_which(a, p_a, b, p_b)
-        overrule = p_b > p_a if _touches(boxes, i) else line.doubted[i]
-        out.append((mark, (b, p_b) if a != b and overrule else None))
+        if a == b:
+            out.append((None, None))
+            continue
+        pooled = _pooled(line.predictions.probabilities[i], line.predictions.classes, reading.distribution(i))
+        out.append((not_sure_which(a, p_a, b, p_b), (b, p_b) if pooled == b else None))
     return out
 
 
-def _touches(boxes: list[tuple[int, int, int, int]], i: int) -> bool:
-    """Box i reaches its left or right neighbour's (x0, y0, x1, y1; x1 exclusive)."""
-    return (i > 0 and boxes[i - 1][2] >= boxes[i][0]) or (i + 1 < len(boxes) and boxes[i][2] >= boxes[i + 1][0])
+def _pooled(digit_model: torch.Tensor, classes: tuple[str, ...], line_reader: tuple[float, ...]) -> str:
+    """The class likeliest under both readers at once: argmax of p_digit_model(c) x p_line_reader(c).
+    digit_model: (C,) over `classes`; line_reader: the probabilities of 0..9 (a class that is not a digit: 0)."""
+    theirs = torch.tensor([line_reader[int(c)] if c.isdigit() and len(c) == 1 else 0.0 for c in classes])
+    score = torch.log(digit_model.double().clamp_min(1e-12)) + torch.log(theirs.double().clamp_min(1e-12))
+    return classes[int(score.argmax())]
 
 
 def checked_reading(
     predictor: Predictor, checker: LineChecker, page: FoundPage, k: int = 3
 ) -> tuple[list[FoundDigit], Predictions, list[LineCheck]]:
     """The page's digits as both readers settle them, their predictions (the digit model's, but where the
-    two read as many digits and the line reader is surer of another: its digit first, with its probability;
-    every digit where they differ marked "not sure") and each line's check."""
+    two read as many digits and the product of their probabilities favours the line reader's digit: its digit
+    first, with its probability; every digit where they differ marked "not sure") and each line's check."""
     cut = predictor.predict(torch.stack([d.image for d in page.digits]), k=k)  # every digit, once
     lines: list[_Line] = []
     verdicts: list[Verdict] = []
@@ -146,13 +146,13 @@ def checked_reading(
 
 
 def _overruled(predictions: Predictions, verdicts: list[Verdict]) -> Predictions:
-    """The digit model's predictions with the marks as reasons and the line reader's surer digits first."""
+    """The digit model's predictions with the marks as reasons and the line reader's digits first where shown."""
     indices, top_k = predictions.indices.clone(), [list(top) for top in predictions.top_k]
     reasons = list(predictions.reasons or [None] * len(indices))
-    for i, (mark, surer) in enumerate(verdicts):
+    for i, (mark, shown) in enumerate(verdicts):
         reasons[i] = mark or reasons[i]
-        if surer is not None and surer[0] in predictions.classes:
-            indices[i] = predictions.classes.index(surer[0])
-            others = [entry for entry in top_k[i] if entry[0] != surer[0]]
-            top_k[i] = [(surer[0], shown_probability(surer[1])), *others][: len(top_k[i])]
+        if shown is not None and shown[0] in predictions.classes:
+            indices[i] = predictions.classes.index(shown[0])
+            others = [entry for entry in top_k[i] if entry[0] != shown[0]]
+            top_k[i] = [(shown[0], shown_probability(shown[1])), *others][: len(top_k[i])]
     return replace(predictions, indices=indices, top_k=top_k, reasons=reasons)
