@@ -77,7 +77,8 @@ def add_parser(commands: Commands) -> None:
         type=Path,
         help="a line reader (`digitlab train --model line-reader --out DIR`) that reads each line of a number "
         "whole and checks the digits: where it sees another count of digits (touching digits, say) the line is "
-        "cut again where it sees them; a digit still read otherwise shows the surer reading, marked not sure",
+        "cut again where it sees them; a digit still read otherwise shows the digit likeliest to both readers, "
+        "marked not sure",
     )
     add_device_flag(parser, "the model runs")
 
