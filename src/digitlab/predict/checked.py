@@ -97,8 +97,8 @@ def _verdicts(line: _Line, reading: LineReading) -> list[Verdict]:
     """Each digit's mark ("not sure", or None) and, where the line reader's digit is shown instead, that
     digit and its probability. Both read as many digits: where they differ, the digit likeliest under the
     product of the two readers' probabilities (`_pooled`); the line reader's is shown where that is its own.
-    (Rules tried before it, on the same development photos: the surer reader's digit, which label
-    smoothing tilts towards the line reader; the line reader's only where the digit model doubts: BENCHMARKS.md.)"""
+    Whole distributions, not each reader's top probability: label smoothing caps the digit model's near 0.9
+    while the line reader's reach 1, so "the surer one" would lean on the line reader (BENCHMARKS.md)."""
     if line.labels == reading.digits:
         return [(None, None)] * len(line.labels)
     if len(line.labels) != len(reading.digits):
