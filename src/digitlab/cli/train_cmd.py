@@ -210,6 +210,9 @@ def _announce(job: TrainJob, log: Log) -> None:
     beside += (
         [f"{config.thicken:.0%} of the digits drawn thicker (--thicken {config.thicken:g})"] if config.thicken else []
     )
+    beside += (
+        [f"{config.photos:.0%} of the digits also photographed (--photos {config.photos:g})"] if config.photos else []
+    )
     log(
         f"training {config.model} on {len(train):,} images ({', '.join(train.classes)}), "
         f"validating on {len(valid):,}; {config.epochs} epochs, lr {config.lr}, bs {config.bs}, "

@@ -22,6 +22,7 @@ UNSUPPORTED = {
     "compile": "--compile",
     "outliers": "--outliers",
     "thicken": "--thicken",
+    "photos": "--photos",
 }
 
 

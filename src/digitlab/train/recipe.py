@@ -24,11 +24,13 @@ from ..artifacts.card import Architecture, ModelCard, Normalization
 from ..artifacts.inference import to_inputs
 from ..artifacts.serialization import SavedModel, save_model
 from ..core.notebook import in_kernel
+from ..core.progress import stderr_log
 from ..core.startup import Startup
 from ..data.digits import Digits
 from ..errors import DigitlabError
 from ..models import build_model
 from ..reading.marks import marks
+from ..reading.photographed import with_photos
 from .accelerate import PRECISIONS, CompileCB, MixedPrecisionCB
 from .augment import RandomAffineCB, ThickerPenCB
 from .callback import Callback
@@ -157,7 +159,7 @@ def learner_for(job: TrainJob) -> LearnerSetup:
     model = build_model(config.model, n_out=1 if binary else len(classes), **extra)
     init = job.init
     norm = normalization_for(config, job.train.images) if init is None else start_from(model, binary, init)
-    dls = _loaders(config, job.train, job.valid, norm, binary, dist_env)
+    dls = _loaders(config, _photos(config, job, dist_env), job.valid, norm, binary, dist_env)
     loss_func: LossFunc = (
         _unchecked(mnist_loss)
         if binary
@@ -201,6 +203,18 @@ def _ready(config: TrainConfig, n_train: int, dist_env: DistEnv) -> TrainConfig:
     if isinstance(config.threads, int):
         torch.set_num_threads(config.threads)
     return config
+
+
+def _photos(config: TrainConfig, job: TrainJob, dist_env: DistEnv) -> Digits:
+    """The training digits, and crops of photos of `config.photos` of them (the epoch budget was set without
+    them: they are more of the same digits, not more data). The same crops on every rank and on resuming."""
+    if not config.photos:
+        return job.train
+    say = stderr_log if job.progress and dist_env.is_main else None
+    if say is not None:
+        n = round(config.photos * len(job.train))
+        say(f"photographing {n:,} training digits as `predict` sees them (--photos {config.photos:g})")
+    return with_photos(job.train, config.photos, config.seed, say)
 
 
 def _loaders(

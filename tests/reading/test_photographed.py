@@ -1,0 +1,76 @@
+"""Training digits photographed and found again (`digitlab.reading.photographed`, `train --photos`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from digitlab.data.digits import Digits
+from digitlab.errors import DigitlabError
+from digitlab.reading.photographed import photo_of, photographed, with_photos
+from digitlab.reading.segment import find_digits
+from digitlab.train.config import TrainConfig
+from digitlab.train.recipe import build_learner
+
+
+@pytest.fixture(scope="module")
+def mirror_digits(offline_mnist) -> Digits:
+    dataset, _ = offline_mnist
+    return Digits(dataset.train.images[:24], dataset.train.labels[:24], dataset.train.classes)
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(np.corrcoef(a.float().flatten().numpy(), b.float().flatten().numpy())[0, 1])
+
+
+def test_a_photo_is_dark_ink_on_lighter_paper_around_the_digit(mirror_digits):
+    photo = photo_of(mirror_digits.images[0].numpy(), np.random.default_rng(0))
+    gray = np.asarray(photo.convert("L"), np.float32)
+    assert photo.mode == "RGB" and min(gray.shape) > 50  # the digit drawn large, with margins
+    assert np.percentile(gray, 50) - gray.min() > 60  # most of it paper, the ink much darker
+    assert len(find_digits(photo, cut_lone=False)) == 1
+
+
+def test_the_crops_are_the_digits_again_softened_by_the_photo(mirror_digits):
+    crops, kept = photographed(mirror_digits.images, seed=3)
+    assert crops.dtype == torch.uint8 and crops.shape == (len(kept), 28, 28)
+    assert len(kept) >= 0.8 * len(mirror_digits)  # a few in pieces or too faint may be left out
+    originals = mirror_digits.images[kept]
+    # each crop is its own digit (centred as MNIST's are), more like it than like the others
+    own = [_correlation(c, o) for c, o in zip(crops, originals)]
+    others = [_correlation(c, o) for c, o in zip(crops, originals.roll(1, 0))]
+    assert np.median(own) > 0.6 and np.median(own) > np.median(others) + 0.3
+    assert (crops > 0).float().mean() > (originals > 0).float().mean()  # blur and the threshold widen strokes
+    again, kept_again = photographed(mirror_digits.images, seed=3)
+    assert torch.equal(again, crops) and torch.equal(kept_again, kept)  # a seed draws the same photos
+
+
+def test_with_photos_appends_labelled_crops_of_a_share_of_the_digits(mirror_digits):
+    said: list[str] = []
+    more = with_photos(mirror_digits, 0.5, seed=0, say=said.append)
+    n = len(mirror_digits)
+    assert torch.equal(more.images[:n], mirror_digits.images) and torch.equal(more.labels[:n], mirror_digits.labels)
+    added = len(more) - n
+    assert 0.8 * n / 2 <= added <= n / 2 and more.classes == mirror_digits.classes
+    # each crop carries the label of the digit it shows: the nearest original is of its class
+    for crop, label in zip(more.images[n:], more.labels[n:]):
+        nearest = max(range(n), key=lambda j: _correlation(crop, mirror_digits.images[j]))
+        assert mirror_digits.labels[nearest] == label
+    assert said == []  # progress every 1,000 digits: none for 12
+
+
+def test_training_with_photos_learns_from_the_digits_and_their_crops(mirror_digits):
+    config = TrainConfig(model="cnn", epochs=1, photos=0.25, outliers=0.0, thicken=0.0, threads=1)
+    learn = build_learner(config, mirror_digits, mirror_digits, progress=False).learn
+    n_train = len(learn.dls.train.dataset[1])
+    assert len(mirror_digits) < n_train <= len(mirror_digits) * 1.25
+    plain = build_learner(TrainConfig(model="cnn", epochs=1, outliers=0.0, thicken=0.0, threads=1), mirror_digits,
+                          mirror_digits, progress=False).learn  # fmt: skip
+    assert len(plain.dls.train.dataset[1]) == len(mirror_digits)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
+def test_a_share_of_photos_outside_0_to_1_is_refused(share):
+    with pytest.raises(DigitlabError, match="--photos must be between 0 and 1"):
+        TrainConfig(model="cnn", photos=share)
