@@ -45,6 +45,8 @@ NOT_RUN = {  # README lines this test does not run, and why
     "test_cli_lines.py runs the same command with short epochs",
     "digitlab predict runs/cnn10 samples/meter.jpg --number --lines runs/lines": "needs the line reader above: "
     "tests/lines/test_cli_lines.py runs predict --lines",
+    "digitlab train --model cnn --data mnist --photos 0.25 --out runs/cnn10-photos": "photographs 2,000 digits "
+    "first (minutes): tests/reading/test_photographed.py runs train --photos on fewer",
 }
 INTERRUPTED = "digitlab train --model cnn --data mnist --out runs/cnn10 --checkpoints"  # resumed by the next line
 

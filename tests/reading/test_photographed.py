@@ -16,8 +16,14 @@ from digitlab.train.recipe import build_learner
 
 @pytest.fixture(scope="module")
 def mirror_digits(offline_mnist) -> Digits:
+    return _spread(offline_mnist, 24)
+
+
+def _spread(offline_mnist, n: int) -> Digits:
+    """n of the mirror's training digits drawn at random (the mirror holds them class by class)."""
     dataset, _ = offline_mnist
-    return Digits(dataset.train.images[:24], dataset.train.labels[:24], dataset.train.classes)
+    chosen = torch.randperm(len(dataset.train), generator=torch.Generator().manual_seed(0))[:n]
+    return Digits(dataset.train.images[chosen], dataset.train.labels[chosen], dataset.train.classes)
 
 
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -57,6 +63,7 @@ def test_with_photos_appends_labelled_crops_of_a_share_of_the_digits(mirror_digi
     for crop, label in zip(more.images[n:], more.labels[n:]):
         nearest = max(range(n), key=lambda j: _correlation(crop, mirror_digits.images[j]))
         assert mirror_digits.labels[nearest] == label
+    assert len(set(more.labels[n:].tolist())) > 3  # digits of several classes
     assert said == []  # progress every 1,000 digits: none for 12
 
 
@@ -74,3 +81,33 @@ def test_training_with_photos_learns_from_the_digits_and_their_crops(mirror_digi
 def test_a_share_of_photos_outside_0_to_1_is_refused(share):
     with pytest.raises(DigitlabError, match="--photos must be between 0 and 1"):
         TrainConfig(model="cnn", photos=share)
+
+
+def _digit_folder(root, digits: Digits) -> None:
+    from PIL import Image
+
+    for i, (image, label) in enumerate(zip(digits.images, digits.labels)):
+        folder = root / digits.classes[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.numpy()).save(folder / f"{i}.png")
+
+
+def test_train_photos_says_what_it_adds_and_the_card_keeps_it(tmp_path, offline_mnist, capsys):
+    from digitlab.artifacts.serialization import load_model
+    from digitlab.cli import main
+
+    _digit_folder(tmp_path / "digits", _spread(offline_mnist, 60))
+    args = ["--model", "cnn", "--epochs", "1", "--threads", "1", "--outliers", "0", "--thicken", "0"]
+    code = main(["train", "--data", str(tmp_path / "digits"), "--out", str(tmp_path / "run"), *args, "--photos", "0.5"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "50% of the digits also photographed (--photos 0.5)" in err
+    assert "photographing 24 training digits" in err  # half of the 48 left after the 20% holdout
+    assert load_model(tmp_path / "run").card.config["photos"] == 0.5
+
+
+def test_a_line_reader_refuses_photos_in_one_line(tmp_path, capsys):
+    from digitlab.cli import main
+
+    code = main(["train", "--model", "line-reader", "--data", "mnist", "--photos", "0.2", "--out", str(tmp_path / "r")])
+    assert code == 2 and "--photos: not for a line-reader" in capsys.readouterr().err
