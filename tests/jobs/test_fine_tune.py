@@ -71,3 +71,27 @@ def test_bad_fine_tuning_is_one_line(digit_cnn, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) >= 1 and message in err.splitlines()[-1], err
     assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_photographs_digits_only_when_asked(digit_cnn, offline_mnist, tmp_path, monkeypatch):
+    """A model trained with --photos is fine-tuned without photographing its mix again (minutes) unless
+    --photos is given again."""
+    import shutil
+
+    from digitlab.config import Settings
+    from digitlab.core.progress import quiet_log
+    from digitlab.jobs.fine_tune import plan
+
+    _, home = offline_mnist
+    monkeypatch.setenv("DIGITLAB_HOME", str(home))
+    monkeypatch.setenv("DIGITLAB_OFFLINE", "1")
+    model = tmp_path / "photos-model"
+    shutil.copytree(digit_cnn, model)
+    card = json.loads((model / "model.json").read_text())
+    card["config"]["photos"] = 0.25
+    (model / "model.json").write_text(json.dumps(card))
+    mine = tmp_path / "my-digits"
+    save_correction(mine, torch.zeros(28, 28, dtype=torch.uint8).index_fill_(1, torch.arange(12, 16), 255), "1")
+    settings = Settings.from_env()
+    assert plan(model, str(mine), settings, quiet_log, {}).config.photos == 0.0
+    assert plan(model, str(mine), settings, quiet_log, {"photos": 0.1}).config.photos == 0.1

@@ -92,7 +92,8 @@ def plan(
             f"the model {list(card.classes)}"
         )
     saved = TrainConfig.from_saved(card.config)
-    fine = {"epochs": EPOCHS, "lr": float(saved.lr or 0.1) * LR_FACTOR, "compile": False, "tta": False}
+    # photographing a share of the mix again (minutes) is asked for with --photos, not inherited from the card
+    fine = {"epochs": EPOCHS, "lr": float(saved.lr or 0.1) * LR_FACTOR, "compile": False, "tta": False, "photos": 0.0}
     config = TrainConfig.from_saved({**card.config, **fine}, **overrides)
     original, repeats = _sample(original_set.train, len(personal), config.seed)
     train = concat(
