@@ -111,3 +111,25 @@ def test_a_line_reader_refuses_photos_in_one_line(tmp_path, capsys):
 
     code = main(["train", "--model", "line-reader", "--data", "mnist", "--photos", "0.2", "--out", str(tmp_path / "r")])
     assert code == 2 and "--photos: not for a line-reader" in capsys.readouterr().err
+
+
+def test_the_same_digits_are_photographed_once_for_a_trial_and_the_fit(mirror_digits, monkeypatch):
+    import digitlab.train.recipe as recipe
+
+    calls: list[int] = []
+
+    def counted(digits: Digits, share: float, seed: int, say=None) -> Digits:
+        calls.append(len(digits))
+        return with_photos(digits, share, seed, say)
+
+    monkeypatch.setattr(recipe, "with_photos", counted)
+    config = TrainConfig(model="cnn", epochs=1, photos=0.25, outliers=0.0, thicken=0.0, threads=1)
+    first = build_learner(config, mirror_digits, mirror_digits, progress=False).learn  # an lr-find trial, say
+    again = build_learner(config, mirror_digits, mirror_digits, progress=False).learn  # then the fit
+    assert calls == [len(mirror_digits)]
+    assert torch.equal(first.dls.train.dataset[1], again.dls.train.dataset[1])
+    other = Digits(mirror_digits.images.clone(), mirror_digits.labels, mirror_digits.classes)  # other digits
+    build_learner(config, other, mirror_digits, progress=False)
+    build_learner(TrainConfig(model="cnn", epochs=1, photos=0.5, outliers=0.0, thicken=0.0, threads=1), other,
+                  mirror_digits, progress=False)  # fmt: skip
+    assert len(calls) == 3

@@ -205,16 +205,26 @@ def _ready(config: TrainConfig, n_train: int, dist_env: DistEnv) -> TrainConfig:
     return config
 
 
+# The last digits photographed: (their images, share, seed) -> with the crops. `--lr-find`'s trial and the fit
+# after it, or a notebook's runs on the same digits, photograph them once (minutes), as _marks_pool draws marks.
+_photographed: dict[str, tuple[torch.Tensor, float, int, Digits]] = {}
+
+
 def _photos(config: TrainConfig, job: TrainJob, dist_env: DistEnv) -> Digits:
     """The training digits, and crops of photos of `config.photos` of them (the epoch budget was set without
     them: they are more of the same digits, not more data). The same crops on every rank and on resuming."""
     if not config.photos:
         return job.train
+    last = _photographed.get("last")
+    if last is not None and last[0] is job.train.images and last[1:3] == (config.photos, config.seed):
+        return last[3]
     say = stderr_log if job.progress and dist_env.is_main else None
     if say is not None:
         n = round(config.photos * len(job.train))
         say(f"photographing {n:,} training digits as `predict` sees them (--photos {config.photos:g})")
-    return with_photos(job.train, config.photos, config.seed, say)
+    digits = with_photos(job.train, config.photos, config.seed, say)
+    _photographed["last"] = (job.train.images, config.photos, config.seed, digits)
+    return digits
 
 
 def _loaders(
