@@ -113,7 +113,7 @@ def test_a_line_reader_refuses_photos_in_one_line(tmp_path, capsys):
     assert code == 2 and "--photos: not for a line-reader" in capsys.readouterr().err
 
 
-def test_the_same_digits_are_photographed_once_for_a_trial_and_the_fit(mirror_digits, monkeypatch):
+def test_the_same_digits_are_photographed_once_for_two_learners_on_them(mirror_digits, monkeypatch):
     import digitlab.train.recipe as recipe
 
     calls: list[int] = []
@@ -124,12 +124,15 @@ def test_the_same_digits_are_photographed_once_for_a_trial_and_the_fit(mirror_di
 
     monkeypatch.setattr(recipe, "with_photos", counted)
     config = TrainConfig(model="cnn", epochs=1, photos=0.25, outliers=0.0, thicken=0.0, threads=1)
-    first = build_learner(config, mirror_digits, mirror_digits, progress=False).learn  # an lr-find trial, say
-    again = build_learner(config, mirror_digits, mirror_digits, progress=False).learn  # then the fit
+    first = build_learner(config, mirror_digits, mirror_digits, progress=False).learn  # a learner to look at
+    again = build_learner(config, mirror_digits, mirror_digits, progress=False).learn  # then the one to fit
     assert calls == [len(mirror_digits)]
     assert torch.equal(first.dls.train.dataset[1], again.dls.train.dataset[1])
     other = Digits(mirror_digits.images.clone(), mirror_digits.labels, mirror_digits.classes)  # other digits
     build_learner(config, other, mirror_digits, progress=False)
-    build_learner(TrainConfig(model="cnn", epochs=1, photos=0.5, outliers=0.0, thicken=0.0, threads=1), other,
-                  mirror_digits, progress=False)  # fmt: skip
+    half = TrainConfig(model="cnn", epochs=1, photos=0.5, outliers=0.0, thicken=0.0, threads=1)
+    build_learner(half, other, mirror_digits, progress=False)
     assert len(calls) == 3
+    relabelled = Digits(other.images, other.labels.flip(0), other.classes)  # the same images, other labels
+    build_learner(half, relabelled, mirror_digits, progress=False)
+    assert len(calls) == 4

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
+from ..core.progress import Log, ProgressCallback
 from ..data.digits import Digits, concat
 from ..data.lines import ink_crop
 from ..errors import DataError
@@ -57,17 +57,17 @@ def photo_of(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 
 def photographed(
-    images: torch.Tensor, seed: int = 0, say: Callable[[int], None] | None = None
+    images: torch.Tensor, seed: int = 0, on_progress: ProgressCallback | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 28, 28) uint8 digits -> (M, 28, 28) uint8 crops of their photos, as `find_digits` cuts them,
     and the (M,) indices of the digits they come from. M <= N: a photo found to hold no digit, or several
     (a digit in pieces), is left out, as it could not be trained on as that digit.
-    say: called with the count done every PROGRESS_EVERY digits."""
+    on_progress: called with (done, N) every PROGRESS_EVERY digits."""
     rng = np.random.default_rng(seed)
     crops, kept = [], []
     for i, digit in enumerate(images.numpy()):
-        if say is not None and i and i % PROGRESS_EVERY == 0:
-            say(i)
+        if on_progress is not None and i and i % PROGRESS_EVERY == 0:
+            on_progress(i, len(images))
         try:
             found = find_digits(photo_of(digit, rng), cut_lone=False)
         except DataError:  # too faint to find: nothing to learn from
@@ -80,16 +80,16 @@ def photographed(
     return torch.stack(crops), torch.tensor(kept)
 
 
-def with_photos(digits: Digits, share: float, seed: int, say: Callable[[str], None] | None = None) -> Digits:
+def with_photos(digits: Digits, share: float, seed: int, say: Log | None = None) -> Digits:
     """`digits` and, after them, the crops of photos of a random `share` of them (`photographed`), labelled
     as the digits they show. say: progress lines (a count and the time left), for runs of minutes."""
     chosen = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed))[: round(share * len(digits))]
     started = time.perf_counter()
 
-    def progress(done: int) -> None:
-        if say is not None:
-            left = (time.perf_counter() - started) / done * (len(chosen) - done)
-            say(f"photographed {done:,} of {len(chosen):,} digits, about {left:.0f} s left")
+    def progress(done: int, total: int | None) -> None:
+        if say is not None and total is not None:
+            left = (time.perf_counter() - started) / done * (total - done)
+            say(f"photographed {done:,} of {total:,} digits, about {left:.0f} s left")
 
     crops, kept = photographed(digits.images[chosen], seed, progress)
     return concat([digits, Digits(crops, digits.labels[chosen[kept]], digits.classes)])

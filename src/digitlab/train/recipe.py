@@ -205,9 +205,10 @@ def _ready(config: TrainConfig, n_train: int, dist_env: DistEnv) -> TrainConfig:
     return config
 
 
-# The last digits photographed: (their images, share, seed) -> with the crops. `--lr-find`'s trial and the fit
-# after it, or a notebook's runs on the same digits, photograph them once (minutes), as _marks_pool draws marks.
-_photographed: dict[str, tuple[torch.Tensor, float, int, Digits]] = {}
+# The training digits last photographed, with the share and seed, and the digits with their crops (one entry at
+# most): a notebook that builds a learner on the same Digits again (a cell run twice, `build_learner` to look,
+# then `train`) photographs them once (minutes), as _marks_pool draws its marks once.
+_last_photos: list[tuple[Digits, float, int, Digits]] = []
 
 
 def _photos(config: TrainConfig, job: TrainJob, dist_env: DistEnv) -> Digits:
@@ -215,15 +216,15 @@ def _photos(config: TrainConfig, job: TrainJob, dist_env: DistEnv) -> Digits:
     them: they are more of the same digits, not more data). The same crops on every rank and on resuming."""
     if not config.photos:
         return job.train
-    last = _photographed.get("last")
-    if last is not None and last[0] is job.train.images and last[1:3] == (config.photos, config.seed):
-        return last[3]
+    for train, share, seed, digits in _last_photos:
+        if train is job.train and (share, seed) == (config.photos, config.seed):  # `is`: Digits hold tensors
+            return digits
     say = stderr_log if job.progress and dist_env.is_main else None
     if say is not None:
         n = round(config.photos * len(job.train))
         say(f"photographing {n:,} training digits as `predict` sees them (--photos {config.photos:g})")
     digits = with_photos(job.train, config.photos, config.seed, say)
-    _photographed["last"] = (job.train.images, config.photos, config.seed, digits)
+    _last_photos[:] = [(job.train, config.photos, config.seed, digits)]
     return digits
 
 
