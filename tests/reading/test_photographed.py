@@ -52,6 +52,22 @@ def test_the_crops_are_the_digits_again_softened_by_the_photo(mirror_digits):
     assert torch.equal(again, crops) and torch.equal(kept_again, kept)  # a seed draws the same photos
 
 
+def test_threads_photograph_the_same_crops_in_the_same_order(offline_mnist, monkeypatch):
+    monkeypatch.setattr("digitlab.reading.photographed.CHUNK", 5)  # several chunks from a few digits
+    digits = _spread(offline_mnist, 23).images
+    progress: list[tuple[int, int | None]] = []
+    monkeypatch.setattr("digitlab.reading.photographed.PROGRESS_EVERY", 10)
+    alone = photographed(digits, seed=4)
+    crops, kept = photographed(
+        digits, seed=4, threads=3, on_progress=lambda done, total: progress.append((done, total))
+    )
+    assert torch.equal(crops, alone[0]) and torch.equal(kept, alone[1])
+    assert kept.tolist() == sorted(kept.tolist()) and len(kept) > 15
+    assert progress == [(10, 23), (20, 23)]  # in order, the last chunk's end (the whole) not said
+    other = photographed(digits, seed=5, threads=2)
+    assert not (len(other[1]) == len(kept) and torch.equal(other[0], crops))  # another seed, other photos
+
+
 def test_with_photos_appends_labelled_crops_of_a_share_of_the_digits(mirror_digits):
     said: list[str] = []
     more = with_photos(mirror_digits, 0.5, seed=0, say=said.append)
@@ -118,9 +134,10 @@ def test_the_same_digits_are_photographed_once_for_two_learners_on_them(mirror_d
 
     calls: list[int] = []
 
-    def counted(digits: Digits, share: float, seed: int, say=None) -> Digits:
+    def counted(digits: Digits, share: float, seed: int, say=None, threads: int = 1) -> Digits:
         calls.append(len(digits))
-        return with_photos(digits, share, seed, say)
+        assert threads == 1  # --threads 1: photographed on one thread too
+        return with_photos(digits, share, seed, say, threads)
 
     monkeypatch.setattr(recipe, "with_photos", counted)
     config = TrainConfig(model="cnn", epochs=1, photos=0.25, outliers=0.0, thicken=0.0, threads=1)

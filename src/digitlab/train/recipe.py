@@ -26,6 +26,7 @@ from ..artifacts.serialization import SavedModel, save_model
 from ..core.notebook import in_kernel
 from ..core.progress import stderr_log
 from ..core.startup import Startup
+from ..core.threads import usable_cores
 from ..data.digits import Digits
 from ..errors import DigitlabError
 from ..models import build_model
@@ -223,7 +224,10 @@ def _photos(config: TrainConfig, job: TrainJob, dist_env: DistEnv) -> Digits:
     if say is not None:
         n = round(config.photos * len(job.train))
         say(f"photographing {n:,} training digits as `predict` sees them (--photos {config.photos:g})")
-    digits = with_photos(job.train, config.photos, config.seed, say)
+    # each thread takes the next chunk when done and waits for no other (no barrier, unlike OpenMP's): all the
+    # usable cores, busy or not, unless --threads says
+    threads = config.threads if isinstance(config.threads, int) else usable_cores()
+    digits = with_photos(job.train, config.photos, config.seed, say, threads)
     _last_photos[:] = [(job.train, config.photos, config.seed, digits)]
     return digits
 
