@@ -153,3 +153,18 @@ def test_the_same_digits_are_photographed_once_for_two_learners_on_them(mirror_d
     relabelled = Digits(other.images, other.labels.flip(0), other.classes)  # the same images, other labels
     build_learner(half, relabelled, mirror_digits, progress=False)
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_lr_find_with_photos_says_it_photographs_unless_quiet(tmp_path, offline_mnist, capsys, quiet):
+    import json
+
+    from digitlab.cli import main
+
+    _digit_folder(tmp_path / "digits", _spread(offline_mnist, 40))
+    args = ["train", "--data", str(tmp_path / "digits"), "--model", "cnn", "--lr-find", "--photos", "0.5", "--json"]
+    assert main([*args, *(["--quiet"] if quiet else []), "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["suggestion"] > 0  # stdout: the finder's result alone
+    assert ("photographing 16 training digits" in captured.err) is not quiet  # half of the 32 left after the holdout
+    assert "epoch" not in captured.err.lower()  # no fit's progress: the finder's trial is not a fit

@@ -305,7 +305,8 @@ def _lr_find(args: argparse.Namespace, config: TrainConfig, train_digits: Digits
     from ..train.lr_finder import lr_find
     from ..train.recipe import build_learner
 
-    setup = build_learner(config, train_digits, valid, progress=False)
+    # progress: photographing's lines (--photos: minutes); the fit's progress bar sits out the finder's trial
+    setup = build_learner(config, train_digits, valid, progress=not args.quiet)
     found = lr_find(setup.learn)
     result: dict[str, Any] = {
         "model": setup.config.model,
