@@ -65,28 +65,6 @@ def test_what_a_line_reader_does_not_do_is_said_not_ignored(tmp_path, capsys, fl
     assert not (tmp_path / "x").exists()
 
 
-def test_a_line_reader_learns_from_photos_of_its_digits_too(tmp_path, capsys, mirror_env, short_epochs, monkeypatch):
-    from digitlab.train import line_recipe
-
-    seen: list[int] = []
-    learner = line_recipe.line_learner
-
-    def counted(config, train, valid, progress=True):  # the digits the lines are made of
-        seen.append(len(train))
-        return learner(config, train, valid, progress)
-
-    monkeypatch.setattr(line_recipe, "line_learner", counted)
-    out = tmp_path / "run"
-    argv = ["train", "--model", "line-reader", "--data", "mnist", "--epochs", "1", "--bs", "16", "--threads", "1"]
-    assert main([*argv, "--photos", "0.01", "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "made from 8,000 training digits and photos of 1% of them" in err
-    assert "photographing 80 training digits" in err
-    assert 8000 + 70 <= seen[0] <= 8080  # a photo found as no digit or several is left out
-    card = json.loads((out / LINE_META).read_text())
-    assert card["config"]["photos"] == 0.01 and card["data"]["n_train"] == 8000  # the digits; photos in the config
-
-
 def test_a_line_reader_is_not_trained_under_torchrun(tmp_path, capsys, mirror_env, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -122,6 +122,13 @@ def test_train_photos_says_what_it_adds_and_the_card_keeps_it(tmp_path, offline_
     assert load_model(tmp_path / "run").card.config["photos"] == 0.5
 
 
+def test_a_line_reader_refuses_photos_in_one_line(tmp_path, capsys):
+    from digitlab.cli import main
+
+    code = main(["train", "--model", "line-reader", "--data", "mnist", "--photos", "0.2", "--out", str(tmp_path / "r")])
+    assert code == 2 and "--photos: not for a line-reader" in capsys.readouterr().err
+
+
 def test_the_same_digits_are_photographed_once_for_two_learners_on_them(mirror_digits, monkeypatch):
     import digitlab.train.recipe as recipe
 

@@ -22,6 +22,7 @@ UNSUPPORTED = {
     "compile": "--compile",
     "outliers": "--outliers",
     "thicken": "--thicken",
+    "photos": "--photos",
 }
 
 
@@ -44,9 +45,8 @@ def train_lines(args: argparse.Namespace, ctx: Context, config: TrainConfig) -> 
         ctx.startup.mark("load the data")
         config = config.resolved(len(dataset.train))
         ctx.log(
-            f"training a {LINE_READER} on lines of 3-6 digits made from {len(dataset.train):,} training digits"
-            + (f" and photos of {config.photos:.0%} of them" if config.photos else "")
-            + f" ({LINES_PER_EPOCH:,} new lines an epoch), validating on lines of {len(valid):,} others; "
+            f"training a {LINE_READER} on lines of 3-6 digits made from {len(dataset.train):,} training digits "
+            f"({LINES_PER_EPOCH:,} new lines an epoch), validating on lines of {len(valid):,} others; "
             f"{config.epochs} epochs, lr {config.lr}, bs {config.bs}, seed {config.seed}, threads {config.threads}"
         )
         source = DataSource(args.data, dataset.provenance, facts.get("valid"))

@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .dataloader import DataLoader, DataLoaders
 from .device import resolve_device
 from .learner import Learner
-from .recipe import resolved_setting, seed_everything, with_photos_of
+from .recipe import resolved_setting, seed_everything
 from .thread_policy import ThreadPolicyCB
 
 LINES_PER_EPOCH = 16_000  # lines made per training epoch (12 epochs: 3,000 batches of 64)
@@ -95,11 +95,10 @@ def score_lines(model: LineReader, valid: Digits, seed: int, n: int | None = Non
 
 
 def fit_lines(config: TrainConfig, train: Digits, valid: Digits, progress: bool = True) -> LineTrainResult:
-    """Train a line reader on lines of `train` (and of crops of photos of `config.photos` of them), score it on
-    lines of `valid`."""
+    """Train a line reader on lines of `train`, score it on lines of `valid`."""
     config = config.resolved(len(train))
     config = replace(config, device=resolve_device(config.device))
-    learn = line_learner(config, with_photos_of(config, train, progress), valid, progress)
+    learn = line_learner(config, train, valid, progress)
     started = time.perf_counter()
     learn.fit(resolved_setting(config, "epochs", config.epochs))
     seconds = time.perf_counter() - started

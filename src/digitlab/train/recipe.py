@@ -215,27 +215,21 @@ _last_photos: list[tuple[Digits, float, int, Digits]] = []
 def _photos(config: TrainConfig, job: TrainJob, dist_env: DistEnv) -> Digits:
     """The training digits, and crops of photos of `config.photos` of them (the epoch budget was set without
     them: they are more of the same digits, not more data). The same crops on every rank and on resuming."""
-    return with_photos_of(config, job.train, job.progress and dist_env.is_main)
-
-
-def with_photos_of(config: TrainConfig, train: Digits, progress: bool = True) -> Digits:
-    """`train` and crops of photos of `config.photos` of them (`reading.photographed.with_photos`), made once
-    for the same Digits, share and seed; progress: say what it does on stderr (minutes of work)."""
     if not config.photos:
-        return train
-    for digits, share, seed, photographed in _last_photos:
-        if digits is train and (share, seed) == (config.photos, config.seed):  # `is`: Digits hold tensors
-            return photographed
-    say = stderr_log if progress else None
+        return job.train
+    for train, share, seed, digits in _last_photos:
+        if train is job.train and (share, seed) == (config.photos, config.seed):  # `is`: Digits hold tensors
+            return digits
+    say = stderr_log if job.progress and dist_env.is_main else None
     if say is not None:
-        n = round(config.photos * len(train))
+        n = round(config.photos * len(job.train))
         say(f"photographing {n:,} training digits as `predict` sees them (--photos {config.photos:g})")
     # each thread takes the next chunk when done and waits for no other (no barrier, unlike OpenMP's): all the
     # usable cores, busy or not, unless --threads says
     threads = config.threads if isinstance(config.threads, int) else usable_cores()
-    photographed = with_photos(train, config.photos, config.seed, say, threads)
-    _last_photos[:] = [(train, config.photos, config.seed, photographed)]
-    return photographed
+    digits = with_photos(job.train, config.photos, config.seed, say, threads)
+    _last_photos[:] = [(job.train, config.photos, config.seed, digits)]
+    return digits
 
 
 def _loaders(
