@@ -16,12 +16,15 @@ from digitlab.cli import main
 from digitlab.errors import DigitlabError
 from digitlab.predict.abstain import (
     DEFAULT_MIN_MARGIN,
+    ENERGY_TARGET,
     MIN_CALIBRATION,
     NOT_A_DIGIT,
     PIXEL_TARGET,
     TARGET,
     Abstainer,
     calibrate,
+    calibrate_model,
+    energies,
     pixel_distances,
 )
 from digitlab.predict.mahalanobis import STATS, ClassStats, fit_stats, outputs_and_features, save_stats
@@ -154,6 +157,27 @@ def test_the_pixel_distance_rejects_a_little_more_beyond_the_features():
     assert few.max_pixel_distance is None and few.ideals_sha256 is None  # too few digits: no "not a digit" check
 
 
+def test_the_energy_rejects_a_little_more_beyond_the_distances():
+    gen = torch.Generator().manual_seed(3)
+    outputs = torch.randn(2000, 10, generator=gen) * 3
+    probs, energy = torch.softmax(outputs, 1).double(), energies(outputs)
+    features = torch.rand(2000, generator=gen).double()
+    without = calibrate(probs, features, "0" * 64, target=0.01, pixel_target=0)
+    found = calibrate(probs, features, "0" * 64, target=0.01, pixel_target=0, energy=energy, energy_target=0.004)
+    assert without.min_energy is None and found.min_energy is not None
+    assert found.max_distance == without.max_distance and found.min_margin == without.min_margin  # as before
+    far_features, low = features > found.max_distance, energy < found.min_energy
+    assert int((low & ~far_features).sum()) == 8  # 0.4% of the 2,000 more, below the threshold: the low ones
+    assert found.not_a_digit == round(float((far_features | low).double().mean()), 6)
+    assert calibrate(probs, features, None, energy=energy, energy_target=0).min_energy is None
+    assert calibrate(probs[:100], features[:100], None, energy=energy[:100]).min_energy is None  # too few digits
+    abstainer = Abstainer(found)
+    assert abstainer.far(None, None, 2000, outputs).tolist() == low.tolist()  # the energy alone, from the outputs
+    assert not abstainer.far(None, None, 2000).any()  # no outputs given: no energy check
+    reasons = abstainer.reasons(probs, tuple("0123456789"), outputs=outputs)
+    assert [r == NOT_A_DIGIT for r in reasons] == low.tolist()
+
+
 def test_reasons_name_the_two_likeliest_classes():
     abstainer = Abstainer(Abstention(min_margin=0.2))
     probs = torch.tensor([[0.05, 0.5, 0.45], [0.9, 0.05, 0.05], [0.3, 0.3, 0.4]]).double()
@@ -177,11 +201,16 @@ def test_cards_keep_their_calibration_and_old_cards_get_the_default():
     assert card.abstain is not None and card.abstain.max_pixel_distance == 0.18
     assert card.abstain.ideals_sha256 == "a" * 64 and card_from_json(card.to_json()) == card
     assert Abstainer.of(card, ideals=ideals).checks_pixels
+    energy = card_from_json({**base, "abstain": {**pixels, "min_energy": 2.75}})
+    assert (
+        energy.abstain is not None and energy.abstain.min_energy == 2.75 and card_from_json(energy.to_json()) == energy
+    )
     for bad, field in (
         ({"min_margin": 2}, "min_margin"),
         ({"min_margin": 0.1, "max_distance": -1}, "max_distance"),
         ({"min_margin": 0.1, "max_pixel_distance": 1.5}, "max_pixel_distance"),
         ({"min_margin": 0.1, "ideals_sha256": "not hex"}, "ideals_sha256"),
+        ({"min_margin": 0.1, "min_energy": "low"}, "min_energy"),
         ({}, "min_margin"),
     ):
         with pytest.raises(CardError, match=field):
@@ -214,6 +243,32 @@ def test_a_trained_model_abstains_on_what_is_not_a_digit(digit_cnn, offline_mnis
     alone = {name: rejected(margin_only, images) for name, images in sources.items()}
     assert all(rates[name] > alone[name] for name in sources), (rates, alone)  # the distance check adds to each
     assert sum(rates.values()) >= sum(alone.values()) + 0.8, (rates, alone)  # ... and does most of the work
+
+
+def test_a_model_trained_on_photos_also_checks_its_energy(digit_cnn, offline_mnist, tmp_path):
+    from dataclasses import replace
+
+    from digitlab.artifacts.serialization import load_ideal_digits, load_model
+    from digitlab.predict.mahalanobis import load_stats
+
+    saved = load_model(digit_cnn)
+    dataset, _ = offline_mnist
+    ideals = load_ideal_digits(digit_cnn, 10)
+    assert (saved.card.config or {}).get("photos", 0) == 0 and saved.card.abstain.min_energy is None  # not on photos
+    card = replace(saved.card, config={**(saved.card.config or {}), "photos": 0.25})  # as `train --photos 0.25` saves
+    calibration = calibrate_model(saved.model, card, dataset.train, dataset.valid, tmp_path, ideals)
+    (tmp_path / "plain").mkdir()
+    plain = calibrate_model(saved.model, saved.card, dataset.train, dataset.valid, tmp_path / "plain", ideals)
+    assert plain.min_energy is None and calibration.min_energy is not None
+    assert calibration.max_distance == plain.max_distance  # the distances as before; the energy adds
+    assert calibration.not_a_digit - plain.not_a_digit == pytest.approx(ENERGY_TARGET, abs=0.0006)
+    assert (
+        plain.false_reject <= calibration.false_reject <= plain.false_reject + ENERGY_TARGET + 1e-9
+    )  # some were "not sure"
+    card = replace(card, abstain=calibration)
+    predictor = Predictor(saved.model, card, abstainer=Abstainer.of(card, load_stats(tmp_path, card), ideals))
+    found = predictor.predict(dataset.valid.images)  # the holdout it was calibrated on: its share again
+    assert sum(a is None for a in found.answers) / len(dataset.valid) == pytest.approx(calibration.false_reject)
 
 
 def smileys() -> list[Image.Image]:

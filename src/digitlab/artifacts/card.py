@@ -125,6 +125,7 @@ class Abstention:
     stats_sha256: str | None = None  # of abstain.safetensors (class means and precision of the features)
     max_pixel_distance: float | None = None  # "not a digit" above this L1 distance to the nearest ideal digit
     ideals_sha256: str | None = None  # of ideal_digits.safetensors (the ideal digits that distance is to)
+    min_energy: float | None = None  # "not a digit" below this logsumexp of the outputs (models trained on photos)
 
 
 @dataclass(frozen=True)

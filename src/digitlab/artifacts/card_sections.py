@@ -225,6 +225,7 @@ def _abstention(value: object, where: str) -> Abstention:
             lambda v, w: float(read_number(v, w, 0.0, 1.0)),
         ),
         ideals_sha256=optional(spec.get("ideals_sha256"), f"{where}.ideals_sha256", read_sha256),
+        min_energy=optional(spec.get("min_energy"), f"{where}.min_energy", lambda v, w: float(read_number(v, w))),
     )
 
 

@@ -14,6 +14,10 @@ Checks calibrated at training time on the held-out digits:
   adds: on the official test digits 0.14 point more false rejections, smileys 77% rejected instead of
   35%. Sharing TARGET between the two instead let more letters, noise, scribbles and clothing through
   (BENCHMARKS.md, "Not a digit, not sure").
+  - for a model trained on photographed digits too (`train --photos`), the energy, the logsumexp of its
+    outputs, under a threshold: ENERGY_TARGET more of the held-out digits. It declines letters the
+    distances pass; on a model that never saw a photo it also declines photographed digits (their
+    energy is low there too), so only such models have it (BENCHMARKS.md, "The energy check").
 - **not sure**: the gap between the two likeliest classes' probabilities (the margin) is small; TARGET.
 A model saved without a calibration (before digitlab abstained, or validated on fewer than
 MIN_CALIBRATION digits) has no "not a digit" check and is "not sure" when its margin is under
@@ -38,6 +42,7 @@ from .mahalanobis import ClassStats, fit_stats, load_stats, outputs_and_features
 
 TARGET = 0.01  # share of held-out digits that "not sure" rejects, and that the Mahalanobis distance rejects
 PIXEL_TARGET = 0.0025  # share of held-out digits the pixel distance rejects beyond the Mahalanobis distance's
+ENERGY_TARGET = 0.0025  # share of held-out digits the energy rejects beyond both distances (models trained on photos)
 DEFAULT_MIN_MARGIN = 0.1  # a model without a calibration: not sure when the two likeliest are this close
 MIN_CALIBRATION = 200  # held-out digits needed to estimate a 1% quantile at all; fewer: the defaults
 NOT_A_DIGIT = "this does not look like a digit"
@@ -51,6 +56,11 @@ def margins(probs: torch.Tensor) -> torch.Tensor:
     """(N, C) probabilities -> (N,) the likeliest minus the second likeliest."""
     top = probs.double().topk(2, dim=1).values
     return top[:, 0] - top[:, 1]
+
+
+def energies(outputs: torch.Tensor) -> torch.Tensor:
+    """(N, C) raw outputs -> (N,) float64 logsumexp: low where no class fits (Liu et al., 2020)."""
+    return torch.logsumexp(outputs.double(), 1)
 
 
 def pixel_distances(images: torch.Tensor, ideals: torch.Tensor) -> torch.Tensor:
@@ -93,14 +103,22 @@ class Abstainer:
         """Any "not a digit" check at all."""
         return self.checks_features or self.checks_pixels
 
-    def far(self, features: torch.Tensor | None, images: torch.Tensor | None, n: int) -> torch.Tensor:
-        """(N,) bool: "not a digit" by either distance (each only where it is calibrated and given)."""
+    def far(
+        self,
+        features: torch.Tensor | None,
+        images: torch.Tensor | None,
+        n: int,
+        outputs: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(N,) bool: "not a digit" by either distance or the energy (each only where it is calibrated and given)."""
         far = torch.zeros(n, dtype=torch.bool)
         limit, pixel_limit = self.calibration.max_distance, self.calibration.max_pixel_distance
         if self.stats is not None and limit is not None and features is not None:
             far |= self.stats.distances(features) > limit
         if self.ideals is not None and pixel_limit is not None and images is not None:
             far |= pixel_distances(images, self.ideals) > pixel_limit
+        if self.calibration.min_energy is not None and outputs is not None:
+            far |= energies(outputs) < self.calibration.min_energy
         return far
 
     def reasons(
@@ -109,10 +127,12 @@ class Abstainer:
         classes: tuple[str, ...],
         features: torch.Tensor | None = None,
         images: torch.Tensor | None = None,
+        outputs: torch.Tensor | None = None,
     ) -> list[str | None]:
         """Per image: None (answer), NOT_A_DIGIT, or "not sure: a or b?" (the two likeliest).
-        probs (N, C); features (N, D) for the Mahalanobis check; images (N, 28, 28) uint8 for the pixel check."""
-        far = self.far(features, images, len(probs))
+        probs (N, C); features (N, D) for the Mahalanobis check; images (N, 28, 28) uint8 for the pixel check;
+        outputs (N, C), the raw outputs, for the energy check."""
+        far = self.far(features, images, len(probs), outputs)
         close = margins(probs) < self.calibration.min_margin
         order = probs.topk(2, dim=1).indices.tolist()
         return [
@@ -138,10 +158,13 @@ def calibrate(
     pixels: torch.Tensor | None = None,
     ideals_sha256: str | None = None,
     pixel_target: float = PIXEL_TARGET,
+    energy: torch.Tensor | None = None,
+    energy_target: float = ENERGY_TARGET,
 ) -> Abstention:
-    """Thresholds for held-out digits: (N, C) probabilities, (N,) Mahalanobis distances, (N,) pixel distances.
-    "not sure" and the Mahalanobis distance reject `target` each; the pixel distance `pixel_target` of the
-    digits beyond those (pixels None or pixel_target 0: no pixel check).
+    """Thresholds for held-out digits: (N, C) probabilities, (N,) Mahalanobis distances, (N,) pixel distances,
+    (N,) energies. "not sure" and the Mahalanobis distance reject `target` each; the pixel distance
+    `pixel_target` of the digits beyond those (pixels None or pixel_target 0: no pixel check); the energy
+    `energy_target` beyond the distances (energy None or energy_target 0: no energy check).
     Under MIN_CALIBRATION digits: the default margin and no "not a digit" check (their rates still measured)."""
     margin = margins(probs)
     n = max(len(margin), 1)
@@ -155,6 +178,10 @@ def calibrate(
     if pixels is not None and enough and pixel_target > 0:
         max_pixel = _threshold_beyond(pixels.double(), far, pixel_target)
         far = far | (pixels > max_pixel)
+    min_energy = None
+    if energy is not None and enough and energy_target > 0:
+        min_energy = -_threshold_beyond(-energy.double(), far, energy_target)  # low energy: no class fits
+        far = far | (energy < min_energy)
     close = margin < min_margin
     return Abstention(
         min_margin=min_margin,
@@ -167,6 +194,7 @@ def calibrate(
         stats_sha256=stats_sha256 if max_distance is not None else None,
         max_pixel_distance=max_pixel,
         ideals_sha256=ideals_sha256 if max_pixel is not None else None,
+        min_energy=min_energy,
     )
 
 
@@ -194,17 +222,20 @@ def calibrate_model(
 ) -> Abstention:
     """At the end of training: the class statistics of the training digits (saved beside the model
     in `out`) and the thresholds for the validation digits, with the (C, 28, 28) ideal digits of the
-    training digits (which the caller saves beside the model: `save_ideal_digits`)."""
+    training digits (which the caller saves beside the model: `save_ideal_digits`). A model trained on
+    photographed digits too (its card's config: `photos` > 0) also gets the energy check."""
     _, train_features = outputs_and_features(model, train.images, card.normalization, device)
     stats = fit_stats(train_features, train.labels, len(card.classes))
     outputs, features = outputs_and_features(model, valid.images, card.normalization, device)
     sha = save_stats(out, stats)
+    photos = float((card.config or {}).get("photos") or 0.0)
     return calibrate(
         probabilities(outputs.double(), card.binary),
         stats.distances(features),
         sha,
         pixels=pixel_distances(valid.images, ideals),
         ideals_sha256=ideal_digits_sha256(ideals),
+        energy=energies(outputs) if photos > 0 and not card.binary else None,
     )
 
 

@@ -192,8 +192,17 @@ class Predictor:
             [(self.classes[j], shown_probability(p)) for j, p in zip(row_order, row_probs)]
             for row_order, row_probs in zip(order.tolist(), ranked.tolist())
         ]
-        reasons = self.abstainer.reasons(probs, self.classes, features, self._digits(images)) if abstain else None
+        reasons = self._reasons(images, probs, features, outputs) if abstain else None
         return Predictions(self.classes, indices, probs, top_k, reasons)
+
+    def _reasons(
+        self, images: torch.Tensor, probs: torch.Tensor, features: torch.Tensor | None, outputs: torch.Tensor
+    ) -> list[str | None]:
+        """The abstainer's reasons; the energy check reads the outputs without TTA, as it was calibrated."""
+        plain = outputs
+        if self.tta and self.abstainer.calibration.min_energy is not None:
+            plain = model_outputs(self.model, self._digits(images), self.card.normalization, self.device)
+        return self.abstainer.reasons(probs, self.classes, features, self._digits(images), plain)
 
     def _check(self, digits: Digits) -> None:
         if not isinstance(digits, Digits):
