@@ -176,10 +176,12 @@ class Predictor:
         """
         if k < 1:
             raise DigitlabError("k must be at least 1")
-        features = None
+        digits = self._digits(images)
+        features = plain = None  # plain: the outputs without TTA, as the checks were calibrated on
         if abstain and self.abstainer.checks_features:
-            outputs, features = self.outputs_and_features(images, outputs)
-        outputs = self.outputs(images) if outputs is None else outputs
+            plain, features = outputs_and_features(self.model, digits, self.card.normalization, self.device)
+        if outputs is None:
+            outputs = plain if plain is not None and not self.tta else self.outputs(digits)
         binary = self.card.binary
         indices = labels_from_outputs(outputs, binary)  # (N,)
         probs = probabilities(outputs.double(), binary)  # (N, C) float64
@@ -192,17 +194,10 @@ class Predictor:
             [(self.classes[j], shown_probability(p)) for j, p in zip(row_order, row_probs)]
             for row_order, row_probs in zip(order.tolist(), ranked.tolist())
         ]
-        reasons = self._reasons(images, probs, features, outputs) if abstain else None
+        if abstain and plain is None and self.abstainer.calibration.min_energy is not None:  # no features pass
+            plain = model_outputs(self.model, digits, self.card.normalization, self.device) if self.tta else outputs
+        reasons = self.abstainer.reasons(probs, self.classes, features, digits, plain) if abstain else None
         return Predictions(self.classes, indices, probs, top_k, reasons)
-
-    def _reasons(
-        self, images: torch.Tensor, probs: torch.Tensor, features: torch.Tensor | None, outputs: torch.Tensor
-    ) -> list[str | None]:
-        """The abstainer's reasons; the energy check reads the outputs without TTA, as it was calibrated."""
-        plain = outputs
-        if self.tta and self.abstainer.calibration.min_energy is not None:
-            plain = model_outputs(self.model, self._digits(images), self.card.normalization, self.device)
-        return self.abstainer.reasons(probs, self.classes, features, self._digits(images), plain)
 
     def _check(self, digits: Digits) -> None:
         if not isinstance(digits, Digits):
